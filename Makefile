@@ -1,0 +1,50 @@
+# oxrun: an OCI runtime (oxrun) and a conmon-compatible monitor (oxmon).
+PREFIX ?= /usr/local
+DESTDIR ?=
+CARGO ?= cargo
+RELEASE_DIR := target/release
+OXRUN := $(CURDIR)/$(RELEASE_DIR)/oxrun
+OXMON := $(CURDIR)/$(RELEASE_DIR)/oxmon
+# Debian packages the demo, the tests and the benchmarks use.
+DEB_PACKAGES := busybox-static libseccomp-dev pkg-config runc crun conmon podman uidmap jq hyperfine iproute2 gcc
+
+.PHONY: all build deps demo test test-unit test-integration test-shim install uninstall bench clean
+
+all: build
+
+build:
+	$(CARGO) build --release --workspace --bins
+
+# Installs what the demo and the tests need (Debian 12), skipping apt when everything is present.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+demo: deps build
+	./scripts/demo.sh $(OXRUN)
+
+test: deps build test-unit test-integration test-shim
+
+test-unit:
+	$(CARGO) test --release -p oxrun -p oxsys -p oxmon
+
+test-integration: build
+	OXRUN_BIN=$(OXRUN) OXMON_BIN=$(OXMON) $(CARGO) test --release -p integration -- --test-threads=2
+
+# The monitor protocol suite runs twice: against oxmon and against Debian's conmon.
+test-shim: build
+	MONITOR_BIN=$(OXMON) $(CARGO) test --release -p shim-tests -- --test-threads=2
+	MONITOR_BIN=/usr/bin/conmon $(CARGO) test --release -p shim-tests -- --test-threads=2
+
+install: build
+	install -D -m 0755 $(RELEASE_DIR)/oxrun $(DESTDIR)$(PREFIX)/bin/oxrun
+	install -D -m 0755 $(RELEASE_DIR)/oxmon $(DESTDIR)$(PREFIX)/bin/oxmon
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/oxrun $(DESTDIR)$(PREFIX)/bin/oxmon
+
+clean:
+	$(CARGO) clean

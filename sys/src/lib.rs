@@ -1,0 +1,1 @@
+//! oxsys: the only unsafe code of oxrun.
