@@ -1,1 +1,12 @@
-//! Shared helpers for the end-to-end tests.
+//! Shared helpers for the end-to-end tests: bundles, the runtime runner,
+//! leftover checks and the console socket.
+
+pub mod bundle;
+pub mod console;
+pub mod leftovers;
+pub mod runtime;
+pub mod util;
+
+pub use bundle::Bundle;
+pub use runtime::{is_runc, runtime_bin, runtime_name, Runtime};
+pub use util::{note, skip, unique, Out};
