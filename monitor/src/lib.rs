@@ -1,7 +1,74 @@
-//! oxmon: a conmon-compatible container monitor (work in progress).
+//! oxmon: a conmon-compatible container monitor (drop-in for conmon 2.1.x as used by Podman).
+#![deny(unsafe_code)]
+
+pub mod child;
+pub mod cli;
+pub mod ctl;
+pub mod event_loop;
+pub mod exit;
+pub mod io;
+pub mod lifecycle;
+pub mod logs;
+pub mod oom;
+pub mod runtime_cmd;
+pub mod setup;
+pub mod sync_pipe;
+pub mod sys;
+pub mod timefmt;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static SYSLOG: AtomicBool = AtomicBool::new(false);
+
+fn diag(level: char, prio: u8, msg: &str) {
+    eprintln!("[conmon:{level}]: {msg}");
+    if SYSLOG.load(Ordering::Relaxed) {
+        use nix::sys::socket::{sendto, socket, AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr};
+        use std::os::fd::AsRawFd;
+        if let (Ok(s), Ok(addr)) = (
+            socket(AddressFamily::Unix, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None),
+            UnixAddr::new("/dev/log"),
+        ) {
+            let line = format!("<{prio}>conmon: {msg}");
+            let _ = sendto(s.as_raw_fd(), line.as_bytes(), &addr, MsgFlags::empty());
+        }
+    }
+}
+
+/// Prints an error diagnostic (`[conmon:e]: ...`), also to syslog with `--syslog`.
+pub fn error(msg: &str) {
+    diag('e', 11, msg);
+}
+
+/// Prints a warning diagnostic (`[conmon:w]: ...`).
+pub fn warn(msg: &str) {
+    diag('w', 12, msg);
+}
 
 /// Entry point of the `oxmon` binary; returns the process exit code.
 pub fn run() -> i32 {
-    eprintln!("oxmon: not implemented yet");
-    1
+    let opts = match cli::parse(std::env::args().skip(1)) {
+        Ok(o) => o,
+        Err(e) => {
+            error(&format!("option parsing failed: {e}"));
+            return 1;
+        }
+    };
+    if opts.version {
+        print!("{}", cli::version_text());
+        return 0;
+    }
+    if opts.help {
+        println!("Usage: oxmon [OPTION…] - conmon-compatible container monitor");
+        return 0;
+    }
+    SYSLOG.store(opts.syslog, Ordering::Relaxed);
+    sys::init_timezone();
+    match lifecycle::main(opts) {
+        Ok(code) => code,
+        Err(e) => {
+            error(&e.to_string());
+            1
+        }
+    }
 }

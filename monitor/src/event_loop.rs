@@ -1,0 +1,420 @@
+//! The single poll loop: signals (signalfd), console socket, attach clients, ctl/winsz FIFOs,
+//! container stdio and the OOM eventfd.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::signalfd::SignalFd;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::ctl::{parse_ctl_line, parse_winsz_line, CtlMsg, Fifo, LineBuf};
+use crate::io::attach::{AttachServer, ClientRead};
+use crate::io::console::ConsoleSocket;
+use crate::logs::{Logs, Stream};
+use crate::oom::OomWatch;
+use crate::setup::Config;
+use crate::sync_pipe::SyncPipe;
+
+/// conmon's STDIO_BUF_SIZE.
+pub const STDIO_BUF_SIZE: usize = 8192;
+/// conmon's CONN_SOCK_BUF_SIZE (attach input).
+const CONN_SOCK_BUF_SIZE: usize = 32768;
+/// Retry interval for a pty master without an open slave.
+const PTY_RETRY: Duration = Duration::from_millis(100);
+
+/// Which part of the lifetime the loop is serving.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for `runtime create/exec` to exit (console socket, attach, ctl are served).
+    Runtime,
+    /// Waiting for the container process to exit.
+    Container,
+}
+
+#[derive(Clone, Copy)]
+enum Token {
+    Signal,
+    Console,
+    AttachListen,
+    Client(usize),
+    Ctl,
+    Winsz,
+    Out(Stream),
+    StdinOut,
+    Oom,
+}
+
+/// All state of one monitor.
+pub struct Monitor {
+    pub cfg: Config,
+    pub logs: Logs,
+    pub sync: Option<SyncPipe>,
+    pub sigfd: Option<SignalFd>,
+    pub console: Option<ConsoleSocket>,
+    pub stdin: Option<OwnedFd>,
+    pub pending_stdin: Vec<u8>,
+    pub close_stdin_pending: bool,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+    pub pty: bool,
+    pub pty_retry: Option<Instant>,
+    pub attach: Option<AttachServer>,
+    pub ctl: Option<Fifo>,
+    pub winsz: Option<Fifo>,
+    pub ctl_lines: LineBuf,
+    pub winsz_lines: LineBuf,
+    pub oom: OomWatch,
+    pub oom_written: bool,
+    pub runtime_pid: Option<Pid>,
+    pub runtime_status: Option<i32>,
+    pub container_pid: Option<Pid>,
+    pub container_status: Option<i32>,
+    pub reaped: Vec<(Pid, i32)>,
+    pub deadline: Option<Instant>,
+    pub timed_out: bool,
+    pub echild: bool,
+    pub inherited: Vec<OwnedFd>,
+}
+
+impl Monitor {
+    fn done(&self, phase: Phase) -> bool {
+        match phase {
+            Phase::Runtime => self.runtime_status.is_some(),
+            Phase::Container => {
+                if self.timed_out || self.echild {
+                    return true;
+                }
+                let wait_eof = self.cfg.opts.exec && !self.cfg.opts.terminal;
+                self.container_status.is_some()
+                    && (!wait_eof || (self.stdout.is_none() && self.stderr.is_none()))
+            }
+        }
+    }
+
+    /// Runs the loop until `phase` is complete.
+    pub fn run(&mut self, phase: Phase) {
+        while !self.done(phase) {
+            let now = Instant::now();
+            if phase == Phase::Container && self.deadline.is_some_and(|d| d <= now) {
+                self.timed_out = true;
+                break;
+            }
+            if self.pty_retry.is_some_and(|t| t <= now) {
+                self.pty_retry = None;
+            }
+            let mut wake = [self.pty_retry, if phase == Phase::Container { self.deadline } else { None }];
+            wake.sort();
+            let timeout = match wake.iter().flatten().next() {
+                Some(t) => {
+                    let ms = t.saturating_duration_since(now).as_millis().clamp(1, 60_000) as i32;
+                    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+                }
+                None => PollTimeout::NONE,
+            };
+            let ready = self.poll_once(phase, timeout);
+            for (tok, revents) in ready {
+                self.dispatch(tok, revents);
+            }
+        }
+    }
+
+    fn watches(&self, phase: Phase) -> Vec<(Token, BorrowedFd<'_>, PollFlags)> {
+        let rd = PollFlags::POLLIN;
+        let mut w = Vec::with_capacity(16);
+        if let Some(s) = &self.sigfd {
+            w.push((Token::Signal, s.as_fd(), rd));
+        }
+        if let Some(fd) = self.console.as_ref().and_then(|c| c.poll_fd()) {
+            w.push((Token::Console, fd, rd));
+        }
+        if let Some(a) = &self.attach {
+            if let Some(fd) = a.listener_fd() {
+                w.push((Token::AttachListen, fd, rd));
+            }
+            if self.pending_stdin.is_empty() {
+                for (i, c) in a.clients.iter().enumerate().filter(|(_, c)| c.reading) {
+                    w.push((Token::Client(i), c.fd.as_fd(), rd));
+                }
+            }
+        }
+        if let Some(c) = &self.ctl {
+            w.push((Token::Ctl, c.read.as_fd(), rd));
+        }
+        if let (Some(f), true) = (&self.winsz, self.pty) {
+            w.push((Token::Winsz, f.read.as_fd(), rd));
+        }
+        if let (Some(fd), false) = (&self.stdin, self.pending_stdin.is_empty()) {
+            w.push((Token::StdinOut, fd.as_fd(), PollFlags::POLLOUT));
+        }
+        if phase == Phase::Container {
+            if let Some(fd) = &self.stdout {
+                if !(self.pty && self.pty_retry.is_some()) {
+                    w.push((Token::Out(Stream::Stdout), fd.as_fd(), rd));
+                }
+            }
+            if let Some(fd) = &self.stderr {
+                w.push((Token::Out(Stream::Stderr), fd.as_fd(), rd));
+            }
+            if let Some(fd) = self.oom.poll_fd() {
+                w.push((Token::Oom, fd, rd));
+            }
+        }
+        w
+    }
+
+    fn poll_once(&self, phase: Phase, timeout: PollTimeout) -> Vec<(Token, PollFlags)> {
+        let watches = self.watches(phase);
+        let mut fds: Vec<PollFd<'_>> = watches.iter().map(|(_, fd, ev)| PollFd::new(*fd, *ev)).collect();
+        match poll(&mut fds, timeout) {
+            Ok(0) | Err(_) => Vec::new(),
+            Ok(_) => watches
+                .iter()
+                .zip(fds.iter())
+                .filter_map(|((tok, _, _), p)| {
+                    let r = p.revents().unwrap_or(PollFlags::empty());
+                    (!r.is_empty()).then_some((*tok, r))
+                })
+                .collect(),
+        }
+    }
+
+    fn dispatch(&mut self, tok: Token, revents: PollFlags) {
+        match tok {
+            Token::Signal => self.on_signals(),
+            Token::Console => self.on_console(),
+            Token::AttachListen => {
+                if let Some(a) = self.attach.as_mut() {
+                    a.accept();
+                }
+            }
+            Token::Client(i) => self.on_client(i),
+            Token::Ctl => self.on_ctl(),
+            Token::Winsz => self.on_winsz(),
+            Token::Out(stream) => {
+                let eof_only = !revents.contains(PollFlags::POLLIN);
+                if self.pty && stream == Stream::Stdout && eof_only {
+                    self.pty_retry = Some(Instant::now() + PTY_RETRY);
+                } else {
+                    self.read_stream(stream);
+                }
+            }
+            Token::StdinOut => self.flush_stdin(),
+            Token::Oom => {
+                if self.oom.on_event() {
+                    self.write_oom();
+                }
+            }
+        }
+    }
+
+    /// Creates the `oom` files once.
+    pub fn write_oom(&mut self) {
+        if self.oom_written {
+            return;
+        }
+        self.oom_written = true;
+        let mut dirs = vec![self.cfg.bundle.as_path()];
+        if let Some(p) = &self.cfg.opts.persist_dir {
+            dirs.push(std::path::Path::new(p));
+        }
+        crate::oom::write_oom_files(&dirs);
+    }
+
+    fn on_signals(&mut self) {
+        let mut reap = false;
+        while let Some(Ok(Some(info))) = self.sigfd.as_ref().map(|s| s.read_signal()) {
+            match Signal::try_from(info.ssi_signo as i32) {
+                Ok(Signal::SIGCHLD) | Ok(Signal::SIGUSR1) => reap = true,
+                Ok(sig) => {
+                    if let Some(pid) = self.container_pid.or(self.runtime_pid) {
+                        let _ = kill(pid, sig);
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+        if reap {
+            self.reap();
+        }
+    }
+
+    /// Reaps every exited child (WNOHANG), recording the runtime and container statuses.
+    pub fn reap(&mut self) {
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => break,
+                Ok(ws) => {
+                    let Some(pid) = ws.pid() else { break };
+                    let status = crate::exit::status_from_wait(ws).unwrap_or(-1);
+                    self.record_exit(pid, status);
+                }
+                Err(Errno::EINTR) => {}
+                Err(Errno::ECHILD) => {
+                    if self.container_pid.is_some() && self.container_status.is_none() {
+                        self.echild = true;
+                    }
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Records an exit; statuses of pids not yet known are kept for later.
+    pub fn record_exit(&mut self, pid: Pid, status: i32) {
+        if Some(pid) == self.runtime_pid && self.runtime_status.is_none() {
+            self.runtime_status = Some(status);
+        } else if Some(pid) == self.container_pid {
+            self.container_status = Some(status);
+        } else {
+            self.reaped.push((pid, status));
+        }
+    }
+
+    /// Progresses the console socket (accept, then receive the pty).
+    pub fn on_console(&mut self) {
+        let Some(cs) = self.console.as_mut() else { return };
+        match cs.on_ready() {
+            Ok(Some(master)) => {
+                self.console = None;
+                self.attach_pty(master);
+            }
+            Ok(None) => {
+                if cs.poll_fd().is_none() {
+                    self.console = None;
+                }
+            }
+            Err(e) => {
+                crate::warn(&e.to_string());
+                self.console = None;
+            }
+        }
+    }
+
+    fn attach_pty(&mut self, master: OwnedFd) {
+        let _ = crate::io::stdio::set_nonblock(&master);
+        match master.try_clone() {
+            Ok(out) => self.stdout = Some(out),
+            Err(e) => crate::warn(&format!("failed to dup pty master: {e}")),
+        }
+        self.stdin = Some(master);
+        self.pty = true;
+        self.flush_stdin();
+    }
+
+    fn on_client(&mut self, idx: usize) {
+        let mut buf = vec![0u8; CONN_SOCK_BUF_SIZE];
+        let Some(a) = self.attach.as_mut() else { return };
+        if idx >= a.clients.len() {
+            return;
+        }
+        match a.read_client(idx, &mut buf) {
+            ClientRead::Data(n) => {
+                if self.stdin.is_some() || (self.cfg.opts.terminal && !self.pty) {
+                    self.pending_stdin.extend_from_slice(&buf[..n]);
+                    self.flush_stdin();
+                }
+            }
+            ClientRead::Eof => {
+                a.prune();
+                if self.cfg.opts.stdin && !self.cfg.opts.leave_stdin_open {
+                    self.close_stdin_pending = true;
+                    self.flush_stdin();
+                }
+            }
+            ClientRead::Nothing => {}
+        }
+    }
+
+    /// Writes buffered attach input to the container's stdin (non-blocking).
+    pub fn flush_stdin(&mut self) {
+        let Some(fd) = self.stdin.as_ref() else {
+            if !self.cfg.opts.terminal || self.pty {
+                self.pending_stdin.clear();
+            }
+            return;
+        };
+        while !self.pending_stdin.is_empty() {
+            match nix::unistd::write(fd.as_fd(), &self.pending_stdin) {
+                Ok(n) => {
+                    self.pending_stdin.drain(..n);
+                }
+                Err(Errno::EAGAIN) | Err(Errno::EINTR) => return,
+                Err(_) => {
+                    self.pending_stdin.clear();
+                    self.stdin = None;
+                    return;
+                }
+            }
+        }
+        if self.close_stdin_pending {
+            self.stdin = None;
+        }
+    }
+
+    fn on_ctl(&mut self) {
+        let mut buf = [0u8; 200];
+        let Some(ctl) = self.ctl.as_ref() else { return };
+        let n = ctl.read_available(&mut buf);
+        for line in self.ctl_lines.feed(&buf[..n]) {
+            match parse_ctl_line(&line) {
+                Some(CtlMsg::Resize { rows, cols }) => {
+                    if let Some(w) = &self.winsz {
+                        w.write_line(&format!("{rows} {cols}\n"));
+                    }
+                }
+                Some(CtlMsg::ReopenLogs) => self.logs.reopen(),
+                None => crate::warn(&format!("invalid ctl message {line:?}")),
+            }
+        }
+    }
+
+    fn on_winsz(&mut self) {
+        let mut buf = [0u8; 200];
+        let Some(w) = self.winsz.as_ref() else { return };
+        let n = w.read_available(&mut buf);
+        for line in self.winsz_lines.feed(&buf[..n]) {
+            if let (Some((rows, cols)), Some(pty)) = (parse_winsz_line(&line), self.stdout.as_ref()) {
+                if let Err(e) = crate::sys::set_winsize(pty.as_fd(), rows, cols) {
+                    crate::warn(&format!("failed to set terminal size: {e}"));
+                }
+            }
+        }
+    }
+
+    /// Reads one chunk of container output; returns false when nothing more is available now.
+    pub fn read_stream(&mut self, stream: Stream) -> bool {
+        let mut buf = [0u8; STDIO_BUF_SIZE];
+        let slot = match stream {
+            Stream::Stdout => &mut self.stdout,
+            Stream::Stderr => &mut self.stderr,
+        };
+        let Some(fd) = slot.as_ref() else { return false };
+        match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
+            Ok(0) => {
+                *slot = None;
+                false
+            }
+            Ok(n) => {
+                self.logs.write(stream, &buf[..n]);
+                if let Some(a) = self.attach.as_mut() {
+                    a.broadcast(stream, &buf[..n]);
+                }
+                true
+            }
+            Err(Errno::EIO) if self.pty && stream == Stream::Stdout => {
+                self.pty_retry = Some(Instant::now() + PTY_RETRY);
+                false
+            }
+            Err(Errno::EAGAIN) | Err(Errno::EINTR) => false,
+            Err(_) => {
+                *slot = None;
+                false
+            }
+        }
+    }
+}

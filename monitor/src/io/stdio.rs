@@ -1,0 +1,66 @@
+//! Pipes between oxmon and the runtime/container.
+
+use std::os::fd::OwnedFd;
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::unistd::pipe2;
+use thiserror::Error;
+
+/// Errors creating stdio.
+#[derive(Debug, Error)]
+pub enum StdioError {
+    #[error("failed to create {what} pipe: {source}")]
+    Pipe { what: &'static str, source: Errno },
+}
+
+/// The runtime's ends; `None` means /dev/null.
+#[derive(Default)]
+pub struct ChildStdio {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
+/// oxmon's ends: stdin write end (non-blocking), stdout/stderr read ends (non-blocking).
+#[derive(Default)]
+pub struct MonitorStdio {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
+fn pipe(what: &'static str, nonblock_read: bool) -> Result<(OwnedFd, OwnedFd), StdioError> {
+    let (r, w) = pipe2(OFlag::O_CLOEXEC).map_err(|source| StdioError::Pipe { what, source })?;
+    let fd = if nonblock_read { &r } else { &w };
+    set_nonblock(fd).map_err(|source| StdioError::Pipe { what, source })?;
+    Ok((r, w))
+}
+
+/// Makes `fd` non-blocking.
+pub fn set_nonblock(fd: &OwnedFd) -> Result<(), Errno> {
+    use nix::fcntl::{fcntl, FcntlArg};
+    use std::os::fd::AsRawFd;
+    let flags = OFlag::from_bits_truncate(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(drop)
+}
+
+/// Creates the pipes conmon creates: with a terminal only stderr (the pty replaces the rest).
+pub fn create(terminal: bool, stdin: bool) -> Result<(ChildStdio, MonitorStdio), StdioError> {
+    let mut child = ChildStdio::default();
+    let mut mon = MonitorStdio::default();
+    if !terminal {
+        if stdin {
+            let (r, w) = pipe("stdin", false)?;
+            child.stdin = Some(r);
+            mon.stdin = Some(w);
+        }
+        let (r, w) = pipe("stdout", true)?;
+        child.stdout = Some(w);
+        mon.stdout = Some(r);
+    }
+    let (r, w) = pipe("stderr", true)?;
+    child.stderr = Some(w);
+    mon.stderr = Some(r);
+    Ok((child, mon))
+}

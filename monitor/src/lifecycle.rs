@@ -1,0 +1,312 @@
+//! The monitor's life: set-up, runtime, container wait, exit reporting.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::signal::{kill, SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::unistd::Pid;
+use thiserror::Error;
+
+use crate::cli::Options;
+use crate::ctl::{CtlError, Fifo, LineBuf};
+use crate::event_loop::{Monitor, Phase};
+use crate::io::attach::{symlink_path, AttachError, AttachServer};
+use crate::io::console::{ConsoleError, ConsoleSocket};
+use crate::io::stdio::{self, StdioError};
+use crate::logs::{LogError, Logs};
+use crate::oom::OomWatch;
+use crate::runtime_cmd::{build_argv, RuntimeCall};
+use crate::setup::{self, Config, SetupError};
+use crate::sync_pipe::{message_key, SyncPipe};
+
+/// Errors that end the monitor before the container runs.
+#[derive(Debug, Error)]
+pub enum MonError {
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Stdio(#[from] StdioError),
+    #[error(transparent)]
+    Console(#[from] ConsoleError),
+    #[error(transparent)]
+    Attach(#[from] AttachError),
+    #[error(transparent)]
+    Ctl(#[from] CtlError),
+    #[error(transparent)]
+    Child(#[from] crate::child::ChildError),
+    #[error(transparent)]
+    Sync(#[from] crate::sync_pipe::SyncError),
+    #[error("failed to {op} {path}: {source}")]
+    Path { op: &'static str, path: String, source: std::io::Error },
+    #[error("failed to {op}: {source}")]
+    Sys { op: &'static str, source: Errno },
+}
+
+/// Runs the monitor; returns the process exit code.
+pub fn main(opts: Options) -> Result<i32, MonError> {
+    let cfg = setup::validate(opts)?;
+    let nums = [
+        setup::env_fd_number("_OCI_SYNCPIPE")?,
+        setup::env_fd_number("_OCI_STARTPIPE")?,
+        setup::env_fd_number("_OCI_ATTACHPIPE")?,
+    ];
+    let exclude: Vec<i32> = nums.iter().flatten().copied().collect();
+    let inherited = setup::adopt_inherited(&exclude);
+    let sync_fd = setup::adopt_env_fd("_OCI_SYNCPIPE", nums[0])?;
+    let start_fd = setup::adopt_env_fd("_OCI_STARTPIPE", nums[1])?;
+    let attach_fd = setup::adopt_env_fd("_OCI_ATTACHPIPE", nums[2])?;
+    let _ = std::fs::write("/proc/self/oom_score_adj", "-1000");
+    crate::sys::ignore_sigpipe();
+    if let Some(s) = &start_fd {
+        setup::wait_start(s);
+    }
+    let start_fd = if cfg.opts.exec_attach { start_fd } else { None };
+    let key = message_key(cfg.opts.api_version, cfg.opts.exec);
+    let sync = sync_fd.map(|fd| SyncPipe::new(fd, key, "sync pipe"));
+    let attach_pipe = attach_fd.map(|fd| SyncPipe::new(fd, "data", "attach pipe"));
+    let devnull = setup::open_devnull()?;
+    let logs = Logs::open(&cfg.opts, &cfg.drivers, &cfg.cid)?;
+    setup::daemonize(&cfg, &devnull)?;
+    let err_pipe = sync.as_ref().and_then(SyncPipe::try_clone);
+    let parts = Parts { logs, sync, attach_pipe, start_fd, devnull, inherited };
+    let res = start_container(cfg, parts);
+    if let (Err(e), Some(s)) = (&res, err_pipe) {
+        let _ = s.send(-1, Some(&e.to_string()));
+    }
+    res
+}
+
+/// Resources acquired during start-up.
+struct Parts {
+    logs: Logs,
+    sync: Option<SyncPipe>,
+    attach_pipe: Option<SyncPipe>,
+    start_fd: Option<OwnedFd>,
+    devnull: OwnedFd,
+    inherited: Vec<OwnedFd>,
+}
+
+fn attach_dir(cfg: &Config) -> Result<std::path::PathBuf, MonError> {
+    if cfg.opts.full_attach {
+        return Ok(cfg.bundle.clone());
+    }
+    let base = cfg.opts.socket_dir_path.as_deref().unwrap_or("/var/run/crio");
+    let err = |op, source| MonError::Path { op, path: base.to_string(), source };
+    std::fs::create_dir_all(base).map_err(|e| err("create socket directory", e))?;
+    let link = symlink_path(base, cfg.opts.cuuid.as_deref().unwrap_or(&cfg.cid));
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&cfg.bundle, &link).map_err(|e| err("create attach symlink in", e))?;
+    Ok(link)
+}
+
+fn start_container(cfg: Config, p: Parts) -> Result<i32, MonError> {
+    let (child_stdio, mon_stdio) = stdio::create(cfg.opts.terminal, cfg.opts.stdin)?;
+    let console = if cfg.opts.terminal { Some(ConsoleSocket::create()?) } else { None };
+    let cs_path = console.as_ref().map(|c| c.path.to_string_lossy().into_owned());
+    let call = RuntimeCall {
+        runtime: &cfg.runtime,
+        cid: &cfg.cid,
+        bundle: &cfg.bundle.to_string_lossy(),
+        pidfile: &cfg.pidfile.to_string_lossy(),
+        console_socket: cs_path.as_deref(),
+    };
+    let argv = build_argv(&cfg.opts, &call);
+    let (mut attach, mut ctl, mut winsz) = (None, None, None);
+    if !cfg.passthrough {
+        attach = Some(AttachServer::create(&attach_dir(&cfg)?)?);
+        ctl = Some(Fifo::create(&cfg.bundle.join("ctl"))?);
+        winsz = Some(Fifo::create(&cfg.bundle.join("winsz"))?);
+    }
+    if let (true, Some(ap)) = (cfg.opts.exec_attach, p.attach_pipe.as_ref()) {
+        ap.send(0, None)?;
+    }
+    let mut mask = SigSet::empty();
+    for s in [Signal::SIGCHLD, Signal::SIGUSR1, Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT] {
+        mask.add(s);
+    }
+    mask.thread_block().map_err(|source| MonError::Sys { op: "block signals", source })?;
+    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|source| MonError::Sys { op: "create signalfd", source })?;
+    let spawn = crate::child::Spawn {
+        argv: &argv,
+        stdio: child_stdio,
+        devnull: &p.devnull,
+        passthrough: cfg.passthrough,
+        start_pipe: p.start_fd.as_ref(),
+        replace_listen_pid: cfg.opts.replace_listen_pid,
+    };
+    let runtime_pid = crate::child::spawn_runtime(spawn)?;
+    if cfg.passthrough {
+        setup::redirect_stdio(&p.devnull);
+    }
+    drop(p.start_fd);
+    let mut m = Monitor {
+        cfg,
+        logs: p.logs,
+        sync: p.sync,
+        sigfd: Some(sigfd),
+        console,
+        stdin: mon_stdio.stdin,
+        pending_stdin: Vec::new(),
+        close_stdin_pending: false,
+        stdout: mon_stdio.stdout,
+        stderr: mon_stdio.stderr,
+        pty: false,
+        pty_retry: None,
+        attach,
+        ctl,
+        winsz,
+        ctl_lines: LineBuf::default(),
+        winsz_lines: LineBuf::default(),
+        oom: OomWatch::none(),
+        oom_written: false,
+        runtime_pid: Some(runtime_pid),
+        runtime_status: None,
+        container_pid: None,
+        container_status: None,
+        reaped: Vec::new(),
+        deadline: None,
+        timed_out: false,
+        echild: false,
+        inherited: p.inherited,
+    };
+    m.run(Phase::Runtime);
+    if let Some(code) = after_runtime(&mut m) {
+        return Ok(exit_command(&m.cfg.opts).unwrap_or(code));
+    }
+    m.run(Phase::Container);
+    Ok(finish(m))
+}
+
+fn read_runtime_stderr(m: &Monitor) -> String {
+    let mut buf = [0u8; 8191];
+    let Some(fd) = m.stderr.as_ref() else { return String::new() };
+    match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
+        Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+        Err(_) => String::new(),
+    }
+}
+
+fn fail(m: &Monitor, data: i64, msg: &str) -> Option<i32> {
+    crate::error(msg.trim_end());
+    if let Some(s) = &m.sync {
+        let _ = s.send(data, Some(msg));
+    }
+    Some(1)
+}
+
+/// Handles the runtime's exit. Returns an exit code if the monitor must stop now.
+fn after_runtime(m: &mut Monitor) -> Option<i32> {
+    let st = m.runtime_status.unwrap_or(-1);
+    if st != 0 {
+        let mut msg = read_runtime_stderr(m);
+        if msg.is_empty() {
+            msg = format!("runtime {} failed with exit status {st}", m.cfg.runtime);
+        }
+        let data = if m.cfg.opts.exec && st > 0 { -i64::from(st) } else { -1 };
+        return fail(m, data, &msg);
+    }
+    for _ in 0..4 {
+        if m.console.is_none() || m.pty {
+            break;
+        }
+        m.on_console();
+    }
+    if m.cfg.opts.terminal && !m.pty {
+        return fail(m, -1, "Runtime did not set up terminal");
+    }
+    let pid = match std::fs::read_to_string(&m.cfg.pidfile).map(|s| s.trim().parse::<i32>()) {
+        Ok(Ok(pid)) if pid > 0 => Pid::from_raw(pid),
+        _ => {
+            let msg = format!("Failed to read pidfile {}", m.cfg.pidfile.display());
+            return fail(m, -1, &msg);
+        }
+    };
+    m.container_pid = Some(pid);
+    if let Some(i) = m.reaped.iter().position(|(p, _)| *p == pid) {
+        m.container_status = Some(m.reaped.remove(i).1);
+    }
+    if let Some(s) = &m.sync {
+        if let Err(e) = s.send(i64::from(pid.as_raw()), None) {
+            crate::warn(&e.to_string());
+        }
+    }
+    m.oom = OomWatch::setup(pid.as_raw());
+    if m.cfg.opts.timeout > 0 {
+        m.deadline = Some(Instant::now() + Duration::from_secs(m.cfg.opts.timeout as u64));
+    }
+    None
+}
+
+fn kill_timed_out(pid: Pid) {
+    match nix::unistd::getpgid(Some(pid)) {
+        Ok(pgid) if pgid.as_raw() > 1 => {
+            let _ = kill(Pid::from_raw(-pgid.as_raw()), Signal::SIGKILL);
+        }
+        _ => {
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+    }
+}
+
+/// After the container exited (or timed out): drain, exit files, exit command.
+fn finish(mut m: Monitor) -> i32 {
+    if m.timed_out {
+        if let Some(pid) = m.container_pid {
+            kill_timed_out(pid);
+        }
+    } else {
+        if m.oom.final_check() {
+            m.write_oom();
+        }
+        while m.read_stream(crate::logs::Stream::Stdout) {}
+        while m.read_stream(crate::logs::Stream::Stderr) {}
+    }
+    m.logs.finish();
+    let status = if m.timed_out { -1 } else { m.container_status.unwrap_or(-1) };
+    m.sigfd = None;
+    m.inherited.clear();
+    if let Some(a) = m.attach.as_mut() {
+        a.close_all();
+    }
+    let mut code = status;
+    let text = status.to_string();
+    let mut files = Vec::new();
+    if let Some(d) = &m.cfg.opts.persist_dir {
+        files.push(Path::new(d).join("exit"));
+    }
+    if let Some(d) = &m.cfg.opts.exit_dir {
+        files.push(Path::new(d).join(&m.cfg.cid));
+    }
+    for f in files {
+        if let Err(e) = crate::exit::write_atomic(&f, &text) {
+            crate::error(&e.to_string());
+            code = 1;
+        }
+    }
+    if let (true, Some(s)) = (m.cfg.opts.exec, m.sync.as_ref()) {
+        let res = if m.timed_out { s.send(-1, Some("command timed out")) } else { s.send(i64::from(status), None) };
+        if let Err(e) = res {
+            crate::warn(&e.to_string());
+        }
+    }
+    if let Some(a) = &m.attach {
+        a.unlink();
+    }
+    drop(m.sync.take());
+    if let Some(c) = exit_command(&m.cfg.opts) {
+        return c;
+    }
+    m.reap();
+    code
+}
+
+fn exit_command(opts: &Options) -> Option<i32> {
+    let cmd = opts.exit_command.as_ref()?;
+    crate::exit::run_exit_command(cmd, &opts.exit_command_args, opts.exit_delay)
+}
