@@ -1,0 +1,192 @@
+//! Create path: version probe, handshake, pidfiles, exit files, k8s-file records, failures.
+
+use std::time::Duration;
+
+use shim_tests::*;
+
+#[test]
+fn version_satisfies_podman_probe() {
+    let out = std::process::Command::new(monitor_bin()).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    // Podman: ^(version:|conmon version)? (\d+).(\d+).(\d+), at least 2.0.1.
+    let first = text.lines().next().unwrap();
+    let rest = first.strip_prefix("conmon version ").expect("first line starts with 'conmon version '");
+    let nums: Vec<u32> = rest.split('.').take(3).map(|n| n.trim().parse().unwrap()).collect();
+    assert_eq!(nums.len(), 3, "{first}");
+    assert!((nums[0], nums[1], nums[2]) >= (2, 0, 1), "{first}");
+}
+
+fn run_exit(args: &[&str], kill_after_start: bool) -> (String, Bundle) {
+    let b = Bundle::new(args, false);
+    let cid = unique_id("exit");
+    let l = Launch::create(&cid, &b);
+    let (r, _guard, pid) = launch_created(l);
+    let pidfile = std::fs::read_to_string(b.file("pidfile")).unwrap();
+    assert_eq!(pidfile.trim().parse::<i64>().unwrap(), pid, "sync pid equals runtime pidfile");
+    let conmon_pid = std::fs::read_to_string(b.file("conmon.pid")).unwrap();
+    assert!(!conmon_pid.ends_with('\n'), "conmon pidfile must have no newline: {conmon_pid:?}");
+    let mpid: i32 = conmon_pid.parse().expect("decimal conmon pid");
+    assert!(pid_alive(mpid), "daemonized monitor is running");
+    let ppid = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let ppid: i32 = ppid.rsplit(')').next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert_eq!(ppid, mpid, "container is reparented to the (subreaper) monitor");
+    start(&cid);
+    if kill_after_start {
+        std::thread::sleep(Duration::from_millis(200));
+        let (ok, out) = runtime(&["kill", &cid, "9"]);
+        assert!(ok, "{out}");
+    }
+    let code = wait_exit(&r, &b.file(&format!("exits/{cid}")));
+    (code, b)
+}
+
+#[test]
+fn exit_code_zero_and_log_records() {
+    let (code, b) = run_exit(&["sh", "-c", "echo hello; echo oops >&2"], false);
+    assert_eq!(code, "0");
+    let recs = parse_log(&std::fs::read_to_string(b.file("ctr.log")).unwrap());
+    let out: Vec<_> = recs.iter().filter(|r| r.stream == "stdout").map(|r| (r.partial, r.content.as_str())).collect();
+    let err: Vec<_> = recs.iter().filter(|r| r.stream == "stderr").map(|r| (r.partial, r.content.as_str())).collect();
+    assert_eq!(out, vec![(false, "hello")]);
+    assert_eq!(err, vec![(false, "oops")]);
+}
+
+#[test]
+fn exit_code_three_no_newline() {
+    let (code, _b) = run_exit(&["sh", "-c", "exit 3"], false);
+    assert_eq!(code, "3", "exit file is the bare decimal status");
+}
+
+#[test]
+fn exit_code_signal_is_128_plus_n() {
+    let (code, _b) = run_exit(&["sleep", "100"], true);
+    assert_eq!(code, "137");
+}
+
+#[test]
+fn k8s_partial_lines_and_timezone() {
+    let script = "echo line1; printf partial; sleep 0.3; echo; sleep 0.3; printf 'a\\nb\\nc'; sleep 0.3; echo";
+    let b = Bundle::new(&["sh", "-c", script], false);
+    let cid = unique_id("k8s");
+    let mut l = Launch::create(&cid, &b);
+    l.env.push(("TZ".into(), "EST5".into()));
+    let (r, _g, _pid) = launch_created(l);
+    start(&cid);
+    assert_eq!(wait_exit(&r, &b.file(&format!("exits/{cid}"))), "0");
+    let recs = parse_log(&std::fs::read_to_string(b.file("ctr.log")).unwrap());
+    let got: Vec<_> = recs.iter().map(|r| (r.stream.as_str(), r.partial, r.content.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("stdout", false, "line1"),
+            ("stdout", true, "partial"),
+            ("stdout", false, ""),
+            ("stdout", false, "a"),
+            ("stdout", false, "b"),
+            ("stdout", true, "c"),
+            ("stdout", false, ""),
+        ]
+    );
+    for r in &recs {
+        assert!(r.ts.ends_with("-05:00"), "TZ=EST5 must give a -05:00 offset: {}", r.ts);
+    }
+    // Records of one chunk share one timestamp.
+    assert_eq!(recs[3].ts, recs[4].ts);
+    assert_eq!(recs[4].ts, recs[5].ts);
+}
+
+#[test]
+fn k8s_utc_offset_is_numeric() {
+    let b = Bundle::new(&["echo", "utc"], false);
+    let cid = unique_id("utc");
+    let mut l = Launch::create(&cid, &b);
+    l.env.push(("TZ".into(), "UTC".into()));
+    let (r, _g, _pid) = launch_created(l);
+    start(&cid);
+    wait_exit(&r, &b.file(&format!("exits/{cid}")));
+    let recs = parse_log(&std::fs::read_to_string(b.file("ctr.log")).unwrap());
+    assert_eq!(recs.len(), 1);
+    assert!(recs[0].ts.ends_with("+00:00"), "{}", recs[0].ts);
+}
+
+#[test]
+fn log_size_max_truncates_whole_records() {
+    let b = Bundle::new(&["sh", "-c", "for i in $(seq 1 300); do echo line-$i; done"], false);
+    let cid = unique_id("size");
+    let l = Launch::create(&cid, &b).arg("--log-size-max").arg("1000");
+    let (r, _g, _pid) = launch_created(l);
+    start(&cid);
+    wait_exit(&r, &b.file(&format!("exits/{cid}")));
+    let text = std::fs::read_to_string(b.file("ctr.log")).unwrap();
+    assert!(text.len() <= 1000, "log is {} bytes, max 1000", text.len());
+    let recs = parse_log(&text);
+    assert!(!recs.is_empty());
+    let nums: Vec<u32> = recs
+        .iter()
+        .map(|r| {
+            assert!(!r.partial);
+            r.content.strip_prefix("line-").unwrap().parse().unwrap()
+        })
+        .collect();
+    assert_eq!(*nums.last().unwrap(), 300, "the newest record is kept");
+    assert!(nums.windows(2).all(|w| w[1] == w[0] + 1), "records are consecutive: {nums:?}");
+    assert!(nums[0] > 1, "old records were truncated away");
+}
+
+#[test]
+fn runtime_failure_reports_stderr_message() {
+    let b = Bundle::new(&["/bin/does-not-exist"], false);
+    let cid = unique_id("fail");
+    let guard = Cleanup { cid: cid.clone(), monitor_pidfile: Some(b.file("conmon.pid")) };
+    let mut r = Launch::create(&cid, &b).spawn();
+    assert_eq!(r.wait_parent(), 0);
+    let msg = r.read_sync().expect("an error message on the sync pipe");
+    assert_eq!(msg["data"], -1, "{msg}");
+    let text = msg["message"].as_str().unwrap();
+    assert!(
+        text.contains("no such file or directory") || text.contains("not found"),
+        "runtime stderr is forwarded: {text:?}"
+    );
+    if let Some(pid) = r.monitor_pid() {
+        assert!(wait_pid_gone(pid, STEP));
+    }
+    assert!(!b.file(&format!("exits/{cid}")).exists(), "no exit file after a failed create");
+    drop(guard);
+}
+
+#[test]
+fn bogus_runtime_message_is_json_escaped() {
+    let b = Bundle::new(&["true"], false);
+    let script = b.file("fake-runtime");
+    std::fs::write(&script, "#!/bin/sh\nprintf 'bogus \"runtime\"\\tfailed\\\\x\\n' >&2\nexit 1\n").unwrap();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut std::fs::metadata(&script).unwrap().permissions(), 0o755);
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cid = unique_id("bogus");
+    let mut l = Launch::create(&cid, &b);
+    l.runtime = Some(script);
+    let mut r = l.spawn();
+    assert_eq!(r.wait_parent(), 0);
+    let msg = r.read_sync().expect("error message");
+    assert_eq!(msg["data"], -1);
+    assert_eq!(msg["message"], "bogus \"runtime\"\tfailed\\x\n");
+}
+
+#[test]
+fn inherited_fds_stay_open_until_container_exit() {
+    let b = Bundle::new(&["sleep", "100"], false);
+    let cid = unique_id("fds");
+    let (rd, wr) = nix::unistd::pipe().unwrap();
+    let mut l = Launch::create(&cid, &b);
+    l.extra_fds.push(wr);
+    let (r, _g, _pid) = launch_created(l);
+    start(&cid);
+    let mut pfd = [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&rd), nix::poll::PollFlags::POLLIN)];
+    let n = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(500u16)).unwrap();
+    assert_eq!(n, 0, "inherited pipe must stay open while the container runs");
+    let (ok, out) = runtime(&["kill", &cid, "9"]);
+    assert!(ok, "{out}");
+    wait_exit(&r, &b.file(&format!("exits/{cid}")));
+    let n = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(5000u16)).unwrap();
+    assert_eq!(n, 1, "inherited pipe is closed after the container exits");
+}
