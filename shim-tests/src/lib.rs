@@ -496,3 +496,25 @@ pub fn wait_exit(r: &Running, exit_file: &Path) -> String {
     }
     content
 }
+
+/// Writes `msg` to the `ctl` FIFO as Podman does (O_WRONLY|O_NONBLOCK, one write).
+pub fn write_ctl(bundle: &Path, msg: &str) {
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(bundle.join("ctl"))
+        .expect("open ctl fifo");
+    let n = nix::unistd::write(&f, msg.as_bytes()).expect("write ctl");
+    assert_eq!(n, msg.len());
+}
+
+/// Sends raw bytes to an attach client socket (unframed stdin data).
+pub fn send_input(fd: &OwnedFd, data: &[u8]) {
+    let n = nix::unistd::write(fd.as_fd(), data).expect("write attach input");
+    assert_eq!(n, data.len());
+}
+
+/// Half-closes an attach client (what Podman does when its stdin ends).
+pub fn close_write(fd: &OwnedFd) {
+    nix::sys::socket::shutdown(fd.as_raw_fd(), nix::sys::socket::Shutdown::Write).expect("shutdown");
+}
