@@ -518,3 +518,35 @@ pub fn send_input(fd: &OwnedFd, data: &[u8]) {
 pub fn close_write(fd: &OwnedFd) {
     nix::sys::socket::shutdown(fd.as_raw_fd(), nix::sys::socket::Shutdown::Write).expect("shutdown");
 }
+
+impl Launch {
+    /// Podman's exec argv: session bundle `<bundle>/<session>`, `-l none`, `-e --exec-attach`.
+    pub fn exec(cid: &str, bundle: &Bundle, session: &str, process: &serde_json::Value) -> Launch {
+        let eb = bundle.file(session);
+        std::fs::create_dir_all(eb.join("exit")).unwrap();
+        let spec = eb.join(format!("exec-process-{session}"));
+        std::fs::write(&spec, serde_json::to_vec(process).unwrap()).unwrap();
+        Launch {
+            cid: cid.to_string(),
+            cuuid: session.to_string(),
+            bundle: eb.clone(),
+            pidfile: eb.join("exec_pid"),
+            exit_dir: eb.join("exit"),
+            conmon_pidfile: None,
+            args: vec!["--full-attach".into(), "-l".into(), "none".into()],
+            exec_attach_pipe: true,
+            extra_fds: Vec::new(),
+            cwd: Some(eb.clone()),
+            env: Vec::new(),
+            runtime: None,
+        }
+    }
+
+    /// Appends `-e --exec-attach --exec-process-spec FILE` (after `-t`/`-i`, as Podman orders them).
+    pub fn exec_flags(mut self) -> Self {
+        let spec = self.bundle.join(format!("exec-process-{}", self.cuuid));
+        self.args.extend(["-e".into(), "--exec-attach".into(), "--exec-process-spec".into()]);
+        self.args.push(spec.to_string_lossy().into_owned());
+        self
+    }
+}
