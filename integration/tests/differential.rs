@@ -169,3 +169,34 @@ fn diff_state_keys_of_created_container() {
     }
 }
 
+
+/// `spec` of the runtime under test matches runc's default config (ociVersion aside).
+#[test]
+fn diff_spec_default_matches_runc() {
+    let Some(runc) = runc_or_skip("diff_spec_default_matches_runc") else { return };
+    let rt = Runtime::new();
+    let gen = |bin: &std::path::Path, rootless: bool| -> Value {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Command::new(bin);
+        c.arg("spec").current_dir(dir.path());
+        if rootless {
+            c.arg("--rootless");
+        }
+        exec(c, rt.scratch(), CMD_TIMEOUT).assert_ok();
+        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap()).unwrap();
+        v.as_object_mut().unwrap().remove("ociVersion");
+        v
+    };
+    for rootless in [false, true] {
+        let want = gen(&runc.bin, rootless);
+        let got = gen(rt.bin(), rootless);
+        if rootless {
+            // The mappings name the caller's ids: same shape, compared field by field above.
+            assert_eq!(state_keys(&got["linux"]), state_keys(&want["linux"]), "rootless linux keys");
+            assert_eq!(got["linux"]["namespaces"], want["linux"]["namespaces"]);
+            assert_eq!(got["mounts"], want["mounts"], "rootless mounts");
+        } else {
+            assert_eq!(got, want, "spec differs from runc's");
+        }
+    }
+}
