@@ -54,13 +54,15 @@ fn default_root_is_run_binary_name_for_every_subcommand() {
         c.env_clear().env("XDG_RUNTIME_DIR", "").args(args);
         rt.exec(c)
     };
-    struct Guard<'a>(&'a dyn Fn(&[&str]) -> integration::Out, String);
+    struct Guard<'a>(&'a dyn Fn(&[&str]) -> integration::Out, String, PathBuf);
     impl Drop for Guard<'_> {
         fn drop(&mut self) {
             let _ = (self.0)(&["delete", "--force", &self.1]);
+            // A broken runtime must not leave state in the shared default root.
+            let _ = std::fs::remove_dir_all(self.2.join(&self.1));
         }
     }
-    let _g = Guard(&bare, id.clone());
+    let _g = Guard(&bare, id.clone(), default_root.clone());
     bare(&["create", "--bundle", &b.path_str(), &id]).assert_ok();
     assert!(
         default_root.join(&id).join("state.json").is_file() || (is_runc() && default_root.join(&id).is_dir()),
