@@ -46,6 +46,7 @@ enum Token {
     Out(Stream),
     StdinOut,
     Oom,
+    Notify,
 }
 
 /// All state of one monitor.
@@ -78,6 +79,7 @@ pub struct Monitor {
     pub timed_out: bool,
     pub echild: bool,
     pub inherited: Vec<OwnedFd>,
+    pub notify: Option<crate::notify::Notify>,
 }
 
 impl Monitor {
@@ -141,6 +143,9 @@ impl Monitor {
                 }
             }
         }
+        if let Some(n) = &self.notify {
+            w.push((Token::Notify, n.poll_fd(), rd));
+        }
         if let Some(c) = &self.ctl {
             w.push((Token::Ctl, c.read.as_fd(), rd));
         }
@@ -203,6 +208,11 @@ impl Monitor {
                 }
             }
             Token::StdinOut => self.flush_stdin(),
+            Token::Notify => {
+                if let Some(n) = &self.notify {
+                    n.on_ready();
+                }
+            }
             Token::Oom => {
                 if self.oom.on_event() {
                     self.write_oom();

@@ -9,6 +9,7 @@ pub mod exit;
 pub mod io;
 pub mod lifecycle;
 pub mod logs;
+pub mod notify;
 pub mod oom;
 pub mod runtime_cmd;
 pub mod setup;

@@ -40,6 +40,8 @@ pub enum MonError {
     #[error(transparent)]
     Child(#[from] crate::child::ChildError),
     #[error(transparent)]
+    Notify(#[from] crate::notify::NotifyError),
+    #[error(transparent)]
     Sync(#[from] crate::sync_pipe::SyncError),
     #[error("failed to {op} {path}: {source}")]
     Path { op: &'static str, path: String, source: std::io::Error },
@@ -65,7 +67,7 @@ pub fn main(opts: Options) -> Result<i32, MonError> {
     if let Some(s) = &start_fd {
         setup::wait_start(s);
     }
-    let start_fd = if cfg.opts.exec_attach { start_fd } else { None };
+    let start_fd = start_fd.filter(|_| cfg.opts.exec_attach);
     let key = message_key(cfg.opts.api_version, cfg.opts.exec);
     let sync = sync_fd.map(|fd| SyncPipe::new(fd, key, "sync pipe"));
     let attach_pipe = attach_fd.map(|fd| SyncPipe::new(fd, "data", "attach pipe"));
@@ -122,6 +124,10 @@ fn start_container(cfg: Config, p: Parts) -> Result<i32, MonError> {
         ctl = Some(Fifo::create(&cfg.bundle.join("ctl"))?);
         winsz = Some(Fifo::create(&cfg.bundle.join("winsz"))?);
     }
+    let notify = match &cfg.opts.sdnotify_socket {
+        Some(host) => Some(crate::notify::Notify::setup(&cfg.bundle, host)?),
+        None => None,
+    };
     if let (true, Some(ap)) = (cfg.opts.exec_attach, p.attach_pipe.as_ref()) {
         ap.send(0, None)?;
     }
@@ -174,6 +180,7 @@ fn start_container(cfg: Config, p: Parts) -> Result<i32, MonError> {
         timed_out: false,
         echild: false,
         inherited: p.inherited,
+        notify,
     };
     m.run(Phase::Runtime);
     if let Some(code) = after_runtime(&mut m) {

@@ -299,12 +299,16 @@ pub fn read_json(fd: &OwnedFd, timeout: Duration) -> Option<Value> {
     Some(serde_json::from_str(text.trim_end()).unwrap_or_else(|e| panic!("bad JSON {text:?}: {e}")))
 }
 
-/// Receives one packet: Err(()) on timeout, Ok(None) on EOF.
-pub fn recv_packet(fd: &OwnedFd, timeout: Duration) -> Result<Option<Vec<u8>>, ()> {
+/// No packet arrived in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimedOut;
+
+/// Receives one packet: Err(TimedOut) on timeout, Ok(None) on EOF.
+pub fn recv_packet(fd: &OwnedFd, timeout: Duration) -> Result<Option<Vec<u8>>, TimedOut> {
     let mut pfd = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
     let ms = PollTimeout::try_from(timeout.as_millis() as i32).unwrap();
     match poll(&mut pfd, ms) {
-        Ok(0) => return Err(()),
+        Ok(0) => return Err(TimedOut),
         Ok(_) => {}
         Err(e) => panic!("poll: {e}"),
     }
@@ -456,7 +460,7 @@ pub fn read_frames(fd: &OwnedFd, timeout: Duration, until: impl Fn(&[(u8, Vec<u8
                 assert!(!p.is_empty() && p.len() <= 8193, "bad attach frame size {}", p.len());
                 frames.push((p[0], p[1..].to_vec()));
             }
-            Ok(None) | Err(()) => break,
+            Ok(None) | Err(TimedOut) => break,
         }
     }
     frames

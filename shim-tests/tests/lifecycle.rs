@@ -126,3 +126,37 @@ fn passthrough_hands_stdio_to_the_container() {
     let out = r.stderr_text();
     assert!(out.contains("passthrough-out") && out.contains("passthrough-err"), "{out:?}");
 }
+
+#[test]
+fn sdnotify_proxy_forwards_ready_and_watchdog_only() {
+    use nix::sys::socket::{bind, sendto, socket, AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let b = Bundle::new(&["sleep", "100"], false);
+    let cid = unique_id("notify");
+    let host_path = b.file("host-notify.sock");
+    let host = socket(AddressFamily::Unix, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None).unwrap();
+    bind(host.as_raw_fd(), &UnixAddr::new(&host_path).unwrap()).unwrap();
+    // conmon 2.1.6 needs <bundle>/notify to exist already.
+    std::fs::create_dir_all(b.file("notify")).unwrap();
+    let l = Launch::create(&cid, &b).arg(&format!("--sdnotify-socket={}", host_path.display()));
+    let (r, _g, _pid) = launch_created(l);
+    let proxy = b.file("notify/notify.sock");
+    let meta = std::fs::metadata(&proxy).expect("notify socket exists");
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o777);
+    start(&cid);
+    let c = socket(AddressFamily::Unix, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None).unwrap();
+    let to = UnixAddr::new(&proxy).unwrap();
+    for msg in [&b"STATUS=x\nREADY=1\nMAINPID=5\n"[..], b"STATUS=only", b"WATCHDOG=1"] {
+        sendto(c.as_raw_fd(), msg, &to, MsgFlags::empty()).unwrap();
+    }
+    let mut got = Vec::new();
+    while let Ok(Some(p)) = recv_packet(&host, Duration::from_millis(700)) {
+        got.push(String::from_utf8(p).unwrap());
+    }
+    assert_eq!(got, vec!["READY=1", "WATCHDOG=1"]);
+    let (ok, out) = runtime(&["kill", &cid, "9"]);
+    assert!(ok, "{out}");
+    assert_eq!(wait_exit(&r, &b.file(&format!("exits/{cid}"))), "137");
+}
