@@ -1,1 +1,18 @@
-//! oxrun library.
+//! oxrun: a low-level OCI runtime with runc's command line.
+//!
+//! The flow of `create`: config.json is parsed once ([`spec`]) and turned into a [`plan`] (pure
+//! data, unit-tested), then [`process::create`] forks init, which applies the plan through
+//! [`rootfs`] and a few syscalls, reports over a typed channel ([`process::ipc`]), and waits for
+//! `start`. All `unsafe` lives in the `oxsys` crate.
+pub mod cgroups;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod hooks;
+pub mod logging;
+pub mod plan;
+pub mod process;
+pub mod rootfs;
+pub mod signal;
+pub mod spec;
+pub mod state;

@@ -1,1 +1,107 @@
-fn main() {}
+//! The `oxrun` binary: parse, dispatch, and turn any error into one line and exit code 1.
+use clap::Parser;
+use oxrun::cli::{Cli, Command};
+use oxrun::commands::{lifecycle, list, run, spec};
+use oxrun::error::{CommandError, Error};
+use oxrun::logging;
+use oxrun::plan::CreateOptions;
+use oxrun::process::create::{self, CreateRequest};
+use std::path::PathBuf;
+
+fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(cli) => cli,
+        Err(e) => std::process::exit(usage_error(&argv, e)),
+    };
+    logging::init(cli.log.as_deref(), cli.log_format == "json", cli.debug);
+    if cli.version {
+        println!("oxrun version {}\nspec: {}", env!("CARGO_PKG_VERSION"), oxrun::spec::OCI_VERSION);
+        return;
+    }
+    let Some(command) = cli.command.as_ref() else {
+        eprintln!("oxrun: a command is required (see --help)");
+        std::process::exit(1);
+    };
+    match dispatch(&cli, command) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            logging::error(&e.to_string());
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Reports a command-line error as one line (also to `--log`, which is found by a plain scan
+/// because clap could not parse it).
+fn usage_error(argv: &[String], e: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+        let _ = e.print();
+        return 0;
+    }
+    let value_of = |flag: &str| {
+        argv.iter().enumerate().find_map(|(i, a)| {
+            a.strip_prefix(&format!("{flag}=")).map(str::to_string).or_else(|| (a == flag).then(|| argv.get(i + 1).cloned()).flatten())
+        })
+    };
+    let log = value_of("--log").map(PathBuf::from);
+    let json = value_of("--log-format").as_deref() == Some("json");
+    logging::init(log.as_deref(), json, false);
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+    logging::error(&format!("usage: {first} (see --help)"));
+    1
+}
+
+fn root_dir(cli: &Cli) -> PathBuf {
+    cli.root.clone().unwrap_or_else(|| {
+        let xdg = std::env::var("XDG_RUNTIME_DIR").ok();
+        oxrun::state::default_root(nix::unistd::geteuid().as_raw(), xdg.as_deref())
+    })
+}
+
+fn dispatch(cli: &Cli, command: &Command) -> Result<i32, CommandError> {
+    let root = root_dir(cli);
+    fn with(id: &str, op: &'static str) -> impl FnOnce(Error) -> CommandError {
+        let id = Some(id.to_string());
+        move |error| CommandError { id, op, error }
+    }
+    match command {
+        Command::Create(a) => {
+            let req = create_request(cli, a, false);
+            create::create(&root, &req).map(|_| 0).map_err(with(&a.id, "create"))
+        }
+        Command::Start(a) => lifecycle::start(&root, &a.id).map(|_| 0).map_err(with(&a.id, "start")),
+        Command::State(a) => lifecycle::print_state(&root, &a.id).map(|_| 0).map_err(with(&a.id, "state")),
+        Command::Kill(a) => {
+            let sig = a.signal.as_deref().unwrap_or("SIGTERM");
+            let signal = oxrun::signal::parse(sig).ok_or_else(|| with(&a.id, "kill")(Error::Usage(format!("invalid signal {sig:?}"))))?;
+            lifecycle::kill(&root, &a.id, signal, a.all).map(|_| 0).map_err(with(&a.id, "kill"))
+        }
+        Command::Delete(a) => lifecycle::delete(&root, &a.id, a.force).map(|_| 0).map_err(with(&a.id, "delete")),
+        Command::Run(a) => {
+            let req = create_request(cli, &a.create, !a.detach);
+            run::run(&root, &req, a.detach, a.keep).map_err(with(&a.create.id, "run"))
+        }
+        Command::List(a) => list::list(&root, a.quiet, a.format == "json").map(|_| 0).map_err(|error| CommandError { id: None, op: "list", error }),
+        Command::Spec(a) => spec::write_spec(&a.bundle, a.rootless).map(|_| 0).map_err(|error| CommandError { id: None, op: "spec", error }),
+    }
+}
+
+fn create_request(cli: &Cli, a: &oxrun::cli::CreateArgs, foreground: bool) -> CreateRequest {
+    CreateRequest {
+        id: a.id.clone(),
+        bundle: a.bundle.clone(),
+        console_socket: a.console_socket.clone(),
+        pid_file: a.pid_file.clone(),
+        options: CreateOptions {
+            no_pivot: a.no_pivot,
+            no_new_keyring: a.no_new_keyring,
+            preserve_fds: a.preserve_fds,
+            console_socket: a.console_socket.is_some(),
+            foreground,
+        },
+        systemd_cgroup: cli.systemd_cgroup,
+    }
+}

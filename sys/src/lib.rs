@@ -1,1 +1,377 @@
-//! oxsys: the only unsafe code of oxrun.
+//! oxsys: the only crate of oxrun that uses `unsafe`.
+//!
+//! Each function wraps one Linux syscall (or ioctl) that neither `nix` nor `std` offers safely,
+//! takes and returns owned or borrowed fds, and reports failures as `std::io::Error`.
+//! Every `unsafe` block states why it holds.
+#![allow(unsafe_code)]
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// What `clone3` returned in the calling process.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Forked {
+    /// We are the new child process.
+    Child,
+    /// We are the parent; the child has this pid.
+    Parent(i32),
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// clone3(2) without a new stack (fork semantics), with `flags` (CLONE_NEW* and friends).
+///
+/// `into_cgroup` puts the child into a cgroup v2 directory (CLONE_INTO_CGROUP) before it runs.
+/// The caller must be single-threaded: the child continues with a copy of this one thread.
+pub fn clone3(flags: u64, into_cgroup: Option<BorrowedFd<'_>>) -> io::Result<Forked> {
+    let mut args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    if let Some(fd) = into_cgroup {
+        // CLONE_INTO_CGROUP (libc declares it with a type too narrow for the bit).
+        args.flags |= 0x2_0000_0000;
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
+    // SAFETY: `args` is a valid, fully initialised clone_args of the size we pass; with a zero stack
+    // the kernel duplicates the caller's stack like fork(2), so the child returns here on a valid
+    // stack. The program is single-threaded (documented precondition), so no lock held by another
+    // thread can be copied into the child in a locked state.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match ret {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as i32)),
+    }
+}
+
+/// Ends the calling process at once, without running exit handlers or flushing stdio buffers
+/// inherited from the parent (what a forked child must do).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit(2) takes a plain int and never returns; it touches no memory of ours.
+    unsafe { libc::_exit(code) }
+}
+
+/// close_range(2): closes every fd from `first` up, or (with `cloexec`) only marks them close-on-exec.
+pub fn close_range_from(first: u32, cloexec: bool) -> io::Result<()> {
+    let flags: libc::c_uint = if cloexec { libc::CLOSE_RANGE_CLOEXEC } else { 0 };
+    // SAFETY: close_range takes plain integers. Closing fds the process still owns through an
+    // OwnedFd would be a double close; callers use this only right before exec (cloexec=false is
+    // not used with live OwnedFds above `first`) or with CLOEXEC, which closes nothing.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, flags) };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// setdomainname(2).
+pub fn set_domainname(name: &str) -> io::Result<()> {
+    // SAFETY: the pointer and length describe `name`'s bytes, which outlive the call; the kernel
+    // only reads them.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Makes the terminal `fd` the controlling terminal of the calling session (TIOCSCTTY).
+pub fn set_controlling_terminal(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an int argument (0: do not steal); fd is a valid open descriptor.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sets a terminal's window size (TIOCSWINSZ).
+pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<()> {
+    let size = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one struct winsize from the pointer, which points at `size`.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &size as *const libc::winsize) };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Opens the peer (slave) of a pty master through TIOCGPTPEER, without a path lookup that a
+/// container could redirect.
+pub fn open_pty_peer(master: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes the open flags as an int and returns a new fd or -1.
+    let fd = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags) };
+    if fd == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// kill(2) with a raw signal number, so real-time signals (32–64) can be sent.
+pub fn kill(pid: i32, signal: i32) -> io::Result<()> {
+    // SAFETY: kill takes plain integers and touches no memory.
+    let ret = unsafe { libc::kill(pid, signal) };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// pidfd_open(2): a stable handle on a process, immune to pid reuse.
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the fd was just created by the kernel for us alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// pidfd_send_signal(2): signals exactly the process behind `pidfd`.
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
+    // SAFETY: a null siginfo is allowed (the kernel fills one in); other args are integers.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Joins a new session keyring named `name` (keyctl KEYCTL_JOIN_SESSION_KEYRING), so the container
+/// does not share the caller's keyring.
+pub fn join_session_keyring(name: &CStr) -> io::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_int = 1;
+    // SAFETY: the name pointer is a valid NUL-terminated string that outlives the call.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Flags of openat2's `resolve` field.
+pub mod resolve {
+    /// Stay inside the directory fd, as if it were the root (RESOLVE_IN_ROOT).
+    pub const IN_ROOT: u64 = 0x10;
+    /// Refuse /proc/*/fd style magic links (RESOLVE_NO_MAGICLINKS).
+    pub const NO_MAGICLINKS: u64 = 0x02;
+    /// Refuse every symlink (RESOLVE_NO_SYMLINKS).
+    pub const NO_SYMLINKS: u64 = 0x04;
+    /// Refuse to cross a mount point (RESOLVE_NO_XDEV).
+    pub const NO_XDEV: u64 = 0x01;
+}
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// openat2(2): opens `path` relative to `dir` with `resolve` restrictions (see [`resolve`]).
+pub fn openat2(dir: BorrowedFd<'_>, path: &CStr, flags: i32, mode: u32, resolve: u64) -> io::Result<OwnedFd> {
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: mode as u64,
+        resolve,
+    };
+    loop {
+        // SAFETY: `how` is a valid open_how of the size passed; `path` is NUL-terminated and
+        // outlives the call.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir.as_raw_fd(),
+                path.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: the kernel returned a new fd that nothing else owns.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) });
+        }
+        let err = io::Error::last_os_error();
+        // EAGAIN: a concurrent rename raced RESOLVE_IN_ROOT's checks; the kernel asks us to retry.
+        if err.raw_os_error() != Some(libc::EAGAIN) {
+            return Err(err);
+        }
+    }
+}
+
+/// Returns `/proc/self/fd/N` for an fd: the path through which mount(2) acts on an opened target.
+pub fn fd_path(fd: BorrowedFd<'_>) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+/// The raw number of an fd, for the few places the kernel wants it in text (LISTEN_FDS, paths).
+pub fn fd_number(fd: BorrowedFd<'_>) -> i32 {
+    fd.as_raw_fd()
+}
+
+/// Moves `fd` to exactly number `target` (dup3 without CLOEXEC), for passing fds across exec.
+/// The returned OwnedFd owns `target`.
+pub fn dup_to(fd: BorrowedFd<'_>, target: i32) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() == target {
+        // dup3 refuses equal fds; just clear CLOEXEC on it.
+        // SAFETY: F_GETFD/F_SETFD on a valid fd with integer arguments.
+        let flags = unsafe { libc::fcntl(target, libc::F_GETFD) };
+        // SAFETY: as above.
+        if flags == -1 || unsafe { libc::fcntl(target, libc::F_SETFD, flags & !libc::FD_CLOEXEC) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the caller gives up this fd number (it is the same descriptor it passed); the
+        // returned owner replaces the caller's handle, which must be forgotten by the caller.
+        return Ok(unsafe { OwnedFd::from_raw_fd(target) });
+    }
+    // SAFETY: dup3 with two integers; it atomically replaces `target` if it was open.
+    let ret = unsafe { libc::dup3(fd.as_raw_fd(), target, 0) };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `target` now refers to a descriptor created by dup3 for us.
+    Ok(unsafe { OwnedFd::from_raw_fd(target) })
+}
+
+/// Takes ownership of fd `n` that the process inherited (stdio, preserved fds, LISTEN_FDS).
+///
+/// Returns None when `n` is not open. The caller must not take the same number twice.
+pub fn take_inherited_fd(n: i32) -> Option<OwnedFd> {
+    // SAFETY: F_GETFD only queries the descriptor table.
+    if unsafe { libc::fcntl(n, libc::F_GETFD) } == -1 {
+        return None;
+    }
+    // SAFETY: the fd is open and was inherited; the caller promises it has no other owner.
+    Some(unsafe { OwnedFd::from_raw_fd(n) })
+}
+
+/// Clears FD_CLOEXEC on an inherited fd so it survives exec (preserved fds).
+pub fn clear_cloexec(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: F_GETFD/F_SETFD with integer arguments on a valid fd.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
+    // SAFETY: as above.
+    if flags == -1 || unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, flags & !libc::FD_CLOEXEC) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sets a resource limit by its raw number (RLIMIT_*), for limits nix's enum may lack.
+pub fn set_rlimit(resource: u32, soft: u64, hard: u64) -> io::Result<()> {
+    let lim = libc::rlimit64 {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: prlimit64 on ourselves (pid 0) reads one rlimit64 from a valid pointer and writes
+    // nothing (null old_limit).
+    let ret = unsafe { libc::prlimit64(0, resource as _, &lim, std::ptr::null_mut()) };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The clock ticks per second (sysconf(_SC_CLK_TCK)), for reading /proc/PID/stat start times.
+pub fn clock_ticks() -> u64 {
+    // SAFETY: sysconf takes an integer and touches no memory.
+    let v = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if v <= 0 {
+        100
+    } else {
+        v as u64
+    }
+}
+
+/// open(2) with O_CLOEXEC always set, returning an owned fd.
+pub fn open(path: &CStr, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+    loop {
+        // SAFETY: `path` is NUL-terminated and outlives the call; flags and mode are integers.
+        let fd = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) };
+        if fd >= 0 {
+            // SAFETY: the kernel returned a new fd that nothing else owns.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+}
+
+/// Capability bitmasks for capset(2) (bit N = capability N).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CapSets {
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+}
+
+/// capset(2) of all three sets in one call, so no intermediate state violates the kernel's rules
+/// (effective ⊆ permitted).
+pub fn capset(sets: CapSets) -> io::Result<()> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    let header = Header { version: VERSION_3, pid: 0 };
+    let lo = |v: u64| v as u32;
+    let hi = |v: u64| (v >> 32) as u32;
+    let data = [
+        Data { effective: lo(sets.effective), permitted: lo(sets.permitted), inheritable: lo(sets.inheritable) },
+        Data { effective: hi(sets.effective), permitted: hi(sets.permitted), inheritable: hi(sets.inheritable) },
+    ];
+    // SAFETY: version 3 capset reads one header and two data structs from valid pointers.
+    let ret = unsafe { libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr()) };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! start, state, kill, delete: commands on an existing container.
+use crate::cgroups;
+use crate::error::Error;
+use crate::logging;
+use crate::state::{self, State, StateDir, StateError, Status};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// `start`: releases init from the start barrier, then runs poststart hooks.
+pub fn start(root: &Path, id: &str) -> Result<(), Error> {
+    let dir = StateDir::open(root, id)?;
+    let st = dir.load()?;
+    match state::status(&dir, &st) {
+        Status::Created => {}
+        status => return Err(Error::WrongState { op: "start", status }),
+    }
+    let fifo = dir.file(state::EXEC_FIFO);
+    let c = std::ffi::CString::new(fifo.to_string_lossy().as_bytes()).unwrap_or_default();
+    let fd = oxsys::open(&c, libc::O_WRONLY | libc::O_NONBLOCK, 0).map_err(|e| match e.raw_os_error() {
+        // No reader: init died between our status check and now.
+        Some(libc::ENXIO) => Error::WrongState { op: "start", status: Status::Stopped },
+        _ => Error::sys("open exec fifo", e),
+    })?;
+    nix::unistd::write(fd.as_fd(), b"0").map_err(|e| Error::sys("write exec fifo", e))?;
+    drop(fd);
+    std::fs::remove_file(&fifo).map_err(|e| Error::sys("remove exec fifo", e))?;
+    if let Some(hooks) = st.hooks.as_ref().filter(|h| !h.poststart.is_empty()) {
+        let json = hook_state(&st, Status::Running);
+        if let Err(e) = crate::hooks::run_all("poststart", &hooks.poststart, &json) {
+            logging::warn(&e.to_string());
+        }
+    }
+    Ok(())
+}
+
+fn hook_state(st: &State, status: Status) -> String {
+    serde_json::to_string(&st.view(status, String::new())).expect("state serializes")
+}
+
+/// `state`: runtime-spec JSON, indented like runc's, without a trailing newline.
+pub fn print_state(root: &Path, id: &str) -> Result<(), Error> {
+    let dir = StateDir::open(root, id)?;
+    let st = dir.load()?;
+    let status = state::status(&dir, &st);
+    let json = serde_json::to_string_pretty(&st.view(status, String::new())).expect("state serializes");
+    let mut out = std::io::stdout().lock();
+    out.write_all(json.as_bytes()).map_err(|e| Error::sys("write stdout", e))?;
+    out.flush().map_err(|e| Error::sys("write stdout", e))
+}
+
+/// A pidfd of init, opened only if the pid still is our init (start time checked after opening,
+/// so a reused pid is never signalled).
+fn init_pidfd(st: &State) -> Option<OwnedFd> {
+    let fd = oxsys::pidfd_open(st.pid).ok()?;
+    state::init_alive(st).then_some(fd)
+}
+
+/// `kill`: signals init, or with `--all` every process in the container's cgroup.
+pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<(), Error> {
+    let dir = StateDir::open(root, id)?;
+    let st = dir.load()?;
+    let status = state::status(&dir, &st);
+    if status == Status::Stopped {
+        if all {
+            // runc: --all turns "not running" into success (Podman's cleanup relies on it).
+            signal_cgroup(&st, signal);
+            return Ok(());
+        }
+        return Err(Error::Usage("container not running".into()));
+    }
+    if all {
+        signal_cgroup(&st, signal);
+    } else {
+        let fd = init_pidfd(&st).ok_or_else(|| Error::Usage("container not running".into()))?;
+        oxsys::pidfd_send_signal(fd.as_fd(), signal).map_err(|e| Error::sys(format!("signal {signal} to pid {}", st.pid), e))?;
+    }
+    // A frozen task handles no signal until thawed; SIGKILL of a paused container must take effect.
+    if status == Status::Paused && signal == libc::SIGKILL {
+        cgroups::thaw(&st.cgroup).map_err(Error::Cgroup)?;
+    }
+    Ok(())
+}
+
+fn signal_cgroup(st: &State, signal: i32) {
+    for pid in cgroups::pids(&st.cgroup) {
+        let _ = oxsys::kill(pid, signal);
+    }
+}
+
+/// `delete`: removes a stopped container; `--force` kills a live one first. A missing container
+/// is not an error with `--force` (Podman deletes what may never have been created).
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
+    let dir = match StateDir::open(root, id) {
+        Ok(d) => d,
+        Err(StateError::NotFound) if force => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let st = match dir.load() {
+        Ok(st) => st,
+        // A create that died before writing state.json: its directory is all that is left.
+        Err(StateError::NotFound) => return Ok(dir.remove()?),
+        Err(e) => return Err(e.into()),
+    };
+    match state::status(&dir, &st) {
+        Status::Stopped => {}
+        Status::Created => kill_and_wait(&st)?,
+        status @ (Status::Running | Status::Paused | Status::Creating) => {
+            if !force {
+                return Err(Error::WrongState { op: "delete", status });
+            }
+            kill_and_wait(&st)?;
+        }
+    }
+    destroy(dir, &st)
+}
+
+/// SIGKILLs init (every process of the cgroup when the container shares the host pid namespace)
+/// and waits until init is gone.
+pub fn kill_and_wait(st: &State) -> Result<(), Error> {
+    let fd = init_pidfd(st);
+    if !st.own_pid_ns {
+        signal_cgroup(st, libc::SIGKILL);
+    }
+    if let Some(fd) = &fd {
+        let _ = oxsys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
+    }
+    if cgroups::is_frozen(&st.cgroup) {
+        cgroups::thaw(&st.cgroup)?;
+    }
+    if let Some(fd) = fd {
+        wait_exit(fd.as_fd(), Duration::from_secs(10)).map_err(|_| Error::Usage(format!("init {} did not die within 10s of SIGKILL", st.pid)))?;
+    }
+    Ok(())
+}
+
+/// Waits until the process behind `pidfd` exits (the pidfd becomes readable).
+fn wait_exit(pidfd: std::os::fd::BorrowedFd<'_>, timeout: Duration) -> Result<(), ()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(());
+        }
+        let mut fds = [PollFd::new(pidfd, PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(left.as_millis().min(10_000) as u16)) {
+            Ok(n) if n > 0 => return Ok(()),
+            Ok(_) | Err(nix::Error::EINTR) => continue,
+            Err(_) => return Err(()),
+        }
+    }
+}
+
+/// Removes the cgroups (killing stragglers), runs poststop hooks, removes the state directory.
+pub fn destroy(dir: StateDir, st: &State) -> Result<(), Error> {
+    let stragglers = cgroups::pids(&st.cgroup);
+    for pid in &stragglers {
+        let _ = oxsys::kill(*pid, libc::SIGKILL);
+    }
+    if !stragglers.is_empty() {
+        wait_cgroup_empty(st);
+    }
+    let removed = cgroups::remove(&st.cgroup);
+    if let Some(hooks) = st.hooks.as_ref().filter(|h| !h.poststop.is_empty()) {
+        let json = hook_state(st, Status::Stopped);
+        if let Err(e) = crate::hooks::run_all("poststop", &hooks.poststop, &json) {
+            logging::warn(&e.to_string());
+        }
+    }
+    dir.remove()?;
+    removed.map_err(Error::Cgroup)
+}
+
+fn wait_cgroup_empty(st: &State) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !cgroups::pids(&st.cgroup).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

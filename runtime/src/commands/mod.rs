@@ -1,0 +1,5 @@
+//! One module per group of runc verbs; each is thin and calls into the library.
+pub mod lifecycle;
+pub mod list;
+pub mod run;
+pub mod spec;

@@ -1,0 +1,58 @@
+//! The runtime's top-level error: what failed, for which container. The binary prints it as one
+//! line and exits 1.
+use crate::cgroups::CgroupError;
+use crate::hooks::HookError;
+use crate::process::ipc::{ChannelError, InitError};
+use crate::spec::SpecError;
+use crate::state::{StateError, Status};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Hook(#[from] HookError),
+    #[error("{0}")]
+    Init(#[from] InitError),
+    #[error("talk to container init: {0}")]
+    Channel(#[from] ChannelError),
+    /// The config is valid JSON but cannot be built (a plan error).
+    #[error("invalid config.json: {0}")]
+    Config(String),
+    #[error("cannot {op} a container that is {status}")]
+    WrongState { op: &'static str, status: Status },
+    #[error("{op}: {source}")]
+    Sys { op: String, source: std::io::Error },
+    #[error("{0}")]
+    Usage(String),
+    #[error("container init exited during create ({0}) without reporting an error")]
+    InitDied(String),
+}
+
+impl Error {
+    /// A failed syscall or file operation.
+    pub fn sys(op: impl Into<String>, source: impl Into<std::io::Error>) -> Error {
+        Error::Sys { op: op.into(), source: source.into() }
+    }
+}
+
+/// An error with the container it concerns, as printed.
+#[derive(Debug)]
+pub struct CommandError {
+    pub id: Option<String>,
+    pub op: &'static str,
+    pub error: Error,
+}
+
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.id {
+            Some(id) => write!(f, "container {id:?}: {}: {}", self.op, self.error),
+            None => write!(f, "{}: {}", self.op, self.error),
+        }
+    }
+}

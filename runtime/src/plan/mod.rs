@@ -1,0 +1,257 @@
+//! config.json → a plan: plain data that says every step of building the container.
+//!
+//! Pure code: no syscalls, so every rule here is unit-tested without root. The init process gets
+//! the plan as a copy of the parent's memory (it is forked after the plan is built), so the config
+//! is parsed exactly once.
+pub mod mounts;
+pub mod namespaces;
+pub mod process;
+
+use crate::spec::{ConsoleSize, Hooks, Spec};
+pub use mounts::{DeviceNode, MountOp, MountSource};
+pub use namespaces::{NamespacePlan, NsKind};
+use nix::mount::MsFlags;
+pub use process::{CapPlan, RlimitOp};
+use std::path::{Path, PathBuf};
+
+/// Options of `create`/`run` that shape the plan.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    pub console_socket: bool,
+    /// `run` in the foreground: the caller's stdio is the container's, no console socket needed.
+    pub foreground: bool,
+}
+
+/// What init does as the container's process.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessPlan {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub umask: Option<u32>,
+    pub additional_gids: Vec<u32>,
+    pub caps: CapPlan,
+    pub rlimits: Vec<RlimitOp>,
+    pub no_new_privileges: bool,
+    pub oom_score_adj: Option<i32>,
+    pub terminal: bool,
+    pub console_size: Option<ConsoleSize>,
+}
+
+/// The whole plan of one container.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub readonly_root: bool,
+    pub namespaces: NamespacePlan,
+    pub mounts: Vec<MountOp>,
+    pub devices: Vec<DeviceNode>,
+    pub root_propagation: MsFlags,
+    pub masked_paths: Vec<String>,
+    pub readonly_paths: Vec<String>,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    /// (path under /proc/sys, value)
+    pub sysctl: Vec<(String, String)>,
+    pub process: ProcessPlan,
+    pub hooks: Hooks,
+    pub options: CreateOptions,
+}
+
+/// Builds the plan; `Err` is a message naming the offending field. Warnings (unknown capabilities)
+/// are returned beside the plan.
+pub fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Result<(Plan, Vec<String>), String> {
+    let mut warnings = Vec::new();
+    let process = spec.process.as_ref().ok_or("process is required")?;
+    if process.args.is_empty() {
+        return Err("process.args must not be empty".into());
+    }
+    if !process.cwd.starts_with('/') {
+        return Err(format!("process.cwd {:?} must be an absolute path", process.cwd));
+    }
+    let rootfs = spec.rootfs_path(bundle).map_err(|e| e.to_string())?;
+    let linux = spec.linux();
+    let namespaces = NamespacePlan::from_spec(&linux)?;
+    if !namespaces.has(NsKind::Mount) {
+        return Err("a mount namespace is required".into());
+    }
+    check_terminal(process.terminal, &options)?;
+    if spec.hostname.as_deref().is_some_and(|h| !h.is_empty()) && !namespaces.has(NsKind::Uts) {
+        return Err("unable to set hostname without a private UTS namespace".into());
+    }
+    if spec.domainname.as_deref().is_some_and(|h| !h.is_empty()) && !namespaces.has(NsKind::Uts) {
+        return Err("unable to set domainname without a private UTS namespace".into());
+    }
+    let mounts = spec
+        .mounts
+        .iter()
+        .map(|m| mounts::plan_mount(m, bundle))
+        .collect::<Result<Vec<_>, _>>()?;
+    let devices = mounts::plan_devices(&linux.devices)?;
+    let sysctl = linux
+        .sysctl
+        .iter()
+        .map(|(k, v)| plan_sysctl(k, &namespaces).map(|path| (path, v.clone())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let supported = caps::runtime::thread_all_supported();
+    let caps = CapPlan::from_spec(process.capabilities.as_ref(), &supported);
+    for name in &caps.unknown {
+        warnings.push(format!("ignoring unknown or unavailable capability {name:?}"));
+    }
+    let process_plan = ProcessPlan {
+        args: process.args.clone(),
+        env: process.env.clone(),
+        cwd: process.cwd.clone(),
+        uid: process.user.uid,
+        gid: process.user.gid,
+        umask: process.user.umask,
+        additional_gids: process.user.additional_gids.clone(),
+        caps,
+        rlimits: process::plan_rlimits(&process.rlimits)?,
+        no_new_privileges: process.no_new_privileges,
+        oom_score_adj: process.oom_score_adj,
+        terminal: process.terminal,
+        console_size: process.console_size,
+    };
+    for p in linux.masked_paths.iter().chain(&linux.readonly_paths) {
+        if !p.starts_with('/') || p.split('/').any(|c| c == "..") {
+            return Err(format!("masked or readonly path {p:?} must be absolute without '..'"));
+        }
+    }
+    let plan = Plan {
+        id: id.to_string(),
+        bundle: bundle.to_path_buf(),
+        rootfs,
+        readonly_root: spec.root.as_ref().is_some_and(|r| r.readonly),
+        namespaces,
+        mounts,
+        devices,
+        root_propagation: mounts::root_propagation(linux.rootfs_propagation.as_deref())?,
+        masked_paths: linux.masked_paths.clone(),
+        readonly_paths: linux.readonly_paths.clone(),
+        hostname: spec.hostname.clone().filter(|h| !h.is_empty()),
+        domainname: spec.domainname.clone().filter(|h| !h.is_empty()),
+        sysctl,
+        process: process_plan,
+        hooks: spec.hooks.clone().unwrap_or_default(),
+        options,
+    };
+    Ok((plan, warnings))
+}
+
+/// runc's terminal rules: a detached terminal container needs a console socket; a console socket
+/// without a terminal is a mistake.
+fn check_terminal(terminal: bool, options: &CreateOptions) -> Result<(), String> {
+    if terminal && !options.console_socket {
+        if options.foreground {
+            return Err("process.terminal is true: pass --console-socket (oxrun run does not relay a terminal itself yet)".into());
+        }
+        return Err("cannot allocate tty if oxrun will detach without setting console socket".into());
+    }
+    if !terminal && options.console_socket {
+        return Err("cannot use console socket if process.terminal is false".into());
+    }
+    Ok(())
+}
+
+/// Checks that a sysctl belongs to a namespace the container owns and returns its /proc/sys path.
+pub fn plan_sysctl(key: &str, ns: &NamespacePlan) -> Result<String, String> {
+    if key.is_empty() || key.contains('/') && key.contains('.') || key.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
+        return Err(format!("invalid sysctl {key:?}"));
+    }
+    let path = key.replace('.', "/");
+    let ipc = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
+    let allowed = if ipc.contains(&key) || key.starts_with("fs.mqueue.") {
+        ns.has(NsKind::Ipc)
+    } else if key.starts_with("net.") {
+        ns.has(NsKind::Network)
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        ns.has(NsKind::Uts)
+    } else {
+        false
+    };
+    if !allowed {
+        return Err(format!("sysctl {key:?} is not in a namespace the container owns"));
+    }
+    Ok(format!("/proc/sys/{path}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{Linux, Namespace, Process, Root};
+
+    fn spec() -> Spec {
+        Spec {
+            oci_version: "1.0.2".into(),
+            process: Some(Process { args: vec!["sh".into()], cwd: "/".into(), ..Process::default() }),
+            root: Some(Root { path: "rootfs".into(), readonly: false }),
+            linux: Some(Linux {
+                namespaces: ["pid", "mount", "ipc", "uts", "network"]
+                    .iter()
+                    .map(|k| Namespace { kind: k.to_string(), path: None })
+                    .collect(),
+                ..Linux::default()
+            }),
+            ..Spec::default()
+        }
+    }
+
+    #[test]
+    fn a_minimal_spec_plans() {
+        let (plan, warnings) = build(&spec(), Path::new("/b"), "c1", CreateOptions::default()).unwrap();
+        assert_eq!(plan.rootfs, PathBuf::from("/b/rootfs"));
+        assert_eq!(plan.devices.len(), 6);
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn terminal_rules_match_runc() {
+        let mut s = spec();
+        s.process.as_mut().unwrap().terminal = true;
+        assert!(build(&s, Path::new("/b"), "c", CreateOptions::default()).is_err());
+        let with_socket = CreateOptions { console_socket: true, ..CreateOptions::default() };
+        assert!(build(&s, Path::new("/b"), "c", with_socket.clone()).is_ok());
+        assert!(build(&spec(), Path::new("/b"), "c", with_socket).is_err());
+    }
+
+    #[test]
+    fn sysctls_must_belong_to_owned_namespaces() {
+        let (plan, _) = build(&spec(), Path::new("/b"), "c", CreateOptions::default()).unwrap();
+        let ns = &plan.namespaces;
+        assert_eq!(plan_sysctl("net.ipv4.ip_forward", ns).unwrap(), "/proc/sys/net/ipv4/ip_forward");
+        assert!(plan_sysctl("kernel.shm_rmid_forced", ns).is_ok());
+        assert!(plan_sysctl("kernel.panic", ns).is_err());
+        assert!(plan_sysctl("net/../../x", ns).is_err());
+        let none = NamespacePlan::default();
+        assert!(plan_sysctl("net.ipv4.ip_forward", &none).is_err());
+    }
+
+    #[test]
+    fn hostname_needs_uts_and_mount_namespace_is_required() {
+        let mut s = spec();
+        s.hostname = Some("h".into());
+        s.linux.as_mut().unwrap().namespaces.retain(|n| n.kind != "uts");
+        assert!(build(&s, Path::new("/b"), "c", CreateOptions::default()).unwrap_err().contains("UTS"));
+        let mut s = spec();
+        s.linux.as_mut().unwrap().namespaces.retain(|n| n.kind != "mount");
+        assert!(build(&s, Path::new("/b"), "c", CreateOptions::default()).is_err());
+    }
+
+    #[test]
+    fn empty_args_and_relative_cwd_are_rejected() {
+        let mut s = spec();
+        s.process.as_mut().unwrap().args.clear();
+        assert!(build(&s, Path::new("/b"), "c", CreateOptions::default()).is_err());
+        let mut s = spec();
+        s.process.as_mut().unwrap().cwd = "tmp".into();
+        assert!(build(&s, Path::new("/b"), "c", CreateOptions::default()).is_err());
+    }
+}

@@ -1,0 +1,296 @@
+//! config.json `mounts[]` → a list of mount operations, and the default devices.
+use crate::spec::{Device, Mount};
+use nix::mount::MsFlags;
+use std::path::PathBuf;
+
+/// How a mount is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountSource {
+    /// A bind mount of a host path (absolute, or relative to the bundle already resolved).
+    Bind { source: PathBuf, recursive: bool },
+    /// A new filesystem instance.
+    Fs { fstype: String, source: String },
+    /// The cgroup hierarchies, laid out as on the host (v1: a tmpfs of per-controller mounts).
+    Cgroup,
+}
+
+/// One entry of `mounts[]`, ready to apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountOp {
+    /// Absolute path inside the container.
+    pub dest: String,
+    pub source: MountSource,
+    /// Flags for mount(2), without propagation flags.
+    pub flags: MsFlags,
+    /// Filesystem data (size=, mode=, …): the options that are not flags.
+    pub data: String,
+    /// Propagation changes applied after the mount (MS_SHARED, MS_PRIVATE, … maybe with MS_REC).
+    pub propagation: Vec<MsFlags>,
+}
+
+impl MountOp {
+    /// Whether a bind mount must be remounted to apply flags (a bind ignores them at first).
+    pub fn bind_needs_remount(&self) -> bool {
+        matches!(self.source, MountSource::Bind { .. })
+            && self.flags.intersects(
+                MsFlags::MS_RDONLY
+                    | MsFlags::MS_NOSUID
+                    | MsFlags::MS_NODEV
+                    | MsFlags::MS_NOEXEC
+                    | MsFlags::MS_NOATIME
+                    | MsFlags::MS_NODIRATIME
+                    | MsFlags::MS_RELATIME
+                    | MsFlags::MS_STRICTATIME,
+            )
+    }
+}
+
+enum Opt {
+    Set(MsFlags),
+    Clear(MsFlags),
+    Propagation(MsFlags),
+    Bind { recursive: bool },
+    Ignore,
+}
+
+fn parse_option(opt: &str) -> Option<Opt> {
+    use MsFlags as F;
+    Some(match opt {
+        "ro" => Opt::Set(F::MS_RDONLY),
+        "rw" => Opt::Clear(F::MS_RDONLY),
+        "suid" => Opt::Clear(F::MS_NOSUID),
+        "nosuid" => Opt::Set(F::MS_NOSUID),
+        "dev" => Opt::Clear(F::MS_NODEV),
+        "nodev" => Opt::Set(F::MS_NODEV),
+        "exec" => Opt::Clear(F::MS_NOEXEC),
+        "noexec" => Opt::Set(F::MS_NOEXEC),
+        "sync" => Opt::Set(F::MS_SYNCHRONOUS),
+        "async" => Opt::Clear(F::MS_SYNCHRONOUS),
+        "dirsync" => Opt::Set(F::MS_DIRSYNC),
+        "remount" => Opt::Set(F::MS_REMOUNT),
+        "mand" => Opt::Set(F::MS_MANDLOCK),
+        "nomand" => Opt::Clear(F::MS_MANDLOCK),
+        "atime" => Opt::Clear(F::MS_NOATIME),
+        "noatime" => Opt::Set(F::MS_NOATIME),
+        "diratime" => Opt::Clear(F::MS_NODIRATIME),
+        "nodiratime" => Opt::Set(F::MS_NODIRATIME),
+        "relatime" => Opt::Set(F::MS_RELATIME),
+        "norelatime" => Opt::Clear(F::MS_RELATIME),
+        "strictatime" => Opt::Set(F::MS_STRICTATIME),
+        "nostrictatime" => Opt::Clear(F::MS_STRICTATIME),
+        "nosymfollow" => Opt::Set(F::from_bits_retain(libc::MS_NOSYMFOLLOW)),
+        "bind" => Opt::Bind { recursive: false },
+        "rbind" => Opt::Bind { recursive: true },
+        "private" => Opt::Propagation(F::MS_PRIVATE),
+        "rprivate" => Opt::Propagation(F::MS_PRIVATE | F::MS_REC),
+        "shared" => Opt::Propagation(F::MS_SHARED),
+        "rshared" => Opt::Propagation(F::MS_SHARED | F::MS_REC),
+        "slave" => Opt::Propagation(F::MS_SLAVE),
+        "rslave" => Opt::Propagation(F::MS_SLAVE | F::MS_REC),
+        "unbindable" => Opt::Propagation(F::MS_UNBINDABLE),
+        "runbindable" => Opt::Propagation(F::MS_UNBINDABLE | F::MS_REC),
+        // Recursive and idmap variants that the new mount API would handle; accepted, not applied.
+        "rro" | "rrw" | "idmap" | "ridmap" | "tmpcopyup" => Opt::Ignore,
+        _ => return None,
+    })
+}
+
+/// Turns one `mounts[]` entry into a mount operation. `bundle` resolves relative bind sources.
+pub fn plan_mount(m: &Mount, bundle: &std::path::Path) -> Result<MountOp, String> {
+    if m.destination.is_empty() {
+        return Err("mount with an empty destination".into());
+    }
+    let dest = if m.destination.starts_with('/') {
+        m.destination.clone()
+    } else {
+        format!("/{}", m.destination)
+    };
+    if dest.split('/').any(|c| c == "..") {
+        return Err(format!("mount destination {:?} contains '..'", m.destination));
+    }
+    let mut flags = MsFlags::empty();
+    let mut data = Vec::new();
+    let mut propagation = Vec::new();
+    let mut bind = None;
+    for opt in &m.options {
+        match parse_option(opt) {
+            Some(Opt::Set(f)) => flags |= f,
+            Some(Opt::Clear(f)) => flags &= !f,
+            Some(Opt::Propagation(f)) => propagation.push(f),
+            Some(Opt::Bind { recursive }) => bind = Some(recursive),
+            Some(Opt::Ignore) => {}
+            None => data.push(opt.as_str()),
+        }
+    }
+    let fstype = m.kind.clone().unwrap_or_default();
+    if fstype == "bind" && bind.is_none() {
+        bind = Some(false);
+    }
+    let source = if let Some(recursive) = bind {
+        let src = m.source.clone().unwrap_or_default();
+        if src.is_empty() {
+            return Err(format!("bind mount at {dest} has no source"));
+        }
+        MountSource::Bind { source: bundle.join(src), recursive }
+    } else if fstype == "cgroup" || fstype == "cgroup2" {
+        MountSource::Cgroup
+    } else {
+        if fstype.is_empty() {
+            return Err(format!("mount at {dest} has no type and is not a bind mount"));
+        }
+        MountSource::Fs { fstype, source: m.source.clone().unwrap_or_else(|| "none".into()) }
+    };
+    Ok(MountOp { dest, source, flags, data: data.join(","), propagation })
+}
+
+/// A device node to create (or bind from the host in a user namespace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceNode {
+    /// Absolute path inside the container.
+    pub path: String,
+    /// 'c', 'b' or 'p'.
+    pub kind: char,
+    pub major: u64,
+    pub minor: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// The devices every container gets, as runc creates them.
+pub fn default_devices() -> Vec<DeviceNode> {
+    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
+        .into_iter()
+        .map(|(name, major, minor)| DeviceNode {
+            path: format!("/dev/{name}"),
+            kind: 'c',
+            major,
+            minor,
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+        })
+        .collect()
+}
+
+/// The default devices plus `linux.devices` (a spec device replaces a default one at the same path).
+pub fn plan_devices(spec_devices: &[Device]) -> Result<Vec<DeviceNode>, String> {
+    let mut out = default_devices();
+    for d in spec_devices {
+        let kind = match d.kind.as_str() {
+            "c" | "u" => 'c',
+            "b" => 'b',
+            "p" => 'p',
+            other => return Err(format!("device {}: unknown type {other:?}", d.path)),
+        };
+        if !d.path.starts_with("/dev/") || d.path.split('/').any(|c| c == "..") {
+            return Err(format!("device path {:?} must be under /dev", d.path));
+        }
+        if d.major < 0 || d.minor < 0 {
+            return Err(format!("device {}: negative major or minor", d.path));
+        }
+        out.retain(|n| n.path != d.path);
+        out.push(DeviceNode {
+            path: d.path.clone(),
+            kind,
+            major: d.major as u64,
+            minor: d.minor as u64,
+            mode: d.file_mode.unwrap_or(0o666) & 0o7777,
+            uid: d.uid.unwrap_or(0),
+            gid: d.gid.unwrap_or(0),
+        });
+    }
+    Ok(out)
+}
+
+/// The /dev symlinks every container gets.
+pub const DEV_SYMLINKS: [(&str, &str); 5] = [
+    ("/proc/self/fd", "/dev/fd"),
+    ("/proc/self/fd/0", "/dev/stdin"),
+    ("/proc/self/fd/1", "/dev/stdout"),
+    ("/proc/self/fd/2", "/dev/stderr"),
+    ("pts/ptmx", "/dev/ptmx"),
+];
+
+/// The propagation of the container's `/` (linux.rootfsPropagation; runc's default is rslave... of
+/// the parent, then private for the rootfs itself).
+pub fn root_propagation(value: Option<&str>) -> Result<MsFlags, String> {
+    use MsFlags as F;
+    Ok(match value.unwrap_or("") {
+        "" | "rslave" => F::MS_SLAVE | F::MS_REC,
+        "slave" => F::MS_SLAVE,
+        "private" => F::MS_PRIVATE,
+        "rprivate" => F::MS_PRIVATE | F::MS_REC,
+        "shared" => F::MS_SHARED,
+        "rshared" => F::MS_SHARED | F::MS_REC,
+        "unbindable" => F::MS_UNBINDABLE,
+        "runbindable" => F::MS_UNBINDABLE | F::MS_REC,
+        other => return Err(format!("unknown rootfsPropagation {other:?}")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn mount(dest: &str, kind: &str, src: &str, opts: &[&str]) -> Mount {
+        Mount {
+            destination: dest.into(),
+            kind: Some(kind.into()),
+            source: Some(src.into()),
+            options: opts.iter().map(|s| s.to_string()).collect(),
+            ..Mount::default()
+        }
+    }
+
+    #[test]
+    fn tmpfs_options_split_into_flags_and_data() {
+        let m = mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]);
+        let op = plan_mount(&m, Path::new("/b")).unwrap();
+        assert_eq!(op.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
+        assert_eq!(op.data, "mode=755,size=65536k");
+        assert_eq!(op.source, MountSource::Fs { fstype: "tmpfs".into(), source: "tmpfs".into() });
+    }
+
+    #[test]
+    fn bind_sources_resolve_against_the_bundle_and_ro_needs_a_remount() {
+        let m = mount("data", "none", "hostdir", &["rbind", "ro", "rprivate"]);
+        let op = plan_mount(&m, Path::new("/b")).unwrap();
+        assert_eq!(op.dest, "/data");
+        assert_eq!(op.source, MountSource::Bind { source: "/b/hostdir".into(), recursive: true });
+        assert!(op.bind_needs_remount());
+        assert_eq!(op.propagation, vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
+        let abs = plan_mount(&mount("/x", "bind", "/etc", &[]), Path::new("/b")).unwrap();
+        assert_eq!(abs.source, MountSource::Bind { source: "/etc".into(), recursive: false });
+        assert!(!abs.bind_needs_remount());
+    }
+
+    #[test]
+    fn bad_mounts_are_rejected() {
+        assert!(plan_mount(&mount("/a/../etc", "tmpfs", "t", &[]), Path::new("/b")).is_err());
+        assert!(plan_mount(&mount("", "tmpfs", "t", &[]), Path::new("/b")).is_err());
+        let mut m = mount("/x", "", "", &[]);
+        m.kind = None;
+        assert!(plan_mount(&m, Path::new("/b")).is_err());
+    }
+
+    #[test]
+    fn cgroup_mounts_are_planned_as_cgroup() {
+        let op = plan_mount(&mount("/sys/fs/cgroup", "cgroup", "cgroup", &["ro", "nosuid"]), Path::new("/b")).unwrap();
+        assert_eq!(op.source, MountSource::Cgroup);
+        assert!(op.flags.contains(MsFlags::MS_RDONLY));
+    }
+
+    #[test]
+    fn spec_devices_replace_defaults_and_are_checked() {
+        let d = Device { kind: "c".into(), path: "/dev/null".into(), major: 1, minor: 3, file_mode: Some(0o600), ..Device::default() };
+        let devs = plan_devices(&[d]).unwrap();
+        assert_eq!(devs.len(), 6);
+        assert_eq!(devs.iter().find(|n| n.path == "/dev/null").unwrap().mode, 0o600);
+        let bad = Device { kind: "x".into(), path: "/dev/q".into(), ..Device::default() };
+        assert!(plan_devices(&[bad]).is_err());
+        let outside = Device { kind: "c".into(), path: "/etc/q".into(), ..Device::default() };
+        assert!(plan_devices(&[outside]).is_err());
+    }
+}

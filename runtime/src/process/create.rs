@@ -1,0 +1,295 @@
+//! The runtime's side of `create`: state dir, cgroups, exec fifo, the fork of init, id maps, hooks,
+//! and state.json once init reports it is ready. Any failure undoes everything done so far.
+use super::init::{self, InitContext};
+use super::ipc::{self, Channel, FromInit, ToInit};
+use crate::cgroups::{self, resources, Layout};
+use crate::error::Error;
+use crate::logging;
+use crate::plan::{self, namespaces::id_map_text, CreateOptions, NsKind, Plan};
+use crate::rootfs::CgroupMount;
+use crate::spec::Spec;
+use crate::state::{self, CgroupDirs, State, StateDir};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// What `create` needs besides config.json.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub options: CreateOptions,
+    pub systemd_cgroup: bool,
+}
+
+/// A container that reached `created`.
+pub struct Created {
+    pub dir: StateDir,
+    pub state: State,
+}
+
+/// Undoes a partial create when dropped without `disarm`.
+struct Cleanup {
+    dir: Option<StateDir>,
+    cgroups: Option<CgroupDirs>,
+    child: Option<i32>,
+}
+
+impl Cleanup {
+    fn disarm(mut self) -> StateDir {
+        self.cgroups = None;
+        self.child = None;
+        self.dir.take().expect("state dir present until disarmed")
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.take() {
+            let _ = oxsys::kill(pid, libc::SIGKILL);
+            let _ = waitpid(Pid::from_raw(pid), None);
+        }
+        if let Some(dirs) = self.cgroups.take() {
+            for pid in cgroups::pids(&dirs) {
+                let _ = oxsys::kill(pid, libc::SIGKILL);
+            }
+            if let Err(e) = cgroups::remove(&dirs) {
+                logging::warn(&format!("cleanup after failed create: {e}"));
+            }
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.remove();
+        }
+    }
+}
+
+/// Runs the create sequence. Returns once init waits at the start barrier.
+pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
+    let bundle = std::fs::canonicalize(&req.bundle).map_err(|e| Error::sys(format!("bundle {}", req.bundle.display()), e))?;
+    let spec = Spec::load(&bundle)?;
+    let (plan, warnings) = plan::build(&spec, &bundle, &req.id, req.options.clone()).map_err(Error::Config)?;
+    for w in &warnings {
+        logging::warn(w);
+    }
+    match std::fs::metadata(&plan.rootfs) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(Error::Config(format!("rootfs {} is not a directory", plan.rootfs.display()))),
+        Err(e) => return Err(Error::sys(format!("rootfs {}", plan.rootfs.display()), e)),
+    }
+    let dir = StateDir::create(root, &req.id)?;
+    let mut cleanup = Cleanup { dir: Some(dir), cgroups: None, child: None };
+    let linux = spec.linux();
+    let layout = Layout::detect()?;
+    let cg_path = cgroups::cgroup_path(linux.cgroups_path.as_deref(), &req.id, req.systemd_cgroup)?;
+    let writes = cgroup_writes(&layout, &plan, linux.resources.as_ref());
+    let dirs = cgroups::create(&layout, &cg_path, &writes)?;
+    cleanup.cgroups = Some(dirs.clone());
+    let dir = cleanup.dir.as_ref().expect("state dir");
+    let fifo_path = state::make_exec_fifo(dir)?;
+    let fifo = open_fifo(&fifo_path)?;
+    let console = match &req.console_socket {
+        Some(p) => Some(connect_console(p)?),
+        None => None,
+    };
+    let (listen_fds, extra_env) = listen_fds();
+    let cgroup_mount = CgroupMount { layout, path: cg_path, own_ns: plan.namespaces.has(NsKind::Cgroup) };
+    let (parent_ch, child_ch) = ipc::pair()?;
+    let ctx = InitContext {
+        plan: &plan,
+        channel: child_ch,
+        fifo,
+        console,
+        cgroup: cgroup_mount,
+        preserved_fds: listen_fds + req.options.preserve_fds,
+        extra_env,
+    };
+    let pid = spawn(ctx, &parent_ch)?;
+    cleanup.child = Some(pid);
+    if plan.namespaces.is_new(NsKind::User) {
+        write_id_maps(pid, &plan)?;
+    }
+    cgroups::join(&dirs, pid)?;
+    parent_ch.send(&ToInit::Continue)?;
+    wait_ready(&parent_ch, &plan, pid)?;
+    let start_time = state::proc_stat(pid).map(|s| s.start_time).ok_or_else(|| Error::InitDied("vanished after ready".into()))?;
+    let state = State {
+        oci_version: spec.oci_version.clone(),
+        id: req.id.clone(),
+        pid,
+        init_start_time: start_time,
+        bundle: bundle.clone(),
+        rootfs: plan.rootfs.clone(),
+        created: logging::rfc3339(std::time::SystemTime::now()),
+        annotations: spec.annotations.clone(),
+        owner: nix::unistd::geteuid().as_raw(),
+        systemd_cgroup: req.systemd_cgroup,
+        cgroup: dirs,
+        hooks: spec.hooks.clone(),
+        own_pid_ns: plan.namespaces.has(NsKind::Pid),
+        uid_mappings: plan.namespaces.uid_mappings.clone(),
+    };
+    dir.save(&state)?;
+    if let Some(pid_file) = &req.pid_file {
+        let abs = if pid_file.is_absolute() { pid_file.clone() } else { std::env::current_dir().unwrap_or_default().join(pid_file) };
+        state::write_atomic(&abs, pid.to_string().as_bytes(), 0o644)?;
+    }
+    Ok(Created { dir: cleanup.disarm(), state })
+}
+
+fn cgroup_writes(layout: &Layout, plan: &Plan, res: Option<&crate::spec::Resources>) -> Vec<resources::Write> {
+    let default = crate::spec::Resources::default();
+    let res = res.unwrap_or(&default);
+    if layout.is_v2_only() {
+        return resources::v2_writes(res);
+    }
+    let has_memsw = layout
+        .v1("memory")
+        .is_some_and(|h| h.mount.join("memory.memsw.limit_in_bytes").exists());
+    // Device rules apply only when the spec restricts devices; then the container's own nodes are
+    // allowed after the spec's rules, as runc does.
+    let extra = if res.devices.is_empty() { Vec::new() } else { resources::default_allowed_devices(&plan.devices) };
+    resources::v1_writes(res, &extra, has_memsw)
+}
+
+/// Opens both ends of the exec fifo for init: the read end it waits on, and a write end that keeps
+/// poll from reporting a hang-up when `start` closes its end.
+fn open_fifo(path: &Path) -> Result<(OwnedFd, OwnedFd), Error> {
+    let c = std::ffi::CString::new(path.to_string_lossy().as_bytes()).map_err(|_| Error::Usage("state path contains NUL".into()))?;
+    let read = oxsys::open(&c, libc::O_RDONLY | libc::O_NONBLOCK, 0).map_err(|e| Error::sys("open exec fifo", e))?;
+    let write = oxsys::open(&c, libc::O_WRONLY | libc::O_NONBLOCK, 0).map_err(|e| Error::sys("open exec fifo", e))?;
+    Ok((read, write))
+}
+
+fn connect_console(path: &Path) -> Result<OwnedFd, Error> {
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).map_err(|e| Error::sys("console socket", e))?;
+    let addr = UnixAddr::new(path).map_err(|e| Error::sys(format!("console socket {}", path.display()), e))?;
+    connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr).map_err(|e| Error::sys(format!("connect console socket {}", path.display()), e))?;
+    Ok(fd)
+}
+
+/// systemd socket activation: fds 3.. handed to us (LISTEN_PID is our pid) pass to the container.
+fn listen_fds() -> (u32, Vec<String>) {
+    let pid_matches = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+    match std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse::<u32>().ok()) {
+        Some(n) if n > 0 && pid_matches => (n, vec![format!("LISTEN_FDS={n}"), "LISTEN_PID=1".into()]),
+        _ => (0, Vec::new()),
+    }
+}
+
+/// Forks init (directly, or through an intermediate process when namespaces must be joined
+/// first) and returns its pid in our pid namespace.
+fn spawn(ctx: InitContext<'_>, parent_ch: &Channel) -> Result<i32, Error> {
+    let ns = &ctx.plan.namespaces;
+    if !ns.needs_intermediate() {
+        return match oxsys::clone3(ns.clone_flags() & !(libc::CLONE_NEWCGROUP as u64), None).map_err(|e| Error::sys("clone3", e))? {
+            oxsys::Forked::Child => init::run(ctx),
+            oxsys::Forked::Parent(pid) => {
+                drop(ctx);
+                Ok(pid)
+            }
+        };
+    }
+    // The intermediate exits after forking init; as a subreaper we become init's parent, so a
+    // foreground `run` can wait for it.
+    nix::sys::prctl::set_child_subreaper(true).map_err(|e| Error::sys("set child subreaper", e))?;
+    let intermediate = match oxsys::clone3(0, None).map_err(|e| Error::sys("clone3", e))? {
+        oxsys::Forked::Child => intermediate(ctx),
+        oxsys::Forked::Parent(pid) => {
+            // Our copy of the child's channel end must go, or a dying child would leave us
+            // waiting forever.
+            drop(ctx);
+            pid
+        }
+    };
+    let reply = parent_ch.recv::<FromInit>();
+    let _ = waitpid(Pid::from_raw(intermediate), None);
+    match reply? {
+        FromInit::InitPid(pid) => Ok(pid),
+        FromInit::Failed(e) => Err(e.into()),
+        other => Err(Error::Usage(format!("unexpected message from intermediate process: {other:?}"))),
+    }
+}
+
+/// The intermediate process: joins user/pid/time namespaces by path, unshares a time namespace
+/// with offsets, forks init into them, reports init's pid, and exits.
+fn intermediate(ctx: InitContext<'_>) -> ! {
+    let plan = ctx.plan;
+    let fail = |e: ipc::InitError| -> ! {
+        let _ = ctx.channel.send(&FromInit::Failed(e));
+        oxsys::exit_now(1)
+    };
+    for (kind, path) in plan.namespaces.intermediate_joins() {
+        let fd = match crate::rootfs::open_host(path, libc::O_RDONLY) {
+            Ok(fd) => fd,
+            Err(e) => fail(ipc::InitError::sys(format!("open namespace {}", path.display()), e)),
+        };
+        if let Err(e) = nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::from_bits_retain(kind.clone_flag() as i32)) {
+            fail(ipc::InitError::sys(format!("join {} namespace {}", kind.proc_name(), path.display()), e));
+        }
+    }
+    if !plan.namespaces.time_offsets.is_empty() {
+        if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)) {
+            fail(ipc::InitError::sys("create time namespace", e));
+        }
+        let text = plan.namespaces.time_offsets.join("\n");
+        if let Err(e) = std::fs::write("/proc/self/timens_offsets", text) {
+            fail(ipc::InitError::sys("write timens_offsets", e));
+        }
+    }
+    match oxsys::clone3(plan.namespaces.clone_flags() & !(libc::CLONE_NEWCGROUP as u64), None) {
+        Ok(oxsys::Forked::Child) => init::run(ctx),
+        Ok(oxsys::Forked::Parent(pid)) => {
+            let _ = ctx.channel.send(&FromInit::InitPid(pid));
+            oxsys::exit_now(0)
+        }
+        Err(e) => fail(ipc::InitError::sys("clone3 init", e)),
+    }
+}
+
+/// Writes uid_map and gid_map of init's new user namespace (as root: directly, any number of
+/// ranges).
+fn write_id_maps(pid: i32, plan: &Plan) -> Result<(), Error> {
+    let ns = &plan.namespaces;
+    for (file, maps) in [("uid_map", &ns.uid_mappings), ("gid_map", &ns.gid_mappings)] {
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, id_map_text(maps)).map_err(|e| Error::sys(format!("write {path}"), e))?;
+    }
+    Ok(())
+}
+
+/// Serves init's requests until it is ready; a failure or an early exit is an error.
+fn wait_ready(ch: &Channel, plan: &Plan, pid: i32) -> Result<(), Error> {
+    loop {
+        match ch.recv::<FromInit>() {
+            Ok(FromInit::Ready) => return Ok(()),
+            Ok(FromInit::Failed(e)) => return Err(e.into()),
+            Ok(FromInit::RunCreateHooks) => {
+                let state = serde_json::json!({
+                    "ociVersion": crate::spec::OCI_VERSION,
+                    "id": plan.id,
+                    "status": "creating",
+                    "pid": pid,
+                    "bundle": plan.bundle,
+                })
+                .to_string();
+                crate::hooks::run_all("prestart", &plan.hooks.prestart, &state)?;
+                crate::hooks::run_all("createRuntime", &plan.hooks.create_runtime, &state)?;
+                ch.send(&ToInit::HooksDone)?;
+            }
+            Ok(other) => return Err(Error::Usage(format!("unexpected message from init: {other:?}"))),
+            Err(ipc::ChannelError::Closed) => {
+                let how = match waitpid(Pid::from_raw(pid), Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::Exited(_, code)) => format!("exit code {code}"),
+                    Ok(WaitStatus::Signaled(_, sig, _)) => format!("killed by {sig}"),
+                    _ => "channel closed".into(),
+                };
+                return Err(Error::InitDied(how));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

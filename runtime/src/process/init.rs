@@ -1,0 +1,258 @@
+//! The container's init process: forked by `create`, it builds the container around itself, tells
+//! the runtime it is ready, waits for `start`, and execs the user's program.
+use super::ipc::{Channel, FromInit, InitError, ToInit};
+use crate::plan::{NsKind, Plan};
+use crate::rootfs::{self, CgroupMount};
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+
+type Result<T> = std::result::Result<T, InitError>;
+
+/// Everything init holds besides the plan.
+pub struct InitContext<'a> {
+    pub plan: &'a Plan,
+    pub channel: Channel,
+    /// The exec fifo's read end (and a write end, so poll never sees a hang-up).
+    pub fifo: (OwnedFd, OwnedFd),
+    /// Connected console socket, when the process has a terminal.
+    pub console: Option<OwnedFd>,
+    pub cgroup: CgroupMount,
+    /// fds 3.. that pass to the program (LISTEN_FDS plus --preserve-fds).
+    pub preserved_fds: u32,
+    /// Extra environment (LISTEN_FDS/LISTEN_PID).
+    pub extra_env: Vec<String>,
+}
+
+/// Runs init to the end: never returns. Any failure is sent to the runtime before exiting.
+pub fn run(ctx: InitContext<'_>) -> ! {
+    let channel_err = match setup(&ctx) {
+        Ok(exec) => {
+            // The runtime is gone once we are released; failures now can only go to stderr.
+            match wait_and_exec(&ctx, exec) {
+                Ok(never) => match never {},
+                Err(e) => {
+                    eprintln!("oxrun: container {}: {e}", ctx.plan.id);
+                    oxsys::exit_now(127);
+                }
+            }
+        }
+        Err(e) => e,
+    };
+    let _ = ctx.channel.send(&FromInit::Failed(channel_err));
+    oxsys::exit_now(1)
+}
+
+/// The resolved program and environment to exec after `start`.
+struct Exec {
+    path: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+}
+
+fn setup(ctx: &InitContext<'_>) -> Result<Exec> {
+    let plan = ctx.plan;
+    match ctx.channel.recv::<ToInit>() {
+        Ok(ToInit::Continue) => {}
+        other => return Err(InitError::msg("wait for runtime", format!("unexpected {other:?}"))),
+    }
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    if plan.namespaces.is_new(NsKind::User) {
+        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).map_err(|e| InitError::sys("become root in user namespace", e))?;
+        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).map_err(|e| InitError::sys("become root in user namespace", e))?;
+    }
+    for (kind, path) in plan.namespaces.init_joins() {
+        let fd = rootfs::open_host(path, libc::O_RDONLY).map_err(|e| InitError::sys(format!("open namespace {}", path.display()), e))?;
+        setns(fd.as_fd(), CloneFlags::from_bits_retain(kind.clone_flag() as i32))
+            .map_err(|e| InitError::sys(format!("join {} namespace {}", kind.proc_name(), path.display()), e))?;
+    }
+    // The cgroup namespace is made only now, after the runtime moved us into our cgroup, so that
+    // cgroup becomes the namespace's root.
+    if plan.namespaces.is_new(NsKind::Cgroup) {
+        unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| InitError::sys("create cgroup namespace", e))?;
+    }
+    nix::unistd::setsid().map_err(|e| InitError::sys("setsid", e))?;
+    if let Some(h) = &plan.hostname {
+        nix::unistd::sethostname(h).map_err(|e| InitError::sys("set hostname", e))?;
+    }
+    if let Some(d) = &plan.domainname {
+        oxsys::set_domainname(d).map_err(|e| InitError::sys("set domainname", e))?;
+    }
+    if let Some(adj) = plan.process.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| InitError::sys("write oom_score_adj", e))?;
+    }
+    if !plan.options.no_new_keyring {
+        // A keyring of our own; failures (e.g. a user namespace's quota) are not fatal, as in runc.
+        let name = CString::new(format!("_ses.{}", plan.id)).unwrap_or_default();
+        let _ = oxsys::join_session_keyring(&name);
+    }
+    let root = rootfs::prepare(plan)?;
+    rootfs::mount_all(plan, root.as_fd(), &ctx.cgroup)?;
+    rootfs::create_devices(root.as_fd(), &plan.devices, plan.namespaces.is_new(NsKind::User))?;
+    rootfs::create_dev_symlinks(root.as_fd())?;
+    // prestart and createRuntime hooks run in the runtime's namespaces, by the runtime.
+    if !plan.hooks.prestart.is_empty() || !plan.hooks.create_runtime.is_empty() {
+        send(ctx, FromInit::RunCreateHooks)?;
+        match ctx.channel.recv::<ToInit>() {
+            Ok(ToInit::HooksDone) => {}
+            other => return Err(InitError::msg("wait for createRuntime hooks", format!("unexpected {other:?}"))),
+        }
+    }
+    if !plan.hooks.create_container.is_empty() {
+        let state = hook_state(plan, "created");
+        crate::hooks::run_all("createContainer", &plan.hooks.create_container, &state).map_err(|e| InitError::msg("createContainer hook", e.to_string()))?;
+    }
+    rootfs::switch_root(plan, root)?;
+    rootfs::write_sysctls(&plan.sysctl)?;
+    if let Some(console) = &ctx.console {
+        super::console::setup(console.as_fd(), plan.process.console_size)?;
+    }
+    rootfs::finish(plan)?;
+    let exec = resolve_exec(plan, &ctx.extra_env)?;
+    apply_process(plan)?;
+    send(ctx, FromInit::Ready)?;
+    Ok(exec)
+}
+
+fn send(ctx: &InitContext<'_>, msg: FromInit) -> Result<()> {
+    ctx.channel.send(&msg).map_err(|e| InitError::msg("talk to runtime", e.to_string()))
+}
+
+/// The state JSON hooks get: the runtime-spec's keys.
+pub fn hook_state(plan: &Plan, status: &str) -> String {
+    serde_json::json!({
+        "ociVersion": crate::spec::OCI_VERSION,
+        "id": plan.id,
+        "status": status,
+        "pid": nix::unistd::getpid().as_raw(),
+        "bundle": plan.bundle,
+    })
+    .to_string()
+}
+
+/// rlimits, user and groups, capabilities, no_new_privs, umask, cwd — in the order the kernel's
+/// rules need: bounding set drop first, ids with KEEPCAPS, then the final sets.
+fn apply_process(plan: &Plan) -> Result<()> {
+    let p = &plan.process;
+    for r in &p.rlimits {
+        oxsys::set_rlimit(r.resource, r.soft, r.hard).map_err(|e| InitError::sys(format!("set rlimit {}", r.resource), e))?;
+    }
+    let supported = caps::runtime::thread_all_supported();
+    for cap in supported.iter().filter(|c| !p.caps.bounding.contains(c)) {
+        caps::drop(None, caps::CapSet::Bounding, *cap).map_err(|e| InitError::msg("drop bounding capability", e.to_string()))?;
+    }
+    nix::sys::prctl::set_keepcaps(true).map_err(|e| InitError::sys("set keepcaps", e))?;
+    let groups: Vec<Gid> = p.additional_gids.iter().map(|g| Gid::from_raw(*g)).collect();
+    if let Err(e) = setgroups(&groups) {
+        // In a user namespace whose setgroups is "deny" an empty list is the only choice anyway.
+        if !(groups.is_empty() && e == nix::Error::EPERM) {
+            return Err(InitError::sys("setgroups", e));
+        }
+    }
+    setresgid(Gid::from_raw(p.gid), Gid::from_raw(p.gid), Gid::from_raw(p.gid)).map_err(|e| InitError::sys(format!("setgid {}", p.gid), e))?;
+    setresuid(Uid::from_raw(p.uid), Uid::from_raw(p.uid), Uid::from_raw(p.uid)).map_err(|e| InitError::sys(format!("setuid {}", p.uid), e))?;
+    nix::sys::prctl::set_keepcaps(false).map_err(|e| InitError::sys("clear keepcaps", e))?;
+    let mask = |set: &caps::CapsHashSet| set.iter().fold(0u64, |m, c| m | (1u64 << c.index()));
+    oxsys::capset(oxsys::CapSets {
+        effective: mask(&p.caps.effective),
+        permitted: mask(&p.caps.permitted),
+        inheritable: mask(&p.caps.inheritable),
+    })
+    .map_err(|e| InitError::sys("set capabilities", e))?;
+    caps::clear(None, caps::CapSet::Ambient).map_err(|e| InitError::msg("clear ambient capabilities", e.to_string()))?;
+    // The kernel allows an ambient capability only if it is permitted and inheritable; runc
+    // skips the others silently (its default spec lists ambient caps without inheritable ones).
+    for cap in p.caps.ambient.iter().filter(|c| p.caps.inheritable.contains(c) && p.caps.permitted.contains(c)) {
+        caps::raise(None, caps::CapSet::Ambient, *cap).map_err(|e| InitError::msg(format!("raise ambient {cap}"), e.to_string()))?;
+    }
+    if p.no_new_privileges {
+        nix::sys::prctl::set_no_new_privs().map_err(|e| InitError::sys("set no_new_privs", e))?;
+    }
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(p.umask.unwrap_or(0o022)));
+    nix::unistd::chdir(p.cwd.as_str()).map_err(|e| InitError::sys(format!("chdir to cwd {:?}", p.cwd), e))?;
+    // A cwd reached through a leaked fd would be outside the root: getcwd then fails
+    // (CVE-2024-21626).
+    match nix::unistd::getcwd() {
+        Ok(cwd) if cwd.starts_with("/") => Ok(()),
+        _ => Err(InitError::msg("check cwd", format!("current working directory {:?} is outside the container", p.cwd))),
+    }
+}
+
+/// Finds the program like runc: a name with '/' is taken as is, otherwise PATH is searched.
+fn resolve_exec(plan: &Plan, extra_env: &[String]) -> Result<Exec> {
+    let p = &plan.process;
+    let mut env = p.env.clone();
+    env.extend(extra_env.iter().cloned());
+    if crate::plan::process::env_get(&env, "HOME").is_none() {
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let home = crate::plan::process::home_from_passwd(&passwd, p.uid).unwrap_or_else(|| "/".into());
+        env.push(format!("HOME={home}"));
+    }
+    let name = &p.args[0];
+    let path = if name.contains('/') {
+        let full = if name.starts_with('/') { name.clone() } else { format!("{}/{name}", p.cwd.trim_end_matches('/')) };
+        if let Err(e) = std::fs::metadata(&full) {
+            return Err(InitError { step: "unable to start container process".into(), message: format!("exec: {name:?}: stat {name}: {}", strip_os_suffix(&e)), errno: e.raw_os_error() });
+        }
+        name.clone()
+    } else {
+        crate::plan::process::search_path(&env)
+            .iter()
+            .map(|d| format!("{}/{name}", d.trim_end_matches('/')))
+            .find(|cand| is_executable(Path::new(cand)))
+            .ok_or_else(|| InitError { step: "unable to start container process".into(), message: format!("exec: {name:?}: executable file not found in $PATH"), errno: Some(libc::ENOENT) })?
+    };
+    let c = |s: &str| CString::new(s).map_err(|_| InitError::msg("exec", format!("{s:?} contains a NUL byte")));
+    Ok(Exec {
+        path: c(&path)?,
+        argv: p.args.iter().map(|a| c(a)).collect::<Result<_>>()?,
+        envp: env.iter().map(|e| c(e)).collect::<Result<_>>()?,
+    })
+}
+
+fn strip_os_suffix(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_lowercase(),
+        None => s,
+    }
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Blocks until `start` writes the exec fifo, runs startContainer hooks, closes every fd the
+/// program must not get, and execs.
+fn wait_and_exec(ctx: &InitContext<'_>, exec: Exec) -> std::result::Result<std::convert::Infallible, String> {
+    let (read, _write) = &ctx.fifo;
+    let mut byte = [0u8; 1];
+    loop {
+        let mut fds = [nix::poll::PollFd::new(read.as_fd(), nix::poll::PollFlags::POLLIN)];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
+            Ok(_) | Err(nix::Error::EINTR) => {}
+            Err(e) => return Err(format!("wait for start: {e}")),
+        }
+        match nix::unistd::read(read.as_raw_fd(), &mut byte) {
+            Ok(1) => break,
+            Ok(_) | Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(format!("wait for start: {e}")),
+        }
+    }
+    if !ctx.plan.hooks.start_container.is_empty() {
+        let state = hook_state(ctx.plan, "running");
+        crate::hooks::run_all("startContainer", &ctx.plan.hooks.start_container, &state).map_err(|e| e.to_string())?;
+    }
+    for n in 3..3 + ctx.preserved_fds as i32 {
+        if let Some(fd) = oxsys::take_inherited_fd(n) {
+            let _ = oxsys::clear_cloexec(fd.as_fd());
+            std::mem::forget(fd);
+        }
+    }
+    oxsys::close_range_from(3 + ctx.preserved_fds, true).map_err(|e| format!("close fds: {e}"))?;
+    let err = nix::unistd::execve(&exec.path, &exec.argv, &exec.envp).unwrap_err();
+    Err(format!("exec {:?}: {err}", exec.path))
+}

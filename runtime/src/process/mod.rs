@@ -1,0 +1,5 @@
+//! The processes of the create sequence and how they talk.
+pub mod console;
+pub mod create;
+pub mod init;
+pub mod ipc;
