@@ -28,7 +28,9 @@ impl ConsoleSocket {
     pub fn bind(dir: &Path) -> ConsoleSocket {
         let path = dir.join(format!("{}.sock", crate::util::unique("console")));
         let listener = UnixListener::bind(&path).expect("bind console socket");
-        listener.set_nonblocking(true).expect("nonblocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
         ConsoleSocket { path, listener }
     }
 
@@ -53,12 +55,19 @@ impl ConsoleSocket {
             }
         };
         stream.set_nonblocking(false).map_err(|e| e.to_string())?;
-        stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+        stream
+            .set_read_timeout(Some(timeout))
+            .map_err(|e| e.to_string())?;
         let mut buf = vec![0u8; 4096];
         let mut iov = [IoSliceMut::new(&mut buf)];
         let mut space = nix::cmsg_space!([RawFd; 8]);
-        let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-            .map_err(|e| format!("recvmsg: {e}"))?;
+        let msg = recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .map_err(|e| format!("recvmsg: {e}"))?;
         let mut fds = Vec::new();
         for c in msg.cmsgs().map_err(|e| e.to_string())? {
             if let ControlMessageOwned::ScmRights(v) = c {
@@ -67,11 +76,17 @@ impl ConsoleSocket {
         }
         let n = msg.bytes;
         let payload = buf[..n].to_vec();
-        let Some(&fd) = fds.first() else { return Err("message carried no fd".into()) };
+        let Some(&fd) = fds.first() else {
+            return Err("message carried no fd".into());
+        };
         for extra in &fds[1..] {
             let _ = nix::unistd::close(*extra);
         }
-        Ok(PtyMaster { fd, payload, nfds: fds.len() })
+        Ok(PtyMaster {
+            fd,
+            payload,
+            nfds: fds.len(),
+        })
     }
 }
 

@@ -10,7 +10,9 @@ use crate::util::{pid_alive, poll_until};
 /// named systemd hierarchy and the unified mount), deduplicated by real path.
 pub fn cgroup_roots() -> Vec<PathBuf> {
     let mut roots: Vec<PathBuf> = Vec::new();
-    let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") else { return roots };
+    let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return roots;
+    };
     for e in rd.flatten() {
         let p = e.path();
         let real = std::fs::canonicalize(&p).unwrap_or(p);
@@ -28,7 +30,11 @@ pub fn cgroup_dirs(cgroups_path: &str) -> Vec<PathBuf> {
     if rel.is_empty() {
         return Vec::new();
     }
-    cgroup_roots().into_iter().map(|r| r.join(rel)).filter(|p| p.is_dir()).collect()
+    cgroup_roots()
+        .into_iter()
+        .map(|r| r.join(rel))
+        .filter(|p| p.is_dir())
+        .collect()
 }
 
 /// Lines of /proc/self/mountinfo that mention `path`.
@@ -58,19 +64,29 @@ fn mount_points_under(path: &Path) -> Vec<String> {
 /// Live processes whose root directory is `rootfs` (same device and inode:
 /// pivoted containers show "/" in readlink) or lies under it (chroot / no-pivot).
 pub fn procs_rooted_in(rootfs: &Path) -> Vec<i32> {
-    let Ok(target) = std::fs::metadata(rootfs) else { return Vec::new() };
+    let Ok(target) = std::fs::metadata(rootfs) else {
+        return Vec::new();
+    };
     let prefix = rootfs.to_string_lossy().into_owned();
     let me = std::process::id() as i32;
     let mut pids = Vec::new();
-    let Ok(rd) = std::fs::read_dir("/proc") else { return pids };
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return pids;
+    };
     for e in rd.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
         if pid == me {
             continue;
         }
         let root = e.path().join("root");
-        let same_inode = std::fs::metadata(&root).map(|m| m.dev() == target.dev() && m.ino() == target.ino()).unwrap_or(false);
-        let under = std::fs::read_link(&root).map(|l| l.to_string_lossy().starts_with(&prefix)).unwrap_or(false);
+        let same_inode = std::fs::metadata(&root)
+            .map(|m| m.dev() == target.dev() && m.ino() == target.ino())
+            .unwrap_or(false);
+        let under = std::fs::read_link(&root)
+            .map(|l| l.to_string_lossy().starts_with(&prefix))
+            .unwrap_or(false);
         if (same_inode || under) && pid_alive(pid) {
             pids.push(pid);
         }
@@ -80,10 +96,18 @@ pub fn procs_rooted_in(rootfs: &Path) -> Vec<i32> {
 
 /// Everything a removed container must not leave behind; empty when clean.
 /// `state_dir` is `<root>/<id>`.
-pub fn find_leftovers(state_dir: &Path, bundle: &Path, rootfs: &Path, cgroups_path: &str) -> Vec<String> {
+pub fn find_leftovers(
+    state_dir: &Path,
+    bundle: &Path,
+    rootfs: &Path,
+    cgroups_path: &str,
+) -> Vec<String> {
     let mut found = Vec::new();
     if state_dir.exists() {
-        found.push(format!("state directory {} still exists", state_dir.display()));
+        found.push(format!(
+            "state directory {} still exists",
+            state_dir.display()
+        ));
     }
     for d in cgroup_dirs(cgroups_path) {
         found.push(format!("cgroup directory {} still exists", d.display()));
@@ -92,7 +116,10 @@ pub fn find_leftovers(state_dir: &Path, bundle: &Path, rootfs: &Path, cgroups_pa
         found.push(format!("mount still present: {l}"));
     }
     for p in procs_rooted_in(rootfs) {
-        found.push(format!("process {p} ({:?}) still runs in the rootfs", crate::util::cmdline_of(p)));
+        found.push(format!(
+            "process {p} ({:?}) still runs in the rootfs",
+            crate::util::cmdline_of(p)
+        ));
     }
     found
 }
@@ -106,16 +133,25 @@ pub fn assert_clean(state_dir: &Path, bundle: &Path, rootfs: &Path, cgroups_path
         last = find_leftovers(state_dir, bundle, rootfs, cgroups_path);
         last.is_empty()
     });
-    assert!(last.is_empty(), "container left things behind:\n  {}", last.join("\n  "));
+    assert!(
+        last.is_empty(),
+        "container left things behind:\n  {}",
+        last.join("\n  ")
+    );
 }
 
 /// Kills processes in the rootfs, unmounts what is under the bundle and removes
 /// the cgroup directories. Returns true when no mount remains under the bundle.
 pub fn force_cleanup(bundle: &Path, rootfs: &Path, cgroups_path: &str) -> bool {
     for pid in procs_rooted_in(rootfs) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
-    poll_until(Duration::from_secs(2), || procs_rooted_in(rootfs).is_empty());
+    poll_until(Duration::from_secs(2), || {
+        procs_rooted_in(rootfs).is_empty()
+    });
     for mp in mount_points_under(bundle) {
         let _ = nix::mount::umount2(mp.as_str(), nix::mount::MntFlags::MNT_DETACH);
     }
@@ -125,12 +161,17 @@ pub fn force_cleanup(bundle: &Path, rootfs: &Path, cgroups_path: &str) -> bool {
             // Kill stragglers that are still attached, then remove (children first).
             if let Ok(procs) = std::fs::read_to_string(d.join("cgroup.procs")) {
                 for p in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(p),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
                 }
             }
         }
         poll_until(Duration::from_secs(2), || {
-            cgroup_dirs(cgroups_path).iter().all(|d| std::fs::remove_dir(d).is_ok() || !d.exists())
+            cgroup_dirs(cgroups_path)
+                .iter()
+                .all(|d| std::fs::remove_dir(d).is_ok() || !d.exists())
         });
     }
     mount_points_under(bundle).is_empty()

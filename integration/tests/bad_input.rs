@@ -10,16 +10,29 @@ use integration::{is_runc, note, unique, Bundle, Out, Runtime};
 #[track_caller]
 fn assert_one_error_line(out: &Out, id: &str) {
     out.assert_fail().assert_no_panic();
-    let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
     if is_runc() {
-        note(&format!("[runc reference, not asserted] stderr for {:?}: {:?}", out.cmdline, lines));
+        note(&format!(
+            "[runc reference, not asserted] stderr for {:?}: {:?}",
+            out.cmdline, lines
+        ));
         return;
     }
     assert_eq!(lines.len(), 1, "exactly one error line expected: {out}");
     if id.is_empty() {
-        assert!(lines[0].to_lowercase().contains("id"), "the error must say the id is bad: {out}");
+        assert!(
+            lines[0].to_lowercase().contains("id"),
+            "the error must say the id is bad: {out}"
+        );
     } else {
-        assert!(lines[0].contains(id), "the error line must name the container id {id:?}: {out}");
+        assert!(
+            lines[0].contains(id),
+            "the error line must name the container id {id:?}: {out}"
+        );
     }
 }
 
@@ -27,7 +40,11 @@ fn assert_one_error_line(out: &Out, id: &str) {
 fn malformed_config_json() {
     let rt = Runtime::new();
     let b = Bundle::new(&["true"]);
-    std::fs::write(b.path().join("config.json"), "{\"ociVersion\": \"1.0.2\", \"process\": {").unwrap();
+    std::fs::write(
+        b.path().join("config.json"),
+        "{\"ociVersion\": \"1.0.2\", \"process\": {",
+    )
+    .unwrap();
     let id = unique("badjson");
     let out = rt.create(&id, &b);
     assert_one_error_line(&out, &id);
@@ -63,7 +80,12 @@ fn missing_rootfs() {
 fn unknown_id_for_state_start_kill_delete() {
     let rt = Runtime::new();
     let id = unique("ghost");
-    for args in [vec!["state", &id], vec!["start", &id], vec!["kill", &id, "KILL"], vec!["delete", &id]] {
+    for args in [
+        vec!["state", &id],
+        vec!["start", &id],
+        vec!["kill", &id, "KILL"],
+        vec!["delete", &id],
+    ] {
         let out = rt.run(&args);
         assert_one_error_line(&out, &id);
     }
@@ -84,7 +106,12 @@ fn duplicate_id_keeps_the_first_container() {
     assert_eq!(before, after, "the existing container must be untouched");
     assert!(pid_alive(after["pid"].as_i64().unwrap_or(0) as i32));
     // the second bundle got nothing (its own cgroup, mounts, processes)
-    integration::leftovers::assert_clean(&rt.root().join("not-there"), b2.path(), &b2.rootfs(), &b2.cgroups_path());
+    integration::leftovers::assert_clean(
+        &rt.root().join("not-there"),
+        b2.path(),
+        &b2.rootfs(),
+        &b2.cgroups_path(),
+    );
     rt.delete_force(&id).assert_ok();
     rt.assert_clean(&id, &b);
 }
@@ -98,9 +125,18 @@ fn bad_id_is_rejected() {
         assert_one_error_line(&out, id);
         let out = rt.run_container(id, &b, &[]);
         assert_one_error_line(&out, id);
-        assert_eq!(std::fs::read_dir(rt.root()).map(|r| r.count()).unwrap_or(0), 0, "bad id {id:?} left state");
+        assert_eq!(
+            std::fs::read_dir(rt.root()).map(|r| r.count()).unwrap_or(0),
+            0,
+            "bad id {id:?} left state"
+        );
     }
-    integration::leftovers::assert_clean(&rt.root().join("none"), b.path(), &b.rootfs(), &b.cgroups_path());
+    integration::leftovers::assert_clean(
+        &rt.root().join("none"),
+        b.path(),
+        &b.rootfs(),
+        &b.cgroups_path(),
+    );
 }
 
 #[test]
