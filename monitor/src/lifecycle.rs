@@ -106,6 +106,30 @@ fn attach_dir(cfg: &Config) -> Result<std::path::PathBuf, MonError> {
     Ok(link)
 }
 
+type Endpoints = (Option<AttachServer>, Option<Fifo>, Option<Fifo>);
+
+/// The attach socket and the ctl/winsz FIFOs (none in passthrough mode).
+fn endpoints(cfg: &Config) -> Result<Endpoints, MonError> {
+    if cfg.passthrough {
+        return Ok((None, None, None));
+    }
+    let attach = AttachServer::create(&attach_dir(cfg)?)?;
+    let ctl = Fifo::create(&cfg.bundle.join("ctl"))?;
+    let winsz = Fifo::create(&cfg.bundle.join("winsz"))?;
+    Ok((Some(attach), Some(ctl), Some(winsz)))
+}
+
+/// Blocks SIGCHLD/SIGUSR1/SIGTERM/SIGINT/SIGQUIT and returns a signalfd for them.
+fn signal_fd() -> Result<SignalFd, MonError> {
+    let mut mask = SigSet::empty();
+    for s in [Signal::SIGCHLD, Signal::SIGUSR1, Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT] {
+        mask.add(s);
+    }
+    mask.thread_block().map_err(|source| MonError::Sys { op: "block signals", source })?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|source| MonError::Sys { op: "create signalfd", source })
+}
+
 fn start_container(cfg: Config, p: Parts) -> Result<i32, MonError> {
     let (child_stdio, mon_stdio) = stdio::create(cfg.opts.terminal, cfg.opts.stdin)?;
     let console = if cfg.opts.terminal { Some(ConsoleSocket::create()?) } else { None };
@@ -118,12 +142,7 @@ fn start_container(cfg: Config, p: Parts) -> Result<i32, MonError> {
         console_socket: cs_path.as_deref(),
     };
     let argv = build_argv(&cfg.opts, &call);
-    let (mut attach, mut ctl, mut winsz) = (None, None, None);
-    if !cfg.passthrough {
-        attach = Some(AttachServer::create(&attach_dir(&cfg)?)?);
-        ctl = Some(Fifo::create(&cfg.bundle.join("ctl"))?);
-        winsz = Some(Fifo::create(&cfg.bundle.join("winsz"))?);
-    }
+    let (attach, ctl, winsz) = endpoints(&cfg)?;
     let notify = match &cfg.opts.sdnotify_socket {
         Some(host) => Some(crate::notify::Notify::setup(&cfg.bundle, host)?),
         None => None,
@@ -131,13 +150,7 @@ fn start_container(cfg: Config, p: Parts) -> Result<i32, MonError> {
     if let (true, Some(ap)) = (cfg.opts.exec_attach, p.attach_pipe.as_ref()) {
         ap.send(0, None)?;
     }
-    let mut mask = SigSet::empty();
-    for s in [Signal::SIGCHLD, Signal::SIGUSR1, Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT] {
-        mask.add(s);
-    }
-    mask.thread_block().map_err(|source| MonError::Sys { op: "block signals", source })?;
-    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-        .map_err(|source| MonError::Sys { op: "create signalfd", source })?;
+    let sigfd = signal_fd()?;
     let spawn = crate::child::Spawn {
         argv: &argv,
         stdio: child_stdio,

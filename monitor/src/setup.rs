@@ -183,9 +183,11 @@ mod tests {
         assert!(matches!(validate(o), Err(SetupError::BadRuntime(..))));
         let o = crate::cli::parse(["-c", "x", "-u", "x", "-r", "/bin/true", "-e"]).unwrap();
         assert!(matches!(validate(o), Err(SetupError::NoExecSpec)));
-        let o = crate::cli::parse(["-c", "x", "-u", "x", "-r", "/bin/true", "--log-level", "x"]).unwrap();
+        let o = crate::cli::parse(["-c", "x", "-u", "x", "-r", "/bin/true", "-l", "none", "--log-level", "x"]).unwrap();
         assert!(matches!(validate(o), Err(SetupError::BadLogLevel(_))));
         let o = crate::cli::parse(["-c", "x", "-u", "x", "-r", "/bin/true"]).unwrap();
+        assert!(matches!(validate(o), Err(SetupError::Log(LogError::NoDriver))));
+        let o = crate::cli::parse(["-c", "x", "-u", "x", "-r", "/bin/true", "-l", "none"]).unwrap();
         let cfg = validate(o).unwrap();
         assert!(cfg.pidfile.ends_with("pidfile-x"));
     }

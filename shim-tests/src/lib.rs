@@ -174,6 +174,11 @@ impl Launch {
             conmon_pidfile: Some(bundle.file("conmon.pid")),
             args: vec![
                 "--full-attach".into(),
+                "--runtime-arg".into(),
+                "--log-format=json".into(),
+                "--runtime-arg".into(),
+                "--log".into(),
+                format!("--runtime-arg={}", bundle.file("oci-log").display()),
                 "-l".into(),
                 format!("k8s-file:{}", bundle.file("ctr.log").display()),
             ],

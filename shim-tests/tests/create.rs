@@ -152,6 +152,10 @@ fn runtime_failure_reports_stderr_message() {
         assert!(wait_pid_gone(pid, STEP));
     }
     assert!(!b.file(&format!("exits/{cid}")).exists(), "no exit file after a failed create");
+    // --runtime-arg values reach the runtime before the subcommand (Podman reads oci-log).
+    let oci_log = std::fs::read_to_string(b.file("oci-log")).expect("runtime wrote --log file");
+    let first: serde_json::Value = serde_json::from_str(oci_log.lines().last().unwrap()).unwrap();
+    assert!(first["msg"].as_str().is_some(), "runtime JSON log: {oci_log}");
     drop(guard);
 }
 
@@ -189,4 +193,37 @@ fn inherited_fds_stay_open_until_container_exit() {
     wait_exit(&r, &b.file(&format!("exits/{cid}")));
     let n = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(5000u16)).unwrap();
     assert_eq!(n, 1, "inherited pipe is closed after the container exits");
+}
+
+#[test]
+fn cli_rejects_missing_or_unknown_options() {
+    let mon = monitor_bin();
+    let rt = runtime_bin();
+    let rt = rt.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = format!("k8s-file:{}", dir.path().join("ctr.log").display());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--bogus"], "Unknown option --bogus"),
+        (vec!["-u", "x", "-r", rt, "-l", "none"], "Container ID not provided"),
+        (vec!["-c", "abcdefabcdef1234", "-r", rt, "-l", "none"], "Container UUID not provided"),
+        (vec!["-c", "abcdefabcdef1234", "-u", "x", "-l", "none"], "Runtime path not provided"),
+        (vec!["-c", "abcdefabcdef1234", "-u", "x", "-r", "/nonexistent/rt", "-l", "none"], "Runtime path /nonexistent/rt is not valid"),
+        (vec!["-c", "abcdefabcdef1234", "-u", "x", "-r", rt, "-e", "-l", "none"], "Exec process spec path not provided"),
+        (vec!["-c", "abcdefabcdef1234", "-u", "x", "-r", rt], "Log driver not provided"),
+        (vec!["-c", "abcdefabcdef1234", "-u", "x", "-r", rt, "-l", "bogus:x"], "No such log driver bogus"),
+        (vec!["-c", "abcdefabcdef1234", "-u", "x", "-r", rt, "-l", &log, "--log-tag", "t"], "k8s-file doesn't support --log-tag"),
+        (vec!["-c", "short", "-u", "x", "-r", rt, "-l", "journald"], "must be longer than 12 characters"),
+    ];
+    for (args, want) in cases {
+        let out = std::process::Command::new(&mon)
+            .args(&args)
+            .env_remove("_OCI_SYNCPIPE")
+            .env_remove("_OCI_STARTPIPE")
+            .output()
+            .unwrap();
+        // conmon prints GLib's option-parsing error on stdout, everything else on stderr.
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "{args:?} must fail");
+        assert!(text.contains(want), "{args:?}: output {text:?} lacks {want:?}");
+    }
 }

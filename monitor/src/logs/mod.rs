@@ -41,6 +41,8 @@ pub enum Driver {
 /// Errors of log driver set-up.
 #[derive(Debug, Error)]
 pub enum LogError {
+    #[error("Log driver not provided. Use --log-path")]
+    NoDriver,
     #[error("No such log driver {0}")]
     UnknownDriver(String),
     #[error("k8s-file doesn't support --log-tag")]
@@ -75,8 +77,11 @@ pub fn parse_driver(arg: &str) -> Result<Driver, LogError> {
     }
 }
 
-/// Parses every `-l`; defaults to none. Rejects `--log-tag` without journald.
+/// Parses every `-l` (at least one is required, as in conmon). Rejects `--log-tag` without journald.
 pub fn parse_drivers(opts: &Options) -> Result<Vec<Driver>, LogError> {
+    if opts.log_paths.is_empty() {
+        return Err(LogError::NoDriver);
+    }
     let drivers = opts.log_paths.iter().map(|a| parse_driver(a)).collect::<Result<Vec<_>, _>>()?;
     let has = |d: fn(&Driver) -> bool| drivers.iter().any(d);
     if opts.log_tag.is_some()
@@ -200,5 +205,7 @@ mod tests {
         assert!(matches!(parse_drivers(&o), Err(LogError::TagWithoutJournald)));
         let o = crate::cli::parse(["-l", "k8s-file:/x", "-l", "journald", "--log-tag", "t"]).unwrap();
         assert_eq!(parse_drivers(&o).unwrap().len(), 2);
+        let o = crate::cli::parse(["-c", "x"]).unwrap();
+        assert!(matches!(parse_drivers(&o), Err(LogError::NoDriver)));
     }
 }
