@@ -122,7 +122,8 @@ pub fn wait_start(start: &OwnedFd) {
     while let Err(Errno::EINTR) = nix::unistd::read(start.as_raw_fd(), &mut buf) {}
 }
 
-/// Forks unless `--sync`: the parent writes `--conmon-pidfile` and exits 0. The child becomes
+/// Forks unless `--sync`: the parent writes `--conmon-pidfile` and exits 0.
+/// The child becomes
 /// a session leader and child subreaper with /dev/null as stdio (except passthrough).
 pub fn daemonize(cfg: &Config, devnull: &OwnedFd) -> Result<(), SetupError> {
     if !cfg.opts.sync {
@@ -139,11 +140,8 @@ pub fn daemonize(cfg: &Config, devnull: &OwnedFd) -> Result<(), SetupError> {
             }
             ForkResult::Child => {}
         }
-    } else if let Some(path) = &cfg.opts.conmon_pidfile {
-        let pid = std::process::id().to_string();
-        crate::exit::write_atomic(path.as_ref(), &pid)
-            .map_err(|source| SetupError::Pidfile { path: path.clone(), source })?;
     }
+    // With --sync nobody forks, and (like conmon) no conmon pidfile is written.
     if !cfg.passthrough {
         redirect_stdio(devnull);
     }

@@ -227,3 +227,38 @@ fn cli_rejects_missing_or_unknown_options() {
         assert!(text.contains(want), "{args:?}: output {text:?} lacks {want:?}");
     }
 }
+
+#[test]
+fn long_line_becomes_partial_records_and_small_frames() {
+    let script = "sleep 0.3; head -c 20000 /dev/zero | tr '\\0' a; echo";
+    let b = Bundle::new(&["sh", "-c", script], false);
+    let cid = unique_id("longline");
+    let (r, _g, _pid) = launch_created(Launch::create(&cid, &b));
+    let c = connect_attach(&b.file("attach"));
+    start(&cid);
+    let frames = read_frames(&c, STEP, |_| false);
+    assert_eq!(stream_text(&frames, 2), format!("{}\n", "a".repeat(20000)));
+    assert!(frames.iter().all(|(_, d)| d.len() <= 8192), "attach payloads are at most 8192 bytes");
+    assert_eq!(wait_exit(&r, &b.file(&format!("exits/{cid}"))), "0");
+    let recs = parse_log(&std::fs::read_to_string(b.file("ctr.log")).unwrap());
+    assert!(recs.len() >= 3, "a 20000-byte line needs at least 3 records");
+    let (last, rest) = recs.split_last().unwrap();
+    assert!(!last.partial && rest.iter().all(|r| r.partial), "P... then F");
+    assert!(recs.iter().all(|r| r.content.len() <= 8192));
+    let joined: String = recs.iter().map(|r| r.content.as_str()).collect();
+    assert_eq!(joined, "a".repeat(20000));
+}
+
+#[test]
+fn sync_mode_does_not_daemonize() {
+    let b = Bundle::new(&["sh", "-c", "exit 3"], false);
+    let cid = unique_id("syncmode");
+    let _g = Cleanup { cid: cid.clone(), monitor_pidfile: None };
+    let mut r = Launch::create(&cid, &b).arg("--sync").spawn();
+    let msg = r.read_sync().expect("sync message");
+    assert!(msg["data"].as_i64().unwrap() > 0);
+    assert!(!b.file("conmon.pid").exists(), "--sync: only a forking parent writes the conmon pidfile");
+    start(&cid);
+    assert_eq!(r.wait_parent(), 3, "--sync: the monitor exits with the container status");
+    assert_eq!(std::fs::read_to_string(b.file(&format!("exits/{cid}"))).unwrap(), "3");
+}

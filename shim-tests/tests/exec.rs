@@ -102,3 +102,18 @@ fn exec_of_missing_binary_fails() {
     let text = msg["message"].as_str().unwrap_or("");
     assert!(text.contains("does-not-exist"), "runtime error forwarded: {text:?}");
 }
+
+#[test]
+fn exec_stdin_pipe_and_half_close() {
+    let (b, cid, _ctr, _g) = running_container("execin");
+    let p = process(&b, &["sh", "-c", "cat; echo end"], false);
+    let l = Launch::exec(&cid, &b, "sess5", &p).arg("-i").exec_flags();
+    let (r, c, pid) = exec_attach(l, |_| {});
+    assert!(pid > 0);
+    send_input(&c, b"abc\n");
+    close_write(&c);
+    let f = read_frames(&c, STEP, |_| false);
+    assert_eq!(stream_text(&f, 2), "abc\nend\n");
+    assert_eq!(wait_file(&b.file(&format!("sess5/exit/{cid}")), STEP), "0");
+    assert_eq!(r.read_sync(), Some(serde_json::json!({"data": 0})));
+}
