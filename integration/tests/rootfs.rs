@@ -140,12 +140,14 @@ fn mount_through_symlink_stays_inside_rootfs() {
     let src = tempfile::tempdir().unwrap();
     std::fs::write(src.path().join("payload"), "x").unwrap();
     b.add_mount(json!({"destination": "/evil/sub", "type": "bind", "source": src.path(), "options": ["rbind"]}));
-    let out = sh(
-        &rt,
-        &mut b,
-        "ls -a /evil; echo written > /evil/inside; echo done",
-    );
-    assert!(out.stdout.contains("done"), "{out}");
+    b.set_args(&[
+        "sh",
+        "-c",
+        "ls /evil/sub; echo written > /evil/inside; echo mounts=$(grep -c oxrun-host-target /proc/self/mounts); echo done",
+    ]);
+    let id = unique("evil");
+    let out = rt.run_container(&id, &b, &[]);
+    rt.assert_clean(&id, &b);
     let entries: Vec<String> = std::fs::read_dir(host.path())
         .unwrap()
         .flatten()
@@ -167,6 +169,17 @@ fn mount_through_symlink_stays_inside_rootfs() {
     assert!(
         !out.stdout.contains("keep"),
         "the container must not see the host dir: {out}"
+    );
+    // runc resolves the symlink inside the rootfs and mounts there: the container runs.
+    out.assert_ok();
+    assert!(out.stdout.contains("done"), "{out}");
+    assert!(
+        out.stdout.lines().any(|l| l == "payload"),
+        "the bind mount must be visible at /evil/sub: {out}"
+    );
+    assert!(
+        out.stdout.contains("mounts=2"),
+        "both mounts live inside the container's root: {out}"
     );
 }
 
