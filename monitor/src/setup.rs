@@ -123,8 +123,8 @@ pub fn wait_start(start: &OwnedFd) {
 }
 
 /// Forks unless `--sync`: the parent writes `--conmon-pidfile` and exits 0.
-/// The child becomes
-/// a session leader and child subreaper with /dev/null as stdio (except passthrough).
+/// The child becomes a session leader and child subreaper with /dev/null as stdio (except
+/// passthrough).
 pub fn daemonize(cfg: &Config, devnull: &OwnedFd) -> Result<(), SetupError> {
     if !cfg.opts.sync {
         match crate::sys::fork().map_err(|source| SetupError::Sys { op: "fork", source })? {
