@@ -164,16 +164,26 @@ fn bogus_runtime_message_is_json_escaped() {
     let b = Bundle::new(&["true"], false);
     let script = b.file("fake-runtime");
     std::fs::write(&script, "#!/bin/sh\nprintf 'bogus \"runtime\"\\tfailed\\\\x\\n' >&2\nexit 1\n").unwrap();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut std::fs::metadata(&script).unwrap().permissions(), 0o755);
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let cid = unique_id("bogus");
-    let mut l = Launch::create(&cid, &b);
+    let exit_cmd = b.file("exit-command.sh");
+    let marker = b.file("marker");
+    std::fs::write(&exit_cmd, format!("#!/bin/sh\necho \"$@\" > {}\n", marker.display())).unwrap();
+    std::fs::set_permissions(&exit_cmd, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut l = Launch::create(&cid, &b)
+        .arg("--exit-command")
+        .arg(exit_cmd.to_str().unwrap())
+        .arg("--exit-command-arg")
+        .arg("cleanup");
     l.runtime = Some(script);
     let mut r = l.spawn();
     assert_eq!(r.wait_parent(), 0);
     let msg = r.read_sync().expect("error message");
     assert_eq!(msg["data"], -1);
     assert_eq!(msg["message"], "bogus \"runtime\"\tfailed\\x\n");
+    // conmon registers its exit command before waiting for the runtime: it runs on failure too.
+    assert_eq!(wait_file(&marker, STEP), "cleanup\n");
+    assert!(!b.file(&format!("exits/{cid}")).exists());
 }
 
 #[test]
