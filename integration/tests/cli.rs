@@ -181,7 +181,16 @@ fn log_format_json_success_lines_are_all_json() {
         &id,
     ]);
     out.assert_ok();
-    for line in log_lines(&log) {
+    let lines = log_lines(&log);
+    assert!(
+        !lines.is_empty(),
+        "--debug must write debug lines to the log file: {out}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("\"debug\"")),
+        "debug-level lines expected: {lines:?}"
+    );
+    for line in lines {
         let v: Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
         assert!(

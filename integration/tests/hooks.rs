@@ -136,10 +136,11 @@ fn failing_prestart_and_create_runtime_fail_create_cleanly() {
 #[test]
 fn hook_timeout_fails_create() {
     let rt = Runtime::new();
+    let pidfile = rt.scratch().join("hook.pid");
     let mut b = Bundle::new(&["sleep", "1000"]);
     b.set_hooks(
         "createRuntime",
-        json!([{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]),
+        json!([{"path": "/bin/sh", "args": ["sh", "-c", format!("echo $$ > {}; exec sleep 30", pidfile.display())], "timeout": 1}]),
     );
     let id = unique("hooktmo");
     let t0 = Instant::now();
@@ -151,6 +152,21 @@ fn hook_timeout_fails_create() {
         "the hook timeout (1 s) must be enforced, took {took:?}"
     );
     rt.assert_clean(&id, &b);
+    let hook_pid: i32 = std::fs::read_to_string(&pidfile)
+        .expect("the hook ran")
+        .trim()
+        .parse()
+        .expect("hook pid");
+    let gone = integration::util::poll_until(Duration::from_secs(3), || {
+        !integration::util::pid_alive(hook_pid)
+    });
+    if !gone {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(hook_pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert!(gone, "the timed-out hook (pid {hook_pid}) must be killed");
 }
 
 /// Spec: poststart hooks run after the user process started, not at create.
