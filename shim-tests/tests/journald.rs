@@ -69,7 +69,10 @@ fn journald_native_protocol_fields() {
     let b = Bundle::new(&["sh", "-c", script], false);
     let cid = unique_id("journald");
     let mut l = Launch::create(&cid, &b);
-    l.args = vec!["--full-attach".into(), "-l".into(), "journald".into(), "--log-tag".into(), "mytag".into()];
+    // Two drivers at once: journald and a k8s file.
+    let k8s = format!("k8s-file:{}", b.file("ctr.log").display());
+    l.args = vec!["--full-attach".into(), "-l".into(), "journald".into(), "-l".into(), k8s];
+    l.args.extend(["--log-tag".into(), "mytag".into()]);
     let (r, _g, _pid) = launch_created(l);
     start(&cid);
     assert_eq!(wait_exit(&r, &b.file(&format!("exits/{cid}"))), "0");
@@ -85,6 +88,9 @@ fn journald_native_protocol_fields() {
     let err: Vec<_> = ours.iter().filter(|e| e["PRIORITY"] == b"3").map(msg).collect();
     assert_eq!(out, vec!["line1\n", "multi\n", "line\n", "partial"], "stdout entries");
     assert_eq!(err, vec!["err\n"], "stderr entries");
+    let recs = parse_log(&std::fs::read_to_string(b.file("ctr.log")).unwrap());
+    let k8s_out: Vec<_> = recs.iter().filter(|r| r.stream == "stdout").map(|r| r.content.as_str()).collect();
+    assert_eq!(k8s_out, vec!["line1", "multi", "line", "partial"], "the k8s file gets the same output");
     for e in &ours {
         assert_eq!(e["CONTAINER_ID"], cid.as_bytes()[..12].to_vec());
         assert_eq!(e["CONTAINER_NAME"], format!("name-{cid}").into_bytes());
