@@ -162,9 +162,7 @@ fn runtime_failure_reports_stderr_message() {
 #[test]
 fn bogus_runtime_message_is_json_escaped() {
     let b = Bundle::new(&["true"], false);
-    let script = b.file("fake-runtime");
-    std::fs::write(&script, "#!/bin/sh\nprintf 'bogus \"runtime\"\\tfailed\\\\x\\n' >&2\nexit 1\n").unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let script = fake_runtime(&b, "printf 'bogus \"runtime\"\\tfailed\\\\x\\n' >&2\nexit 1\n");
     let cid = unique_id("bogus");
     let exit_cmd = b.file("exit-command.sh");
     let marker = b.file("marker");
@@ -271,4 +269,48 @@ fn sync_mode_does_not_daemonize() {
     start(&cid);
     assert_eq!(r.wait_parent(), 3, "--sync: the monitor exits with the container status");
     assert_eq!(std::fs::read_to_string(b.file(&format!("exits/{cid}"))).unwrap(), "3");
+}
+
+fn fake_runtime(b: &Bundle, body: &str) -> std::path::PathBuf {
+    let script = b.file("fake-runtime");
+    std::fs::write(&script, format!("#!/bin/sh\n{body}")).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    script
+}
+
+#[test]
+fn silent_runtime_failure() {
+    let b = Bundle::new(&["true"], false);
+    let cid = unique_id("silent");
+    let mut l = Launch::create(&cid, &b);
+    l.runtime = Some(fake_runtime(&b, "exit 1\n"));
+    let mut r = l.spawn();
+    assert_eq!(r.wait_parent(), 0);
+    let msg = r.read_sync();
+    if oxmon_only("conmon 2.1.6 writes nothing when the failed runtime printed nothing") {
+        let msg = msg.expect("oxmon always reports a failure");
+        assert_eq!(msg["data"], -1);
+        assert!(msg["message"].as_str().unwrap().contains("exit status 1"), "{msg}");
+    } else {
+        assert_eq!(msg, None, "conmon 2.1.6 closes the sync pipe without a message");
+    }
+}
+
+#[test]
+fn runtime_without_terminal_setup_fails() {
+    let b = Bundle::new(&["true"], true);
+    let cid = unique_id("noterm");
+    let mut l = Launch::create(&cid, &b).arg("-t");
+    l.runtime = Some(fake_runtime(&b, "exit 0\n"));
+    let mut r = l.spawn();
+    assert_eq!(r.wait_parent(), 0);
+    let msg = r.read_sync();
+    if oxmon_only("conmon 2.1.6 exits without a sync message when no pty arrived") {
+        let msg = msg.expect("failure message");
+        assert_eq!(msg["data"], -1);
+        assert_eq!(msg["message"], "Runtime did not set up terminal");
+    } else {
+        assert_eq!(msg, None);
+    }
+    assert!(!b.file(&format!("exits/{cid}")).exists());
 }
