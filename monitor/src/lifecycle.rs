@@ -76,11 +76,22 @@ pub fn main(opts: Options) -> Result<i32, MonError> {
     setup::daemonize(&cfg, &devnull)?;
     let err_pipe = sync.as_ref().and_then(SyncPipe::try_clone);
     let parts = Parts { logs, sync, attach_pipe, start_fd, devnull, inherited };
-    let res = start_container(cfg, parts);
-    if let (Err(e), Some(s)) = (&res, err_pipe) {
-        let _ = s.send(-1, Some(&e.to_string()));
+    let mut m = match start_container(cfg, parts) {
+        Ok(m) => m,
+        Err(e) => {
+            if let Some(s) = err_pipe {
+                let _ = s.send(-1, Some(&e.to_string()));
+            }
+            return Err(e);
+        }
+    };
+    drop(err_pipe);
+    m.run(Phase::Runtime);
+    if let Some(code) = after_runtime(&mut m) {
+        return Ok(exit_command(&m.cfg.opts).unwrap_or(code));
     }
-    res
+    m.run(Phase::Container);
+    Ok(finish(m))
 }
 
 /// Resources acquired during start-up.
@@ -130,7 +141,8 @@ fn signal_fd() -> Result<SignalFd, MonError> {
         .map_err(|source| MonError::Sys { op: "create signalfd", source })
 }
 
-fn start_container(cfg: Config, p: Parts) -> Result<i32, MonError> {
+/// Creates stdio, sockets and FIFOs and forks the runtime.
+fn start_container(cfg: Config, p: Parts) -> Result<Monitor, MonError> {
     let (child_stdio, mon_stdio) = stdio::create(cfg.opts.terminal, cfg.opts.stdin)?;
     let console = if cfg.opts.terminal { Some(ConsoleSocket::create()?) } else { None };
     let cs_path = console.as_ref().map(|c| c.path.to_string_lossy().into_owned());
@@ -164,7 +176,7 @@ fn start_container(cfg: Config, p: Parts) -> Result<i32, MonError> {
         setup::redirect_stdio(&p.devnull);
     }
     drop(p.start_fd);
-    let mut m = Monitor {
+    Ok(Monitor {
         cfg,
         logs: p.logs,
         sync: p.sync,
@@ -194,13 +206,7 @@ fn start_container(cfg: Config, p: Parts) -> Result<i32, MonError> {
         echild: false,
         inherited: p.inherited,
         notify,
-    };
-    m.run(Phase::Runtime);
-    if let Some(code) = after_runtime(&mut m) {
-        return Ok(exit_command(&m.cfg.opts).unwrap_or(code));
-    }
-    m.run(Phase::Container);
-    Ok(finish(m))
+    })
 }
 
 fn read_runtime_stderr(m: &Monitor) -> String {
