@@ -1,7 +1,7 @@
 //! The `oxrun` binary: parse, dispatch, and turn any error into one line and exit code 1.
 use clap::Parser;
 use oxrun::cli::{Cli, Command};
-use oxrun::commands::{lifecycle, list, run, spec};
+use oxrun::commands::{exec, features, lifecycle, list, operate, run, spec};
 use oxrun::error::{CommandError, Error};
 use oxrun::logging;
 use oxrun::plan::CreateOptions;
@@ -27,7 +27,8 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             logging::error(&e.to_string());
-            std::process::exit(1);
+            // runc exits 255 when exec fails, 1 otherwise.
+            std::process::exit(if e.op == "exec" { 255 } else { 1 });
         }
     }
 }
@@ -86,6 +87,16 @@ fn dispatch(cli: &Cli, command: &Command) -> Result<i32, CommandError> {
         }
         Command::List(a) => list::list(&root, a.quiet, a.format == "json").map(|_| 0).map_err(|error| CommandError { id: None, op: "list", error }),
         Command::Spec(a) => spec::write_spec(&a.bundle, a.rootless).map(|_| 0).map_err(|error| CommandError { id: None, op: "spec", error }),
+        Command::Exec(a) => exec::exec(&root, a).map_err(with(&a.id, "exec")),
+        Command::Pause(a) => operate::pause(&root, &a.id).map(|_| 0).map_err(with(&a.id, "pause")),
+        Command::Resume(a) => operate::resume(&root, &a.id).map(|_| 0).map_err(with(&a.id, "resume")),
+        Command::Ps(a) => operate::ps(&root, &a.id, a.format == "json", &a.ps_args).map(|_| 0).map_err(with(&a.id, "ps")),
+        Command::Update(a) => operate::update(&root, a).map(|_| 0).map_err(with(&a.id, "update")),
+        Command::Events(a) => operate::events(&root, &a.id, a.stats, &a.interval).map(|_| 0).map_err(with(&a.id, "events")),
+        Command::Features => {
+            println!("{}", serde_json::to_string_pretty(&features::features()).expect("features serialize"));
+            Ok(0)
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! Detection reads /proc/self/mountinfo and /proc/self/cgroup once; the spec → file-writes
 //! translation is pure (see `resources`), so it is tested on fake trees.
 pub mod resources;
+pub mod stats;
 
 use crate::state::CgroupDirs;
 use std::fs;

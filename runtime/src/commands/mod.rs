@@ -3,3 +3,6 @@ pub mod lifecycle;
 pub mod list;
 pub mod run;
 pub mod spec;
+pub mod exec;
+pub mod features;
+pub mod operate;

@@ -48,7 +48,7 @@ fn cleanup(root: &Path, id: &str) -> Result<(), Error> {
     lifecycle::destroy(dir, &st)
 }
 
-fn forwarded_signals() -> SigSet {
+pub fn forwarded_signals() -> SigSet {
     let mut set = SigSet::empty();
     for s in [Signal::SIGCHLD, Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGWINCH] {
         set.add(s);
@@ -57,7 +57,7 @@ fn forwarded_signals() -> SigSet {
 }
 
 /// Waits for init through a signalfd; other signals go on to init.
-fn wait_forwarding(pid: i32, mask: &SigSet) -> Result<i32, Error> {
+pub fn wait_forwarding(pid: i32, mask: &SigSet) -> Result<i32, Error> {
     let sfd = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC).map_err(|e| Error::sys("signalfd", e))?;
     loop {
         // Reap first: init may have exited before the signalfd existed.

@@ -100,26 +100,8 @@ pub fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Re
         .iter()
         .map(|(k, v)| plan_sysctl(k, &namespaces).map(|path| (path, v.clone())))
         .collect::<Result<Vec<_>, _>>()?;
-    let supported = caps::runtime::thread_all_supported();
-    let caps = CapPlan::from_spec(process.capabilities.as_ref(), &supported);
-    for name in &caps.unknown {
-        warnings.push(format!("ignoring unknown or unavailable capability {name:?}"));
-    }
-    let process_plan = ProcessPlan {
-        args: process.args.clone(),
-        env: process.env.clone(),
-        cwd: process.cwd.clone(),
-        uid: process.user.uid,
-        gid: process.user.gid,
-        umask: process.user.umask,
-        additional_gids: process.user.additional_gids.clone(),
-        caps,
-        rlimits: process::plan_rlimits(&process.rlimits)?,
-        no_new_privileges: process.no_new_privileges,
-        oom_score_adj: process.oom_score_adj,
-        terminal: process.terminal,
-        console_size: process.console_size,
-    };
+    let (process_plan, cap_warnings) = process_plan(process)?;
+    warnings.extend(cap_warnings);
     for p in linux.masked_paths.iter().chain(&linux.readonly_paths) {
         if !p.starts_with('/') || p.split('/').any(|c| c == "..") {
             return Err(format!("masked or readonly path {p:?} must be absolute without '..'"));
@@ -142,6 +124,30 @@ pub fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Re
         process: process_plan,
         hooks: spec.hooks.clone().unwrap_or_default(),
         options,
+    };
+    Ok((plan, warnings))
+}
+
+/// Turns a runtime-spec Process into what init (or an exec'd process) applies; warnings name
+/// unknown capabilities.
+pub fn process_plan(process: &crate::spec::Process) -> Result<(ProcessPlan, Vec<String>), String> {
+    let supported = caps::runtime::thread_all_supported();
+    let caps = CapPlan::from_spec(process.capabilities.as_ref(), &supported);
+    let warnings = caps.unknown.iter().map(|name| format!("ignoring unknown or unavailable capability {name:?}")).collect();
+    let plan = ProcessPlan {
+        args: process.args.clone(),
+        env: process.env.clone(),
+        cwd: process.cwd.clone(),
+        uid: process.user.uid,
+        gid: process.user.gid,
+        umask: process.user.umask,
+        additional_gids: process.user.additional_gids.clone(),
+        caps,
+        rlimits: process::plan_rlimits(&process.rlimits)?,
+        no_new_privileges: process.no_new_privileges,
+        oom_score_adj: process.oom_score_adj,
+        terminal: process.terminal,
+        console_size: process.console_size,
     };
     Ok((plan, warnings))
 }

@@ -13,7 +13,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 type Result<T> = std::result::Result<T, InitError>;
 
 /// Sets up the terminal; runs after pivot_root, so the pty comes from the container's devpts.
-pub fn setup(socket: BorrowedFd<'_>, size: Option<ConsoleSize>) -> Result<()> {
+pub fn setup(socket: BorrowedFd<'_>, size: Option<ConsoleSize>, bind_console: bool) -> Result<()> {
     let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).map_err(|e| InitError::sys("open /dev/ptmx", e))?;
     nix::pty::grantpt(&master).map_err(|e| InitError::sys("grantpt", e))?;
     nix::pty::unlockpt(&master).map_err(|e| InitError::sys("unlockpt", e))?;
@@ -23,7 +23,9 @@ pub fn setup(socket: BorrowedFd<'_>, size: Option<ConsoleSize>) -> Result<()> {
         oxsys::set_window_size(slave.as_fd(), s.height, s.width).map_err(|e| InitError::sys("set console size", e))?;
     }
     let root = crate::rootfs::open_host(std::path::Path::new("/"), libc::O_PATH | libc::O_DIRECTORY).map_err(|e| InitError::sys("open /", e))?;
-    if let Ok(console) = resolve_in_root(root.as_fd(), "/dev/console", Create::File, oxsys::resolve::NO_SYMLINKS) {
+    if !bind_console {
+        // exec: the container's /dev/console belongs to its init.
+    } else if let Ok(console) = resolve_in_root(root.as_fd(), "/dev/console", Create::File, oxsys::resolve::NO_SYMLINKS) {
         let src = oxsys::fd_path(slave.as_fd());
         mount(Some(src.as_str()), oxsys::fd_path(console.as_fd()).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
             .map_err(|e| InitError::sys("bind pty to /dev/console", e))?;

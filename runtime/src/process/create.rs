@@ -163,7 +163,7 @@ fn open_fifo(path: &Path) -> Result<(OwnedFd, OwnedFd), Error> {
     Ok((read, write))
 }
 
-fn connect_console(path: &Path) -> Result<OwnedFd, Error> {
+pub fn connect_console(path: &Path) -> Result<OwnedFd, Error> {
     use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
     let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).map_err(|e| Error::sys("console socket", e))?;
     let addr = UnixAddr::new(path).map_err(|e| Error::sys(format!("console socket {}", path.display()), e))?;

@@ -1,7 +1,7 @@
 //! The container's init process: forked by `create`, it builds the container around itself, tells
 //! the runtime it is ready, waits for `start`, and execs the user's program.
 use super::ipc::{Channel, FromInit, InitError, ToInit};
-use crate::plan::{NsKind, Plan};
+use crate::plan::{NsKind, Plan, ProcessPlan};
 use crate::rootfs::{self, CgroupMount};
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
@@ -46,7 +46,7 @@ pub fn run(ctx: InitContext<'_>) -> ! {
 }
 
 /// The resolved program and environment to exec after `start`.
-struct Exec {
+pub struct Exec {
     path: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
@@ -107,11 +107,11 @@ fn setup(ctx: &InitContext<'_>) -> Result<Exec> {
     rootfs::switch_root(plan, root)?;
     rootfs::write_sysctls(&plan.sysctl)?;
     if let Some(console) = &ctx.console {
-        super::console::setup(console.as_fd(), plan.process.console_size)?;
+        super::console::setup(console.as_fd(), plan.process.console_size, true)?;
     }
     rootfs::finish(plan)?;
-    let exec = resolve_exec(plan, &ctx.extra_env)?;
-    apply_process(plan)?;
+    let exec = resolve_exec(&plan.process, &ctx.extra_env)?;
+    apply_process(&plan.process)?;
     send(ctx, FromInit::Ready)?;
     Ok(exec)
 }
@@ -134,8 +134,7 @@ pub fn hook_state(plan: &Plan, status: &str) -> String {
 
 /// rlimits, user and groups, capabilities, no_new_privs, umask, cwd — in the order the kernel's
 /// rules need: bounding set drop first, ids with KEEPCAPS, then the final sets.
-fn apply_process(plan: &Plan) -> Result<()> {
-    let p = &plan.process;
+pub fn apply_process(p: &ProcessPlan) -> Result<()> {
     for r in &p.rlimits {
         oxsys::set_rlimit(r.resource, r.soft, r.hard).map_err(|e| InitError::sys(format!("set rlimit {}", r.resource), e))?;
     }
@@ -181,8 +180,7 @@ fn apply_process(plan: &Plan) -> Result<()> {
 }
 
 /// Finds the program like runc: a name with '/' is taken as is, otherwise PATH is searched.
-fn resolve_exec(plan: &Plan, extra_env: &[String]) -> Result<Exec> {
-    let p = &plan.process;
+pub fn resolve_exec(p: &ProcessPlan, extra_env: &[String]) -> Result<Exec> {
     let mut env = p.env.clone();
     env.extend(extra_env.iter().cloned());
     if crate::plan::process::env_get(&env, "HOME").is_none() {
@@ -246,13 +244,24 @@ fn wait_and_exec(ctx: &InitContext<'_>, exec: Exec) -> std::result::Result<std::
         let state = hook_state(ctx.plan, "running");
         crate::hooks::run_all("startContainer", &ctx.plan.hooks.start_container, &state).map_err(|e| e.to_string())?;
     }
-    for n in 3..3 + ctx.preserved_fds as i32 {
-        if let Some(fd) = oxsys::take_inherited_fd(n) {
+    keep_preserved_fds(ctx.preserved_fds);
+    exec_now(&exec, ctx.preserved_fds)
+}
+
+/// Clears close-on-exec on the preserved fds 3..3+n, which belong to the program, not to us.
+pub fn keep_preserved_fds(n: u32) {
+    for fd in 3..3 + n as i32 {
+        if let Some(fd) = oxsys::take_inherited_fd(fd) {
             let _ = oxsys::clear_cloexec(fd.as_fd());
+            // The fd stays open for the program: it was never ours to close.
             std::mem::forget(fd);
         }
     }
-    oxsys::close_range_from(3 + ctx.preserved_fds, true).map_err(|e| format!("close fds: {e}"))?;
+}
+
+/// Marks every fd from 3+preserved on close-on-exec and execs; returns only on failure.
+pub fn exec_now(exec: &Exec, preserved_fds: u32) -> std::result::Result<std::convert::Infallible, String> {
+    oxsys::close_range_from(3 + preserved_fds, true).map_err(|e| format!("close fds: {e}"))?;
     let err = nix::unistd::execve(&exec.path, &exec.argv, &exec.envp).unwrap_err();
     Err(format!("exec {:?}: {err}", exec.path))
 }

@@ -1,5 +1,6 @@
 //! The processes of the create sequence and how they talk.
 pub mod console;
 pub mod create;
+pub mod exec;
 pub mod init;
 pub mod ipc;

@@ -1,0 +1,139 @@
+//! `exec`: a new process inside a running container.
+//!
+//! The runtime forks a helper that joins the container's namespaces (user first) from
+//! /proc/<init>/ns/*, and forks the process itself, which is then inside the container's pid
+//! namespace. The runtime puts it into the container's cgroups before it runs anything. Both
+//! forks are non-dumpable, so the container cannot ptrace or read them while they hold its
+//! namespaces; exec resets that for the user's program.
+use super::init::{self, Exec};
+use super::ipc::{self, Channel, FromInit, InitError, ToInit};
+use crate::error::Error;
+use crate::plan::{NsKind, ProcessPlan};
+use crate::state::CgroupDirs;
+use nix::sched::{setns, CloneFlags};
+use nix::sys::wait::waitpid;
+use nix::unistd::{Gid, Pid, Uid};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+
+/// Everything the exec'd process needs.
+pub struct ExecRequest<'a> {
+    pub init_pid: i32,
+    pub process: &'a ProcessPlan,
+    pub cgroup: &'a CgroupDirs,
+    pub console: Option<OwnedFd>,
+    pub preserve_fds: u32,
+}
+
+/// Namespaces of init that differ from ours, opened now (user first), as (kind, fd).
+fn container_namespaces(init_pid: i32) -> Result<Vec<(NsKind, OwnedFd)>, Error> {
+    let kinds = [NsKind::User, NsKind::Mount, NsKind::Uts, NsKind::Ipc, NsKind::Network, NsKind::Cgroup, NsKind::Time, NsKind::Pid];
+    let mut out = Vec::new();
+    for kind in kinds {
+        let theirs = format!("/proc/{init_pid}/ns/{}", kind.proc_name());
+        let ours = format!("/proc/self/ns/{}", kind.proc_name());
+        let (Ok(t), Ok(o)) = (std::fs::metadata(&theirs), std::fs::metadata(&ours)) else { continue };
+        if t.ino() == o.ino() && t.dev() == o.dev() {
+            continue;
+        }
+        let fd = crate::rootfs::open_host(std::path::Path::new(&theirs), libc::O_RDONLY).map_err(|e| Error::sys(format!("open {theirs}"), e))?;
+        out.push((kind, fd));
+    }
+    Ok(out)
+}
+
+/// Starts the process; returns its pid (in our pid namespace) once it has exec'd.
+pub fn spawn(req: ExecRequest<'_>) -> Result<i32, Error> {
+    let namespaces = container_namespaces(req.init_pid)?;
+    let (parent_ch, child_ch) = ipc::pair()?;
+    nix::sys::prctl::set_child_subreaper(true).map_err(|e| Error::sys("set child subreaper", e))?;
+    let helper = match oxsys::clone3(0, None).map_err(|e| Error::sys("clone3", e))? {
+        oxsys::Forked::Child => helper(&namespaces, child_ch, &req),
+        oxsys::Forked::Parent(pid) => pid,
+    };
+    drop(child_ch);
+    let reply = parent_ch.recv::<FromInit>();
+    let _ = waitpid(Pid::from_raw(helper), None);
+    let pid = match reply? {
+        FromInit::InitPid(pid) => pid,
+        FromInit::Failed(e) => return Err(e.into()),
+        other => return Err(Error::Usage(format!("unexpected message from exec helper: {other:?}"))),
+    };
+    if let Err(e) = crate::cgroups::join(req.cgroup, pid) {
+        let _ = oxsys::kill(pid, libc::SIGKILL);
+        return Err(e.into());
+    }
+    parent_ch.send(&ToInit::Continue)?;
+    wait_exec(&parent_ch, pid)
+}
+
+/// The process closes the channel by exec'ing (it is close-on-exec); a message means failure.
+fn wait_exec(ch: &Channel, pid: i32) -> Result<i32, Error> {
+    match ch.recv::<FromInit>() {
+        Err(ipc::ChannelError::Closed) => Ok(pid),
+        Ok(FromInit::Failed(e)) => {
+            let _ = waitpid(Pid::from_raw(pid), None);
+            Err(e.into())
+        }
+        Ok(other) => Err(Error::Usage(format!("unexpected message from exec process: {other:?}"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn helper(namespaces: &[(NsKind, OwnedFd)], ch: Channel, req: &ExecRequest<'_>) -> ! {
+    let fail = |e: InitError| -> ! {
+        let _ = ch.send(&FromInit::Failed(e));
+        oxsys::exit_now(1)
+    };
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        fail(InitError::sys("set non-dumpable", e));
+    }
+    for (kind, fd) in namespaces {
+        if let Err(e) = setns(fd.as_fd(), CloneFlags::from_bits_retain(kind.clone_flag() as i32)) {
+            fail(InitError::sys(format!("join {} namespace", kind.proc_name()), e));
+        }
+        if *kind == NsKind::User {
+            if let Err(e) = nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+                .and_then(|_| nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)))
+            {
+                fail(InitError::sys("become root in the container's user namespace", e));
+            }
+        }
+    }
+    match oxsys::clone3(0, None) {
+        Ok(oxsys::Forked::Child) => process(ch, req),
+        Ok(oxsys::Forked::Parent(pid)) => {
+            let _ = ch.send(&FromInit::InitPid(pid));
+            oxsys::exit_now(0)
+        }
+        Err(e) => fail(InitError::sys("clone3", e)),
+    }
+}
+
+fn process(ch: Channel, req: &ExecRequest<'_>) -> ! {
+    let result = (|| -> Result<Exec, InitError> {
+        match ch.recv::<ToInit>() {
+            Ok(ToInit::Continue) => {}
+            other => return Err(InitError::msg("wait for runtime", format!("unexpected {other:?}"))),
+        }
+        nix::unistd::setsid().map_err(|e| InitError::sys("setsid", e))?;
+        if let Some(console) = &req.console {
+            super::console::setup(console.as_fd(), req.process.console_size, false)?;
+        }
+        // Resolved inside the container (our root is its root since joining its mount namespace)
+        // and before the ids change.
+        let exec = init::resolve_exec(req.process, &[])?;
+        init::apply_process(req.process)?;
+        init::keep_preserved_fds(req.preserve_fds);
+        Ok(exec)
+    })();
+    let err = match result {
+        Ok(exec) => match init::exec_now(&exec, req.preserve_fds) {
+            Ok(never) => match never {},
+            Err(msg) => InitError::msg("exec", msg),
+        },
+        Err(e) => e,
+    };
+    let _ = ch.send(&FromInit::Failed(err));
+    oxsys::exit_now(1)
+}
