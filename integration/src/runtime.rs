@@ -95,6 +95,10 @@ impl Runtime {
 
     /// Remembers `id` for force-deletion on drop.
     pub fn track(&self, id: &str) {
+        // Never hand a path-like (invalid) id to `delete --force` during cleanup.
+        if id.is_empty() || id.contains('/') || id == "." || id == ".." {
+            return;
+        }
         let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
         if !ids.iter().any(|i| i == id) {
             ids.push(id.to_string());

@@ -1,7 +1,7 @@
 //! Point 2: the runc-compatible command line.
 
 use integration::util::{exec, pid_alive, wait_child, wait_for, CMD_TIMEOUT};
-use integration::{is_runc, runtime_name, unique, Bundle, Runtime};
+use integration::{runtime_name, unique, Bundle, Runtime};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -77,8 +77,7 @@ fn default_root_is_run_binary_name_for_every_subcommand() {
     let _g = Guard(&bare, id.clone(), default_root.clone());
     bare(&["create", "--bundle", &b.path_str(), &id]).assert_ok();
     assert!(
-        default_root.join(&id).join("state.json").is_file()
-            || (is_runc() && default_root.join(&id).is_dir()),
+        default_root.join(&id).join("state.json").is_file(),
         "{}/{id}/state.json must exist after create without --root",
         default_root.display()
     );
