@@ -313,6 +313,8 @@ impl Monitor {
         }
         self.stdin = Some(master);
         self.pty = true;
+        // Apply resizes queued before the pty existed right away, before the process runs on.
+        self.on_winsz();
         self.flush_stdin();
     }
 
@@ -372,25 +374,36 @@ impl Monitor {
         let n = ctl.read_available(&mut buf);
         for line in self.ctl_lines.feed(&buf[..n]) {
             match parse_ctl_line(&line) {
-                Some(CtlMsg::Resize { rows, cols }) => {
-                    if let Some(w) = &self.winsz {
-                        w.write_line(&format!("{rows} {cols}\n"));
-                    }
-                }
+                Some(CtlMsg::Resize { rows, cols }) => match (&self.stdout, &self.winsz) {
+                    // With the pty present, resize at once; before it, queue through winsz.
+                    (Some(pty), _) if self.pty => self.resize(pty.as_fd(), rows, cols),
+                    (_, Some(w)) => w.write_line(&format!("{rows} {cols}\n")),
+                    _ => {}
+                },
                 Some(CtlMsg::ReopenLogs) => self.logs.reopen(),
                 None => crate::warn(&format!("invalid ctl message {line:?}")),
             }
         }
     }
 
+    fn resize(&self, pty: BorrowedFd<'_>, rows: u16, cols: u16) {
+        if let Err(e) = crate::sys::set_winsize(pty, rows, cols) {
+            crate::warn(&format!("failed to set terminal size: {e}"));
+        }
+    }
+
+    /// Applies every queued `winsz` line to the pty.
     fn on_winsz(&mut self) {
         let mut buf = [0u8; 200];
-        let Some(w) = self.winsz.as_ref() else { return };
-        let n = w.read_available(&mut buf);
-        for line in self.winsz_lines.feed(&buf[..n]) {
-            if let (Some((rows, cols)), Some(pty)) = (parse_winsz_line(&line), self.stdout.as_ref()) {
-                if let Err(e) = crate::sys::set_winsize(pty.as_fd(), rows, cols) {
-                    crate::warn(&format!("failed to set terminal size: {e}"));
+        loop {
+            let Some(w) = self.winsz.as_ref() else { return };
+            let n = w.read_available(&mut buf);
+            if n == 0 {
+                return;
+            }
+            for line in self.winsz_lines.feed(&buf[..n]) {
+                if let (Some((rows, cols)), Some(pty)) = (parse_winsz_line(&line), self.stdout.as_ref()) {
+                    self.resize(pty.as_fd(), rows, cols);
                 }
             }
         }

@@ -166,7 +166,8 @@ fn bogus_runtime_message_is_json_escaped() {
     let cid = unique_id("bogus");
     let exit_cmd = b.file("exit-command.sh");
     let marker = b.file("marker");
-    std::fs::write(&exit_cmd, format!("#!/bin/sh\necho \"$@\" > {}\n", marker.display())).unwrap();
+    let body = format!("#!/bin/sh\necho \"$@\" > {m}.tmp && mv {m}.tmp {m}\n", m = marker.display());
+    std::fs::write(&exit_cmd, body).unwrap();
     std::fs::set_permissions(&exit_cmd, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let mut l = Launch::create(&cid, &b)
         .arg("--exit-command")

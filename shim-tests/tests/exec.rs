@@ -59,7 +59,8 @@ fn exec_attach_handshake_and_exit_code() {
 #[test]
 fn exec_tty_with_resize_before_start() {
     let (b, cid, _ctr, _g) = running_container("exectty");
-    let p = process(&b, &["sh", "-c", "tty; stty size"], true);
+    // The short sleep keeps the check about the queue, not about racing the runtime's exec.
+    let p = process(&b, &["sh", "-c", "sleep 0.3; tty; stty size"], true);
     let l = Launch::exec(&cid, &b, "sess2", &p).arg("-t").exec_flags();
     // Podman resizes through ctl before the second start byte: the pty does not exist yet,
     // so the size must be queued (winsz) and applied once the pty arrives.
