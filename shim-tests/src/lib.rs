@@ -158,6 +158,8 @@ pub struct Launch {
     pub env: Vec<(String, String)>,
     /// Runtime binary (default [`runtime_bin`]).
     pub runtime: Option<PathBuf>,
+    /// Give the monitor pipes as stdout/stderr (Podman's tty-mode `bytes.Buffer`) instead of a file.
+    pub piped_stdio: bool,
 }
 
 impl Launch {
@@ -187,6 +189,7 @@ impl Launch {
             cwd: None,
             env: Vec::new(),
             runtime: None,
+            piped_stdio: false,
         }
     }
 
@@ -241,7 +244,12 @@ impl Launch {
             cmd.current_dir(cwd);
         }
         let log = std::fs::File::create(self.bundle.join("monitor.stderr")).unwrap();
-        cmd.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log);
+        cmd.stdin(Stdio::null());
+        if self.piped_stdio {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        } else {
+            cmd.stdout(log.try_clone().unwrap()).stderr(log);
+        }
         sys::install_fds(&mut cmd, fds);
         let child = cmd.spawn().expect("spawn monitor");
         drop(keep);
@@ -548,6 +556,7 @@ impl Launch {
             cwd: Some(eb.clone()),
             env: Vec::new(),
             runtime: None,
+            piped_stdio: false,
         }
     }
 

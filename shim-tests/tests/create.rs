@@ -315,3 +315,34 @@ fn runtime_without_terminal_setup_fails() {
     }
     assert!(!b.file(&format!("exits/{cid}")).exists());
 }
+
+#[test]
+fn daemon_releases_podman_stdio() {
+    use std::os::fd::AsFd;
+    let b = Bundle::new(&["sleep", "100"], true);
+    let cid = unique_id("stdio");
+    let mut l = Launch::create(&cid, &b).arg("-t");
+    l.piped_stdio = true;
+    let guard = Cleanup { cid: cid.clone(), monitor_pidfile: l.conmon_pidfile.clone() };
+    let mut r = l.spawn();
+    let child = r.child.as_mut().unwrap();
+    let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    assert_eq!(r.wait_parent(), 0);
+    assert!(r.read_sync().unwrap()["data"].as_i64().unwrap() > 0);
+    // Podman's cmd.Wait() returns only when every holder of its stdio pipes closed them.
+    for (name, fd) in [("stdout", out.as_fd()), ("stderr", err.as_fd())] {
+        let mut buf = [0u8; 4096];
+        loop {
+            let mut pfd = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
+            let ready = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(5000u16)).unwrap();
+            assert_eq!(ready, 1, "{name} must reach EOF while the container still runs");
+            if nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&fd), &mut buf).unwrap() == 0 {
+                break;
+            }
+        }
+    }
+    let mpid = r.monitor_pid().unwrap();
+    assert!(pid_alive(mpid), "monitor still running");
+    drop(guard);
+    assert!(wait_pid_gone(mpid, STEP), "monitor exits after the container is deleted");
+}
