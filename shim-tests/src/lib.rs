@@ -2,7 +2,10 @@
 //! way Podman 4.3.1 does (SEQPACKET sync/start/attach sockets in `_OCI_*PIPE`), attach clients,
 //! and cleanup guards.
 
+pub mod records;
 pub mod sys;
+
+pub use records::{parse_log, parse_record, valid_timestamp, Record};
 
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
@@ -406,47 +409,6 @@ pub fn read_or_empty(path: &Path) -> String {
         let _ = f.read_to_string(&mut s);
     }
     s
-}
-
-/// One parsed k8s-file record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub ts: String,
-    pub stream: String,
-    pub partial: bool,
-    pub content: String,
-}
-
-fn digits(s: &[u8]) -> bool {
-    s.iter().all(u8::is_ascii_digit)
-}
-
-/// Checks a timestamp against `YYYY-MM-DDTHH:MM:SS.NNNNNNNNN±HH:MM` (35 chars, never `Z`).
-pub fn valid_timestamp(ts: &str) -> bool {
-    let b = ts.as_bytes();
-    b.len() == 35
-        && digits(&b[0..4]) && b[4] == b'-' && digits(&b[5..7]) && b[7] == b'-' && digits(&b[8..10])
-        && b[10] == b'T' && digits(&b[11..13]) && b[13] == b':' && digits(&b[14..16]) && b[16] == b':'
-        && digits(&b[17..19]) && b[19] == b'.' && digits(&b[20..29]) && (b[29] == b'+' || b[29] == b'-')
-        && digits(&b[30..32]) && b[32] == b':' && digits(&b[33..35])
-}
-
-/// Parses one k8s-file line (without its newline); panics with the line if malformed.
-pub fn parse_record(line: &str) -> Record {
-    let mut it = line.splitn(4, ' ');
-    let (ts, stream, tag) = (it.next().unwrap_or(""), it.next().unwrap_or(""), it.next().unwrap_or(""));
-    let content = it.next();
-    assert!(valid_timestamp(ts), "bad timestamp in record {line:?}");
-    assert!(stream == "stdout" || stream == "stderr", "bad stream in record {line:?}");
-    assert!(tag == "P" || tag == "F", "bad P/F tag in record {line:?}");
-    let content = content.unwrap_or_else(|| panic!("record without content separator: {line:?}"));
-    Record { ts: ts.into(), stream: stream.into(), partial: tag == "P", content: content.into() }
-}
-
-/// Parses a whole k8s-file log; the file must end with a newline.
-pub fn parse_log(text: &str) -> Vec<Record> {
-    assert!(text.is_empty() || text.ends_with('\n'), "log must end with a newline: {text:?}");
-    text.lines().map(parse_record).collect()
 }
 
 /// Connects a SEQPACKET client to an attach socket the way Podman does (O_PATH + /proc path).

@@ -103,12 +103,23 @@ fn oom_kill_is_reported() {
     let (r, _g, _pid) = launch_created(l);
     start(&cid);
     assert_eq!(wait_exit(&r, &b.file(&format!("exits/{cid}"))), "137", "OOM-killed status");
-    assert!(persist.join("oom").exists(), "<persist-dir>/oom is created");
-    assert_eq!(std::fs::metadata(persist.join("oom")).unwrap().len(), 0, "oom file is empty");
-    if oxmon_only("conmon 2.1.6 writes ./oom (cwd), not <bundle>/oom, which Podman 4.3.1 reads") {
-        assert!(b.file("oom").exists(), "<bundle>/oom for Podman 4.3.1");
+    let reason = "conmon 2.1.6 only sees the cgroup v1 eventfd while its loop runs, so it can miss an \
+                  OOM that ends the container, and it writes ./oom (cwd) instead of <bundle>/oom";
+    if oxmon_only(reason) {
+        for dir in [&persist, &b.path().to_path_buf()] {
+            let meta = std::fs::metadata(dir.join("oom")).expect("oom file in persist dir and bundle");
+            assert_eq!(meta.len(), 0, "oom file is empty");
+        }
     } else {
-        assert!(cwd.join("oom").exists(), "conmon 2.1.6 writes oom relative to its cwd");
+        assert!(!b.file("oom").exists(), "conmon 2.1.6 never writes <bundle>/oom");
+        for f in [persist.join("oom"), cwd.join("oom")] {
+            if let Ok(meta) = std::fs::metadata(&f) {
+                assert_eq!(meta.len(), 0, "{} is empty", f.display());
+            }
+        }
+        if !persist.join("oom").exists() {
+            eprintln!("NOTE: conmon missed this OOM event (the known eventfd/exit race)");
+        }
     }
 }
 
