@@ -43,31 +43,56 @@ pub fn resolve_in_root(root: BorrowedFd<'_>, path: &str, create: Create, extra: 
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) && create != Create::Nothing => {}
         other => return other,
     }
-    // Walk and create component by component; each step stays inside the root.
-    let components: Vec<&str> = rel.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
-    let mut so_far = String::new();
-    for (i, comp) in components.iter().enumerate() {
-        let parent = oxsys::openat2(root, &cstr(if so_far.is_empty() { "." } else { &so_far }), libc::O_PATH | libc::O_DIRECTORY, 0, how)?;
-        if !so_far.is_empty() {
-            so_far.push('/');
-        }
-        so_far.push_str(comp);
-        let last = i + 1 == components.len();
-        let exists = oxsys::openat2(root, &cstr(&so_far), libc::O_PATH, 0, how).is_ok();
-        if exists {
+    let real = create_in_root(root, rel, create)?;
+    oxsys::openat2(root, &cstr(if real.is_empty() { "." } else { &real }), libc::O_PATH, 0, how)
+}
+
+/// mkdir -p inside the root, following symlinks as if the root were `/` (a link to /tmp/x means
+/// <root>/tmp/x), the way runc's SecureJoin plus MkdirAll does. Returns the symlink-free path.
+fn create_in_root(root: BorrowedFd<'_>, rel: &str, create: Create) -> std::io::Result<String> {
+    use std::collections::VecDeque;
+    let mut queue: VecDeque<String> = rel.split('/').filter(|c| !c.is_empty() && *c != ".").map(str::to_string).collect();
+    let mut real: Vec<String> = Vec::new();
+    let mut links = 0;
+    while let Some(comp) = queue.pop_front() {
+        if comp == ".." {
+            real.pop();
             continue;
         }
-        if last && create == Create::File {
-            let f = oxsys::openat2(parent.as_fd(), &cstr(comp), libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW, 0o644, oxsys::resolve::NO_SYMLINKS)?;
-            drop(f);
-        } else {
-            match mkdirat(Some(parent.as_raw_fd()), *comp, Mode::from_bits_truncate(0o755)) {
-                Ok(()) | Err(nix::Error::EEXIST) => {}
-                Err(e) => return Err(e.into()),
+        let parent_path = if real.is_empty() { ".".to_string() } else { real.join("/") };
+        let parent = oxsys::openat2(root, &cstr(&parent_path), libc::O_PATH | libc::O_DIRECTORY, 0, oxsys::resolve::IN_ROOT | oxsys::resolve::NO_SYMLINKS)?;
+        match nix::sys::stat::fstatat(Some(parent.as_raw_fd()), comp.as_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK => {
+                links += 1;
+                if links > 40 {
+                    return Err(std::io::Error::from_raw_os_error(libc::ELOOP));
+                }
+                let target = nix::fcntl::readlinkat(Some(parent.as_raw_fd()), comp.as_str())?;
+                let target = target.to_string_lossy().into_owned();
+                if target.starts_with('/') {
+                    real.clear();
+                }
+                for c in target.split('/').rev().filter(|c| !c.is_empty() && *c != ".") {
+                    queue.push_front(c.to_string());
+                }
             }
+            Ok(_) => real.push(comp),
+            Err(nix::Error::ENOENT) => {
+                if queue.is_empty() && create == Create::File {
+                    let f = oxsys::openat2(parent.as_fd(), &cstr(&comp), libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW, 0o644, oxsys::resolve::NO_SYMLINKS)?;
+                    drop(f);
+                } else {
+                    match mkdirat(Some(parent.as_raw_fd()), comp.as_str(), Mode::from_bits_truncate(0o755)) {
+                        Ok(()) | Err(nix::Error::EEXIST) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                real.push(comp);
+            }
+            Err(e) => return Err(e.into()),
         }
     }
-    oxsys::openat2(root, &cstr(target), libc::O_PATH, 0, how)
+    Ok(real.join("/"))
 }
 
 fn is_dir(fd: BorrowedFd<'_>) -> bool {
@@ -181,7 +206,8 @@ fn mount_cgroups(root: BorrowedFd<'_>, op: &MountOp, tpath: &str, cg: &CgroupMou
     }
     mount(Some("tmpfs"), tpath, Some("tmpfs"), flags | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, Some("mode=755"))
         .map_err(|e| InitError::sys(step(" (tmpfs)"), e))?;
-    for h in &cg.layout.hierarchies {
+    // On a hybrid host runc shows the container only the v1 hierarchies; so do we.
+    for h in cg.layout.hierarchies.iter().filter(|h| !h.v2) {
         let sub = format!("{}/{}", op.dest.trim_end_matches('/'), h.dir_name());
         let fd = resolve_in_root(root, &sub, Create::Dir, 0).map_err(|e| InitError::sys(step(""), e))?;
         mount_one_hierarchy(h, &oxsys::fd_path(fd.as_fd()), flags, cg).map_err(|e| InitError::sys(format!("mount {sub}"), e))?;

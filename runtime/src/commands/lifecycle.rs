@@ -27,6 +27,7 @@ pub fn start(root: &Path, id: &str) -> Result<(), Error> {
     nix::unistd::write(fd.as_fd(), b"0").map_err(|e| Error::sys("write exec fifo", e))?;
     drop(fd);
     std::fs::remove_file(&fifo).map_err(|e| Error::sys("remove exec fifo", e))?;
+    logging::debug(&format!("container {id}: started"));
     if let Some(hooks) = st.hooks.as_ref().filter(|h| !h.poststart.is_empty()) {
         let json = hook_state(&st, Status::Running);
         if let Err(e) = crate::hooks::run_all("poststart", &hooks.poststart, &json) {
@@ -170,6 +171,7 @@ pub fn destroy(dir: StateDir, st: &State) -> Result<(), Error> {
         }
     }
     dir.remove()?;
+    logging::debug(&format!("container {}: deleted", st.id));
     removed.map_err(Error::Cgroup)
 }
 

@@ -86,6 +86,7 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     let cg_path = cgroups::cgroup_path(linux.cgroups_path.as_deref(), &req.id, req.systemd_cgroup)?;
     let writes = cgroup_writes(&layout, &plan, linux.resources.as_ref());
     let dirs = cgroups::create(&layout, &cg_path, &writes)?;
+    logging::debug(&format!("container {}: cgroup {cg_path} in {} hierarchies, {} resource writes", req.id, dirs.dirs.len(), writes.len()));
     cleanup.cgroups = Some(dirs.clone());
     let dir = cleanup.dir.as_ref().expect("state dir");
     let fifo_path = state::make_exec_fifo(dir)?;
@@ -107,6 +108,7 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
         extra_env,
     };
     let pid = spawn(ctx, &parent_ch)?;
+    logging::debug(&format!("container {}: init is pid {pid} (clone flags {:#x})", req.id, plan.namespaces.clone_flags()));
     cleanup.child = Some(pid);
     if plan.namespaces.is_new(NsKind::User) {
         write_id_maps(pid, &plan)?;
@@ -132,6 +134,7 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
         uid_mappings: plan.namespaces.uid_mappings.clone(),
     };
     dir.save(&state)?;
+    logging::debug(&format!("container {}: created", req.id));
     if let Some(pid_file) = &req.pid_file {
         let abs = if pid_file.is_absolute() { pid_file.clone() } else { std::env::current_dir().unwrap_or_default().join(pid_file) };
         state::write_atomic(&abs, pid.to_string().as_bytes(), 0o644)?;

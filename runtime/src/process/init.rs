@@ -92,6 +92,8 @@ fn setup(ctx: &InitContext<'_>) -> Result<Exec> {
     rootfs::mount_all(plan, root.as_fd(), &ctx.cgroup)?;
     rootfs::create_devices(root.as_fd(), &plan.devices, plan.namespaces.is_new(NsKind::User))?;
     rootfs::create_dev_symlinks(root.as_fd())?;
+    // runc creates a missing cwd (owned by root) before the process starts.
+    rootfs::resolve_in_root(root.as_fd(), &plan.process.cwd, rootfs::Create::Dir, 0).map_err(|e| InitError::sys(format!("create cwd {}", plan.process.cwd), e))?;
     // prestart and createRuntime hooks run in the runtime's namespaces, by the runtime.
     if !plan.hooks.prestart.is_empty() || !plan.hooks.create_runtime.is_empty() {
         send(ctx, FromInit::RunCreateHooks)?;
@@ -101,7 +103,7 @@ fn setup(ctx: &InitContext<'_>) -> Result<Exec> {
         }
     }
     if !plan.hooks.create_container.is_empty() {
-        let state = hook_state(plan, "created");
+        let state = hook_state(plan, "creating");
         crate::hooks::run_all("createContainer", &plan.hooks.create_container, &state).map_err(|e| InitError::msg("createContainer hook", e.to_string()))?;
     }
     rootfs::switch_root(plan, root)?;
@@ -241,7 +243,7 @@ fn wait_and_exec(ctx: &InitContext<'_>, exec: Exec) -> std::result::Result<std::
         }
     }
     if !ctx.plan.hooks.start_container.is_empty() {
-        let state = hook_state(ctx.plan, "running");
+        let state = hook_state(ctx.plan, "created");
         crate::hooks::run_all("startContainer", &ctx.plan.hooks.start_container, &state).map_err(|e| e.to_string())?;
     }
     keep_preserved_fds(ctx.preserved_fds);
