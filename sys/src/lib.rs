@@ -5,6 +5,8 @@
 //! Every `unsafe` block states why it holds.
 #![allow(unsafe_code)]
 
+
+
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -374,4 +376,36 @@ pub fn capset(sets: CapSets) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// seccomp(SECCOMP_SET_MODE_FILTER): installs a BPF program (an array of 8-byte sock_filter
+/// instructions). With SECCOMP_FILTER_FLAG_NEW_LISTENER the kernel returns a notify fd.
+pub fn seccomp_set_filter(bpf: &[u8], flags: u32) -> io::Result<Option<OwnedFd>> {
+    const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
+    const NEW_LISTENER: u32 = 8;
+    if bpf.len() % std::mem::size_of::<libc::sock_filter>() != 0 || bpf.is_empty() {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // Copy into properly aligned instructions; the byte buffer carries no alignment guarantee.
+    let insns: Vec<libc::sock_filter> = bpf
+        .chunks_exact(8)
+        .map(|c| libc::sock_filter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect();
+    let prog = libc::sock_fprog { len: insns.len() as u16, filter: insns.as_ptr() as *mut libc::sock_filter };
+    // SAFETY: `prog` points at `insns`, which lives until after the call; the kernel copies the
+    // program and keeps no pointer into our memory.
+    let ret = unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog as *const libc::sock_fprog) };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    if flags & NEW_LISTENER != 0 {
+        // SAFETY: with NEW_LISTENER the return value is a new fd owned by nobody else.
+        return Ok(Some(unsafe { OwnedFd::from_raw_fd(ret as i32) }));
+    }
+    Ok(None)
 }

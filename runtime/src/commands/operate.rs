@@ -71,16 +71,11 @@ pub fn update(root: &Path, a: &UpdateArgs) -> Result<(), Error> {
     }
     let res = update_resources(a)?;
     let layout = Layout::detect()?;
-    let writes = if layout.is_v2_only() {
-        resources::v2_writes(&res)
-    } else {
-        let has_memsw = layout.v1("memory").is_some_and(|h| h.mount.join("memory.memsw.limit_in_bytes").exists());
-        resources::v1_writes(&Resources { devices: Vec::new(), ..res }, &[], has_memsw)
-    };
+    let writes = cgroups::plan_update(&layout, &res)?;
     for w in order_for_update(writes, &layout, &st.cgroup) {
         let d = stats::dir_of(&layout, &st.cgroup, &w.controller)
             .ok_or_else(|| Error::Usage(format!("the container has no {} cgroup", w.controller)))?;
-        cgroups::write_file(&d.join(&w.file), &w.value)?;
+        cgroups::apply_write(&d, &w)?;
     }
     Ok(())
 }
@@ -140,7 +135,7 @@ fn update_resources(a: &UpdateArgs) -> Result<Resources, Error> {
         res.pids = Some(Pids { limit });
     }
     if let Some(w) = a.blkio_weight {
-        res.block_io = Some(serde_json::json!({ "weight": w }));
+        res.block_io.get_or_insert_with(Default::default).weight = Some(w);
     }
     Ok(res)
 }

@@ -41,6 +41,8 @@ pub struct ProcessPlan {
     pub oom_score_adj: Option<i32>,
     pub terminal: bool,
     pub console_size: Option<ConsoleSize>,
+    /// The container's compiled seccomp filter (set by the runtime, not by the pure plan).
+    pub seccomp: Option<crate::seccomp::Program>,
 }
 
 /// The whole plan of one container.
@@ -148,6 +150,7 @@ pub fn process_plan(process: &crate::spec::Process) -> Result<(ProcessPlan, Vec<
         oom_score_adj: process.oom_score_adj,
         terminal: process.terminal,
         console_size: process.console_size,
+        seccomp: None,
     };
     Ok((plan, warnings))
 }

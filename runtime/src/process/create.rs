@@ -70,7 +70,12 @@ impl Drop for Cleanup {
 pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     let bundle = std::fs::canonicalize(&req.bundle).map_err(|e| Error::sys(format!("bundle {}", req.bundle.display()), e))?;
     let spec = Spec::load(&bundle)?;
-    let (plan, warnings) = plan::build(&spec, &bundle, &req.id, req.options.clone()).map_err(Error::Config)?;
+    let (mut plan, mut warnings) = plan::build(&spec, &bundle, &req.id, req.options.clone()).map_err(Error::Config)?;
+    if let Some(profile) = spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()) {
+        let (program, seccomp_warnings) = crate::seccomp::compile(profile).map_err(Error::Config)?;
+        warnings.extend(seccomp_warnings);
+        plan.process.seccomp = Some(program);
+    }
     for w in &warnings {
         logging::warn(w);
     }
@@ -84,9 +89,9 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     let linux = spec.linux();
     let layout = Layout::detect()?;
     let cg_path = cgroups::cgroup_path(linux.cgroups_path.as_deref(), &req.id, req.systemd_cgroup)?;
-    let writes = cgroup_writes(&layout, &plan, linux.resources.as_ref());
-    let dirs = cgroups::create(&layout, &cg_path, &writes)?;
-    logging::debug(&format!("container {}: cgroup {cg_path} in {} hierarchies, {} resource writes", req.id, dirs.dirs.len(), writes.len()));
+    let resources = cgroup_writes(&layout, &plan, linux.resources.as_ref())?;
+    let dirs = cgroups::create(&layout, &cg_path, &resources)?;
+    logging::debug(&format!("container {}: cgroup {cg_path} in {} hierarchies, {} resource writes", req.id, dirs.dirs.len(), resources.writes.len()));
     cleanup.cgroups = Some(dirs.clone());
     let dir = cleanup.dir.as_ref().expect("state dir");
     let fifo_path = state::make_exec_fifo(dir)?;
@@ -96,6 +101,10 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
         None => None,
     };
     let (listen_fds, extra_env) = listen_fds();
+    let seccomp_listener = match plan.process.seccomp.as_ref().and_then(|p| p.listener_path.as_ref()) {
+        Some(path) => Some(connect_console(Path::new(path))?),
+        None => None,
+    };
     let cgroup_mount = CgroupMount { layout, path: cg_path, own_ns: plan.namespaces.has(NsKind::Cgroup) };
     let (parent_ch, child_ch) = ipc::pair()?;
     let ctx = InitContext {
@@ -106,6 +115,8 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
         cgroup: cgroup_mount,
         preserved_fds: listen_fds + req.options.preserve_fds,
         extra_env,
+        seccomp_listener,
+        host_pid: 0,
     };
     let pid = spawn(ctx, &parent_ch)?;
     logging::debug(&format!("container {}: init is pid {pid} (clone flags {:#x})", req.id, plan.namespaces.clone_flags()));
@@ -142,19 +153,14 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     Ok(Created { dir: cleanup.disarm(), state })
 }
 
-fn cgroup_writes(layout: &Layout, plan: &Plan, res: Option<&crate::spec::Resources>) -> Vec<resources::Write> {
-    let default = crate::spec::Resources::default();
-    let res = res.unwrap_or(&default);
-    if layout.is_v2_only() {
-        return resources::v2_writes(res);
+/// The resources translated for this host (v1, v2 or a hybrid mix); accepted-but-ignored fields
+/// are logged as warnings. The container's own device nodes stay allowed, as runc does.
+fn cgroup_writes(layout: &Layout, plan: &Plan, res: Option<&crate::spec::Resources>) -> Result<resources::ResourcePlan, Error> {
+    let planned = cgroups::plan_resources(layout, res, &resources::default_allowed_devices(&plan.devices))?;
+    for w in &planned.warnings {
+        logging::warn(w);
     }
-    let has_memsw = layout
-        .v1("memory")
-        .is_some_and(|h| h.mount.join("memory.memsw.limit_in_bytes").exists());
-    // Device rules apply only when the spec restricts devices; then the container's own nodes are
-    // allowed after the spec's rules, as runc does.
-    let extra = if res.devices.is_empty() { Vec::new() } else { resources::default_allowed_devices(&plan.devices) };
-    resources::v1_writes(res, &extra, has_memsw)
+    Ok(planned)
 }
 
 /// Opens both ends of the exec fifo for init: the read end it waits on, and a write end that keeps
@@ -166,6 +172,7 @@ fn open_fifo(path: &Path) -> Result<(OwnedFd, OwnedFd), Error> {
     Ok((read, write))
 }
 
+/// Connects a unix stream socket (console socket, seccomp listener).
 pub fn connect_console(path: &Path) -> Result<OwnedFd, Error> {
     use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
     let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).map_err(|e| Error::sys("console socket", e))?;

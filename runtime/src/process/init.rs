@@ -24,11 +24,15 @@ pub struct InitContext<'a> {
     pub preserved_fds: u32,
     /// Extra environment (LISTEN_FDS/LISTEN_PID).
     pub extra_env: Vec<String>,
+    /// Connected socket at linux.seccomp.listenerPath, when the filter notifies.
+    pub seccomp_listener: Option<OwnedFd>,
+    /// Our pid as the host sees it (filled in by init itself, for the listener state).
+    pub host_pid: i32,
 }
 
 /// Runs init to the end: never returns. Any failure is sent to the runtime before exiting.
-pub fn run(ctx: InitContext<'_>) -> ! {
-    let channel_err = match setup(&ctx) {
+pub fn run(mut ctx: InitContext<'_>) -> ! {
+    let channel_err = match setup(&mut ctx) {
         Ok(exec) => {
             // The runtime is gone once we are released; failures now can only go to stderr.
             match wait_and_exec(&ctx, exec) {
@@ -52,13 +56,15 @@ pub struct Exec {
     envp: Vec<CString>,
 }
 
-fn setup(ctx: &InitContext<'_>) -> Result<Exec> {
+fn setup(ctx: &mut InitContext<'_>) -> Result<Exec> {
     let plan = ctx.plan;
     match ctx.channel.recv::<ToInit>() {
         Ok(ToInit::Continue) => {}
         other => return Err(InitError::msg("wait for runtime", format!("unexpected {other:?}"))),
     }
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    // The host's /proc is still mounted: /proc/self names us in the host pid namespace.
+    ctx.host_pid = std::fs::read_link("/proc/self").ok().and_then(|p| p.to_str()?.parse().ok()).unwrap_or(0);
     if plan.namespaces.is_new(NsKind::User) {
         setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).map_err(|e| InitError::sys("become root in user namespace", e))?;
         setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).map_err(|e| InitError::sys("become root in user namespace", e))?;
@@ -113,7 +119,12 @@ fn setup(ctx: &InitContext<'_>) -> Result<Exec> {
     }
     rootfs::finish(plan)?;
     let exec = resolve_exec(&plan.process, &ctx.extra_env)?;
-    apply_process(&plan.process)?;
+    let listener = apply_process(&plan.process)?;
+    if let (Some(fd), Some(socket), Some(prog)) = (&listener, &ctx.seccomp_listener, &plan.process.seccomp) {
+        let state = crate::seccomp::listener_state(prog, &plan.id, ctx.host_pid, &plan.bundle);
+        send_seccomp_listener(socket, fd, &state)?;
+    }
+    drop(listener);
     send(ctx, FromInit::Ready)?;
     Ok(exec)
 }
@@ -136,7 +147,15 @@ pub fn hook_state(plan: &Plan, status: &str) -> String {
 
 /// rlimits, user and groups, capabilities, no_new_privs, umask, cwd — in the order the kernel's
 /// rules need: bounding set drop first, ids with KEEPCAPS, then the final sets.
-pub fn apply_process(p: &ProcessPlan) -> Result<()> {
+/// Returns the seccomp notify fd when the filter has a listener.
+pub fn apply_process(p: &ProcessPlan) -> Result<Option<OwnedFd>> {
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we still have
+    // every capability. With no_new_privs it is loaded last, so fewer of our own syscalls pass
+    // through it.
+    let mut listener = None;
+    if !p.no_new_privileges {
+        listener = load_seccomp(p)?;
+    }
     for r in &p.rlimits {
         oxsys::set_rlimit(r.resource, r.soft, r.hard).map_err(|e| InitError::sys(format!("set rlimit {}", r.resource), e))?;
     }
@@ -176,9 +195,31 @@ pub fn apply_process(p: &ProcessPlan) -> Result<()> {
     // A cwd reached through a leaked fd would be outside the root: getcwd then fails
     // (CVE-2024-21626).
     match nix::unistd::getcwd() {
-        Ok(cwd) if cwd.starts_with("/") => Ok(()),
-        _ => Err(InitError::msg("check cwd", format!("current working directory {:?} is outside the container", p.cwd))),
+        Ok(cwd) if cwd.starts_with("/") => {}
+        _ => return Err(InitError::msg("check cwd", format!("current working directory {:?} is outside the container", p.cwd))),
     }
+    if p.no_new_privileges {
+        listener = load_seccomp(p)?;
+    }
+    Ok(listener)
+}
+
+fn load_seccomp(p: &ProcessPlan) -> Result<Option<OwnedFd>> {
+    match &p.seccomp {
+        Some(prog) => oxsys::seccomp_set_filter(&prog.bpf, prog.flags).map_err(|e| InitError::sys("load seccomp filter", e)),
+        None => Ok(None),
+    }
+}
+
+/// Sends the seccomp notify fd with the container process state to the listener socket
+/// (connected by the runtime before the fork, since listenerPath is a host path).
+fn send_seccomp_listener(socket: &OwnedFd, fd: &OwnedFd, state: &str) -> Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
+    let fds = [fd.as_raw_fd()];
+    let iov = [std::io::IoSlice::new(state.as_bytes())];
+    sendmsg::<UnixAddr>(socket.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::MSG_NOSIGNAL, None)
+        .map_err(|e| InitError::sys("send seccomp notify fd to listenerPath", e))?;
+    Ok(())
 }
 
 /// Finds the program like runc: a name with '/' is taken as is, otherwise PATH is searched.
