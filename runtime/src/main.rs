@@ -23,6 +23,14 @@ fn main() {
         eprintln!("oxrun: a command is required (see --help)");
         std::process::exit(1);
     };
+    // Commands that start container processes first make sure those processes run from a
+    // binary the container cannot overwrite (CVE-2019-5736); this may re-exec us once.
+    if matches!(command, Command::Create(_) | Command::Run(_) | Command::Exec(_)) {
+        if let Err(e) = oxsys::exe_guard::ensure_protected_exe() {
+            logging::error(&format!("cannot protect the runtime binary from the container (CVE-2019-5736): {e}"));
+            std::process::exit(1);
+        }
+    }
     match dispatch(&cli, command) {
         Ok(code) => std::process::exit(code),
         Err(e) => {

@@ -6,6 +6,7 @@
 #![allow(unsafe_code)]
 
 
+pub mod exe_guard;
 
 use std::ffi::CStr;
 use std::io;

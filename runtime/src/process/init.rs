@@ -62,10 +62,14 @@ fn setup(ctx: &mut InitContext<'_>) -> Result<Exec> {
         Ok(ToInit::Continue) => {}
         other => return Err(InitError::msg("wait for runtime", format!("unexpected {other:?}"))),
     }
+    // Until exec, nothing in the container may ptrace us or open our /proc files (fds, exe).
+    nix::sys::prctl::set_dumpable(false).map_err(|e| InitError::sys("set non-dumpable", e))?;
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     // The host's /proc is still mounted: /proc/self names us in the host pid namespace.
     ctx.host_pid = std::fs::read_link("/proc/self").ok().and_then(|p| p.to_str()?.parse().ok()).unwrap_or(0);
-    if plan.namespaces.is_new(NsKind::User) {
+    // Also in a joined user namespace, where our host ids are unmapped (mounts fail with
+    // EOVERFLOW).
+    if plan.namespaces.has(NsKind::User) {
         setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).map_err(|e| InitError::sys("become root in user namespace", e))?;
         setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).map_err(|e| InitError::sys("become root in user namespace", e))?;
     }

@@ -1,0 +1,145 @@
+//! CVE-2019-5736: the container must never be able to write the runtime's binary through
+//! /proc/<pid>/exe of a process running it. The runtime re-executes itself once from a read-only
+//! view of its binary: a detached overlayfs mount of the binary's directory (no copy, as runc 1.2
+//! does), or, where overlayfs cannot be mounted, a sealed memfd copy. Init is forked from that
+//! process, so its /proc/self/exe points at a file that cannot be opened for writing.
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+
+const GUARD_ENV: &str = "_OXRUN_EXE_GUARDED";
+
+/// Whether the running binary is already read-only to everyone (a read-only mount or a sealed
+/// memfd).
+pub fn exe_is_protected() -> bool {
+    let Ok(path) = CString::new("/proc/self/exe") else { return false };
+    let Ok(fd) = crate::open(&path, libc::O_RDONLY, 0) else { return false };
+    // SAFETY: fstatvfs fills the struct we pass; fd is valid for the call.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::fstatvfs(fd.as_raw_fd(), &mut st) } == 0 && st.f_flag & libc::ST_RDONLY != 0 {
+        return true;
+    }
+    // SAFETY: F_GET_SEALS takes no argument and returns the seal bits or -1.
+    let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+    seals != -1 && seals & libc::F_SEAL_WRITE != 0
+}
+
+/// Re-executes the current program from a read-only view of its binary unless it already runs
+/// from one. Returns only if no protection could be set up (the caller decides what to do).
+pub fn ensure_protected_exe() -> io::Result<()> {
+    if std::env::var_os(GUARD_ENV).is_some() || exe_is_protected() {
+        return Ok(());
+    }
+    let exe = std::fs::read_link("/proc/self/exe")?;
+    let fd = match overlay_view(&exe) {
+        Ok(fd) => fd,
+        Err(_) => sealed_copy(&exe)?,
+    };
+    let args: Vec<CString> = std::env::args_os().map(|a| CString::new(a.as_bytes()).unwrap_or_default()).collect();
+    let mut env: Vec<CString> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv).unwrap_or_default()
+        })
+        .collect();
+    env.push(CString::new(format!("{GUARD_ENV}=1")).expect("no nul"));
+    let argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    let envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    let empty = c"";
+    // SAFETY: argv and envp are NUL-terminated arrays of pointers to NUL-terminated strings that
+    // live until the call; on success execveat does not return.
+    unsafe { libc::syscall(libc::SYS_execveat, fd.as_raw_fd(), empty.as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH) };
+    Err(io::Error::last_os_error())
+}
+
+fn cstr(bytes: &[u8]) -> io::Result<CString> {
+    CString::new(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// An O_PATH fd of the binary inside a detached, read-only overlayfs of its directory.
+fn overlay_view(exe: &std::path::Path) -> io::Result<OwnedFd> {
+    const FSCONFIG_SET_STRING: libc::c_uint = 1;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    const MOUNT_ATTR_RDONLY: libc::c_uint = 1;
+    let dir = exe.parent().ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let name = exe.file_name().ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // overlayfs without an upper layer needs two distinct lower layers: the binary's directory
+    // over an empty, detached tmpfs.
+    let empty = detached_mount(c"tmpfs", libc::FSMOUNT_CLOEXEC)?;
+    let mut lower = dir.as_os_str().as_bytes().to_vec();
+    lower.extend_from_slice(format!(":/proc/self/fd/{}", empty.as_raw_fd()).as_bytes());
+    let lower = cstr(&lower)?;
+    let key = c"lowerdir";
+    // SAFETY: fsopen takes a NUL-terminated fs name and flags; returns a new fd or -1.
+    let fs = unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), libc::FSOPEN_CLOEXEC) };
+    if fs < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just created this fd for us.
+    let fs = unsafe { OwnedFd::from_raw_fd(fs as i32) };
+    // SAFETY: key and value are NUL-terminated strings valid for the call.
+    if unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), FSCONFIG_SET_STRING, key.as_ptr(), lower.as_ptr(), 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: CMD_CREATE takes no key or value.
+    if unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), FSCONFIG_CMD_CREATE, std::ptr::null::<libc::c_char>(), std::ptr::null::<libc::c_char>(), 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fsmount takes the fs context fd and flag words; returns a new mount fd or -1.
+    let mnt = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), libc::FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY) };
+    if mnt < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new fd owned by nobody else.
+    let mnt = unsafe { OwnedFd::from_raw_fd(mnt as i32) };
+    let name = cstr(name.as_bytes())?;
+    crate::openat2(std::os::fd::AsFd::as_fd(&mnt), &name, libc::O_PATH, 0, crate::resolve::NO_SYMLINKS | crate::resolve::NO_XDEV)
+}
+
+/// A new, empty, detached mount of `fstype` (no options).
+fn detached_mount(fstype: &CStr, flags: libc::c_uint) -> io::Result<OwnedFd> {
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    // SAFETY: fsopen takes a NUL-terminated fs name and flags; returns a new fd or -1.
+    let fs = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), libc::FSOPEN_CLOEXEC) };
+    if fs < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just created this fd for us.
+    let fs = unsafe { OwnedFd::from_raw_fd(fs as i32) };
+    // SAFETY: CMD_CREATE takes no key or value.
+    if unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), FSCONFIG_CMD_CREATE, std::ptr::null::<libc::c_char>(), std::ptr::null::<libc::c_char>(), 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fsmount takes the fs context fd and flag words; returns a new mount fd or -1.
+    let mnt = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), flags, 0) };
+    if mnt < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(mnt as i32) })
+}
+
+/// A memfd holding a copy of the binary, sealed against every change.
+fn sealed_copy(exe: &std::path::Path) -> io::Result<OwnedFd> {
+    let name: &CStr = c"oxrun";
+    // SAFETY: memfd_create takes a NUL-terminated name and flags; returns a new fd or -1.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new fd owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut src = std::fs::File::open(exe)?;
+    let mut dst = std::fs::File::from(fd);
+    std::io::copy(&mut src, &mut dst)?;
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: F_ADD_SEALS takes an int of seal bits.
+    if unsafe { libc::fcntl(dst.as_raw_fd(), libc::F_ADD_SEALS, seals) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(OwnedFd::from(dst))
+}
