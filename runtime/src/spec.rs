@@ -266,13 +266,89 @@ pub struct Resources {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pids: Option<Pids>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub block_io: Option<serde_json::Value>,
+    pub block_io: Option<BlockIo>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub hugepage_limits: Vec<serde_json::Value>,
+    pub hugepage_limits: Vec<HugepageLimit>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network: Option<serde_json::Value>,
+    pub network: Option<Network>,
+    /// RDMA device name → limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rdma: Option<BTreeMap<String, Rdma>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unified: Option<BTreeMap<String, String>>,
+}
+
+/// `linux.resources.blockIO`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockIo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaf_weight: Option<u16>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weight_device: Vec<WeightDevice>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub throttle_read_bps_device: Vec<ThrottleDevice>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub throttle_write_bps_device: Vec<ThrottleDevice>,
+    #[serde(default, rename = "throttleReadIOPSDevice", skip_serializing_if = "Vec::is_empty")]
+    pub throttle_read_iops_device: Vec<ThrottleDevice>,
+    #[serde(default, rename = "throttleWriteIOPSDevice", skip_serializing_if = "Vec::is_empty")]
+    pub throttle_write_iops_device: Vec<ThrottleDevice>,
+}
+
+/// A per-device blkio weight.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WeightDevice {
+    pub major: i64,
+    pub minor: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaf_weight: Option<u16>,
+}
+
+/// A per-device rate limit (bytes or operations per second).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ThrottleDevice {
+    pub major: i64,
+    pub minor: i64,
+    pub rate: u64,
+}
+
+/// `linux.resources.hugepageLimits[]`: pageSize like "2MB" or "1GB".
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HugepageLimit {
+    pub page_size: String,
+    pub limit: u64,
+}
+
+/// `linux.resources.network` (cgroup v1 net_cls and net_prio only).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Network {
+    #[serde(default, rename = "classID", skip_serializing_if = "Option::is_none")]
+    pub class_id: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub priorities: Vec<InterfacePriority>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct InterfacePriority {
+    pub name: String,
+    pub priority: u32,
+}
+
+/// `linux.resources.rdma.<device>`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rdma {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hca_handles: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hca_objects: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

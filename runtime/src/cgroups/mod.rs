@@ -1,15 +1,25 @@
 //! cgroups: where the hierarchies are (v1, v2 or hybrid), which directories a container gets,
 //! and what is written into them.
 //!
-//! Detection reads /proc/self/mountinfo and /proc/self/cgroup once; the spec → file-writes
-//! translation is pure (see `resources`), so it is tested on fake trees.
+//! Detection reads /proc/self/mountinfo, /proc/self/cgroup and the cgroup2 root's
+//! cgroup.controllers once per invocation; the spec → file-writes translation is pure (see
+//! `resources`, `blkio`, `devices`), and `fs` applies it, so all of it is tested on fake trees.
+//!
+//! CLONE_INTO_CGROUP: `oxsys::clone3` takes a cgroup v2 directory fd, but create's spawn still
+//! forks and then joins (`join`) before init runs user code (init waits for `Continue`). Passing
+//! the fd needs a v2 host to test on; this hybrid host keeps every controller of ours on v1.
+pub mod blkio;
+pub mod devices;
+mod fs;
 pub mod resources;
 pub mod stats;
+pub mod systemd;
 
-use crate::state::CgroupDirs;
-use std::fs;
-use std::io::Write;
+pub use fs::{apply_write, create, freeze, is_frozen, join, kill_all, pids, remove, thaw, write_file};
+
+use std::fs as stdfs;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
@@ -21,6 +31,14 @@ pub enum CgroupError {
     },
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    Resources(#[from] resources::ResourceError),
+    #[error(transparent)]
+    Systemd(#[from] systemd::SystemdError),
+    #[error("load or attach the device program on {path}: {source}")]
+    DeviceProgram { path: PathBuf, source: std::io::Error },
+    #[error("remove cgroup {path}: processes {pids:?} are still in it")]
+    Busy { path: PathBuf, pids: Vec<i32> },
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> CgroupError + 'a {
@@ -63,14 +81,63 @@ pub struct Layout {
     pub hierarchies: Vec<Hierarchy>,
     /// /proc/self/cgroup: (key, path)
     pub own: Vec<(String, String)>,
+    /// Controllers in the cgroup2 root's cgroup.controllers (on a hybrid host, the few that are
+    /// not bound to a v1 hierarchy, e.g. hugetlb).
+    pub v2_controllers: Vec<String>,
 }
 
 impl Layout {
-    /// Reads this process's view of the host.
+    /// Reads this process's view of the host, once per process (the mounts do not change
+    /// during one command).
     pub fn detect() -> Result<Layout, CgroupError> {
-        let mountinfo = fs::read_to_string("/proc/self/mountinfo").map_err(io_err("read", Path::new("/proc/self/mountinfo")))?;
-        let own = fs::read_to_string("/proc/self/cgroup").map_err(io_err("read", Path::new("/proc/self/cgroup")))?;
-        Ok(Layout::parse(&mountinfo, &own))
+        static CACHE: OnceLock<Layout> = OnceLock::new();
+        if let Some(l) = CACHE.get() {
+            return Ok(l.clone());
+        }
+        let mountinfo = stdfs::read_to_string("/proc/self/mountinfo").map_err(io_err("read", Path::new("/proc/self/mountinfo")))?;
+        let own = stdfs::read_to_string("/proc/self/cgroup").map_err(io_err("read", Path::new("/proc/self/cgroup")))?;
+        let mut layout = Layout::parse(&mountinfo, &own);
+        layout.read_v2_controllers();
+        Ok(CACHE.get_or_init(|| layout).clone())
+    }
+
+    /// Fills `v2_controllers` from the cgroup2 mount's root.
+    pub fn read_v2_controllers(&mut self) {
+        if let Some(h) = self.v2() {
+            let text = stdfs::read_to_string(h.mount.join("cgroup.controllers")).unwrap_or_default();
+            self.v2_controllers = text.split_whitespace().map(str::to_string).collect();
+        }
+    }
+
+    /// The cgroup2 hierarchy, if any.
+    pub fn v2(&self) -> Option<&Hierarchy> {
+        self.hierarchies.iter().find(|h| h.v2)
+    }
+
+    /// The hierarchy holding `controller`: its v1 mount, else the cgroup2 mount when that has it
+    /// (every controller, and the `cgroup.*` core files, on a v2-only host).
+    pub fn hierarchy_of(&self, controller: &str) -> Option<&Hierarchy> {
+        if let Some(h) = self.v1(controller) {
+            return Some(h);
+        }
+        let h = self.v2()?;
+        (self.is_v2_only() || self.v2_controllers.iter().any(|c| c == controller)).then_some(h)
+    }
+
+    /// Whether the container gets a directory in `h`: every v1 hierarchy, and the cgroup2 one
+    /// when it is the only one or carries controllers.
+    pub fn uses(&self, h: &Hierarchy) -> bool {
+        !h.v2 || self.is_v2_only() || !self.v2_controllers.is_empty()
+    }
+
+    /// What the pure resource translation needs to know about this host.
+    pub fn host(&self) -> resources::Host {
+        resources::Host {
+            v2_only: self.is_v2_only(),
+            has_v2: self.v2().is_some(),
+            v2_controllers: if self.is_v2_only() { Vec::new() } else { self.v2_controllers.clone() },
+            has_memsw: self.v1("memory").is_some_and(|h| h.mount.join("memory.memsw.limit_in_bytes").exists()),
+        }
     }
 
     /// Parses mountinfo and /proc/self/cgroup texts.
@@ -112,7 +179,7 @@ impl Layout {
                 Some((parts.next()?.to_string(), parts.next()?.to_string()))
             })
             .collect();
-        Layout { hierarchies, own }
+        Layout { hierarchies, own, v2_controllers: Vec::new() }
     }
 
     /// Whether this is a pure cgroup v2 host.
@@ -162,7 +229,9 @@ pub fn cgroup_path(spec_path: Option<&str>, id: &str, systemd: bool) -> Result<S
         return Err(CgroupError::Invalid(format!("cgroupsPath {path:?} contains '..'")));
     }
     if systemd {
-        return Err(CgroupError::Invalid("the systemd cgroup driver is not available on this host (no systemd)".into()));
+        // Checked here so the error names the path; the driver itself reports what it lacks.
+        systemd::parse_path(&path, id)?;
+        return Err(systemd::SystemdError::NoTransport.into());
     }
     if path.contains(':') {
         return Err(CgroupError::Invalid(format!(
@@ -172,218 +241,33 @@ pub fn cgroup_path(spec_path: Option<&str>, id: &str, systemd: bool) -> Result<S
     Ok(path)
 }
 
-/// Creates the container's directories in every hierarchy and writes the resource limits.
-/// On failure everything created so far is removed.
-pub fn create(layout: &Layout, path: &str, writes: &[resources::Write]) -> Result<CgroupDirs, CgroupError> {
-    let mut dirs = CgroupDirs::default();
-    let result = (|| {
-        for h in &layout.hierarchies {
-            // On a hybrid host the v2 mount holds no controller of ours; join it only when it is
-            // the sole hierarchy or carries controllers.
-            if h.v2 && !layout.is_v2_only() && !has_controllers(&h.mount) {
-                continue;
-            }
-            let dir = layout.dir_for(h, path);
-            mkdir_all(&dir, &mut dirs)?;
-            if h.controllers.iter().any(|c| c == "cpuset") {
-                inherit_cpuset(&dir)?;
-            }
-            if h.controllers.iter().any(|c| c == "freezer") || (h.v2 && layout.is_v2_only()) {
-                dirs.freezer = Some(dir.clone());
-                dirs.freezer_v2 = h.v2;
-            }
-        }
-        for w in writes {
-            let Some(dir) = target_dir(layout, path, &w.controller) else {
-                return Err(CgroupError::Invalid(format!("controller {} is not available on this host", w.controller)));
-            };
-            write_file(&dir.join(&w.file), &w.value)?;
-        }
-        Ok(())
-    })();
-    match result {
-        Ok(()) => Ok(dirs),
-        Err(e) => {
-            let _ = remove(&dirs);
-            Err(e)
-        }
-    }
+/// Translates `linux.resources` for this host. `extra_devices` (the container's own device
+/// nodes) are allowed after the spec's rules when the spec restricts devices at all.
+pub fn plan_resources(
+    layout: &Layout,
+    res: Option<&crate::spec::Resources>,
+    extra_devices: &[crate::spec::DeviceRule],
+) -> Result<resources::ResourcePlan, CgroupError> {
+    let default = crate::spec::Resources::default();
+    let res = res.unwrap_or(&default);
+    let extra = if res.devices.is_empty() { &[] } else { extra_devices };
+    Ok(resources::plan(res, &layout.host(), extra)?)
 }
 
-fn has_controllers(mount: &Path) -> bool {
-    fs::read_to_string(mount.join("cgroup.controllers")).is_ok_and(|s| !s.trim().is_empty())
-}
-
-fn target_dir(layout: &Layout, path: &str, controller: &str) -> Option<PathBuf> {
-    if layout.is_v2_only() {
-        return layout.hierarchies.first().map(|h| layout.dir_for(h, path));
+/// The writes `update` makes into a live container (device rules are not updated).
+pub fn plan_update(layout: &Layout, res: &crate::spec::Resources) -> Result<Vec<resources::Write>, CgroupError> {
+    let res = crate::spec::Resources { devices: Vec::new(), ..res.clone() };
+    let plan = resources::plan(&res, &layout.host(), &[])?;
+    for w in &plan.warnings {
+        crate::logging::warn(w);
     }
-    layout.v1(controller).map(|h| layout.dir_for(h, path))
-}
-
-/// mkdir -p that records each directory it created (deepest last), so removal undoes exactly that.
-fn mkdir_all(dir: &Path, dirs: &mut CgroupDirs) -> Result<(), CgroupError> {
-    let mut missing = Vec::new();
-    let mut cur = dir;
-    while !cur.exists() {
-        missing.push(cur.to_path_buf());
-        match cur.parent() {
-            Some(p) => cur = p,
-            None => break,
-        }
-    }
-    for d in missing.into_iter().rev() {
-        match fs::create_dir(&d) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io_err("create cgroup", &d)(e)),
-        }
-    }
-    // Only the leaf belongs to the container; parents may be shared with other containers.
-    dirs.dirs.push(dir.to_path_buf());
-    Ok(())
-}
-
-/// A new v1 cpuset starts with empty cpus and mems, which forbids joining it: copy the parent's.
-fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
-    for file in ["cpuset.cpus", "cpuset.mems"] {
-        let cur = fs::read_to_string(dir.join(file)).unwrap_or_default();
-        if !cur.trim().is_empty() {
-            continue;
-        }
-        let mut ancestor = dir.parent();
-        while let Some(a) = ancestor {
-            if let Ok(v) = fs::read_to_string(a.join(file)) {
-                if !v.trim().is_empty() {
-                    // Fill in every empty level between the ancestor and us, top-down.
-                    let mut chain = Vec::new();
-                    let mut d = dir;
-                    while d != a {
-                        chain.push(d.to_path_buf());
-                        d = d.parent().expect("below ancestor");
-                    }
-                    for level in chain.into_iter().rev() {
-                        let f = level.join(file);
-                        if fs::read_to_string(&f).unwrap_or_default().trim().is_empty() {
-                            write_file(&f, v.trim())?;
-                        }
-                    }
-                    break;
-                }
-            }
-            ancestor = a.parent();
-        }
-    }
-    Ok(())
-}
-
-/// Writes a value to a cgroup file.
-pub fn write_file(path: &Path, value: &str) -> Result<(), CgroupError> {
-    let mut f = fs::OpenOptions::new().write(true).open(path).map_err(io_err("open", path))?;
-    f.write_all(value.as_bytes()).map_err(io_err("write", path))
-}
-
-/// Moves a process into every directory of the container.
-pub fn join(dirs: &CgroupDirs, pid: i32) -> Result<(), CgroupError> {
-    for d in &dirs.dirs {
-        write_file(&d.join("cgroup.procs"), &pid.to_string())?;
-    }
-    Ok(())
-}
-
-/// Every pid in the container's cgroup (from the first hierarchy, which holds them all).
-pub fn pids(dirs: &CgroupDirs) -> Vec<i32> {
-    let mut out = Vec::new();
-    for d in dirs.dirs.iter().take(1) {
-        collect_pids(d, &mut out);
-    }
-    out
-}
-
-fn collect_pids(dir: &Path, out: &mut Vec<i32>) {
-    if let Ok(text) = fs::read_to_string(dir.join("cgroup.procs")) {
-        out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-    }
-    if let Ok(entries) = fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                collect_pids(&e.path(), out);
-            }
-        }
-    }
-}
-
-/// Removes the container's directories, sub-cgroups first. Processes must be gone already.
-pub fn remove(dirs: &CgroupDirs) -> Result<(), CgroupError> {
-    let mut first_err = None;
-    for d in dirs.dirs.iter().rev() {
-        if let Err(e) = remove_tree(d) {
-            first_err.get_or_insert(e);
-        }
-    }
-    first_err.map_or(Ok(()), Err)
-}
-
-fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io_err("read cgroup", dir)(e)),
-    };
-    for e in entries.flatten() {
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            remove_tree(&e.path())?;
-        }
-    }
-    // rmdir can fail with EBUSY for a moment after the last process exited: retry briefly.
-    let mut tries = 0;
-    loop {
-        match fs::remove_dir(dir) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 50 => {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            Err(e) => return Err(io_err("remove cgroup", dir)(e)),
-        }
-    }
-}
-
-/// Whether the container's freezer says it is frozen.
-pub fn is_frozen(dirs: &CgroupDirs) -> bool {
-    let Some(dir) = &dirs.freezer else { return false };
-    if dirs.freezer_v2 {
-        fs::read_to_string(dir.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
-    } else {
-        fs::read_to_string(dir.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
-    }
-}
-
-/// Thaws a frozen container (no-op when there is no freezer).
-pub fn thaw(dirs: &CgroupDirs) -> Result<(), CgroupError> {
-    set_frozen(dirs, false)
-}
-
-/// Freezes every process of the container.
-pub fn freeze(dirs: &CgroupDirs) -> Result<(), CgroupError> {
-    set_frozen(dirs, true)
-}
-
-fn set_frozen(dirs: &CgroupDirs, frozen: bool) -> Result<(), CgroupError> {
-    let Some(dir) = &dirs.freezer else {
-        return Err(CgroupError::Invalid("the container has no freezer cgroup".into()));
-    };
-    if dirs.freezer_v2 {
-        write_file(&dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })
-    } else {
-        write_file(&dir.join("freezer.state"), if frozen { "FROZEN" } else { "THAWED" })
-    }
+    Ok(plan.writes)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     const HYBRID: &str = "\
 25 1 0:22 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
@@ -438,7 +322,7 @@ mod tests {
         );
         let layout = Layout::parse(&mountinfo, "");
         // A fake tree has no kernel to create the interface files: pre-create what we write.
-        let writes = vec![resources::Write { controller: "memory".into(), file: "memory.limit_in_bytes".into(), value: "1024".into() }];
+        let writes = resources::ResourcePlan { writes: vec![resources::w("memory", "memory.limit_in_bytes", "1024")], ..Default::default() };
         fs::create_dir_all(mem.join("a/b")).unwrap();
         fs::write(mem.join("a/b/memory.limit_in_bytes"), "").unwrap();
         // The kernel gives a new v1 cpuset empty cpus and mems files.

@@ -1,118 +1,273 @@
-//! `linux.resources` → the file writes that apply them (pure; v1 and v2 names).
-use crate::spec::{DeviceRule, Resources};
+//! `linux.resources` → the file writes that apply them (pure). Each controller is translated to
+//! v1 or v2 names depending on where the host has it, so a hybrid host gets a mix (here:
+//! everything on v1 except what the cgroup2 mount carries, such as hugetlb).
+use super::blkio;
+use super::devices::{self, Insn};
+use crate::spec::{Cpu, DeviceRule, Memory, Resources};
 
 /// One write of a value into a controller's interface file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Write {
-    /// The v1 controller owning the file (on v2 every file is in the one directory).
+    /// The controller owning the file; it selects the hierarchy (on v2 there is one directory).
     pub controller: String,
     pub file: String,
     pub value: String,
+    /// When `file` does not exist, write this (file, value) instead: the kernel names some files
+    /// after the I/O scheduler (blkio.weight with CFQ, blkio.bfq.weight with BFQ).
+    pub alt: Option<(String, String)>,
 }
 
-fn w(controller: &str, file: &str, value: impl ToString) -> Write {
-    Write { controller: controller.into(), file: file.into(), value: value.to_string() }
+pub(super) fn w(controller: &str, file: &str, value: impl ToString) -> Write {
+    Write { controller: controller.into(), file: file.into(), value: value.to_string(), alt: None }
 }
 
-/// Writes for cgroup v1. `extra_devices` are the device nodes the container gets, which are allowed
-/// after the spec's own device rules (as runc does).
-pub fn v1_writes(r: &Resources, extra_devices: &[DeviceRule], has_memsw: bool) -> Vec<Write> {
-    let mut out = Vec::new();
+/// What the translation needs to know about the host (probed once by `cgroups::Host::probe`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Host {
+    /// A pure cgroup v2 host: every controller uses v2 names.
+    pub v2_only: bool,
+    /// Whether any cgroup2 hierarchy exists (the `unified` field needs one).
+    pub has_v2: bool,
+    /// Controllers enabled on the cgroup2 hierarchy of a hybrid host.
+    pub v2_controllers: Vec<String>,
+    /// v1 swap accounting (memory.memsw.*) is available.
+    pub has_memsw: bool,
+}
+
+impl Host {
+    /// Every controller on v1 (as on a legacy host).
+    pub fn v1(has_memsw: bool) -> Host {
+        Host { has_memsw, ..Host::default() }
+    }
+
+    /// A unified-only host.
+    pub fn v2() -> Host {
+        Host { v2_only: true, has_v2: true, ..Host::default() }
+    }
+
+    /// Whether `controller` uses v2 files here.
+    pub fn is_v2(&self, controller: &str) -> bool {
+        self.v2_only || self.v2_controllers.iter().any(|c| c == controller)
+    }
+}
+
+/// The translated resources: files to write, a v2 device program, and warnings for fields that
+/// are accepted but have no effect.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResourcePlan {
+    pub writes: Vec<Write>,
+    /// BPF_PROG_TYPE_CGROUP_DEVICE instructions (v2 only; v1 uses devices.allow/deny writes).
+    pub device_program: Option<Vec<Insn>>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ResourceError {
+    #[error("linux.resources.{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("linux.resources.unified ({key}) needs cgroup v2, and this host has no cgroup2 hierarchy")]
+    UnifiedOnV1 { key: String },
+    #[error("linux.resources.unified key {key:?}: controller {controller:?} is not on this hybrid host's cgroup2 hierarchy")]
+    UnifiedNotOnV2 { key: String, controller: String },
+}
+
+pub(super) fn invalid(field: &'static str, reason: impl Into<String>) -> ResourceError {
+    ResourceError::Invalid { field, reason: reason.into() }
+}
+
+/// Translates `r` for `host`. `extra_devices` are the container's own device nodes, allowed
+/// after the spec's device rules (as runc does).
+pub fn plan(r: &Resources, host: &Host, extra_devices: &[DeviceRule]) -> Result<ResourcePlan, ResourceError> {
+    let mut p = ResourcePlan::default();
     if let Some(m) = &r.memory {
-        if let Some(limit) = m.limit.filter(|l| *l != 0) {
-            out.push(w("memory", "memory.limit_in_bytes", limit));
+        if host.is_v2("memory") {
+            memory_v2(m, &mut p)?;
+        } else {
+            memory_v1(m, host.has_memsw, &mut p)?;
         }
-        if let Some(res) = m.reservation.filter(|l| *l != 0) {
-            out.push(w("memory", "memory.soft_limit_in_bytes", res));
-        }
-        if let Some(swap) = m.swap.filter(|l| *l != 0) {
-            // memsw is limit+swap in v1 and exists only with swap accounting.
-            if has_memsw {
-                out.push(w("memory", "memory.memsw.limit_in_bytes", swap));
+    }
+    if let Some(c) = &r.cpu {
+        cpu(c, host, &mut p)?;
+    }
+    if let Some(pids) = &r.pids {
+        p.writes.push(w("pids", "pids.max", if pids.limit > 0 { pids.limit.to_string() } else { "max".into() }));
+    }
+    if let Some(b) = &r.block_io {
+        blkio::block_io(b, host.is_v2("io"), &mut p)?;
+    }
+    for h in &r.hugepage_limits {
+        blkio::hugepages(h, host.is_v2("hugetlb"), &mut p)?;
+    }
+    if let Some(n) = &r.network {
+        blkio::network(n, host.v2_only, &mut p);
+    }
+    for (dev, limit) in r.rdma.iter().flatten() {
+        blkio::rdma(dev, limit, &mut p)?;
+    }
+    if !r.devices.is_empty() {
+        let rules: Vec<DeviceRule> = r.devices.iter().chain(extra_devices).cloned().collect();
+        if host.v2_only {
+            p.device_program = Some(devices::program(&rules)?);
+        } else {
+            for rule in &rules {
+                let file = if rule.allow { "devices.allow" } else { "devices.deny" };
+                p.writes.push(w("devices", file, devices::rule_text(rule)?));
             }
         }
-        if let Some(s) = m.swappiness.filter(|s| *s <= 100) {
-            out.push(w("memory", "memory.swappiness", s));
-        }
-        if m.disable_oom_killer == Some(true) {
-            out.push(w("memory", "memory.oom_control", 1));
-        }
     }
-    if let Some(c) = &r.cpu {
-        if let Some(shares) = c.shares.filter(|s| *s != 0) {
-            out.push(w("cpu", "cpu.shares", shares));
-        }
-        if let Some(period) = c.period.filter(|p| *p != 0) {
-            out.push(w("cpu", "cpu.cfs_period_us", period));
-        }
-        if let Some(quota) = c.quota.filter(|q| *q != 0) {
-            out.push(w("cpu", "cpu.cfs_quota_us", quota));
-        }
-        if let Some(p) = c.realtime_period.filter(|p| *p != 0) {
-            out.push(w("cpu", "cpu.rt_period_us", p));
-        }
-        if let Some(rt) = c.realtime_runtime.filter(|p| *p != 0) {
-            out.push(w("cpu", "cpu.rt_runtime_us", rt));
-        }
-        if let Some(cpus) = c.cpus.as_deref().filter(|s| !s.is_empty()) {
-            out.push(w("cpuset", "cpuset.cpus", cpus));
-        }
-        if let Some(mems) = c.mems.as_deref().filter(|s| !s.is_empty()) {
-            out.push(w("cpuset", "cpuset.mems", mems));
-        }
-    }
-    if let Some(p) = &r.pids {
-        out.push(w("pids", "pids.max", if p.limit > 0 { p.limit.to_string() } else { "max".into() }));
-    }
-    for rule in r.devices.iter().chain(extra_devices) {
-        let file = if rule.allow { "devices.allow" } else { "devices.deny" };
-        out.push(w("devices", file, device_rule_text(rule)));
-    }
-    out
+    unified(r, host, &mut p)?;
+    Ok(p)
 }
 
-/// Writes for cgroup v2 (the unified hierarchy), including `unified` key/values.
-pub fn v2_writes(r: &Resources) -> Vec<Write> {
-    let mut out = Vec::new();
-    if let Some(m) = &r.memory {
-        if let Some(limit) = m.limit.filter(|l| *l != 0) {
-            out.push(w("memory", "memory.max", max_or(limit)));
-        }
-        if let Some(res) = m.reservation.filter(|l| *l != 0) {
-            out.push(w("memory", "memory.low", max_or(res)));
-        }
-        if let (Some(swap), limit) = (m.swap.filter(|s| *s != 0), m.limit.unwrap_or(0)) {
-            // v2 swap.max is swap alone, the spec's value is memory+swap.
-            let v = if swap < 0 { "max".into() } else { (swap - limit.max(0)).max(0).to_string() };
-            out.push(w("memory", "memory.swap.max", v));
+fn memory_v1(m: &Memory, has_memsw: bool, p: &mut ResourcePlan) -> Result<(), ResourceError> {
+    kernel_memory_warnings(m, p);
+    if let (Some(limit), Some(swap)) = (m.limit.filter(|l| *l > 0), m.swap.filter(|s| *s > 0)) {
+        if swap < limit {
+            return Err(invalid("memory.swap", format!("{swap} is below memory.limit {limit} (swap is memory+swap)")));
         }
     }
-    if let Some(c) = &r.cpu {
-        if let Some(shares) = c.shares.filter(|s| *s != 0) {
-            out.push(w("cpu", "cpu.weight", shares_to_weight(shares)));
-        }
-        if c.quota.is_some() || c.period.is_some() {
-            let quota = match c.quota {
-                Some(q) if q > 0 => q.to_string(),
-                _ => "max".into(),
-            };
-            out.push(w("cpu", "cpu.max", format!("{quota} {}", c.period.filter(|p| *p != 0).unwrap_or(100_000))));
-        }
-        if let Some(cpus) = c.cpus.as_deref().filter(|s| !s.is_empty()) {
-            out.push(w("cpuset", "cpuset.cpus", cpus));
-        }
-        if let Some(mems) = c.mems.as_deref().filter(|s| !s.is_empty()) {
-            out.push(w("cpuset", "cpuset.mems", mems));
+    if let Some(limit) = m.limit.filter(|l| *l != 0) {
+        p.writes.push(w("memory", "memory.limit_in_bytes", limit));
+    }
+    if let Some(res) = m.reservation.filter(|l| *l != 0) {
+        p.writes.push(w("memory", "memory.soft_limit_in_bytes", res));
+    }
+    if let Some(swap) = m.swap.filter(|l| *l != 0) {
+        // memsw is memory+swap and exists only with swap accounting; without it the kernel cannot
+        // limit swap at all, which runc also tolerates.
+        if has_memsw {
+            p.writes.push(w("memory", "memory.memsw.limit_in_bytes", swap));
+        } else {
+            p.warnings.push("linux.resources.memory.swap ignored: swap accounting is off (no memory.memsw.limit_in_bytes)".into());
         }
     }
-    if let Some(p) = &r.pids {
-        out.push(w("pids", "pids.max", if p.limit > 0 { p.limit.to_string() } else { "max".into() }));
+    if let Some(s) = m.swappiness {
+        if s > 100 {
+            return Err(invalid("memory.swappiness", format!("{s} is above 100")));
+        }
+        p.writes.push(w("memory", "memory.swappiness", s));
     }
+    if m.disable_oom_killer == Some(true) {
+        p.writes.push(w("memory", "memory.oom_control", 1));
+    }
+    match m.use_hierarchy {
+        Some(true) => p.writes.push(w("memory", "memory.use_hierarchy", 1)),
+        // Since Linux 5.x use_hierarchy is always 1 and writing 0 fails.
+        Some(false) => p.warnings.push("linux.resources.memory.useHierarchy=false ignored: the kernel always accounts hierarchically".into()),
+        None => {}
+    }
+    Ok(())
+}
+
+fn memory_v2(m: &Memory, p: &mut ResourcePlan) -> Result<(), ResourceError> {
+    kernel_memory_warnings(m, p);
+    if let Some(limit) = m.limit.filter(|l| *l != 0) {
+        p.writes.push(w("memory", "memory.max", max_or(limit)));
+    }
+    if let Some(res) = m.reservation.filter(|l| *l != 0) {
+        p.writes.push(w("memory", "memory.low", max_or(res)));
+    }
+    if let Some(swap) = swap_v2(m.swap.unwrap_or(0), m.limit.unwrap_or(0))? {
+        p.writes.push(w("memory", "memory.swap.max", swap));
+    }
+    if m.swappiness.is_some() {
+        p.warnings.push("linux.resources.memory.swappiness ignored: cgroup v2 has no per-cgroup swappiness".into());
+    }
+    if m.disable_oom_killer == Some(true) {
+        p.warnings.push("linux.resources.memory.disableOOMKiller ignored: cgroup v2 cannot disable the OOM killer".into());
+    }
+    if m.use_hierarchy == Some(false) {
+        p.warnings.push("linux.resources.memory.useHierarchy=false ignored: cgroup v2 is always hierarchical".into());
+    }
+    Ok(())
+}
+
+fn kernel_memory_warnings(m: &Memory, p: &mut ResourcePlan) {
+    if m.kernel.is_some_and(|k| k != 0) {
+        p.warnings.push("linux.resources.memory.kernel ignored: kernel memory limits are deprecated and not set".into());
+    }
+    if m.kernel_tcp.is_some_and(|k| k != 0) {
+        p.warnings.push("linux.resources.memory.kernelTCP ignored: kernel TCP memory limits are deprecated and not set".into());
+    }
+}
+
+/// The spec's swap is memory+swap; v2 memory.swap.max is swap alone (runc's conversion).
+pub fn swap_v2(swap: i64, limit: i64) -> Result<Option<String>, ResourceError> {
+    match (swap, limit) {
+        (0, _) => Ok(None),
+        (-1, _) => Ok(Some("max".into())),
+        (_, 0) => Err(invalid("memory.swap", "a swap limit needs a memory limit on cgroup v2")),
+        (_, -1) => Err(invalid("memory.swap", "a swap limit needs a finite memory limit on cgroup v2")),
+        (s, l) if s < l => Err(invalid("memory.swap", format!("{s} is below memory.limit {l} (swap is memory+swap)"))),
+        (s, l) => Ok(Some((s - l).to_string())),
+    }
+}
+
+fn cpu(c: &Cpu, host: &Host, p: &mut ResourcePlan) -> Result<(), ResourceError> {
+    let v2 = host.is_v2("cpu");
+    if let Some(shares) = c.shares.filter(|s| *s != 0) {
+        p.writes.push(if v2 { w("cpu", "cpu.weight", shares_to_weight(shares)) } else { w("cpu", "cpu.shares", shares) });
+    }
+    if v2 {
+        if c.quota.is_some_and(|q| q != 0) || c.period.is_some_and(|q| q != 0) {
+            let quota = c.quota.filter(|q| *q > 0).map_or("max".to_string(), |q| q.to_string());
+            p.writes.push(w("cpu", "cpu.max", format!("{quota} {}", c.period.filter(|p| *p != 0).unwrap_or(100_000))));
+        }
+        if let Some(b) = c.burst {
+            p.writes.push(w("cpu", "cpu.max.burst", b));
+        }
+        if c.realtime_period.is_some_and(|v| v != 0) || c.realtime_runtime.is_some_and(|v| v != 0) {
+            return Err(invalid("cpu.realtimeRuntime", "real-time CPU bandwidth exists only on cgroup v1"));
+        }
+    } else {
+        // The period first: a quota is checked against the period in place.
+        if let Some(period) = c.period.filter(|p| *p != 0) {
+            p.writes.push(w("cpu", "cpu.cfs_period_us", period));
+        }
+        if let Some(quota) = c.quota.filter(|q| *q != 0) {
+            p.writes.push(w("cpu", "cpu.cfs_quota_us", quota));
+        }
+        if let Some(b) = c.burst {
+            p.writes.push(w("cpu", "cpu.cfs_burst_us", b));
+        }
+        if let Some(period) = c.realtime_period.filter(|p| *p != 0) {
+            p.writes.push(w("cpu", "cpu.rt_period_us", period));
+        }
+        if let Some(rt) = c.realtime_runtime.filter(|p| *p != 0) {
+            p.writes.push(w("cpu", "cpu.rt_runtime_us", rt));
+        }
+    }
+    if let Some(idle) = c.idle {
+        if !(0..=1).contains(&idle) {
+            return Err(invalid("cpu.idle", format!("{idle} is neither 0 nor 1")));
+        }
+        p.writes.push(w("cpu", "cpu.idle", idle));
+    }
+    if let Some(cpus) = c.cpus.as_deref().filter(|s| !s.is_empty()) {
+        p.writes.push(w("cpuset", "cpuset.cpus", cpus));
+    }
+    if let Some(mems) = c.mems.as_deref().filter(|s| !s.is_empty()) {
+        p.writes.push(w("cpuset", "cpuset.mems", mems));
+    }
+    Ok(())
+}
+
+/// Raw v2 key/values. A key names its controller by its prefix ("memory.high" → memory).
+fn unified(r: &Resources, host: &Host, p: &mut ResourcePlan) -> Result<(), ResourceError> {
     for (k, v) in r.unified.iter().flatten() {
+        if !host.has_v2 {
+            return Err(ResourceError::UnifiedOnV1 { key: k.clone() });
+        }
+        if k.contains('/') || k.starts_with('.') || !k.contains('.') {
+            return Err(invalid("unified", format!("{k:?} is not a cgroup interface file name")));
+        }
         let controller = k.split('.').next().unwrap_or_default();
-        out.push(w(controller, k, v));
+        if !host.v2_only && !host.v2_controllers.iter().any(|c| c == controller) {
+            return Err(ResourceError::UnifiedNotOnV2 { key: k.clone(), controller: controller.into() });
+        }
+        p.writes.push(w(controller, k, v));
     }
-    out
+    Ok(())
 }
 
 fn max_or(v: i64) -> String {
@@ -129,16 +284,6 @@ pub fn shares_to_weight(shares: u64) -> u64 {
         return 0;
     }
     1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142
-}
-
-/// A v1 devices.allow/deny line: `type major:minor access`, `*` for wildcards.
-pub fn device_rule_text(rule: &DeviceRule) -> String {
-    let kind = rule.kind.as_deref().filter(|k| !k.is_empty()).unwrap_or("a");
-    if kind == "a" && rule.major.is_none() && rule.minor.is_none() {
-        return format!("a *:* {}", rule.access.as_deref().unwrap_or("rwm"));
-    }
-    let num = |n: Option<i64>| n.filter(|n| *n >= 0).map_or("*".to_string(), |n| n.to_string());
-    format!("{kind} {}:{} {}", num(rule.major), num(rule.minor), rule.access.as_deref().unwrap_or("rwm"))
 }
 
 /// The device rules runc always allows after the spec's: the default nodes, /dev/console, ptys, tun.
@@ -163,63 +308,5 @@ pub fn default_allowed_devices(nodes: &[crate::plan::DeviceNode]) -> Vec<DeviceR
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::spec::{Cpu, Memory, Pids};
-
-    fn res() -> Resources {
-        Resources {
-            memory: Some(Memory { limit: Some(64 << 20), swap: Some(128 << 20), ..Memory::default() }),
-            cpu: Some(Cpu { shares: Some(512), quota: Some(50_000), period: Some(100_000), ..Cpu::default() }),
-            pids: Some(Pids { limit: 42 }),
-            devices: vec![DeviceRule { allow: false, access: Some("rwm".into()), ..DeviceRule::default() }],
-            ..Resources::default()
-        }
-    }
-
-    #[test]
-    fn v1_writes_in_order() {
-        let writes = v1_writes(&res(), &[], true);
-        let files: Vec<(&str, &str)> = writes.iter().map(|w| (w.file.as_str(), w.value.as_str())).collect();
-        assert_eq!(
-            files,
-            vec![
-                ("memory.limit_in_bytes", "67108864"),
-                ("memory.memsw.limit_in_bytes", "134217728"),
-                ("cpu.shares", "512"),
-                ("cpu.cfs_period_us", "100000"),
-                ("cpu.cfs_quota_us", "50000"),
-                ("pids.max", "42"),
-                ("devices.deny", "a *:* rwm"),
-            ]
-        );
-        // Without swap accounting memsw is skipped rather than failing.
-        assert!(v1_writes(&res(), &[], false).iter().all(|w| w.file != "memory.memsw.limit_in_bytes"));
-    }
-
-    #[test]
-    fn v2_writes_convert_units() {
-        let writes = v2_writes(&res());
-        let get = |f: &str| writes.iter().find(|w| w.file == f).map(|w| w.value.clone());
-        assert_eq!(get("memory.max").as_deref(), Some("67108864"));
-        assert_eq!(get("memory.swap.max").as_deref(), Some("67108864"));
-        assert_eq!(get("cpu.weight").as_deref(), Some("20"));
-        assert_eq!(get("cpu.max").as_deref(), Some("50000 100000"));
-        assert_eq!(get("pids.max").as_deref(), Some("42"));
-    }
-
-    #[test]
-    fn shares_to_weight_matches_the_reference_points() {
-        assert_eq!(shares_to_weight(2), 1);
-        assert_eq!(shares_to_weight(1024), 39);
-        assert_eq!(shares_to_weight(262_144), 10_000);
-    }
-
-    #[test]
-    fn device_rules_render_like_v1_expects() {
-        let r = DeviceRule { allow: true, kind: Some("c".into()), major: Some(1), minor: Some(3), access: Some("rw".into()) };
-        assert_eq!(device_rule_text(&r), "c 1:3 rw");
-        let r = DeviceRule { allow: true, kind: Some("c".into()), major: Some(136), minor: None, access: None };
-        assert_eq!(device_rule_text(&r), "c 136:* rwm");
-    }
-}
+#[path = "resources_tests.rs"]
+mod tests;

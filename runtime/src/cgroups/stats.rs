@@ -24,7 +24,8 @@ pub fn dir_of(layout: &Layout, dirs: &CgroupDirs, controller: &str) -> Option<Pa
     if dirs.freezer_v2 {
         return dirs.dirs.first().cloned();
     }
-    let h = layout.v1(controller)?;
+    // On a hybrid host a controller may live on the cgroup2 mount (hugetlb here).
+    let h = layout.hierarchy_of(controller)?;
     dirs.dirs.iter().find(|d| d.starts_with(&h.mount)).cloned()
 }
 

@@ -1,0 +1,296 @@
+//! Applying a plan to the cgroup filesystem: directories, resource writes, the v2 device
+//! program, membership, freezing, and removal (which first kills whatever is left).
+use super::resources::{ResourcePlan, Write as ResWrite};
+use super::{io_err, CgroupError, Layout};
+use crate::state::CgroupDirs;
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Creates the container's directories in every hierarchy and applies the resource plan.
+/// On failure everything created so far is removed.
+pub fn create(layout: &Layout, path: &str, plan: &ResourcePlan) -> Result<CgroupDirs, CgroupError> {
+    let mut dirs = CgroupDirs::default();
+    let result = (|| {
+        for h in layout.hierarchies.iter().filter(|h| layout.uses(h)) {
+            let dir = layout.dir_for(h, path);
+            mkdir_all(&dir, &mut dirs)?;
+            if h.v2 {
+                enable_subtree(&h.mount, &dir, &needed_v2(layout, plan))?;
+            }
+            if h.controllers.iter().any(|c| c == "cpuset") || (h.v2 && layout.v2_controllers.iter().any(|c| c == "cpuset")) {
+                inherit_cpuset(&dir)?;
+            }
+            if h.controllers.iter().any(|c| c == "freezer") || (h.v2 && layout.is_v2_only()) {
+                dirs.freezer = Some(dir.clone());
+                dirs.freezer_v2 = h.v2;
+            }
+        }
+        for w in &plan.writes {
+            let Some(h) = layout.hierarchy_of(&w.controller) else {
+                return Err(CgroupError::Invalid(format!("controller {} is not available on this host (no hierarchy has it)", w.controller)));
+            };
+            apply_write(&layout.dir_for(h, path), w)?;
+        }
+        if let Some(prog) = &plan.device_program {
+            let h = layout.v2().ok_or_else(|| CgroupError::Invalid("a device program needs a cgroup2 hierarchy".into()))?;
+            attach_device_program(&layout.dir_for(h, path), prog)?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Ok(dirs),
+        Err(e) => {
+            let _ = remove(&dirs);
+            Err(e)
+        }
+    }
+}
+
+/// The controllers the plan writes to on the cgroup2 hierarchy.
+fn needed_v2(layout: &Layout, plan: &ResourcePlan) -> Vec<String> {
+    let mut out: Vec<String> = plan
+        .writes
+        .iter()
+        .filter(|w| layout.hierarchy_of(&w.controller).is_some_and(|h| h.v2) && w.controller != "cgroup")
+        .map(|w| w.controller.clone())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A v2 controller's files appear in a directory only when every ancestor lists it in
+/// cgroup.subtree_control. Enables what each level offers; only the controllers the plan writes
+/// to must succeed (a level with processes of its own refuses, and is not ours to change).
+fn enable_subtree(mount: &Path, dir: &Path, needed: &[String]) -> Result<(), CgroupError> {
+    let Ok(rel) = dir.strip_prefix(mount) else { return Ok(()) };
+    let mut level = mount.to_path_buf();
+    for comp in rel.components() {
+        let offered = fs::read_to_string(level.join("cgroup.controllers")).unwrap_or_default();
+        let enabled = fs::read_to_string(level.join("cgroup.subtree_control")).unwrap_or_default();
+        for c in offered.split_whitespace().filter(|c| !enabled.split_whitespace().any(|e| e == *c)) {
+            let r = write_file(&level.join("cgroup.subtree_control"), &format!("+{c}"));
+            if r.is_err() && needed.iter().any(|n| n == c) {
+                return r;
+            }
+        }
+        level.push(comp);
+    }
+    Ok(())
+}
+
+/// Writes one planned value, or its alternative when the kernel names the file differently.
+pub fn apply_write(dir: &Path, w: &ResWrite) -> Result<(), CgroupError> {
+    match &w.alt {
+        Some((file, value)) if !dir.join(&w.file).exists() && dir.join(file).exists() => write_file(&dir.join(file), value),
+        _ => write_file(&dir.join(&w.file), &w.value),
+    }
+}
+
+fn attach_device_program(dir: &Path, prog: &[super::devices::Insn]) -> Result<(), CgroupError> {
+    let err = |source| CgroupError::DeviceProgram { path: dir.to_path_buf(), source };
+    let insns: Vec<[u8; 8]> = prog.iter().map(|i| i.to_bytes()).collect();
+    let prog_fd = oxsys::bpf::load_cgroup_device_program(&insns, c"Apache").map_err(err)?;
+    let dir_fd = fs::File::open(dir).map_err(err)?;
+    use std::os::fd::AsFd;
+    oxsys::bpf::attach_cgroup_device(dir_fd.as_fd(), prog_fd.as_fd()).map_err(err)
+}
+
+/// mkdir -p that records each directory it created (deepest last), so removal undoes exactly that.
+fn mkdir_all(dir: &Path, dirs: &mut CgroupDirs) -> Result<(), CgroupError> {
+    let mut missing = Vec::new();
+    let mut cur = dir;
+    while !cur.exists() {
+        missing.push(cur.to_path_buf());
+        match cur.parent() {
+            Some(p) => cur = p,
+            None => break,
+        }
+    }
+    for d in missing.into_iter().rev() {
+        match fs::create_dir(&d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io_err("create cgroup", &d)(e)),
+        }
+    }
+    // Only the leaf belongs to the container; parents may be shared with other containers.
+    dirs.dirs.push(dir.to_path_buf());
+    Ok(())
+}
+
+/// A new v1 cpuset starts with empty cpus and mems, which forbids joining it: copy the parent's.
+fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let cur = fs::read_to_string(dir.join(file)).unwrap_or_default();
+        if !cur.trim().is_empty() {
+            continue;
+        }
+        let mut ancestor = dir.parent();
+        while let Some(a) = ancestor {
+            if let Ok(v) = fs::read_to_string(a.join(file)) {
+                if !v.trim().is_empty() {
+                    // Fill in every empty level between the ancestor and us, top-down.
+                    let mut chain = Vec::new();
+                    let mut d = dir;
+                    while d != a {
+                        chain.push(d.to_path_buf());
+                        d = d.parent().expect("below ancestor");
+                    }
+                    for level in chain.into_iter().rev() {
+                        let f = level.join(file);
+                        if fs::read_to_string(&f).unwrap_or_default().trim().is_empty() {
+                            write_file(&f, v.trim())?;
+                        }
+                    }
+                    break;
+                }
+            }
+            ancestor = a.parent();
+        }
+    }
+    Ok(())
+}
+
+/// Writes a value to a cgroup file.
+pub fn write_file(path: &Path, value: &str) -> Result<(), CgroupError> {
+    let mut f = fs::OpenOptions::new().write(true).open(path).map_err(io_err("open", path))?;
+    f.write_all(value.as_bytes()).map_err(io_err("write", path))
+}
+
+/// Moves a process into every directory of the container.
+pub fn join(dirs: &CgroupDirs, pid: i32) -> Result<(), CgroupError> {
+    for d in &dirs.dirs {
+        write_file(&d.join("cgroup.procs"), &pid.to_string())?;
+    }
+    Ok(())
+}
+
+/// Every pid in the container's cgroups, sub-cgroups included, in any hierarchy (a process the
+/// container moved into a sub-cgroup of one controller only is still found).
+pub fn pids(dirs: &CgroupDirs) -> Vec<i32> {
+    let mut out = Vec::new();
+    for d in &dirs.dirs {
+        collect_pids(d, &mut out);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+fn collect_pids(dir: &Path, out: &mut Vec<i32>) {
+    if let Ok(text) = fs::read_to_string(dir.join("cgroup.procs")) {
+        out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    }
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                collect_pids(&e.path(), out);
+            }
+        }
+    }
+}
+
+/// SIGKILLs every process left in the container's cgroups and waits (up to 5 s) until they are
+/// gone. A frozen cgroup is thawed first, or the signal would wait for the thaw.
+pub fn kill_all(dirs: &CgroupDirs) {
+    if pids(dirs).is_empty() {
+        return;
+    }
+    if is_frozen(dirs) {
+        let _ = thaw(dirs);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        // cgroup.kill (v2, Linux 5.14) kills the whole subtree at once, even processes forking.
+        for d in dirs.dirs.iter().filter(|d| d.join("cgroup.kill").exists()) {
+            let _ = write_file(&d.join("cgroup.kill"), "1");
+        }
+        let left = pids(dirs);
+        if left.is_empty() || Instant::now() > deadline {
+            return;
+        }
+        for pid in left {
+            let _ = oxsys::kill(pid, libc::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Kills what is left, then removes the container's directories, sub-cgroups first. Every
+/// hierarchy is tried; the first failure is returned, naming the cgroup.
+pub fn remove(dirs: &CgroupDirs) -> Result<(), CgroupError> {
+    kill_all(dirs);
+    let mut first_err = None;
+    for d in dirs.dirs.iter().rev() {
+        if let Err(e) = remove_tree(d) {
+            first_err.get_or_insert(e);
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err("read cgroup", dir)(e)),
+    };
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_tree(&e.path())?;
+        }
+    }
+    // rmdir can fail with EBUSY for a moment after the last process exited: retry briefly.
+    let mut tries = 0;
+    loop {
+        match fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                let mut left = Vec::new();
+                collect_pids(dir, &mut left);
+                return Err(if left.is_empty() { io_err("remove cgroup", dir)(e) } else { CgroupError::Busy { path: dir.to_path_buf(), pids: left } });
+            }
+            Err(e) => return Err(io_err("remove cgroup", dir)(e)),
+        }
+    }
+}
+
+/// Whether the container's freezer says it is frozen.
+pub fn is_frozen(dirs: &CgroupDirs) -> bool {
+    let Some(dir) = &dirs.freezer else { return false };
+    if dirs.freezer_v2 {
+        fs::read_to_string(dir.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
+    } else {
+        fs::read_to_string(dir.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
+    }
+}
+
+/// Thaws a frozen container (no-op when there is no freezer).
+pub fn thaw(dirs: &CgroupDirs) -> Result<(), CgroupError> {
+    set_frozen(dirs, false)
+}
+
+/// Freezes every process of the container.
+pub fn freeze(dirs: &CgroupDirs) -> Result<(), CgroupError> {
+    set_frozen(dirs, true)
+}
+
+fn set_frozen(dirs: &CgroupDirs, frozen: bool) -> Result<(), CgroupError> {
+    let Some(dir) = &dirs.freezer else {
+        return Err(CgroupError::Invalid("the container has no freezer cgroup".into()));
+    };
+    if dirs.freezer_v2 {
+        write_file(&dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })
+    } else {
+        write_file(&dir.join("freezer.state"), if frozen { "FROZEN" } else { "THAWED" })
+    }
+}
+
