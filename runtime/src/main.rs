@@ -66,7 +66,7 @@ fn usage_error(argv: &[String], e: clap::Error) -> i32 {
 fn root_dir(cli: &Cli) -> PathBuf {
     cli.root.clone().unwrap_or_else(|| {
         let xdg = std::env::var("XDG_RUNTIME_DIR").ok();
-        oxrun::state::default_root(nix::unistd::geteuid().as_raw(), xdg.as_deref())
+        oxrun::state::default_root(nix::unistd::geteuid().as_raw(), oxrun::state::in_user_namespace(), xdg.as_deref())
     })
 }
 

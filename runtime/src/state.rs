@@ -162,15 +162,36 @@ pub fn validate_id(id: &str) -> Result<(), StateError> {
 /// The state root: `--root`, else /run/oxrun for root, else `$XDG_RUNTIME_DIR/oxrun`.
 ///
 /// Podman calls kill/delete with no PATH and no HOME and, for root, an empty XDG_RUNTIME_DIR: the
-/// answer depends on the euid and XDG_RUNTIME_DIR only, so every subcommand finds the same dir.
-pub fn default_root(euid: u32, xdg_runtime_dir: Option<&str>) -> PathBuf {
-    if euid == 0 {
-        return PathBuf::from("/run/oxrun");
+/// answer depends on the euid, whether we run inside a user namespace (rootless Podman runs us as
+/// uid 0 of its own namespace) and XDG_RUNTIME_DIR only, so every subcommand finds the same dir.
+pub fn default_root(euid: u32, in_userns: bool, xdg_runtime_dir: Option<&str>) -> PathBuf {
+    let xdg = xdg_runtime_dir.filter(|d| !d.is_empty());
+    if euid != 0 || in_userns {
+        if let Some(dir) = xdg {
+            return Path::new(dir).join("oxrun");
+        }
+        if euid != 0 {
+            return PathBuf::from(format!("/run/user/{euid}/oxrun"));
+        }
     }
-    match xdg_runtime_dir.filter(|d| !d.is_empty()) {
-        Some(dir) => Path::new(dir).join("oxrun"),
-        None => PathBuf::from(format!("/run/user/{euid}/oxrun")),
-    }
+    PathBuf::from("/run/oxrun")
+}
+
+/// Whether this process runs in a user namespace other than the initial one (its uid_map is not
+/// the identity map of all ids).
+pub fn in_user_namespace() -> bool {
+    fs::read_to_string("/proc/self/uid_map").is_ok_and(|m| !is_initial_uid_map(&m))
+}
+
+fn is_initial_uid_map(map: &str) -> bool {
+    let fields: Vec<&str> = map.split_whitespace().collect();
+    fields == ["0", "0", "4294967295"]
+}
+
+/// Rootless: not root, or root only inside a user namespace (cgroups and some mounts may be
+/// unavailable, and failures there are expected rather than fatal).
+pub fn is_rootless() -> bool {
+    !nix::unistd::geteuid().is_root() || in_user_namespace()
 }
 
 /// A locked state directory.
@@ -349,11 +370,21 @@ mod tests {
     }
 
     #[test]
-    fn default_root_depends_only_on_euid_and_xdg() {
-        assert_eq!(default_root(0, Some("/run/user/0")), PathBuf::from("/run/oxrun"));
-        assert_eq!(default_root(0, None), PathBuf::from("/run/oxrun"));
-        assert_eq!(default_root(1000, Some("/run/user/1000")), PathBuf::from("/run/user/1000/oxrun"));
-        assert_eq!(default_root(1000, Some("")), PathBuf::from("/run/user/1000/oxrun"));
+    fn default_root_depends_only_on_euid_userns_and_xdg() {
+        assert_eq!(default_root(0, false, Some("/run/user/0")), PathBuf::from("/run/oxrun"));
+        assert_eq!(default_root(0, false, None), PathBuf::from("/run/oxrun"));
+        assert_eq!(default_root(1000, false, Some("/run/user/1000")), PathBuf::from("/run/user/1000/oxrun"));
+        assert_eq!(default_root(1000, false, Some("")), PathBuf::from("/run/user/1000/oxrun"));
+        // Rootless Podman: uid 0 inside its user namespace, with the user's runtime dir.
+        assert_eq!(default_root(0, true, Some("/run/user/1000")), PathBuf::from("/run/user/1000/oxrun"));
+        assert_eq!(default_root(0, true, Some("")), PathBuf::from("/run/oxrun"));
+    }
+
+    #[test]
+    fn the_initial_uid_map_is_recognised() {
+        assert!(is_initial_uid_map("         0          0 4294967295\n"));
+        assert!(!is_initial_uid_map("         0       1000          1\n"));
+        assert!(!is_initial_uid_map("0 1000 1\n1 100000 65536\n"));
     }
 
     #[test]

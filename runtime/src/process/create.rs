@@ -90,7 +90,17 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     let layout = Layout::detect()?;
     let cg_path = cgroups::cgroup_path(linux.cgroups_path.as_deref(), &req.id, req.systemd_cgroup)?;
     let resources = cgroup_writes(&layout, &plan, linux.resources.as_ref())?;
-    let dirs = cgroups::create(&layout, &cg_path, &resources)?;
+    let dirs = match cgroups::create(&layout, &cg_path, &resources) {
+        Ok(dirs) => dirs,
+        // Rootless without a delegated cgroup: run without one, as runc and crun do.
+        Err(e) if state::is_rootless() && is_permission_error(&e) => {
+            if !resources.writes.is_empty() {
+                logging::warn(&format!("rootless: no writable cgroup ({e}); resource limits are not applied"));
+            }
+            CgroupDirs::default()
+        }
+        Err(e) => return Err(e.into()),
+    };
     logging::debug(&format!("container {}: cgroup {cg_path} in {} hierarchies, {} resource writes", req.id, dirs.dirs.len(), resources.writes.len()));
     cleanup.cgroups = Some(dirs.clone());
     let dir = cleanup.dir.as_ref().expect("state dir");
@@ -105,7 +115,9 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
         Some(path) => Some(connect_console(Path::new(path))?),
         None => None,
     };
-    let cgroup_mount = CgroupMount { layout, path: cg_path, own_ns: plan.namespaces.has(NsKind::Cgroup) };
+    // Without cgroups of its own the container is shown the cgroup it runs in: ours.
+    let shown_path = if dirs.dirs.is_empty() { String::new() } else { cg_path };
+    let cgroup_mount = CgroupMount { layout, path: shown_path, own_ns: plan.namespaces.has(NsKind::Cgroup) };
     let (parent_ch, child_ch) = ipc::pair()?;
     let ctx = InitContext {
         plan: &plan,
@@ -260,13 +272,39 @@ fn intermediate(ctx: InitContext<'_>) -> ! {
     }
 }
 
-/// Writes uid_map and gid_map of init's new user namespace (as root: directly, any number of
-/// ranges).
+fn is_permission_error(e: &cgroups::CgroupError) -> bool {
+    matches!(e, cgroups::CgroupError::Io { source, .. } if matches!(source.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS)))
+}
+
+/// Writes uid_map and gid_map of init's new user namespace. Root writes them directly (any
+/// ranges inside its own namespace). An unprivileged user may map only itself, after denying
+/// setgroups; anything else goes through the setuid helpers newuidmap/newgidmap (package uidmap,
+/// ranges from /etc/subuid and /etc/subgid).
 fn write_id_maps(pid: i32, plan: &Plan) -> Result<(), Error> {
     let ns = &plan.namespaces;
-    for (file, maps) in [("uid_map", &ns.uid_mappings), ("gid_map", &ns.gid_mappings)] {
+    let euid = nix::unistd::geteuid().as_raw();
+    let egid = nix::unistd::getegid().as_raw();
+    for (file, maps, own, helper) in [("uid_map", &ns.uid_mappings, euid, "newuidmap"), ("gid_map", &ns.gid_mappings, egid, "newgidmap")] {
         let path = format!("/proc/{pid}/{file}");
-        std::fs::write(&path, id_map_text(maps)).map_err(|e| Error::sys(format!("write {path}"), e))?;
+        let only_self = maps.len() == 1 && maps[0].host_id == own && maps[0].size == 1;
+        if euid == 0 || only_self {
+            if euid != 0 && file == "gid_map" {
+                let sg = format!("/proc/{pid}/setgroups");
+                std::fs::write(&sg, "deny").map_err(|e| Error::sys(format!("write {sg}"), e))?;
+            }
+            std::fs::write(&path, id_map_text(maps)).map_err(|e| Error::sys(format!("write {path}"), e))?;
+            continue;
+        }
+        let mut cmd = std::process::Command::new(helper);
+        cmd.arg(pid.to_string());
+        for m in maps.iter() {
+            cmd.args([m.container_id.to_string(), m.host_id.to_string(), m.size.to_string()]);
+        }
+        let out = cmd.output().map_err(|e| Error::sys(format!("run {helper} (package uidmap) for {file}"), e))?;
+        if !out.status.success() {
+            let msg = String::from_utf8_lossy(&out.stderr).trim().replace('\n', " ");
+            return Err(Error::Usage(format!("{helper} {pid} failed: {msg}")));
+        }
     }
     Ok(())
 }
