@@ -8,7 +8,7 @@ OXMON := $(CURDIR)/$(RELEASE_DIR)/oxmon
 # Debian packages the demo, the tests and the benchmarks use.
 DEB_PACKAGES := busybox-static libseccomp-dev pkg-config runc crun conmon podman uidmap jq hyperfine iproute2 gcc
 
-.PHONY: all build deps demo test test-unit test-integration test-shim install uninstall bench clean
+.PHONY: all build deps demo test test-unit test-integration test-shim install uninstall bench bench-smoke clean
 
 all: build
 
@@ -48,3 +48,11 @@ uninstall:
 
 clean:
 	$(CARGO) clean
+
+# oxrun/oxmon against crun, runc and conmon, interleaved; writes bench/results.md and bench/chart.svg (~10 min).
+bench: deps build
+	./bench/run.sh
+
+# A few iterations of every benchmark (< 1 min), no timing assertions; writes bench/out/ only.
+bench-smoke: deps build
+	BENCH_QUICK=1 ./bench/run.sh

@@ -1,0 +1,859 @@
+#!/usr/bin/env python3
+"""oxrun/oxmon against Debian's crun, runc and conmon, interleaved (A B C A B C ...).
+
+Writes bench/results.md (table), bench/chart.svg (distributions) and bench/out/results.json.
+Targets are goals: they are reported, never asserted. See bench/README.md.
+
+Environment:
+  OXRUN_BIN, OXMON_BIN        binaries under test (default target/release/{oxrun,oxmon})
+  CRUN_BIN, RUNC_BIN, CONMON_BIN  references (default /usr/bin/crun, /usr/sbin/runc, /usr/bin/conmon)
+  BENCH_QUICK=1               a few iterations of everything (smoke test, < 1 min); writes only bench/out/
+  BENCH_ONLY=a,b              run only these benchmarks (names: see BENCHES)
+  BENCH_LABEL=text            label printed at the top of results.md (e.g. "development run")
+  BENCH_RESULTS, BENCH_CHART  output paths (default bench/results.md, bench/chart.svg; quick: bench/out/)
+  BENCH_LOG_MIB               log throughput volume per run (default 1024)
+"""
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+OUT = os.environ.get("BENCH_OUT", os.path.join(HERE, "out"))
+RESULTS_MD = os.environ.get("BENCH_RESULTS", os.path.join(OUT if QUICK else HERE, "results.md"))
+CHART = os.environ.get("BENCH_CHART", os.path.join(OUT if QUICK else HERE, "chart.svg"))
+ONLY = [b for b in os.environ.get("BENCH_ONLY", "").split(",") if b]
+LABEL = os.environ.get("BENCH_LABEL", "")
+
+OXRUN = os.environ.get("OXRUN_BIN", os.path.join(REPO, "target/release/oxrun"))
+OXMON = os.environ.get("OXMON_BIN", os.path.join(REPO, "target/release/oxmon"))
+CRUN = os.environ.get("CRUN_BIN", "/usr/bin/crun")
+RUNC = os.environ.get("RUNC_BIN", shutil.which("runc") or "/usr/sbin/runc")
+CONMON = os.environ.get("CONMON_BIN", "/usr/bin/conmon")
+
+STATE_ROOT = "/run/oxrun-bench"  # private --root of each runtime, private podman runroot
+PODMAN_ROOT = "/var/lib/oxrun-bench/storage"
+IMAGE = "localhost/oxbench-busybox:latest"
+PREFIX = f"oxb{os.getpid()}"
+
+# Iteration counts: (default, quick).
+N = {
+    "s2e_runs": (200, 6), "lc_runs": (100, 4), "exec_runs": (150, 4),
+    "par_containers": (100, 8), "par_rounds": (5, 1),
+    "podman_runs": (40, 2), "mem_rounds": (5, 1),
+    "log_rounds": (3, 1), "log_mib": (int(os.environ.get("BENCH_LOG_MIB", "1024")), 8),
+    "rss_runs": (10, 2),
+}
+
+
+def n(key):
+    return N[key][1 if QUICK else 0]
+
+
+RUNTIMES = [("oxrun", OXRUN), ("crun", CRUN), ("runc", RUNC)]
+STACKS = [("oxrun+oxmon", "oxrun", OXMON), ("crun+conmon", "crun", CONMON), ("runc+conmon", "runc", CONMON)]
+
+# Per-benchmark metadata: unit, whether lower is better, target (ratio vs reference).
+results = {"meta": {}, "benches": {}, "notes": [], "warnings": []}
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def warn(msg):
+    line = "WARNING: " + msg
+    print("\n" + "!" * 78 + "\n" + line + "\n" + "!" * 78, file=sys.stderr, flush=True)
+    results["warnings"].append(msg)
+
+
+def note(msg):
+    log("note: " + msg)
+    results["notes"].append(msg)
+
+
+def sh(args, check=True, **kw):
+    p = subprocess.run(args, capture_output=True, text=True, **kw)
+    if check and p.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({p.returncode}): {p.stderr.strip()[-500:]}")
+    return p
+
+
+def run_quiet(args):
+    """Runs a runtime command with /dev/null stdio and stderr in a file: a container started by it may
+    hold inherited fds forever, so no pipe may be given to it. Returns (returncode, stderr text)."""
+    import tempfile
+    with open(os.devnull, "r+b") as null, tempfile.TemporaryFile() as err:
+        rc = subprocess.run(args, stdin=null, stdout=null, stderr=err).returncode
+        err.seek(0)
+        return rc, err.read().decode(errors="replace").strip()
+
+
+def root_of(rt):
+    return f"{STATE_ROOT}/{rt}"
+
+
+def rtcmd(rt, binpath, *args):
+    return [binpath, "--root", root_of(rt), *args]
+
+
+def record(bench, label, values, unit, **extra):
+    b = results["benches"].setdefault(bench, {"unit": unit, "series": {}})
+    b["unit"] = unit
+    s = b["series"].setdefault(label, {"values": []})
+    s["values"].extend(values)
+    s.update(extra)
+
+
+def skip(bench, label, reason, unit="s"):
+    b = results["benches"].setdefault(bench, {"unit": unit, "series": {}})
+    b["series"].setdefault(label, {"values": []})["skipped"] = reason
+    log(f"  {label}: not measured ({reason})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Host and fixtures
+
+
+def prepare_host():
+    """crun 1.8.1 refuses hybrid hosts whose unified hierarchy still holds controllers."""
+    unified = "/sys/fs/cgroup/unified"
+    ctl = os.path.join(unified, "cgroup.controllers")
+    if not os.path.exists(ctl):
+        return
+    held = open(ctl).read().split()
+    if not held:
+        log(f"host: {unified} holds no controller; crun accepts this hybrid host as is")
+        return
+    for c in held:
+        target = f"/sys/fs/cgroup/{c}"
+        note(f"host preparation for crun: moving controller '{c}' from cgroup2 ({unified}) to a v1 "
+             f"hierarchy: mkdir -p {target} && mount -t cgroup -o {c} cgroup {target} "
+             f"(undo: umount {target}; the controller returns to cgroup2 once that hierarchy has no child cgroups)")
+        os.makedirs(target, exist_ok=True)
+        p = sh(["mount", "-t", "cgroup", "-o", c, "cgroup", target], check=False)
+        if p.returncode != 0:
+            users = []
+            for dirpath, _dirs, files in os.walk(unified):
+                if "cgroup.subtree_control" in files:
+                    try:
+                        if c in open(os.path.join(dirpath, "cgroup.subtree_control")).read().split():
+                            users.append(dirpath)
+                    except OSError:
+                        pass
+            warn(f"could not move '{c}' to v1: {p.stderr.strip()}. A controller can be bound to one hierarchy only "
+                 f"and moves away from cgroup2 only while no child cgroup uses it; cgroups with '{c}' in "
+                 f"cgroup.subtree_control: {users or 'none found'}. Remove '{c}' from their subtree_control "
+                 f"(echo -{c} > .../cgroup.subtree_control, deepest first) and rerun. crun rows will fail.")
+
+
+def build_bundles():
+    bundles = {}
+    busybox = shutil.which("busybox") or "/bin/busybox"
+    rootfs = os.path.join(OUT, "rootfs")
+    if not os.path.exists(os.path.join(rootfs, "bin/busybox")):
+        for d in ("bin", "proc", "sys", "dev", "etc", "tmp"):
+            os.makedirs(os.path.join(rootfs, d), exist_ok=True)
+        shutil.copy(busybox, os.path.join(rootfs, "bin/busybox"))
+        for applet in sh([busybox, "--list"]).stdout.split():
+            if applet != "busybox":
+                link = os.path.join(rootfs, "bin", applet)
+                if not os.path.lexists(link):
+                    os.symlink("busybox", link)
+        open(os.path.join(rootfs, "etc/passwd"), "w").write("root:x:0:0:root:/root:/bin/sh\n")
+        open(os.path.join(rootfs, "etc/group"), "w").write("root:x:0:\n")
+    # The spec comes from runc (the reference), identical for every runtime.
+    tmp = os.path.join(OUT, "spec")
+    os.makedirs(tmp, exist_ok=True)
+    if os.path.exists(os.path.join(tmp, "config.json")):
+        os.unlink(os.path.join(tmp, "config.json"))
+    sh([RUNC, "spec"], cwd=tmp)
+    base = json.load(open(os.path.join(tmp, "config.json")))
+    for name, args in (("true", ["/bin/true"]), ("sleep", ["/bin/sleep", "1000000"])):
+        b = os.path.join(OUT, "bundle-" + name)
+        os.makedirs(b, exist_ok=True)
+        if not os.path.lexists(os.path.join(b, "rootfs")):
+            os.symlink(rootfs, os.path.join(b, "rootfs"))
+        c = json.loads(json.dumps(base))
+        c["root"]["path"] = rootfs
+        c["process"]["terminal"] = False
+        c["process"]["args"] = args
+        json.dump(c, open(os.path.join(b, "config.json"), "w"), indent=1)
+        bundles[name] = b
+    return bundles
+
+
+def cleanup_runtime_containers():
+    for rt, binpath in RUNTIMES:
+        if not os.path.exists(binpath):
+            continue
+        p = sh(rtcmd(rt, binpath, "list", "-q"), check=False)
+        for cid in p.stdout.split():
+            if cid.startswith("oxb"):
+                sh(rtcmd(rt, binpath, "delete", "-f", cid), check=False)
+
+
+def runtime_ok(rt, binpath, bundle):
+    if not os.path.exists(binpath):
+        return f"{binpath} does not exist"
+    rc, err = run_quiet(rtcmd(rt, binpath, "run", "-b", bundle, f"{PREFIX}-probe-{rt}"))
+    if rc != 0:
+        return f"`{rt} run` of /bin/true failed: {err[-300:]}"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# hyperfine, interleaved in blocks
+
+
+def hyperfine_interleaved(bench, cmds, runs, rounds=None):
+    """cmds: [(label, command, prepare-or-None)]. Runs `runs` runs per label as `rounds` blocks,
+    alternating the order of labels each round (A B C, C B A, ...), so drift hits all of them."""
+    rounds = rounds or max(1, min(10, runs // 10))
+    k = max(2, runs // rounds)
+    failed = {}
+    hfdir = os.path.join(OUT, "hyperfine")
+    os.makedirs(hfdir, exist_ok=True)
+    for r in range(rounds):
+        order = cmds if r % 2 == 0 else list(reversed(cmds))
+        for label, cmd, prep in order:
+            if label in failed:
+                continue
+            js = os.path.join(hfdir, f"{bench}-{label}-{r}.json".replace("+", "_"))
+            args = ["hyperfine", "-N", "--style", "none", "--runs", str(k), "--warmup", "1" if r == 0 else "0",
+                    "--export-json", js]
+            if prep:
+                args += ["--prepare", prep]
+            args.append(cmd)
+            # Files, not pipes: containers created by --prepare must not inherit a pipe we read to EOF.
+            rc, err = run_quiet(args)
+            if rc != 0:
+                failed[label] = (err.splitlines() or ["hyperfine failed"])[-1][-300:]
+                skip(bench, label, f"failed: {failed[label]}")
+                continue
+            record(bench, label, json.load(open(js))["results"][0]["times"], "s")
+    return failed
+
+
+def q(*parts):
+    """A command line for hyperfine -N (shell-words split)."""
+    out = []
+    for p in parts:
+        p = str(p)
+        out.append(p if re.fullmatch(r"[A-Za-z0-9_./:=+,@-]+", p) else "'" + p.replace("'", "'\\''") + "'")
+    return " ".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Benchmarks
+
+
+def bench_start_to_exit(ctx):
+    cmds = []
+    for rt, binpath in ctx["runtimes"]:
+        cmds.append((rt, q(*rtcmd(rt, binpath, "run", "-b", ctx["bundles"]["true"], f"{PREFIX}-s2e-{rt}")), None))
+    hyperfine_interleaved("start-to-exit", cmds, n("s2e_runs"))
+
+
+def bench_lifecycle(ctx):
+    helper = os.path.join(HERE, "lc-prepare.sh")
+    for phase in ("create", "start", "delete"):
+        cmds = []
+        for rt, binpath in ctx["runtimes"]:
+            cid = f"{PREFIX}-lc-{rt}"
+            prep = q("sh", helper, phase, binpath, root_of(rt), ctx["bundles"]["true"], cid)
+            if phase == "create":
+                cmd = rtcmd(rt, binpath, "create", "-b", ctx["bundles"]["true"], cid)
+            else:
+                cmd = rtcmd(rt, binpath, phase, cid)
+            cmds.append((rt, q(*cmd), prep))
+        hyperfine_interleaved(f"lifecycle-{phase}", cmds, n("lc_runs"))
+        for rt, binpath in ctx["runtimes"]:
+            sh(rtcmd(rt, binpath, "delete", "-f", f"{PREFIX}-lc-{rt}"), check=False)
+
+
+def bench_exec(ctx):
+    cmds = []
+    started = []
+    for rt, binpath in ctx["runtimes"]:
+        cid = f"{PREFIX}-exec-{rt}"
+        # create + start with /dev/null stdio (the container must not hold our pipes).
+        crc, cerr = run_quiet(rtcmd(rt, binpath, "create", "-b", ctx["bundles"]["sleep"], cid))
+        src, serr = run_quiet(rtcmd(rt, binpath, "start", cid)) if crc == 0 else (1, "")
+        if crc != 0 or src != 0:
+            skip("exec", rt, f"could not start a container: {(cerr + serr)[-200:]}")
+            sh(rtcmd(rt, binpath, "delete", "-f", cid), check=False)
+            continue
+        started.append((rt, binpath, cid))
+        cmds.append((rt, q(*rtcmd(rt, binpath, "exec", cid, "/bin/true")), None))
+    try:
+        hyperfine_interleaved("exec", cmds, n("exec_runs"))
+    finally:
+        for rt, binpath, cid in started:
+            sh(rtcmd(rt, binpath, "delete", "-f", cid), check=False)
+
+
+def bench_parallel(ctx):
+    total = n("par_containers")
+    workers = 4
+    bundle = ctx["bundles"]["true"]
+    bad = {}
+    for r in range(n("par_rounds")):
+        order = ctx["runtimes"] if r % 2 == 0 else list(reversed(ctx["runtimes"]))
+        for rt, binpath in order:
+            if rt in bad:
+                continue
+            errors = []
+
+            def one(i, rt=rt, binpath=binpath, errors=errors):
+                cid = f"{PREFIX}-par-{rt}-{r}-{i}"
+                for args in (("create", "-b", bundle, cid), ("start", cid), ("delete", "-f", cid)):
+                    rc, err = run_quiet(rtcmd(rt, binpath, *args))
+                    if rc != 0:
+                        errors.append(f"{args[0]}: {err[-200:]}")
+                        run_quiet(rtcmd(rt, binpath, "delete", "-f", cid))
+                        return
+
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(workers) as ex:
+                list(ex.map(one, range(total)))
+            dt = time.perf_counter() - t0
+            if errors:
+                bad[rt] = errors[0]
+                skip("parallel", rt, f"{len(errors)}/{total} containers failed, first: {errors[0]}", unit="containers/s")
+                continue
+            record("parallel", rt, [total / dt], "containers/s", higher_better=True)
+
+
+# --- Podman -----------------------------------------------------------------------------------
+
+
+def podman_env():
+    return dict(os.environ, CONTAINERS_CONF=os.path.join(OUT, "containers.conf"))
+
+
+def podman(stack_rt=None, monitor=None):
+    args = ["podman", "--root", PODMAN_ROOT, "--runroot", f"{STATE_ROOT}/podman"]
+    if monitor:
+        args += ["--conmon", monitor]
+    if stack_rt:
+        args += ["--runtime", stack_rt]
+    return args
+
+
+def podman_setup(ctx):
+    conf = f"""# Written by bench/bench.py: a private containers.conf for the benchmarks.
+[containers]
+# CAP_SYS_RESOURCE is missing on this host: keep rlimits below the hard limits.
+default_ulimits = ["nofile=1024:20000", "nproc=4096:4096"]
+
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+runtime_supports_json = ["crun", "runc", "oxrun"]
+
+[engine.runtimes]
+oxrun = ["{OXRUN}"]
+crun = ["{CRUN}"]
+runc = ["{RUNC}"]
+"""
+    os.makedirs(OUT, exist_ok=True)
+    open(os.path.join(OUT, "containers.conf"), "w").write(conf)
+    env = podman_env()
+    if sh(podman() + ["image", "exists", IMAGE], check=False, env=env).returncode != 0:
+        tar = os.path.join(OUT, "rootfs.tar")
+        sh(["tar", "-C", os.path.join(OUT, "rootfs"), "-cf", tar, "."])
+        sh(podman() + ["import", tar, IMAGE], env=env)
+    # Which stacks can run at all, and is the monitor really the one asked for?
+    stacks = []
+    for label, rt, mon in STACKS:
+        binpath = dict(RUNTIMES)[rt]
+        reason = None
+        if rt not in dict(ctx["runtimes"]):
+            reason = f"{rt} is not usable: {ctx['runtime_errors'].get(rt, '?')}"
+        elif not os.path.exists(mon):
+            reason = f"{mon} does not exist (is it built? `make build`)"
+        else:
+            v = sh([mon, "--version"], check=False)
+            if v.returncode != 0 or not re.search(r"\d+\.\d+\.\d+", v.stdout):
+                reason = f"`{mon} --version` fails or prints no version (Podman would silently use the conmon on PATH)"
+        if reason is None:
+            exe, err = podman_monitor_probe(rt, mon)
+            if err:
+                reason = err
+            elif os.path.realpath(exe) != os.path.realpath(mon):
+                warn(f"{label}: Podman ran the monitor {exe}, not {mon} (it falls back to the conmon on PATH when the "
+                     f"configured monitor fails its --version probe). Rows for {label} are NOT {mon.split('/')[-1]}.")
+                reason = f"Podman used {exe} instead of {mon}"
+        if reason:
+            for bench in ("podman-run", "monitor-rss", "log-throughput"):
+                skip(bench, label, reason, unit="s")
+            continue
+        stacks.append((label, rt, mon, binpath))
+    return stacks
+
+
+def conmon_pid(name):
+    p = sh(podman() + ["inspect", "--format", "{{.State.ConmonPid}}", name], check=False, env=podman_env())
+    try:
+        return int(p.stdout.strip())
+    except ValueError:
+        return None
+
+
+def podman_monitor_probe(rt, mon):
+    """Starts a sleeping container; returns (monitor exe, error)."""
+    name = f"{PREFIX}-probe-{rt}"
+    env = podman_env()
+    p = sh(podman(rt, mon) + ["run", "-d", "--name", name, IMAGE, "sleep", "1000"], check=False, env=env)
+    try:
+        if p.returncode != 0:
+            return None, f"`podman run` failed: {p.stderr.strip()[-300:]}"
+        pid = conmon_pid(name)
+        if not pid:
+            return None, "no monitor pid from podman inspect"
+        return os.readlink(f"/proc/{pid}/exe"), None
+    finally:
+        sh(podman() + ["rm", "-f", "-t", "0", name], check=False, env=env)
+
+
+def bench_podman_run(ctx):
+    cmds = [(label, q(*podman(rt, mon), "run", "--rm", IMAGE, "true"), None) for label, rt, mon, _ in ctx["stacks"]]
+    # hyperfine passes its environment on: set CONTAINERS_CONF for it.
+    os.environ["CONTAINERS_CONF"] = os.path.join(OUT, "containers.conf")
+    hyperfine_interleaved("podman-run", cmds, n("podman_runs"), rounds=max(1, n("podman_runs") // 10))
+
+
+def status_kib(pid, key):
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def pss_kib(pid):
+    try:
+        for line in open(f"/proc/{pid}/smaps_rollup"):
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def bench_monitor_rss(ctx):
+    env = podman_env()
+    for r in range(n("mem_rounds")):
+        order = ctx["stacks"] if r % 2 == 0 else list(reversed(ctx["stacks"]))
+        for label, rt, mon, _ in order:
+            name = f"{PREFIX}-mem-{rt}-{r}"
+            p = sh(podman(rt, mon) + ["run", "-d", "--name", name, IMAGE, "sleep", "1000"], check=False, env=env)
+            try:
+                if p.returncode != 0:
+                    skip("monitor-rss", label, f"podman run failed: {p.stderr.strip()[-200:]}", unit="KiB")
+                    continue
+                time.sleep(0.5)  # let the monitor settle (sync pipes closed, log opened)
+                pid = conmon_pid(name)
+                exe = os.readlink(f"/proc/{pid}/exe") if pid else "?"
+                if os.path.realpath(exe) != os.path.realpath(mon):
+                    warn(f"monitor-rss {label}: monitor process is {exe}, not {mon}")
+                    continue
+                rss, pss = status_kib(pid, "VmRSS"), pss_kib(pid)
+                record("monitor-rss", label, [rss], "KiB", pss=[*(results["benches"].get("monitor-rss", {})
+                                                                    .get("series", {}).get(label, {}).get("pss", [])), pss])
+            finally:
+                sh(podman() + ["rm", "-f", "-t", "0", name], check=False, env=env)
+
+
+LINE_BYTES = 1024  # including the newline
+
+
+def log_generator(lines):
+    # busybox awk writes ~700 MB/s here, well above any monitor: the monitor is the bottleneck.
+    pad = LINE_BYTES - 12  # "%010d " is 11 bytes, plus the newline
+    return ["awk", f'BEGIN{{p=sprintf("%{pad}s",""); gsub(/ /,"x",p); '
+                   f'for(i=0;i<{lines};i++) printf "%010d %s\\n", i, p}}']
+
+
+def verify_k8s_log(path, lines):
+    """Every line i is "%010d " + 'x' * pad, in order, none lost; P records joined with what follows.
+    Returns (ok, message, first_ts, last_ts)."""
+    pad = b"x" * (LINE_BYTES - 12)
+    expect = 0
+    partial = []
+    bad = None
+    first_ts = last_ts = None
+    with open(path, "rb") as f:
+        for rec in f:
+            parts = rec.rstrip(b"\n").split(b" ", 3)
+            if len(parts) < 3:
+                bad = bad or f"malformed record {rec[:80]!r}"
+                continue
+            ts, stream, tag = parts[0], parts[1], parts[2]
+            content = parts[3] if len(parts) == 4 else b""
+            if first_ts is None:
+                first_ts = ts
+            last_ts = ts
+            if stream != b"stdout":
+                bad = bad or f"unexpected stream {stream!r}: {content[:80]!r}"
+                continue
+            partial.append(content)
+            if tag == b"P":
+                continue
+            line = b"".join(partial)
+            partial = []
+            num, _, rest = line.partition(b" ")
+            if num != b"%010d" % expect or rest != pad:
+                bad = bad or f"line {expect}: got {line[:40]!r}... ({len(line)} bytes)"
+                try:
+                    expect = int(num)
+                except ValueError:
+                    pass
+            expect += 1
+    if partial:
+        bad = bad or "log ends in a partial (P) record"
+    if expect != lines:
+        bad = bad or f"{expect} lines in the log, {lines} written"
+    return bad is None, bad or f"all {lines} lines present and intact", first_ts, last_ts
+
+
+def parse_ts(ts):
+    # 2026-11-29T17:30:01.123456789Z or with +00:00 offset: seconds since the epoch, nanosecond aware.
+    s = ts.decode()
+    m = re.match(r"(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", s)
+    if not m:
+        return None
+    import calendar
+    y, mo, d, h, mi, se, frac, tz = m.groups()
+    t = calendar.timegm((int(y), int(mo), int(d), int(h), int(mi), int(se)))
+    t += int((frac or "0")[:9].ljust(9, "0")) / 1e9
+    if tz != "Z":
+        sign = 1 if tz[0] == "+" else -1
+        t -= sign * (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60)
+    return t
+
+
+def bench_log_throughput(ctx):
+    env = podman_env()
+    mib = n("log_mib")
+    lines = mib * 1024 * 1024 // LINE_BYTES
+    logdir = os.path.join(OUT, "logs")
+    os.makedirs(logdir, exist_ok=True)
+    stacks = [s for s in ctx["stacks"] if s[0] in ("oxrun+oxmon", "crun+conmon")]
+    for r in range(n("log_rounds")):
+        order = stacks if r % 2 == 0 else list(reversed(stacks))
+        for label, rt, mon, _ in order:
+            name = f"{PREFIX}-log-{rt}-{r}"
+            path = os.path.join(logdir, f"{label}-{r}.log".replace("+", "_"))
+            if os.path.exists(path):
+                os.unlink(path)
+            t0 = time.perf_counter()
+            p = sh(podman(rt, mon) + ["run", "-d", "--name", name, "--log-driver", "k8s-file", "--log-opt",
+                                      f"path={path}", IMAGE, *log_generator(lines)], check=False, env=env)
+            try:
+                if p.returncode != 0:
+                    skip("log-throughput", label, f"podman run failed: {p.stderr.strip()[-200:]}", unit="MiB/s")
+                    continue
+                pid = conmon_pid(name)
+                exe = None
+                peak = 0
+                if pid:
+                    try:
+                        exe = os.readlink(f"/proc/{pid}/exe")
+                    except OSError:
+                        exe = None  # already gone (tiny volume)
+                if exe and os.path.realpath(exe) != os.path.realpath(mon):
+                    warn(f"log-throughput {label}: monitor process is {exe}, not {mon}")
+                stop = threading.Event()
+
+                def sample():
+                    nonlocal peak
+                    while not stop.is_set():
+                        v = status_kib(pid, "VmHWM") if pid else None
+                        if v:
+                            peak = max(peak, v)
+                        stop.wait(0.05)
+
+                th = threading.Thread(target=sample, daemon=True)
+                th.start()
+                w = sh(podman() + ["wait", name], check=False, env=env)
+                wall = time.perf_counter() - t0
+                stop.set()
+                th.join()
+                code = w.stdout.strip()
+                ok, msg, first_ts, last_ts = verify_k8s_log(path, lines)
+                span = (parse_ts(last_ts) - parse_ts(first_ts)) if first_ts and last_ts else None
+                payload_mib = lines * LINE_BYTES / 2**20
+                rate = payload_mib / span if span and span > 0 else None
+                b = results["benches"].setdefault("log-throughput", {"unit": "MiB/s", "series": {}})
+                s = b["series"].setdefault(label, {"values": [], "higher_better": True, "checks": [], "peak_rss_kib": [],
+                                                   "wall_mib_s": []})
+                if rate:
+                    s["values"].append(rate)
+                s["wall_mib_s"].append(payload_mib / wall)
+                s["checks"].append(("ok" if ok and code == "0" else "FAIL") + f": {msg}; exit code {code}")
+                if peak:
+                    s["peak_rss_kib"].append(peak)
+                log(f"  {label} round {r}: {rate or 0:.0f} MiB/s (log timestamps), {payload_mib / wall:.0f} MiB/s wall, "
+                    f"peak monitor RSS {peak} KiB, {msg}")
+                if not ok:
+                    warn(f"log-throughput {label}: {msg}")
+            finally:
+                sh(podman() + ["rm", "-f", "-t", "0", name], check=False, env=env)
+                if os.path.exists(path):
+                    os.unlink(path)
+
+
+def bench_footprint(ctx):
+    fp = results.setdefault("footprint", {"sizes": {}, "create_rss_kib": {}})
+    for name, pth in (("oxrun", OXRUN), ("crun", CRUN), ("runc", RUNC), ("oxmon", OXMON), ("conmon", CONMON)):
+        if os.path.exists(pth):
+            fp["sizes"][name] = os.path.getsize(os.path.realpath(pth))
+    bundle = ctx["bundles"]["true"]
+    for r in range(n("rss_runs")):
+        order = ctx["runtimes"] if r % 2 == 0 else list(reversed(ctx["runtimes"]))
+        for rt, binpath in order:
+            cid = f"{PREFIX}-rss-{rt}"
+            # GNU time's %M is ru_maxrss (KiB) of the create process and the descendants it waited for.
+            # Not measured from Python directly: a child forked from Python carries Python's RSS
+            # high-water mark across exec.
+            mfile = os.path.join(OUT, "maxrss")
+            rc, err = run_quiet(["/usr/bin/time", "-f", "%M", "-o", mfile, *rtcmd(rt, binpath, "create", "-b", bundle, cid)])
+            sh(rtcmd(rt, binpath, "delete", "-f", cid), check=False)
+            if rc == 0:
+                kib = int(open(mfile).read().split()[-1])
+                fp["create_rss_kib"].setdefault(rt, []).append(kib)
+                record("create-peak-rss", rt, [kib], "KiB")
+            else:
+                skip("create-peak-rss", rt, f"create failed: {err[-200:]}", unit="KiB")
+
+
+BENCHES = [
+    ("start-to-exit", bench_start_to_exit, False),
+    ("lifecycle", bench_lifecycle, False),
+    ("exec", bench_exec, False),
+    ("parallel", bench_parallel, False),
+    ("podman-run", bench_podman_run, True),
+    ("monitor-rss", bench_monitor_rss, True),
+    ("log-throughput", bench_log_throughput, True),
+    ("footprint", bench_footprint, False),
+]
+
+# (bench, what, target text, reference, factor, higher_better)
+TARGETS = {
+    "start-to-exit": ("oxrun ≤ 0.8 × crun", "crun", 0.8, False),
+    "lifecycle-create": ("≤ crun", "crun", 1.0, False),
+    "lifecycle-start": ("≤ crun", "crun", 1.0, False),
+    "lifecycle-delete": ("≤ crun", "crun", 1.0, False),
+    "exec": ("≤ 0.8 × crun", "crun", 0.8, False),
+    "parallel": ("throughput ≥ crun", "crun", 1.0, True),
+    "podman-run": ("≤ crun+conmon", "crun+conmon", 1.0, False),
+    "monitor-rss": ("oxmon ≤ 0.75 × conmon", "crun+conmon", 0.75, False),
+    "log-throughput": ("oxmon ≥ 1.5 × conmon, no line lost, RSS bounded", "crun+conmon", 1.5, True),
+    "create-peak-rss": ("reported", None, None, False),
+}
+DESCRIPTIONS = {
+    "start-to-exit": "`RT run` of a busybox bundle running /bin/true (create + start + wait + delete)",
+    "lifecycle-create": "`RT create` (the container waits in its exec fifo)",
+    "lifecycle-start": "`RT start` of a created container",
+    "lifecycle-delete": "`RT delete` of a stopped container",
+    "exec": "`RT exec ID /bin/true` into a running container",
+    "parallel": f"{N['par_containers'][0]} containers created, started and deleted by 4 workers (containers/s)",
+    "podman-run": "`podman run --rm IMG true` (runtime+monitor)",
+    "monitor-rss": "VmRSS of the monitor holding a sleeping container under Podman",
+    "log-throughput": "1 GiB of 1 KiB lines through the monitor into k8s-file, every line checked",
+    "create-peak-rss": "peak RSS (ru_maxrss) of `RT create` and the children it waited for",
+}
+OX = {"start-to-exit": "oxrun", "lifecycle-create": "oxrun", "lifecycle-start": "oxrun", "lifecycle-delete": "oxrun",
+      "exec": "oxrun", "parallel": "oxrun", "podman-run": "oxrun+oxmon", "monitor-rss": "oxrun+oxmon",
+      "log-throughput": "oxrun+oxmon", "create-peak-rss": "oxrun"}
+RUNC_REF = {"podman-run": "runc+conmon", "monitor-rss": "runc+conmon"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics and reports
+
+
+def quantile(v, p):
+    v = sorted(v)
+    if not v:
+        return None
+    k = (len(v) - 1) * p
+    lo, hi = int(k), min(int(k) + 1, len(v) - 1)
+    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
+def stats(v):
+    if not v:
+        return None
+    return {"n": len(v), "median": statistics.median(v), "p25": quantile(v, 0.25), "p75": quantile(v, 0.75),
+            "min": min(v), "max": max(v)}
+
+
+def fmt(x, unit):
+    if x is None:
+        return "–"
+    if unit == "s":
+        return f"{x * 1000:.1f} ms" if x < 10 else f"{x:.2f} s"
+    if unit == "KiB":
+        return f"{x:,.0f} KiB"
+    return f"{x:.1f} {unit.replace('containers/s', '/s')}"
+
+
+def build_report():
+    m = results["meta"]
+    out = []
+    out.append("# oxrun benchmarks\n")
+    if LABEL:
+        out.append(f"**{LABEL}**\n")
+    if QUICK:
+        out.append("**BENCH_QUICK=1 smoke run: a few iterations only, numbers are meaningless.**\n")
+    out.append(f"- date: {m['date']}  \n- host: {m['host']}  \n- commit: {m['commit']}  \n"
+               f"- load average at start / end: {m['load_start']} / {m.get('load_end', '?')}  \n"
+               f"- binaries: {m['binaries']}  \n- method: interleaved blocks (A B C, C B A, …); median and "
+               f"interquartile range (p25–p75); ratios are of medians. Targets are goals, not assertions.\n")
+    for w in results["warnings"]:
+        out.append(f"> **WARNING: {w}**\n")
+    out.append("| benchmark | what | series | n | median | p25–p75 | min–max | oxrun/crun | oxrun/runc | target | met |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    for bench, b in results["benches"].items():
+        unit = b["unit"]
+        tgt = TARGETS.get(bench, ("", None, None, False))
+        series = b["series"]
+        ox = OX.get(bench)
+        meds = {lab: (stats(s["values"]) or {}).get("median") for lab, s in series.items()}
+        crun_ref = "crun+conmon" if bench in ("podman-run", "monitor-rss", "log-throughput") else "crun"
+        runc_ref = RUNC_REF.get(bench, "runc" if bench not in ("podman-run", "monitor-rss", "log-throughput") else None)
+        first = True
+        for lab, s in series.items():
+            st = stats(s["values"])
+            cells = [bench if first else "", DESCRIPTIONS.get(bench, "") if first else "", lab]
+            if s.get("skipped") and not st:
+                name = lab.split("+")[-1] if "+" in lab else lab
+                cells += ["0", f"{name}: not measured ({s['skipped']})", "", "", "", "", "", ""]
+                out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+                first = False
+                continue
+            cells += [str(st["n"]), fmt(st["median"], unit), f"{fmt(st['p25'], unit)} – {fmt(st['p75'], unit)}",
+                      f"{fmt(st['min'], unit)} – {fmt(st['max'], unit)}"]
+            r1 = r2 = met = ""
+            if lab == ox:
+                if meds.get(crun_ref) and meds.get(lab):
+                    r1 = f"{meds[lab] / meds[crun_ref]:.2f}"
+                if runc_ref and meds.get(runc_ref) and meds.get(lab):
+                    r2 = f"{meds[lab] / meds[runc_ref]:.2f}"
+                if tgt[1] and meds.get(tgt[1]) and meds.get(lab):
+                    ratio = meds[lab] / meds[tgt[1]]
+                    ok = ratio >= tgt[2] if tgt[3] else ratio <= tgt[2]
+                    met = "yes" if ok else "**no**"
+                    if bench == "log-throughput":
+                        checks = s.get("checks", [])
+                        lost = any(not c.startswith("ok") for c in checks)
+                        peak = max(s.get("peak_rss_kib") or [0])
+                        bounded = 0 < peak <= 65536
+                        met = "yes" if ok and not lost and bounded else "**no**"
+                        met += f" (rate {'ok' if ok else 'low'}, lines {'LOST/BAD' if lost else 'all ok'}, " \
+                               f"peak RSS {peak} KiB{'' if bounded else ' not bounded/unknown'})"
+                elif tgt[1]:
+                    met = "n/a (reference missing)"
+            cells += [r1, r2, tgt[0] if lab == ox else "", met]
+            out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+            first = False
+    out.append("")
+    lt = results["benches"].get("log-throughput", {}).get("series", {})
+    if lt:
+        out.append("Log throughput details (rate from the first and last k8s-file timestamps; wall includes "
+                   "`podman run -d` … `podman wait`):\n")
+        for lab, s in lt.items():
+            if s.get("skipped"):
+                continue
+            out.append(f"- {lab}: wall {', '.join(f'{x:.0f}' for x in s.get('wall_mib_s', []))} MiB/s; "
+                       f"peak monitor RSS {s.get('peak_rss_kib')} KiB; checks: {'; '.join(s.get('checks', []))}")
+        out.append("")
+    mr = results["benches"].get("monitor-rss", {}).get("series", {})
+    if mr:
+        out.append("Monitor PSS (KiB): " + "; ".join(f"{lab} {s.get('pss')}" for lab, s in mr.items()
+                                                      if not s.get("skipped")) + "\n")
+    fp = results.get("footprint")
+    if fp:
+        out.append("Binary sizes: " + ", ".join(f"{k} {v / 1024:,.0f} KiB" for k, v in fp["sizes"].items()) + "\n")
+    for nt in results["notes"]:
+        out.append(f"- note: {nt}")
+    out.append("")
+    chart_rel = os.path.relpath(CHART, os.path.dirname(RESULTS_MD))
+    out.append(f"![distributions]({chart_rel})\n")
+    return "\n".join(out)
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    os.makedirs(STATE_ROOT, exist_ok=True)
+    commit = sh(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], check=False).stdout.strip()
+    dirty = sh(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"], check=False).stdout.strip()
+    results["meta"] = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "host": f"{platform.node()}, {os.cpu_count()} CPUs, kernel {platform.release()}, "
+                f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
+        "commit": commit + (" (working tree modified)" if dirty else ""),
+        "load_start": " ".join(open("/proc/loadavg").read().split()[:3]),
+        "binaries": f"{OXRUN}, {OXMON}, {CRUN}, {RUNC}, {CONMON}",
+        "quick": QUICK,
+    }
+    log(f"oxrun bench{' (BENCH_QUICK=1)' if QUICK else ''}: results in {RESULTS_MD}, chart {CHART}")
+    prepare_host()
+    bundles = build_bundles()
+    cleanup_runtime_containers()
+    ctx = {"bundles": bundles, "runtimes": [], "runtime_errors": {}}
+    for rt, binpath in RUNTIMES:
+        err = runtime_ok(rt, binpath, bundles["true"])
+        if err:
+            warn(f"{rt}: not measured ({err})")
+            ctx["runtime_errors"][rt] = err
+        else:
+            ctx["runtimes"].append((rt, binpath))
+    need_podman = any(p for name, _, p in BENCHES if not ONLY or name in ONLY)
+    if need_podman:
+        if shutil.which("podman"):
+            ctx["stacks"] = podman_setup(ctx)
+        else:
+            ctx["stacks"] = []
+            for bench in ("podman-run", "monitor-rss", "log-throughput"):
+                for label, _, _ in STACKS:
+                    skip(bench, label, "podman is not installed (make deps)")
+    try:
+        for name, fn, _ in BENCHES:
+            if ONLY and name not in ONLY:
+                continue
+            t0 = time.time()
+            log(f"== {name}")
+            try:
+                fn(ctx)
+            except Exception as e:  # a broken benchmark must not hide the others
+                warn(f"{name}: harness error: {e}")
+            log(f"   ({time.time() - t0:.0f} s)")
+    finally:
+        cleanup_runtime_containers()
+    results["meta"]["load_end"] = " ".join(open("/proc/loadavg").read().split()[:3])
+    json.dump(results, open(os.path.join(OUT, "results.json"), "w"), indent=1)
+    report = build_report()
+    open(RESULTS_MD, "w").write(report)
+    sh([sys.executable, os.path.join(HERE, "chart.py"), os.path.join(OUT, "results.json"), CHART])
+    print(report)
+    if results["warnings"]:
+        print("\n".join("WARNING: " + w for w in results["warnings"]), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
