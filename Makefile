@@ -6,7 +6,7 @@ RELEASE_DIR := target/release
 OXRUN := $(CURDIR)/$(RELEASE_DIR)/oxrun
 OXMON := $(CURDIR)/$(RELEASE_DIR)/oxmon
 # Debian packages the demo, the tests and the benchmarks use.
-DEB_PACKAGES := busybox-static libseccomp-dev pkg-config runc crun conmon podman uidmap jq hyperfine iproute2 gcc
+DEB_PACKAGES := busybox-static libseccomp-dev pkg-config runc crun conmon podman uidmap jq hyperfine iproute2 gcc containerd
 
 .PHONY: all build deps demo test test-unit test-integration test-shim install uninstall bench bench-smoke clean
 
