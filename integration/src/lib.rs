@@ -3,6 +3,7 @@
 
 pub mod bundle;
 pub mod console;
+pub mod containerd;
 pub mod leftovers;
 pub mod runtime;
 pub mod util;

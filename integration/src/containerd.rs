@@ -1,0 +1,583 @@
+//! containerd (Debian's 1.6) driving a runtime through its runc shim
+//! (`io.containerd.runc.v2`, `ctr run --runc-binary`): a private containerd
+//! (config.toml, root, state, socket and opt dirs under one tempdir, CRI
+//! disabled), a busybox OCI image built from `/bin/busybox` and imported with
+//! `ctr image import`, and `ctr` helpers with deadlines.
+//!
+//! Every `ctr` command runs in a unique namespace, so the containers' cgroups
+//! (`/<namespace>/<id>` in every hierarchy) and shim sockets never collide
+//! with another test's. [`Containerd`]'s `Drop` kills and removes every task,
+//! container and image of the namespace, stops containerd, kills any shim
+//! still serving its socket, unmounts what is left under its dirs and removes
+//! them, so a failing test leaves nothing behind either.
+
+use nix::mount::{umount2, MntFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::util::{cmdline_of, exec, pid_alive, poll_until, unique, which, Out};
+
+/// Deadline of one `ctr` command.
+pub const CTR_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The image every test runs (busybox-static in an OCI image).
+pub const IMAGE: &str = "docker.io/library/oxbox:latest";
+
+/// The binaries every containerd test is generated for.
+pub const BINARIES: [&str; 2] = ["oxrun", "runc"];
+
+/// The runtime binary called `name`: `oxrun` is the binary under test
+/// ([`crate::runtime::runtime_bin`]), `runc` is Debian's runc.
+pub fn binary(name: &str) -> PathBuf {
+    match name {
+        "oxrun" => crate::runtime::runtime_bin(),
+        "runc" => which("runc").unwrap_or_else(|| PathBuf::from("/usr/sbin/runc")),
+        other => panic!("unknown binary {other:?}"),
+    }
+}
+
+/// Installs Debian's containerd when `containerd`, `ctr` or the runc v2 shim
+/// is missing (`apt-get install -y containerd`, once per process).
+pub fn ensure_installed() -> Result<(), String> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let have = || {
+        which("containerd").is_some()
+            && which("ctr").is_some()
+            && which("containerd-shim-runc-v2").is_some()
+    };
+    if have() {
+        return Ok(());
+    }
+    let out = Command::new("apt-get")
+        .args(["install", "-y", "-qq", "containerd"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("apt-get: {e}"))?;
+    if !out.status.success() || !have() {
+        return Err(format!(
+            "apt-get install -y containerd failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
+}
+
+/// Writes an OCI image layout tar (`oci-layout`, `index.json`, blobs: one
+/// gzip layer with the integration busybox rootfs, the config and the
+/// manifest) named [`IMAGE`] to `out`. Digests come from `sha256sum`, the
+/// layer from `tar` and `gzip -n`.
+pub fn build_image(work: &Path, out: &Path) {
+    let rootfs = work.join("img-rootfs");
+    crate::bundle::populate_rootfs(&rootfs);
+    let layout = work.join("img-layout");
+    let blobs = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).expect("mkdir blobs");
+    let layer_tar = work.join("layer.tar");
+    let mut c = Command::new("tar");
+    c.args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&layer_tar)
+        .arg(".");
+    exec(c, work, CTR_TIMEOUT).assert_ok();
+    let diff_id = sha256_file(work, &layer_tar);
+    let layer_gz = work.join("layer.tar.gz");
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg("gzip -n -c \"$1\" > \"$2\"")
+        .arg("sh")
+        .arg(&layer_tar)
+        .arg(&layer_gz);
+    exec(c, work, CTR_TIMEOUT).assert_ok();
+    let (layer_digest, layer_size) = add_blob(work, &blobs, &layer_gz);
+    let config = serde_json::json!({
+        "architecture": go_arch(),
+        "os": "linux",
+        "config": {
+            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "Cmd": ["sh"],
+            "WorkingDir": "/"
+        },
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff_id}")]},
+        "history": [{"created_by": "oxrun integration tests"}]
+    });
+    let (config_digest, config_size) = add_json_blob(work, &blobs, &config);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": format!("sha256:{config_digest}"),
+            "size": config_size
+        },
+        "layers": [{
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": format!("sha256:{layer_digest}"),
+            "size": layer_size
+        }]
+    });
+    let (manifest_digest, manifest_size) = add_json_blob(work, &blobs, &manifest);
+    let tag = IMAGE.rsplit(':').next().unwrap_or("latest");
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": format!("sha256:{manifest_digest}"),
+            "size": manifest_size,
+            "platform": {"architecture": go_arch(), "os": "linux"},
+            "annotations": {
+                "io.containerd.image.name": IMAGE,
+                "org.opencontainers.image.ref.name": tag
+            }
+        }]
+    });
+    std::fs::write(layout.join("index.json"), index.to_string()).expect("index.json");
+    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
+        .expect("oci-layout");
+    let mut c = Command::new("tar");
+    c.arg("-C").arg(&layout).arg("-cf").arg(out).arg(".");
+    exec(c, work, CTR_TIMEOUT).assert_ok();
+    let _ = std::fs::remove_dir_all(&rootfs);
+    let _ = std::fs::remove_dir_all(&layout);
+    let _ = std::fs::remove_file(&layer_tar);
+    let _ = std::fs::remove_file(&layer_gz);
+}
+
+/// The GOARCH name of this machine (image platform).
+pub fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+fn sha256_file(work: &Path, f: &Path) -> String {
+    let mut c = Command::new("sha256sum");
+    c.arg(f);
+    let out = exec(c, work, CTR_TIMEOUT);
+    out.assert_ok();
+    out.stdout
+        .split_whitespace()
+        .next()
+        .expect("sha256sum output")
+        .to_string()
+}
+
+fn add_blob(work: &Path, blobs: &Path, f: &Path) -> (String, u64) {
+    let digest = sha256_file(work, f);
+    let size = std::fs::metadata(f).expect("stat blob").len();
+    std::fs::copy(f, blobs.join(&digest)).expect("copy blob");
+    (digest, size)
+}
+
+fn add_json_blob(work: &Path, blobs: &Path, v: &serde_json::Value) -> (String, u64) {
+    let f = work.join(unique("blob"));
+    std::fs::write(&f, v.to_string()).expect("write blob");
+    let r = add_blob(work, blobs, &f);
+    let _ = std::fs::remove_file(&f);
+    r
+}
+
+/// A private containerd for one runtime binary, with [`IMAGE`] imported.
+pub struct Containerd {
+    /// The runtime binary passed as `--runc-binary`.
+    pub binary: PathBuf,
+    /// The `ctr` namespace of this test.
+    pub ns: String,
+    dir: Option<tempfile::TempDir>,
+    path: PathBuf,
+    child: Option<Child>,
+}
+
+impl Containerd {
+    /// Starts containerd (private socket, root, state; CRI disabled), waits
+    /// for it to answer and imports [`IMAGE`].
+    pub fn start(binary: &Path) -> Containerd {
+        assert!(
+            binary.is_file(),
+            "runtime binary {} not found (build it or set OXRUN_BIN)",
+            binary.display()
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("oxctd-")
+            .tempdir()
+            .expect("tempdir");
+        let path = dir.path().to_path_buf();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o711)).expect("chmod");
+        for d in ["root", "state", "opt", "runc", "scratch"] {
+            std::fs::create_dir_all(path.join(d)).expect("mkdir");
+        }
+        let p = path.display();
+        let conf = format!(
+            r#"version = 2
+root = "{p}/root"
+state = "{p}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+
+[grpc]
+  address = "{p}/c.sock"
+
+[ttrpc]
+  address = "{p}/c.sock.ttrpc"
+
+[debug]
+  address = ""
+  level = "info"
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{p}/opt"
+
+[plugins."io.containerd.runtime.v1.linux"]
+  runtime_root = "{p}/runc-v1"
+"#
+        );
+        std::fs::write(path.join("config.toml"), conf).expect("config.toml");
+        let log = std::fs::File::create(path.join("containerd.log")).expect("log");
+        let child = Command::new(which("containerd").unwrap_or_else(|| "containerd".into()))
+            .arg("--config")
+            .arg(path.join("config.toml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn containerd");
+        let mut c = Containerd {
+            binary: binary.to_path_buf(),
+            ns: unique("oxt").replace('-', "_"),
+            dir: Some(dir),
+            path,
+            child: Some(child),
+        };
+        let ready = poll_until(Duration::from_secs(20), || {
+            if let Some(ch) = c.child.as_mut() {
+                if let Ok(Some(_)) = ch.try_wait() {
+                    return true;
+                }
+            }
+            c.raw_ctr(&["version"], Duration::from_secs(5)).ok()
+        });
+        let alive = matches!(c.child.as_mut().map(|ch| ch.try_wait()), Some(Ok(None)));
+        assert!(
+            ready && alive,
+            "containerd did not start; log:\n{}",
+            c.log()
+        );
+        let tar = c.path.join("scratch/oxbox.tar");
+        build_image(&c.path.join("scratch"), &tar);
+        let t = tar.to_string_lossy().into_owned();
+        c.ok(&["images", "import", &t]);
+        c
+    }
+
+    /// The directory holding config, root, state, socket and scratch files.
+    pub fn dir(&self) -> &Path {
+        &self.path
+    }
+
+    /// containerd's gRPC socket.
+    pub fn socket(&self) -> PathBuf {
+        self.path.join("c.sock")
+    }
+
+    /// The `--runc-root` every container of this test uses.
+    pub fn runc_root(&self) -> PathBuf {
+        self.path.join("runc")
+    }
+
+    /// The `--root` the shim passes to the binary: `<runc-root>/<namespace>`.
+    pub fn runtime_root(&self) -> PathBuf {
+        self.runc_root().join(&self.ns)
+    }
+
+    /// Where captured outputs go.
+    pub fn scratch(&self) -> PathBuf {
+        self.path.join("scratch")
+    }
+
+    /// containerd's own log so far.
+    pub fn log(&self) -> String {
+        crate::util::read_lossy(&self.path.join("containerd.log"))
+    }
+
+    /// The binary's basename (`oxrun`, `runc`).
+    pub fn binary_name(&self) -> String {
+        self.binary
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// `ctr --address SOCK -n NS ARGS...` as a command.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(which("ctr").unwrap_or_else(|| "ctr".into()));
+        c.arg("--address")
+            .arg(self.socket())
+            .arg("--namespace")
+            .arg(&self.ns)
+            .args(args);
+        c
+    }
+
+    fn raw_ctr(&self, args: &[&str], timeout: Duration) -> Out {
+        exec(self.cmd(args), &self.scratch(), timeout)
+    }
+
+    /// Runs `ctr ARGS...` with the default deadline.
+    pub fn ctr(&self, args: &[&str]) -> Out {
+        self.raw_ctr(args, CTR_TIMEOUT)
+    }
+
+    /// Runs `ctr ARGS...` and panics (with containerd's log tail) unless it succeeds.
+    #[track_caller]
+    pub fn ok(&self, args: &[&str]) -> Out {
+        let out = self.ctr(args);
+        assert!(
+            out.ok(),
+            "[{}] ctr failed: {out}\n--- containerd log (tail) ---\n{}",
+            self.binary_name(),
+            self.log_tail(40)
+        );
+        out
+    }
+
+    /// The last `n` lines of containerd's log.
+    pub fn log_tail(&self, n: usize) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// The `ctr run` flags that select the runtime binary and its root.
+    pub fn runtime_flags(&self) -> Vec<String> {
+        vec![
+            "--runc-binary".into(),
+            self.binary.to_string_lossy().into_owned(),
+            "--runc-root".into(),
+            self.runc_root().to_string_lossy().into_owned(),
+        ]
+    }
+
+    /// `ctr run [runtime flags] FLAGS... IMAGE ID ARGS...` (foreground unless
+    /// FLAGS has `-d`).
+    pub fn run(&self, id: &str, flags: &[&str], args: &[&str]) -> Out {
+        let rf = self.runtime_flags();
+        let mut v: Vec<&str> = vec!["run"];
+        v.extend(rf.iter().map(String::as_str));
+        v.extend_from_slice(flags);
+        v.push(IMAGE);
+        v.push(id);
+        v.extend_from_slice(args);
+        self.ctr(&v)
+    }
+
+    /// Starts `ARGS` detached in container `id` (`ctr run -d --null-io`) and
+    /// waits until its task is RUNNING.
+    #[track_caller]
+    pub fn run_detached(&self, id: &str, flags: &[&str], args: &[&str]) {
+        let mut f = vec!["-d", "--null-io"];
+        f.extend_from_slice(flags);
+        let out = self.run(id, &f, args);
+        assert!(
+            out.ok(),
+            "[{}] ctr run -d failed: {out}\n--- containerd log (tail) ---\n{}",
+            self.binary_name(),
+            self.log_tail(40)
+        );
+        self.wait_task_status(id, "RUNNING");
+    }
+
+    /// `(pid, status)` of task `id` from `ctr task ls`, if listed.
+    pub fn task(&self, id: &str) -> Option<(i32, String)> {
+        let out = self.ctr(&["task", "ls"]);
+        out.stdout.lines().skip(1).find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 3 && f[0] == id).then(|| (f[1].parse().unwrap_or(0), f[2].to_string()))
+        })
+    }
+
+    /// Polls `ctr task ls` until task `id` has `status` (20 s).
+    #[track_caller]
+    pub fn wait_task_status(&self, id: &str, status: &str) {
+        let mut last = None;
+        let ok = poll_until(Duration::from_secs(20), || {
+            last = self.task(id);
+            last.as_ref().map(|(_, s)| s == status).unwrap_or(false)
+        });
+        assert!(
+            ok,
+            "[{}] task {id} never became {status} (last: {last:?})\n{}",
+            self.binary_name(),
+            self.log_tail(30)
+        );
+    }
+
+    /// The cgroup path containerd gives container `id` (ctr's default).
+    pub fn cgroups_path(&self, id: &str) -> String {
+        format!("/{}/{}", self.ns, id)
+    }
+
+    /// What container `id` left behind after its task and container were
+    /// deleted: its runtime state dir, cgroup dirs, mounts of its rootfs,
+    /// its task bundle and processes (a shim serving it).
+    pub fn leftovers(&self, id: &str) -> Vec<String> {
+        let mut v = Vec::new();
+        let st = self.runtime_root().join(id);
+        if st.exists() {
+            v.push(format!("runtime state dir {}", st.display()));
+        }
+        for d in crate::leftovers::cgroup_dirs(&self.cgroups_path(id)) {
+            v.push(format!("cgroup {}", d.display()));
+        }
+        let bundle = self
+            .path
+            .join("state/io.containerd.runtime.v2.task")
+            .join(&self.ns)
+            .join(id);
+        if bundle.exists() {
+            v.push(format!("task bundle {}", bundle.display()));
+        }
+        for m in crate::leftovers::mounts_mentioning(&bundle) {
+            v.push(format!("mount {m}"));
+        }
+        for pid in self.shim_pids() {
+            let cl = cmdline_of(pid);
+            if cl.iter().any(|a| a == id) {
+                v.push(format!("shim {pid}: {}", cl.join(" ")));
+            }
+        }
+        v
+    }
+
+    /// Panics unless container `id` left nothing behind (waits up to 10 s:
+    /// the shim exits asynchronously).
+    #[track_caller]
+    pub fn assert_clean(&self, id: &str) {
+        let mut last = Vec::new();
+        let clean = poll_until(Duration::from_secs(10), || {
+            last = self.leftovers(id);
+            last.is_empty()
+        });
+        assert!(
+            clean,
+            "[{}] container {id} left behind:\n  {}",
+            self.binary_name(),
+            last.join("\n  ")
+        );
+    }
+
+    /// Shim processes serving this containerd (their `-address` is our socket).
+    pub fn shim_pids(&self) -> Vec<i32> {
+        let sock = self.socket().to_string_lossy().into_owned();
+        let mut v = Vec::new();
+        if let Ok(rd) = std::fs::read_dir("/proc") {
+            for e in rd.flatten() {
+                let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                    continue;
+                };
+                let cl = cmdline_of(pid);
+                if cl.first().map(|a| a.contains("containerd-shim")).unwrap_or(false)
+                    && cl.iter().any(|a| a == &sock)
+                {
+                    v.push(pid);
+                }
+            }
+        }
+        v
+    }
+
+    /// Kills and deletes every task and container of the namespace and
+    /// removes its images (best effort).
+    pub fn remove_all(&self) {
+        let t = Duration::from_secs(20);
+        let ids: Vec<String> = self
+            .raw_ctr(&["containers", "ls", "-q"], t)
+            .stdout
+            .lines()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        for id in &ids {
+            let _ = self.raw_ctr(&["task", "resume", id], t);
+            let _ = self.raw_ctr(&["task", "kill", "--all", "--signal", "SIGKILL", id], t);
+            let _ = self.raw_ctr(&["task", "delete", "--force", id], t);
+            let _ = self.raw_ctr(&["containers", "delete", id], t);
+        }
+        let _ = self.raw_ctr(&["images", "rm", IMAGE], t);
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.remove_all();
+        }
+        if let Some(mut ch) = self.child.take() {
+            let pid = ch.id() as i32;
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Ok(Some(_)) = ch.try_wait() {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    let _ = ch.kill();
+                    let _ = ch.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        // Shims outlive containerd: kill the ones still serving our socket
+        // (and their containers with them: the shim is their subreaper).
+        for pid in self.shim_pids() {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = poll_until(Duration::from_secs(2), || !pid_alive(pid));
+        }
+        // Unmount what is left under our dirs (rootfs overlays), deepest first.
+        let needle = self.path.to_string_lossy().into_owned();
+        let mut mps: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
+            .filter(|mp| mp.starts_with(&needle))
+            .collect();
+        mps.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        for mp in mps {
+            let _ = umount2(mp.as_str(), MntFlags::MNT_DETACH);
+        }
+        // The namespace's parent cgroup (and any child left) in every hierarchy.
+        for root in crate::leftovers::cgroup_roots() {
+            let ns_dir = root.join(&self.ns);
+            if let Ok(rd) = std::fs::read_dir(&ns_dir) {
+                for e in rd.flatten() {
+                    if e.path().is_dir() {
+                        let _ = std::fs::remove_dir(e.path());
+                    }
+                }
+            }
+            let _ = std::fs::remove_dir(&ns_dir);
+        }
+        if let Some(d) = self.dir.take() {
+            let p = d.path().to_path_buf();
+            if d.close().is_err() {
+                let _ = std::fs::remove_dir_all(&p);
+            }
+        }
+    }
+}
