@@ -132,7 +132,14 @@ def prepare_host():
         return
     held = open(ctl).read().split()
     if not held:
-        log(f"host: {unified} holds no controller; crun accepts this hybrid host as is")
+        moved = [line.split(" - ")[1].split()[2] for line in open("/proc/self/mountinfo")
+                 if " - cgroup " in line and "hugetlb" in line.split(" - ")[1].split()[2].split(",")]
+        if moved:
+            note(f"host preparation for crun: already done (hugetlb is on a v1 hierarchy, {unified} holds no "
+                 f"controller), e.g. by an earlier run: mkdir -p /sys/fs/cgroup/hugetlb && "
+                 f"mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb")
+        else:
+            log(f"host: {unified} holds no controller; crun accepts this hybrid host as is")
         return
     for c in held:
         target = f"/sys/fs/cgroup/{c}"
@@ -716,9 +723,9 @@ def build_report():
     m = results["meta"]
     out = []
     out.append("# oxrun benchmarks\n")
-    if LABEL:
-        out.append(f"**{LABEL}**\n")
-    if QUICK:
+    if m.get("label"):
+        out.append(f"**{m['label']}**\n")
+    if m.get("quick"):
         out.append("**BENCH_QUICK=1 smoke run: a few iterations only, numbers are meaningless.**\n")
     out.append(f"- date: {m['date']}  \n- host: {m['host']}  \n- commit: {m['commit']}  \n"
                f"- load average at start / end: {m['load_start']} / {m.get('load_end', '?')}  \n"
@@ -797,7 +804,21 @@ def build_report():
     return "\n".join(out)
 
 
+def render(path):
+    """`bench.py --render [results.json]`: rewrites results.md and the chart from saved results."""
+    global results
+    results = json.load(open(path))
+    for extra in os.environ.get("BENCH_NOTE", "").split("\n"):
+        if extra and extra not in results["notes"]:
+            results["notes"].append(extra)
+    json.dump(results, open(path, "w"), indent=1)
+    open(RESULTS_MD, "w").write(build_report())
+    sh([sys.executable, os.path.join(HERE, "chart.py"), path, CHART])
+
+
 def main():
+    if sys.argv[1:2] == ["--render"]:
+        return render(sys.argv[2] if len(sys.argv) > 2 else os.path.join(OUT, "results.json"))
     os.makedirs(OUT, exist_ok=True)
     os.makedirs(STATE_ROOT, exist_ok=True)
     commit = sh(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], check=False).stdout.strip()
@@ -810,6 +831,7 @@ def main():
         "load_start": " ".join(open("/proc/loadavg").read().split()[:3]),
         "binaries": f"{OXRUN}, {OXMON}, {CRUN}, {RUNC}, {CONMON}",
         "quick": QUICK,
+        "label": LABEL,
     }
     log(f"oxrun bench{' (BENCH_QUICK=1)' if QUICK else ''}: results in {RESULTS_MD}, chart {CHART}")
     prepare_host()

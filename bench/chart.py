@@ -43,7 +43,7 @@ def main():
     out = sys.argv[2]
     rnd = random.Random(1)
     panels = [(name, b) for name, b in res["benches"].items() if b["series"]]
-    height = 40 + sum(PANEL_PAD + ROW * len(b["series"]) + 24 for _, b in panels)
+    height = 52 + sum(PANEL_PAD + ROW * len(b["series"]) + 24 for _, b in panels)
     svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" '
            f'font-family="sans-serif" font-size="12">',
            f'<rect width="{W}" height="{height}" fill="white"/>']
@@ -53,6 +53,9 @@ def main():
         title += " — BENCH_QUICK (meaningless numbers)"
     svg.append(f'<text x="10" y="22" font-size="14" font-weight="bold">{escape(title)}</text>')
     y = 40
+    if meta.get("label"):
+        svg.append(f'<text x="10" y="40" font-size="12" fill="#a00">{escape(meta["label"][:140])}</text>')
+        y = 52
     plot_w = W - LEFT - RIGHT
     for name, b in panels:
         unit = b["unit"]
@@ -106,7 +109,7 @@ def main():
                        f'<line x1="{X(med):.1f}" y1="{cy - h / 2:.1f}" x2="{X(med):.1f}" y2="{cy + h / 2:.1f}" '
                        f'stroke="{color}" stroke-width="3"/>'
                        f'<text x="{min(X(hi), LEFT + plot_w - 60) + 6:.1f}" y="{cy - 2:.1f}" font-size="10" '
-                       f'fill="#333">{med:.3g}</text>')
+                       f'fill="#333">{(f"{med:.0f}" if med >= 100 else f"{med:.3g}")}</text>')
         y = bottom + 24 + PANEL_PAD - 26
     svg.append("</svg>")
     open(out, "w").write("\n".join(svg))
