@@ -38,7 +38,7 @@ pub struct Options {
     pub log_labels: Vec<String>,
     pub log_rotate: bool,
     pub log_max_files: i64,
-    pub log_allowlist_dir: Option<String>,
+    pub log_allowlist_dirs: Vec<String>,
     pub no_container_partial_message: bool,
     pub exit_dir: Option<String>,
     pub exit_command: Option<String>,
@@ -90,7 +90,7 @@ impl Default for Options {
             log_labels: Vec::new(),
             log_rotate: false,
             log_max_files: 1,
-            log_allowlist_dir: None,
+            log_allowlist_dirs: Vec::new(),
             no_container_partial_message: false,
             exit_dir: None,
             exit_command: None,
@@ -131,65 +131,65 @@ enum Kind {
     Value,
 }
 
-/// Long name, short name, kind. The first long name is the canonical one.
-const TABLE: &[(&str, Option<char>, Kind)] = &[
-    ("api-version", None, Kind::Flag),
-    ("cid", Some('c'), Kind::Value),
-    ("cuuid", Some('u'), Kind::Value),
-    ("name", Some('n'), Kind::Value),
-    ("runtime", Some('r'), Kind::Value),
-    ("bundle", Some('b'), Kind::Value),
-    ("container-pidfile", Some('p'), Kind::Value),
-    ("pidfile", None, Kind::Value),
-    ("conmon-pidfile", Some('P'), Kind::Value),
-    ("log-path", Some('l'), Kind::Value),
-    ("log-level", None, Kind::Value),
-    ("log-size-max", None, Kind::Value),
-    ("log-global-size-max", None, Kind::Value),
-    ("log-tag", None, Kind::Value),
-    ("log-label", None, Kind::Value),
-    ("log-rotate", None, Kind::Flag),
-    ("log-max-files", None, Kind::Value),
-    ("log-allowlist-dir", None, Kind::Value),
-    ("no-container-partial-message", None, Kind::Flag),
-    ("exit-dir", None, Kind::Value),
-    ("exit-command", None, Kind::Value),
-    ("exit-command-arg", None, Kind::Value),
-    ("exit-delay", None, Kind::Value),
-    ("persist-dir", Some('0'), Kind::Value),
-    ("socket-dir-path", None, Kind::Value),
-    ("systemd-cgroup", Some('s'), Kind::Flag),
-    ("terminal", Some('t'), Kind::Flag),
-    ("stdin", Some('i'), Kind::Flag),
-    ("leave-stdin-open", None, Kind::Flag),
-    ("full-attach", None, Kind::Flag),
-    ("no-pivot", None, Kind::Flag),
-    ("no-new-keyring", None, Kind::Flag),
-    ("runtime-arg", None, Kind::Value),
-    ("runtime-opt", None, Kind::Value),
-    ("restore-arg", None, Kind::Value),
-    ("replace-listen-pid", None, Kind::Flag),
-    ("exec", Some('e'), Kind::Flag),
-    ("exec-attach", None, Kind::Flag),
-    ("exec-process-spec", None, Kind::Value),
-    ("restore", None, Kind::Value),
-    ("sync", None, Kind::Flag),
-    ("syslog", None, Kind::Flag),
-    ("timeout", Some('T'), Kind::Value),
-    ("no-sync-log", None, Kind::Flag),
-    ("sdnotify-socket", None, Kind::Value),
-    ("seccomp-notify-socket", None, Kind::Value),
-    ("seccomp-notify-plugins", None, Kind::Value),
-    ("version", None, Kind::Flag),
-    ("help", Some('h'), Kind::Flag),
+/// Long name, short name, kind, `--help` text. The first long name is the canonical one.
+const TABLE: &[(&str, Option<char>, Kind, &str)] = &[
+    ("api-version", None, Kind::Flag, "Conmon API version to use"),
+    ("cid", Some('c'), Kind::Value, "Identification of Container"),
+    ("cuuid", Some('u'), Kind::Value, "Container UUID"),
+    ("name", Some('n'), Kind::Value, "Container name"),
+    ("runtime", Some('r'), Kind::Value, "Path to the OCI runtime binary"),
+    ("bundle", Some('b'), Kind::Value, "Location of the OCI Bundle path"),
+    ("container-pidfile", Some('p'), Kind::Value, "PID file for the initial pid inside of container"),
+    ("pidfile", None, Kind::Value, "PID file (DEPRECATED alias of --container-pidfile)"),
+    ("conmon-pidfile", Some('P'), Kind::Value, "PID file for the conmon process"),
+    ("log-path", Some('l'), Kind::Value, "Log file path (k8s-file:PATH, journald, none, passthrough). Can be specified multiple times"),
+    ("log-level", None, Kind::Value, "Print debug logs based on log level"),
+    ("log-size-max", None, Kind::Value, "Maximum size of log file"),
+    ("log-global-size-max", None, Kind::Value, "Maximum size of all log files"),
+    ("log-tag", None, Kind::Value, "Additional tag to use for logging"),
+    ("log-label", None, Kind::Value, "Additional journald field KEY=VALUE for every log entry. Can be specified multiple times"),
+    ("log-rotate", None, Kind::Flag, "Rotate the log file at --log-size-max instead of truncating it"),
+    ("log-max-files", None, Kind::Value, "Number of rotated log files to keep with --log-rotate (default: 1)"),
+    ("log-allowlist-dir", None, Kind::Value, "Refuse log paths outside this directory. Can be specified multiple times"),
+    ("no-container-partial-message", None, Kind::Flag, "Do not set CONTAINER_PARTIAL_MESSAGE on partial journald entries"),
+    ("exit-dir", None, Kind::Value, "Path to the directory where exit files are written"),
+    ("exit-command", None, Kind::Value, "Path to the program to execute when the container terminates its execution"),
+    ("exit-command-arg", None, Kind::Value, "Additional arg to pass to the exit command.  Can be specified multiple times"),
+    ("exit-delay", None, Kind::Value, "Delay before invoking the exit command (in seconds)"),
+    ("persist-dir", Some('0'), Kind::Value, "Persistent directory for a container that can be used for storing container data"),
+    ("socket-dir-path", None, Kind::Value, "Location of container attach sockets"),
+    ("systemd-cgroup", Some('s'), Kind::Flag, "Enable systemd cgroup manager, rather then use the cgroupfs directly"),
+    ("terminal", Some('t'), Kind::Flag, "Allocate a pseudo-TTY. The default is false"),
+    ("stdin", Some('i'), Kind::Flag, "Open up a pipe to pass stdin to the container"),
+    ("leave-stdin-open", None, Kind::Flag, "Leave stdin open when attached client disconnects"),
+    ("full-attach", None, Kind::Flag, "Don't truncate the path to the attach socket. This option causes conmon to ignore --socket-dir-path"),
+    ("no-pivot", None, Kind::Flag, "Do not use pivot_root"),
+    ("no-new-keyring", None, Kind::Flag, "Do not create a new session keyring for the container"),
+    ("runtime-arg", None, Kind::Value, "Additional arg to pass to the runtime. Can be specified multiple times"),
+    ("runtime-opt", None, Kind::Value, "Additional opts to pass to the restore or exec command. Can be specified multiple times"),
+    ("restore-arg", None, Kind::Value, "Additional arg to pass to the restore command (DEPRECATED alias of --runtime-opt)"),
+    ("replace-listen-pid", None, Kind::Flag, "Replace listen pid if set for oci-runtime pid"),
+    ("exec", Some('e'), Kind::Flag, "Exec a command into a running container"),
+    ("exec-attach", None, Kind::Flag, "Attach to an exec session"),
+    ("exec-process-spec", None, Kind::Value, "Path to the process spec for execution"),
+    ("restore", None, Kind::Value, "Restore a container from a checkpoint"),
+    ("sync", None, Kind::Flag, "Keep the main conmon process as its child by only forking once"),
+    ("syslog", None, Kind::Flag, "Log to syslog (use with cgroupfs cgroup manager)"),
+    ("timeout", Some('T'), Kind::Value, "Kill container after specified timeout in seconds."),
+    ("no-sync-log", None, Kind::Flag, "Do not manually call sync on logs after container shutdown"),
+    ("sdnotify-socket", None, Kind::Value, "Path to the host's sd-notify socket to relay messages to"),
+    ("seccomp-notify-socket", None, Kind::Value, "Path to the socket where the seccomp notification fd is received (ignored)"),
+    ("seccomp-notify-plugins", None, Kind::Value, "Plugins to use for managing the seccomp notifications (ignored)"),
+    ("version", None, Kind::Flag, "Print the version and exit"),
+    ("help", Some('h'), Kind::Flag, "Show help options"),
 ];
 
 fn lookup_long(name: &str) -> Option<(&'static str, Kind)> {
-    TABLE.iter().find(|(l, _, _)| *l == name).map(|(l, _, k)| (*l, *k))
+    TABLE.iter().find(|(l, _, _, _)| *l == name).map(|(l, _, k, _)| (*l, *k))
 }
 
 fn lookup_short(c: char) -> Option<(&'static str, Kind)> {
-    TABLE.iter().find(|(_, s, _)| *s == Some(c)).map(|(l, _, k)| (*l, *k))
+    TABLE.iter().find(|(_, s, _, _)| *s == Some(c)).map(|(l, _, k, _)| (*l, *k))
 }
 
 fn parse_int(opt: &str, value: &str) -> Result<i64, CliError> {
@@ -239,7 +239,7 @@ impl Options {
             "log-tag" => self.log_tag = Some(v),
             "log-label" => self.log_labels.push(v),
             "log-max-files" => self.log_max_files = parse_int(name, &v)?,
-            "log-allowlist-dir" => self.log_allowlist_dir = Some(v),
+            "log-allowlist-dir" => self.log_allowlist_dirs.push(v),
             "exit-dir" => self.exit_dir = Some(v),
             "exit-command" => self.exit_command = Some(v),
             "exit-command-arg" => self.exit_command_args.push(v),
@@ -329,6 +329,27 @@ pub fn validate_log_level(level: &str) -> Option<&'static str> {
     }
 }
 
+/// The `--help` text in GLib's layout (as conmon prints it): one line per option, the help
+/// option first in its own group, descriptions aligned in one column.
+pub fn help_text(prog: &str) -> String {
+    let label = |long: &str, short: Option<char>| match short {
+        Some(c) => format!("-{c}, --{long}"),
+        None => format!("--{long}"),
+    };
+    let width = TABLE.iter().map(|(l, s, _, _)| label(l, *s).len()).max().unwrap_or(0).max(27) + 2;
+    let line = |long: &str, short: Option<char>, text: &str| format!("  {:<width$}{text}\n", label(long, short));
+    let mut out = format!("Usage:\n  {prog} [OPTION\u{2026}] - conmon utility\n\nHelp Options:\n");
+    for (long, short, _, text) in TABLE.iter().filter(|(l, ..)| *l == "help") {
+        out.push_str(&line(long, *short, text));
+    }
+    out.push_str("\nApplication Options:\n");
+    for (long, short, _, text) in TABLE.iter().filter(|(l, ..)| *l != "help") {
+        out.push_str(&line(long, *short, text));
+    }
+    out.push('\n');
+    out
+}
+
 /// The `--version` text. The first line satisfies Podman's probe regex.
 pub fn version_text() -> String {
     format!("conmon version 2.1.6\ncommit: oxmon {}\n", env!("CARGO_PKG_VERSION"))
@@ -397,6 +418,31 @@ mod tests {
         let first = v.lines().next().unwrap();
         assert!(first.starts_with("conmon version 2."));
         assert!(p(&["--version"]).version);
+    }
+
+    #[test]
+    fn help_lists_every_option_once() {
+        let h = help_text("oxmon");
+        for (long, short, kind, text) in TABLE {
+            let opt = |l: &str| l.trim_start().split(' ').any(|w| w == format!("--{long}"));
+            let lines: Vec<_> = h.lines().filter(|l| opt(l.split("  ").nth(1).unwrap_or(""))).collect();
+            assert_eq!(lines.len(), 1, "--{long}: {lines:?}");
+            assert!(lines[0].ends_with(text) && !text.is_empty());
+            if let Some(c) = short {
+                assert!(lines[0].starts_with(&format!("  -{c}, --{long} ")));
+            }
+            let _ = kind;
+        }
+        let col = h.lines().find(|l| l.contains("--api-version")).unwrap().find("Conmon").unwrap();
+        assert!(h.lines().filter(|l| l.starts_with("  -")).all(|l| l[col..].chars().next() != Some(' ')));
+    }
+
+    #[test]
+    fn repeated_allowlist_dirs() {
+        let o = p(&["--log-allowlist-dir", "/a", "--log-allowlist-dir=/b", "--log-rotate", "--log-max-files", "3"]);
+        assert_eq!(o.log_allowlist_dirs, vec!["/a", "/b"]);
+        assert!(o.log_rotate);
+        assert_eq!(o.log_max_files, 3);
     }
 
     #[test]

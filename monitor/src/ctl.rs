@@ -25,10 +25,16 @@ pub enum CtlMsg {
 /// Longest line kept while waiting for its newline (conmon's buffer is 200 bytes).
 const MAX_LINE: usize = 200;
 
-/// Accumulates bytes and yields complete lines; handles several lines per read.
+/// Largest accepted terminal dimension (`struct winsize` fields are 16-bit).
+pub const MAX_DIMENSION: i64 = 65535;
+
+/// Accumulates bytes and yields complete lines; handles several lines per read. A line longer
+/// than [`MAX_LINE`] is discarded up to its newline and counted in `overlong`.
 #[derive(Default)]
 pub struct LineBuf {
     buf: Vec<u8>,
+    skipping: bool,
+    pub overlong: usize,
 }
 
 impl LineBuf {
@@ -37,38 +43,68 @@ impl LineBuf {
         let mut lines = Vec::new();
         while let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.buf.drain(..=i).collect();
+            if std::mem::take(&mut self.skipping) {
+                continue;
+            }
             lines.push(String::from_utf8_lossy(&line[..i]).into_owned());
         }
         if self.buf.len() > MAX_LINE {
             self.buf.clear();
+            if !self.skipping {
+                self.overlong += 1;
+            }
+            self.skipping = true;
         }
         lines
     }
 }
 
+/// Why a `ctl`/`winsz` line was refused (logged; the line is ignored).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CtlReject {
+    #[error("malformed {fifo} message {line:?} (want {want}), ignored")]
+    Malformed { fifo: &'static str, line: String, want: &'static str },
+    #[error("invalid terminal size {rows} {cols} in {fifo} message {line:?}: rows and columns must be 1..=65535, ignored")]
+    BadSize { fifo: &'static str, line: String, rows: i64, cols: i64 },
+    #[error("unknown ctl message type {kind} in {line:?}, ignored")]
+    UnknownType { line: String, kind: i64 },
+}
+
+/// Exactly `N` whitespace-separated decimal integers (an optional sign, no overflow).
 fn ints<const N: usize>(line: &str) -> Option<[i64; N]> {
     let mut out = [0i64; N];
     let mut it = line.split_ascii_whitespace();
     for slot in out.iter_mut() {
         *slot = it.next()?.parse().ok()?;
     }
-    Some(out)
+    it.next().is_none().then_some(out)
 }
 
-/// Parses a `ctl` line: `1 H W` resize, `2 x y` reopen logs.
-pub fn parse_ctl_line(line: &str) -> Option<CtlMsg> {
-    let [kind, h, w] = ints::<3>(line)?;
-    match kind {
-        1 => Some(CtlMsg::Resize { rows: u16::try_from(h).ok()?, cols: u16::try_from(w).ok()? }),
-        2 => Some(CtlMsg::ReopenLogs),
-        _ => None,
+fn size(fifo: &'static str, line: &str, rows: i64, cols: i64) -> Result<(u16, u16), CtlReject> {
+    let ok = |v: i64| (1..=MAX_DIMENSION).contains(&v);
+    match (u16::try_from(rows), u16::try_from(cols)) {
+        (Ok(r), Ok(c)) if ok(rows) && ok(cols) => Ok((r, c)),
+        _ => Err(CtlReject::BadSize { fifo, line: line.to_string(), rows, cols }),
     }
 }
 
-/// Parses a `winsz` line `H W`.
-pub fn parse_winsz_line(line: &str) -> Option<(u16, u16)> {
-    let [h, w] = ints::<2>(line)?;
-    Some((u16::try_from(h).ok()?, u16::try_from(w).ok()?))
+/// Parses a `ctl` line: `1 H W` resize, `2 x y` reopen logs. Sizes must be 1..=65535 (conmon
+/// 2.1 casts whatever `%d` gives to `unsigned short`, so `-1` became 65535).
+pub fn parse_ctl_line(line: &str) -> Result<CtlMsg, CtlReject> {
+    let malformed = || CtlReject::Malformed { fifo: "ctl", line: line.to_string(), want: "\"TYPE HEIGHT WIDTH\"" };
+    let [kind, h, w] = ints::<3>(line).ok_or_else(malformed)?;
+    match kind {
+        1 => size("ctl", line, h, w).map(|(rows, cols)| CtlMsg::Resize { rows, cols }),
+        2 => Ok(CtlMsg::ReopenLogs),
+        _ => Err(CtlReject::UnknownType { line: line.to_string(), kind }),
+    }
+}
+
+/// Parses a `winsz` line `H W` (same limits as a ctl resize).
+pub fn parse_winsz_line(line: &str) -> Result<(u16, u16), CtlReject> {
+    let malformed = || CtlReject::Malformed { fifo: "winsz", line: line.to_string(), want: "\"HEIGHT WIDTH\"" };
+    let [h, w] = ints::<2>(line).ok_or_else(malformed)?;
+    size("winsz", line, h, w)
 }
 
 /// A FIFO that oxmon reads, with a dummy write end held open so readers never see EOF.
@@ -120,22 +156,32 @@ mod tests {
         assert_eq!(
             msgs,
             vec![
-                Some(CtlMsg::Resize { rows: 30, cols: 90 }),
-                Some(CtlMsg::Resize { rows: 40, cols: 100 }),
-                Some(CtlMsg::ReopenLogs)
+                Ok(CtlMsg::Resize { rows: 30, cols: 90 }),
+                Ok(CtlMsg::Resize { rows: 40, cols: 100 }),
+                Ok(CtlMsg::ReopenLogs)
             ]
         );
     }
 
     #[test]
     fn bad_lines() {
-        assert_eq!(parse_ctl_line("1 x 3"), None);
-        assert_eq!(parse_ctl_line("7 1 1"), None);
-        assert_eq!(parse_ctl_line("1 -1 1"), None);
-        assert_eq!(parse_winsz_line("24 80"), Some((24, 80)));
+        let bad_size = |l: &str| matches!(parse_ctl_line(l), Err(CtlReject::BadSize { .. }));
+        for l in ["1 -1 1", "1 0 80", "1 24 0", "1 65536 80", "1 24 70000", "1 -65535 80"] {
+            assert!(bad_size(l), "{l}");
+        }
+        assert_eq!(parse_ctl_line("1 65535 65535"), Ok(CtlMsg::Resize { rows: 65535, cols: 65535 }));
+        for l in ["1 x 3", "1 24", "1 24 80 7", "", "1 99999999999999999999 1", "1 2.5 3"] {
+            assert!(matches!(parse_ctl_line(l), Err(CtlReject::Malformed { .. })), "{l}");
+        }
+        assert!(matches!(parse_ctl_line("7 1 1"), Err(CtlReject::UnknownType { kind: 7, .. })));
+        assert!(matches!(parse_ctl_line("-1 1 1"), Err(CtlReject::UnknownType { kind: -1, .. })));
+        assert_eq!(parse_ctl_line("2 -1 99999"), Ok(CtlMsg::ReopenLogs));
+        assert_eq!(parse_winsz_line("24 80"), Ok((24, 80)));
+        assert!(parse_winsz_line("0 80").is_err() && parse_winsz_line("24 80 1").is_err());
         let mut lb = LineBuf::default();
         assert!(lb.feed(&[b'x'; 300]).is_empty());
-        assert_eq!(lb.feed(b"2 0 0\n"), vec!["2 0 0"]);
+        assert_eq!(lb.feed(b"tail of the long line\n2 0 0\n"), vec!["2 0 0"]);
+        assert_eq!(lb.overlong, 1);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::ctl::{parse_ctl_line, parse_winsz_line, CtlMsg, Fifo, LineBuf};
+use crate::ctl::{parse_ctl_line, parse_winsz_line, CtlMsg, CtlReject, Fifo, LineBuf};
 use crate::io::attach::{AttachServer, ClientRead};
 use crate::io::console::ConsoleSocket;
 use crate::logs::{Logs, Stream};
@@ -372,16 +372,21 @@ impl Monitor {
         let mut buf = [0u8; 200];
         let Some(ctl) = self.ctl.as_ref() else { return };
         let n = ctl.read_available(&mut buf);
-        for line in self.ctl_lines.feed(&buf[..n]) {
+        let lines = self.ctl_lines.feed(&buf[..n]);
+        if std::mem::take(&mut self.ctl_lines.overlong) > 0 {
+            crate::warn("ctl message longer than 200 bytes, ignored");
+        }
+        for line in lines {
             match parse_ctl_line(&line) {
-                Some(CtlMsg::Resize { rows, cols }) => match (&self.stdout, &self.winsz) {
+                Ok(CtlMsg::Resize { rows, cols }) => match (&self.stdout, &self.winsz) {
                     // With the pty present, resize at once; before it, queue through winsz.
                     (Some(pty), _) if self.pty => self.resize(pty.as_fd(), rows, cols),
                     (_, Some(w)) => w.write_line(&format!("{rows} {cols}\n")),
                     _ => {}
                 },
-                Some(CtlMsg::ReopenLogs) => self.logs.reopen(),
-                None => crate::warn(&format!("invalid ctl message {line:?}")),
+                Ok(CtlMsg::ReopenLogs) => self.logs.reopen(),
+                Err(e @ CtlReject::BadSize { .. }) => crate::error(&e.to_string()),
+                Err(e) => crate::warn(&e.to_string()),
             }
         }
     }
@@ -401,9 +406,15 @@ impl Monitor {
             if n == 0 {
                 return;
             }
-            for line in self.winsz_lines.feed(&buf[..n]) {
-                if let (Some((rows, cols)), Some(pty)) = (parse_winsz_line(&line), self.stdout.as_ref()) {
-                    self.resize(pty.as_fd(), rows, cols);
+            let lines = self.winsz_lines.feed(&buf[..n]);
+            if std::mem::take(&mut self.winsz_lines.overlong) > 0 {
+                crate::warn("winsz message longer than 200 bytes, ignored");
+            }
+            for line in lines {
+                match (parse_winsz_line(&line), self.stdout.as_ref()) {
+                    (Ok((rows, cols)), Some(pty)) => self.resize(pty.as_fd(), rows, cols),
+                    (Ok(_), None) => {}
+                    (Err(e), _) => crate::error(&e.to_string()),
                 }
             }
         }

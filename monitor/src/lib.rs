@@ -60,7 +60,9 @@ pub fn run() -> i32 {
         return 0;
     }
     if opts.help {
-        println!("Usage: oxmon [OPTION…] - conmon-compatible container monitor");
+        let prog = std::env::args().next().unwrap_or_default();
+        let prog = std::path::Path::new(&prog).file_name().map(|n| n.to_string_lossy().into_owned());
+        print!("{}", cli::help_text(prog.as_deref().unwrap_or("oxmon")));
         return 0;
     }
     SYSLOG.store(opts.syslog, Ordering::Relaxed);

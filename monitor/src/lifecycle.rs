@@ -51,7 +51,14 @@ pub enum MonError {
 
 /// Runs the monitor; returns the process exit code.
 pub fn main(opts: Options) -> Result<i32, MonError> {
-    let cfg = setup::validate(opts)?;
+    let key = message_key(opts.api_version, opts.exec);
+    let cfg = match setup::validate(opts) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            report_invalid(key, &e);
+            return Err(e.into());
+        }
+    };
     let nums = [
         setup::env_fd_number("_OCI_SYNCPIPE")?,
         setup::env_fd_number("_OCI_STARTPIPE")?,
@@ -92,6 +99,20 @@ pub fn main(opts: Options) -> Result<i32, MonError> {
     }
     m.run(Phase::Container);
     Ok(finish(m))
+}
+
+/// Tells Podman why the options were refused (conmon 2.1 only exits): once Podman has written
+/// the start pipe it reads the sync pipe, so the message reaches the user instead of "unexpected
+/// end of JSON input". Nothing else has been set up at this point.
+fn report_invalid(key: &'static str, e: &SetupError) {
+    let adopt = |var| setup::env_fd_number(var).ok().and_then(|n| setup::adopt_env_fd(var, n).ok()).flatten();
+    let sync = adopt("_OCI_SYNCPIPE");
+    if let Some(start) = adopt("_OCI_STARTPIPE") {
+        setup::wait_start(&start);
+    }
+    if let Some(fd) = sync {
+        let _ = SyncPipe::new(fd, key, "sync pipe").send(-1, Some(&e.to_string()));
+    }
 }
 
 /// Resources acquired during start-up.

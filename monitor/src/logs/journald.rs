@@ -38,9 +38,13 @@ pub struct Journald {
     /// Fields common to every entry (CONTAINER_ID_FULL, CONTAINER_ID, ...), pre-encoded.
     common: Vec<u8>,
     partial: [Vec<u8>; 2],
+    /// Mark partial entries with `CONTAINER_PARTIAL_MESSAGE=true` (off with
+    /// `--no-container-partial-message`).
+    mark_partial: bool,
 }
 
-/// Builds the fields every entry carries.
+/// Builds the fields every entry carries. Labels (`--log-label KEY=VALUE`, checked by
+/// [`super::check_label`]) become fields named exactly KEY, after the standard ones.
 pub fn common_fields(cid: &str, name: Option<&str>, tag: Option<&str>, labels: &[String]) -> Vec<u8> {
     let mut out = Vec::new();
     let short: String = cid.chars().take(12).collect();
@@ -55,7 +59,7 @@ pub fn common_fields(cid: &str, name: Option<&str>, tag: Option<&str>, labels: &
     let ident = tag.or(name).unwrap_or(&short);
     encode_field(&mut out, "SYSLOG_IDENTIFIER", ident.as_bytes());
     for label in labels {
-        if let Some((k, v)) = label.split_once('=') {
+        if let Ok((k, v)) = super::check_label(label) {
             encode_field(&mut out, k, v.as_bytes());
         }
     }
@@ -63,6 +67,7 @@ pub fn common_fields(cid: &str, name: Option<&str>, tag: Option<&str>, labels: &
 }
 
 /// Builds a complete datagram for one message.
+/// `partial` adds `CONTAINER_PARTIAL_MESSAGE=true`.
 pub fn entry(common: &[u8], stream: Stream, message: &[u8], partial: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(common.len() + message.len() + 64);
     encode_field(&mut out, "MESSAGE", message);
@@ -76,14 +81,14 @@ pub fn entry(common: &[u8], stream: Stream, message: &[u8], partial: bool) -> Ve
 }
 
 impl Journald {
-    pub fn new(common: Vec<u8>) -> Result<Self, JournaldError> {
+    pub fn new(common: Vec<u8>, mark_partial: bool) -> Result<Self, JournaldError> {
         let sock = socket(AddressFamily::Unix, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)
             .map_err(|source| JournaldError::Socket { op: "create", path: JOURNAL_SOCKET, source })?;
-        Ok(Journald { sock, common, partial: [Vec::new(), Vec::new()] })
+        Ok(Journald { sock, common, partial: [Vec::new(), Vec::new()], mark_partial })
     }
 
     fn send(&self, stream: Stream, message: &[u8], partial: bool) -> Result<(), JournaldError> {
-        let dgram = entry(&self.common, stream, message, partial);
+        let dgram = entry(&self.common, stream, message, partial && self.mark_partial);
         let addr = UnixAddr::new(JOURNAL_SOCKET)
             .map_err(|source| JournaldError::Socket { op: "address", path: JOURNAL_SOCKET, source })?;
         sendto(self.sock.as_raw_fd(), &dgram, &addr, MsgFlags::empty())
@@ -135,12 +140,12 @@ mod tests {
 
     #[test]
     fn common_and_entry() {
-        let c = common_fields("0123456789abcdef", Some("web"), None, &["K=V".to_string()]);
+        let c = common_fields("0123456789abcdef", Some("web"), None, &["K=V".to_string(), "bad=x".to_string()]);
         let s = String::from_utf8(c.clone()).unwrap();
         assert!(s.contains("CONTAINER_ID=0123456789ab\n"));
         assert!(s.contains("CONTAINER_NAME=web\n"));
         assert!(s.contains("SYSLOG_IDENTIFIER=web\n"));
-        assert!(s.contains("K=V\n"));
+        assert!(s.contains("K=V\n") && !s.contains("bad"));
         let e = entry(&c, Stream::Stderr, b"part", true);
         let s = String::from_utf8(e).unwrap();
         assert!(s.starts_with("MESSAGE=part\n"));

@@ -1,4 +1,5 @@
-//! The k8s-file log driver: `<ts> <stream> <P|F> <content>\n` records, conmon 2.1 size cap.
+//! The k8s-file log driver: `<ts> <stream> <P|F> <content>\n` records; at `--log-size-max`
+//! either conmon 2.1 truncation or (`--log-rotate`) conmon 2.2 rotation to `PATH.1`..`PATH.N`.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -14,6 +15,8 @@ use super::Stream;
 pub enum K8sError {
     #[error("failed to {op} log file {path}: {source}")]
     Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("log {path} reached --log-global-size-max {max}: dropping further output")]
+    GlobalLimit { path: PathBuf, max: i64 },
 }
 
 /// Length of `<ts> <stream> ` as conmon's TSBUFLEN - 1 (43) plus `P `/`F ` (2).
@@ -60,41 +63,98 @@ pub fn format_record(out: &mut Vec<u8>, ts: &str, stream: Stream, line: &[u8], p
     }
 }
 
+/// Mode of a newly created log file (conmon 2.2; conmon 2.1 used 0600).
+pub const LOG_MODE: u32 = 0o640;
+
+/// Size policy of one k8s-file log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `--log-size-max` (≤ 0: unlimited).
+    pub max: i64,
+    /// `--log-rotate` with `--log-max-files N`: keep `PATH.1`..`PATH.N`. `None`: conmon 2.1
+    /// truncation when `max` is reached.
+    pub keep: Option<u32>,
+    /// `--log-global-size-max` (≤ 0: unlimited): total record bytes this monitor writes to the
+    /// log, over all rotations; once the next record would exceed it, output is dropped.
+    pub global_max: i64,
+    /// fsync before rotating/reopening and at exit (not with `--no-sync-log`).
+    pub sync: bool,
+    /// Open with `O_NOFOLLOW` (the path was resolved against `--log-allowlist-dir`).
+    pub nofollow: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max: -1, keep: None, global_max: -1, sync: true, nofollow: false }
+    }
+}
+
 /// One k8s-file log.
 pub struct K8sFile {
     path: PathBuf,
     file: File,
+    /// Bytes in the current file as far as the size cap is concerned.
     written: i64,
-    max: i64,
-    sync: bool,
+    /// Record bytes written since start-up (for the global cap).
+    total: i64,
+    exhausted: bool,
+    limits: Limits,
 }
 
-fn open_append(path: &PathBuf) -> Result<File, K8sError> {
+fn open_append(path: &PathBuf, nofollow: bool) -> Result<File, K8sError> {
     OpenOptions::new()
         .append(true)
         .create(true)
-        .mode(0o600)
+        .mode(LOG_MODE)
+        .custom_flags(if nofollow { libc::O_NOFOLLOW } else { 0 })
         .open(path)
         .map_err(|source| K8sError::Io { op: "open", path: path.clone(), source })
 }
 
+/// `PATH.n`, the n-th rotated file.
+pub fn backup_path(path: &std::path::Path, n: u32) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(format!(".{n}"));
+    PathBuf::from(p)
+}
+
 impl K8sFile {
-    pub fn open(path: PathBuf, max: i64, sync: bool) -> Result<Self, K8sError> {
-        let file = open_append(&path)?;
-        Ok(K8sFile { path, file, written: 0, max, sync })
+    pub fn open(path: PathBuf, limits: Limits) -> Result<Self, K8sError> {
+        let file = open_append(&path, limits.nofollow)?;
+        // conmon 2.1 starts counting at 0 whatever the file holds; with rotation the existing
+        // size counts, so restarts never grow a file past the limit (conmon PR #468).
+        let written = match limits.keep {
+            Some(_) => file.metadata().map(|m| m.len() as i64).unwrap_or(0),
+            None => 0,
+        };
+        Ok(K8sFile { path, file, written, total: 0, exhausted: false, limits })
     }
 
-    /// Writes the records of one chunk (all with timestamp `ts`).
+    /// Writes the records of one chunk (all with timestamp `ts`). Rotation or truncation
+    /// happens between records, never inside one.
     pub fn write_chunk(&mut self, ts: &str, stream: Stream, buf: &[u8]) -> Result<(), K8sError> {
+        if self.exhausted {
+            return Ok(());
+        }
         let mut out = Vec::with_capacity(buf.len() + 64);
         for (line, partial) in split_lines(buf) {
             let size = record_size(line.len(), partial);
-            if self.max > 0 && self.written + size > self.max {
+            let g = self.limits.global_max;
+            if g > 0 && self.total + size > g {
+                self.exhausted = true;
                 self.flush(&mut out)?;
-                self.reopen()?;
+                return Err(K8sError::GlobalLimit { path: self.path.clone(), max: g });
+            }
+            if self.limits.max > 0 && self.written > 0 && self.written + size > self.limits.max {
+                self.flush(&mut out)?;
+                match self.limits.keep {
+                    Some(keep) => self.rotate(keep)?,
+                    None => self.reopen()?,
+                }
             }
             format_record(&mut out, ts, stream, line, partial);
             self.written += size;
+            self.total += size;
         }
         self.flush(&mut out)
     }
@@ -110,14 +170,40 @@ impl K8sFile {
 
     /// fsyncs (unless `--no-sync-log`).
     pub fn sync(&mut self) {
-        if self.sync {
+        if self.limits.sync {
             let _ = self.file.sync_all();
         }
     }
 
-    /// conmon 2.1 "reopen": fsync, then replace the file by an empty `PATH.tmp` renamed over it.
+    /// `PATH.(keep-1)` → `PATH.keep` (dropping the oldest), …, `PATH` → `PATH.1`, then a fresh
+    /// `PATH`.
+    fn rotate(&mut self, keep: u32) -> Result<(), K8sError> {
+        self.sync();
+        let rename = |from: &PathBuf, to: &PathBuf| match std::fs::rename(from, to) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(K8sError::Io { op: "rotate", path: from.clone(), source: e })
+            }
+            _ => Ok(()),
+        };
+        for n in (1..keep).rev() {
+            rename(&backup_path(&self.path, n), &backup_path(&self.path, n + 1))?;
+        }
+        rename(&self.path, &backup_path(&self.path, 1))?;
+        self.file = open_append(&self.path, self.limits.nofollow)?;
+        self.written = 0;
+        Ok(())
+    }
+
+    /// A `ctl` reopen request. conmon 2.1 semantics (fsync, then replace the file by an empty
+    /// `PATH.tmp` renamed over it) unless rotating: then the file is reopened without losing
+    /// anything (an external rotator may have moved it away).
     pub fn reopen(&mut self) -> Result<(), K8sError> {
         self.sync();
+        if self.limits.keep.is_some() {
+            self.file = open_append(&self.path, self.limits.nofollow)?;
+            self.written = self.file.metadata().map(|m| m.len() as i64).unwrap_or(0);
+            return Ok(());
+        }
         let mut tmp = self.path.clone().into_os_string();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
@@ -125,13 +211,13 @@ impl K8sFile {
             .write(true)
             .create(true)
             .truncate(true)
-            .mode(0o600)
+            .mode(LOG_MODE)
             .open(&tmp)
             .map_err(|source| K8sError::Io { op: "create", path: tmp.clone(), source })?;
         std::fs::rename(&tmp, &self.path)
             .map_err(|source| K8sError::Io { op: "rename", path: tmp.clone(), source })?;
         drop(file);
-        self.file = open_append(&self.path)?;
+        self.file = open_append(&self.path, self.limits.nofollow)?;
         self.written = 0;
         Ok(())
     }
@@ -170,7 +256,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
         let ts = "2023-02-06T10:53:37.123456789+00:00";
-        let mut f = K8sFile::open(path.clone(), 120, true).unwrap();
+        let mut f = K8sFile::open(path.clone(), Limits { max: 120, ..Limits::default() }).unwrap();
         f.write_chunk(ts, Stream::Stdout, b"one\ntwo\n").unwrap(); // 49 + 49 = 98
         assert_eq!(std::fs::read(&path).unwrap().len(), 98);
         f.write_chunk(ts, Stream::Stdout, b"three\n").unwrap(); // 98 + 51 > 120: truncate
@@ -178,5 +264,58 @@ mod tests {
         assert_eq!(content, format!("{ts} stdout F three\n"));
         f.reopen().unwrap();
         assert_eq!(std::fs::read(&path).unwrap().len(), 0);
+    }
+
+    fn read_nums(path: &std::path::Path) -> Vec<u32> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn rotation_keeps_n_files_at_record_boundaries() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ctr.log");
+        let ts = "2023-02-06T10:53:37.123456789+00:00";
+        let limits = Limits { max: 200, keep: Some(2), ..Limits::default() };
+        let mut f = K8sFile::open(path.clone(), limits).unwrap();
+        for i in 0..20 {
+            f.write_chunk(ts, Stream::Stdout, format!("{i}\n").as_bytes()).unwrap();
+        }
+        // Records are 47 or 48 bytes: four fit in 200.
+        assert_eq!(read_nums(&backup_path(&path, 2)), vec![8, 9, 10, 11]);
+        assert_eq!(read_nums(&backup_path(&path, 1)), vec![12, 13, 14, 15]);
+        assert_eq!(read_nums(&path), vec![16, 17, 18, 19]);
+        assert!(!backup_path(&path, 3).exists());
+        for p in [path.clone(), backup_path(&path, 1)] {
+            assert!(std::fs::metadata(&p).unwrap().len() <= 200);
+            assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o7, 0, "0640 minus umask");
+        }
+        // A restart counts what the file already holds.
+        drop(f);
+        let mut f = K8sFile::open(path.clone(), limits).unwrap();
+        f.write_chunk(ts, Stream::Stdout, b"20\n").unwrap();
+        assert_eq!(read_nums(&path), vec![20]);
+        assert_eq!(read_nums(&backup_path(&path, 1)), vec![16, 17, 18, 19]);
+        // Reopen keeps the content when rotating.
+        f.reopen().unwrap();
+        assert_eq!(read_nums(&path), vec![20]);
+    }
+
+    #[test]
+    fn global_cap_stops_at_a_record_boundary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ctr.log");
+        let ts = "2023-02-06T10:53:37.123456789+00:00";
+        let limits = Limits { max: 100, keep: Some(10), global_max: 150, ..Limits::default() };
+        let mut f = K8sFile::open(path.clone(), limits).unwrap();
+        f.write_chunk(ts, Stream::Stdout, b"1\n2\n").unwrap();
+        assert!(matches!(f.write_chunk(ts, Stream::Stdout, b"3\n4\n"), Err(K8sError::GlobalLimit { .. })));
+        f.write_chunk(ts, Stream::Stdout, b"5\n").unwrap();
+        assert_eq!(read_nums(&backup_path(&path, 1)), vec![1, 2]);
+        assert_eq!(read_nums(&path), vec![3]);
     }
 }

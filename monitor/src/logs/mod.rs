@@ -3,7 +3,7 @@
 pub mod journald;
 pub mod k8s_file;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
@@ -47,6 +47,14 @@ pub enum LogError {
     UnknownDriver(String),
     #[error("k8s-file doesn't support --log-tag")]
     TagWithoutJournald,
+    #[error("Invalid --log-label {label:?}: {reason}")]
+    BadLabel { label: String, reason: &'static str },
+    #[error("--log-max-files must be at least 1 with --log-rotate, got {0}")]
+    BadMaxFiles(i64),
+    #[error("Log path {path} is outside every --log-allowlist-dir ({dirs}); it resolves to {resolved}")]
+    NotAllowed { path: String, resolved: String, dirs: String },
+    #[error("Cannot resolve {what} {path}: {source}")]
+    Resolve { what: &'static str, path: String, source: std::io::Error },
     #[error("passthrough logging mode cannot be combined with other log drivers")]
     PassthroughMixed,
     #[error("Container ID must be longer than 12 characters for journald")]
@@ -77,29 +85,123 @@ pub fn parse_driver(arg: &str) -> Result<Driver, LogError> {
     }
 }
 
-/// Parses every `-l` (at least one is required, as in conmon). Rejects `--log-tag` without journald.
+/// Parses every `-l` (at least one is required, as in conmon) and checks the log options:
+/// `--log-tag` needs journald, `--log-label` must be a valid journald field, `--log-max-files`
+/// ≥ 1 with `--log-rotate`, and with `--log-allowlist-dir` every k8s-file path is replaced by
+/// its resolved form, which must lie inside one of the listed directories.
 pub fn parse_drivers(opts: &Options) -> Result<Vec<Driver>, LogError> {
     if opts.log_paths.is_empty() {
         return Err(LogError::NoDriver);
     }
-    let drivers = opts.log_paths.iter().map(|a| parse_driver(a)).collect::<Result<Vec<_>, _>>()?;
-    let has = |d: fn(&Driver) -> bool| drivers.iter().any(d);
+    let mut drivers = opts.log_paths.iter().map(|a| parse_driver(a)).collect::<Result<Vec<_>, _>>()?;
+    let has = |drivers: &[Driver], d: fn(&Driver) -> bool| drivers.iter().any(d);
     if opts.log_tag.is_some()
-        && has(|d| matches!(d, Driver::K8sFile(_)))
-        && !has(|d| matches!(d, Driver::Journald))
+        && has(&drivers, |d| matches!(d, Driver::K8sFile(_)))
+        && !has(&drivers, |d| matches!(d, Driver::Journald))
     {
         return Err(LogError::TagWithoutJournald);
     }
+    for label in &opts.log_labels {
+        check_label(label).map_err(|reason| LogError::BadLabel { label: label.clone(), reason })?;
+    }
+    if opts.log_rotate && opts.log_max_files < 1 {
+        return Err(LogError::BadMaxFiles(opts.log_max_files));
+    }
+    if !opts.log_allowlist_dirs.is_empty() {
+        for d in &mut drivers {
+            if let Driver::K8sFile(p) = d {
+                *p = resolve_in_allowlist(p, &opts.log_allowlist_dirs)?;
+            }
+        }
+    }
     Ok(drivers)
+}
+
+/// Journal fields the monitor sets itself; a label may not shadow them.
+pub const RESERVED_FIELDS: &[&str] = &[
+    "MESSAGE",
+    "PRIORITY",
+    "CONTAINER_ID_FULL",
+    "CONTAINER_ID",
+    "CONTAINER_NAME",
+    "CONTAINER_TAG",
+    "SYSLOG_IDENTIFIER",
+    "CONTAINER_PARTIAL_MESSAGE",
+];
+
+/// Splits a `--log-label KEY=VALUE` and checks that KEY is a journald field name that the
+/// journal would keep (it silently drops others): `[A-Z0-9_]`, at most 64 bytes, not starting
+/// with `_` (trusted fields) or a digit. Keys are taken as given, never case-converted.
+pub fn check_label(label: &str) -> Result<(&str, &str), &'static str> {
+    let (key, value) = label.split_once('=').ok_or("expected KEY=VALUE")?;
+    if key.is_empty() || key.len() > 64 {
+        return Err("the key must be 1 to 64 characters long");
+    }
+    if !key.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') {
+        return Err("journald field names may only contain A-Z, 0-9 and _");
+    }
+    if key.starts_with(|c: char| c == '_' || c.is_ascii_digit()) {
+        return Err("journald field names must not start with _ or a digit");
+    }
+    if RESERVED_FIELDS.contains(&key) {
+        return Err("the field is set by the monitor itself");
+    }
+    Ok((key, value))
+}
+
+/// Resolves a log path without requiring the file to exist: an existing path (also a
+/// symlink) is canonicalized as a whole; a new file is its canonical parent plus its name.
+pub fn resolve_log_path(path: &Path) -> Result<PathBuf, LogError> {
+    let err = |source| LogError::Resolve { what: "log path", path: path.display().to_string(), source };
+    if std::fs::symlink_metadata(path).is_ok() {
+        // Follows every symlink; a dangling one fails (opening it would create its target).
+        return std::fs::canonicalize(path).map_err(err);
+    }
+    let name = path
+        .file_name()
+        .ok_or_else(|| err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name")))?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Ok(std::fs::canonicalize(parent).map_err(err)?.join(name))
+}
+
+/// The resolved `path` if it lies strictly inside one of the (resolved) `dirs`.
+pub fn resolve_in_allowlist(path: &Path, dirs: &[String]) -> Result<PathBuf, LogError> {
+    let mut allowed = Vec::new();
+    for d in dirs {
+        let canon = std::fs::canonicalize(d)
+            .map_err(|source| LogError::Resolve { what: "--log-allowlist-dir", path: d.clone(), source })?;
+        allowed.push(canon);
+    }
+    let resolved = resolve_log_path(path)?;
+    if allowed.iter().any(|d| resolved.starts_with(d) && resolved != *d) {
+        return Ok(resolved);
+    }
+    Err(LogError::NotAllowed {
+        path: path.display().to_string(),
+        resolved: resolved.display().to_string(),
+        dirs: dirs.join(", "),
+    })
 }
 
 /// The active log writers.
 pub struct Logs {
     k8s: Vec<k8s_file::K8sFile>,
     journald: Option<journald::Journald>,
-    global_max: i64,
-    global_written: i64,
     warned: bool,
+}
+
+/// The k8s-file size policy from the options.
+pub fn k8s_limits(opts: &Options) -> k8s_file::Limits {
+    k8s_file::Limits {
+        max: opts.log_size_max,
+        keep: opts.log_rotate.then(|| u32::try_from(opts.log_max_files).unwrap_or(1).max(1)),
+        global_max: opts.log_global_size_max,
+        sync: !opts.no_sync_log,
+        nofollow: !opts.log_allowlist_dirs.is_empty(),
+    }
 }
 
 impl Logs {
@@ -108,9 +210,7 @@ impl Logs {
         let mut jd = None;
         for d in drivers {
             match d {
-                Driver::K8sFile(p) => {
-                    k8s.push(k8s_file::K8sFile::open(p.clone(), opts.log_size_max, !opts.no_sync_log)?)
-                }
+                Driver::K8sFile(p) => k8s.push(k8s_file::K8sFile::open(p.clone(), k8s_limits(opts))?),
                 Driver::Journald if jd.is_none() => {
                     if cid.len() <= 12 {
                         return Err(LogError::ShortId);
@@ -121,13 +221,12 @@ impl Logs {
                         opts.log_tag.as_deref(),
                         &opts.log_labels,
                     );
-                    jd = Some(journald::Journald::new(common)?);
+                    jd = Some(journald::Journald::new(common, !opts.no_container_partial_message)?);
                 }
                 _ => {}
             }
         }
-        let global_max = opts.log_global_size_max;
-        Ok(Logs { k8s, journald: jd, global_max, global_written: 0, warned: false })
+        Ok(Logs { k8s, journald: jd, warned: false })
     }
 
     fn warn(&mut self, err: &dyn std::fmt::Display) {
@@ -139,17 +238,13 @@ impl Logs {
 
     /// Writes one chunk read from the container.
     pub fn write(&mut self, stream: Stream, buf: &[u8]) {
-        if self.global_max > 0 {
-            if self.global_written >= self.global_max {
-                return;
-            }
-            self.global_written += buf.len() as i64;
-        }
         if !self.k8s.is_empty() {
             let ts = crate::timefmt::now_timestamp();
             for i in 0..self.k8s.len() {
-                if let Err(e) = self.k8s[i].write_chunk(&ts, stream, buf) {
-                    self.warn(&e);
+                match self.k8s[i].write_chunk(&ts, stream, buf) {
+                    Ok(()) => {}
+                    Err(e @ k8s_file::K8sError::GlobalLimit { .. }) => crate::warn(&e.to_string()),
+                    Err(e) => self.warn(&e),
                 }
             }
         }
@@ -207,5 +302,41 @@ mod tests {
         assert_eq!(parse_drivers(&o).unwrap().len(), 2);
         let o = crate::cli::parse(["-c", "x"]).unwrap();
         assert!(matches!(parse_drivers(&o), Err(LogError::NoDriver)));
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!(check_label("APP=web=1"), Ok(("APP", "web=1")));
+        assert_eq!(check_label("A_1="), Ok(("A_1", "")));
+        for bad in ["app=x", "_X=1", "1X=1", "NOEQ", "=v", "MESSAGE=x", "CONTAINER_ID_FULL=x", "A-B=1"] {
+            assert!(check_label(bad).is_err(), "{bad}");
+        }
+        assert!(check_label(&format!("{}=x", "A".repeat(65))).is_err());
+        let o = crate::cli::parse(["-l", "journald", "--log-label", "lower=x"]).unwrap();
+        assert!(matches!(parse_drivers(&o), Err(LogError::BadLabel { .. })));
+        let o = crate::cli::parse(["-l", "/x", "--log-rotate", "--log-max-files", "0"]).unwrap();
+        assert!(matches!(parse_drivers(&o), Err(LogError::BadMaxFiles(0))));
+    }
+
+    #[test]
+    fn allowlist() {
+        let root = tempfile::tempdir().unwrap();
+        let ok = root.path().join("ok");
+        let out = root.path().join("out");
+        std::fs::create_dir_all(ok.join("sub")).unwrap();
+        std::fs::create_dir_all(&out).unwrap();
+        std::os::unix::fs::symlink(&out, ok.join("link-dir")).unwrap();
+        std::os::unix::fs::symlink(out.join("f"), ok.join("link-file")).unwrap();
+        std::os::unix::fs::symlink(ok.join("sub"), out.join("into-ok")).unwrap();
+        let dirs = vec![ok.display().to_string()];
+        let canon_ok = std::fs::canonicalize(&ok).unwrap();
+        let r = resolve_in_allowlist(&ok.join("sub/../ctr.log"), &dirs).unwrap();
+        assert_eq!(r, canon_ok.join("ctr.log"));
+        assert_eq!(resolve_in_allowlist(&out.join("into-ok/c.log"), &dirs).unwrap(), canon_ok.join("sub/c.log"));
+        for bad in [ok.join("../out/ctr.log"), ok.join("link-dir/ctr.log"), ok.join("link-file"), ok.join(".."), ok.clone()] {
+            assert!(resolve_in_allowlist(&bad, &dirs).is_err(), "{}", bad.display());
+        }
+        let missing = vec![root.path().join("nope").display().to_string()];
+        assert!(matches!(resolve_in_allowlist(&ok.join("x"), &missing), Err(LogError::Resolve { .. })));
     }
 }
