@@ -189,6 +189,42 @@ fn add_json_blob(work: &Path, blobs: &Path, v: &serde_json::Value) -> (String, u
     r
 }
 
+/// v1 controller sets (`net_cls,net_prio`) listed in `/proc/self/cgroup` whose
+/// hierarchy is not mounted anywhere on this host.
+pub fn unmounted_v1_controllers() -> Vec<String> {
+    let mounted: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let rest = l.split(" - ").nth(1)?;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            if f.first() != Some(&"cgroup") {
+                return None;
+            }
+            f.get(2).map(|s| s.to_string())
+        })
+        .flat_map(|o| o.split(',').map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    std::fs::read_to_string("/proc/self/cgroup")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(':').nth(1).map(str::to_string))
+        .filter(|set| !set.is_empty() && set.split(',').any(|c| !mounted.iter().any(|m| m == c)))
+        .collect()
+}
+
+/// Removes an (empty of processes) cgroup directory tree, deepest first.
+fn remove_cgroup_tree(dir: &Path) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                remove_cgroup_tree(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
 /// A private containerd for one runtime binary, with [`IMAGE`] imported.
 pub struct Containerd {
     /// The runtime binary passed as `--runc-binary`.
@@ -198,12 +234,25 @@ pub struct Containerd {
     dir: Option<tempfile::TempDir>,
     path: PathBuf,
     child: Option<Child>,
+    /// Cgroup hierarchies mounted in containerd's private mount namespace.
+    private_cgroup_mounts: Vec<PathBuf>,
 }
 
 impl Containerd {
     /// Starts containerd (private socket, root, state; CRI disabled), waits
     /// for it to answer and imports [`IMAGE`].
     pub fn start(binary: &Path) -> Containerd {
+        Containerd::start_with(binary, false)
+    }
+
+    /// Like [`Containerd::start`]; with `mount_missing_controllers`,
+    /// containerd (and so its shims and the runtime) runs in a private mount
+    /// namespace (slave propagation) where every v1 controller that is
+    /// active but not mounted on this host ([`unmounted_v1_controllers`]) is
+    /// mounted under the test dir: containerd 1.6's shim cannot load a
+    /// task's cgroup (no `task metrics`) otherwise. Mounts made by containerd
+    /// are then invisible to the test's leftover checks.
+    pub fn start_with(binary: &Path, mount_missing_controllers: bool) -> Containerd {
         assert!(
             binary.is_file(),
             "runtime binary {} not found (build it or set OXRUN_BIN)",
@@ -247,7 +296,25 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
         );
         std::fs::write(path.join("config.toml"), conf).expect("config.toml");
         let log = std::fs::File::create(path.join("containerd.log")).expect("log");
-        let child = Command::new(which("containerd").unwrap_or_else(|| "containerd".into()))
+        let containerd = which("containerd").unwrap_or_else(|| "containerd".into());
+        let missing = if mount_missing_controllers { unmounted_v1_controllers() } else { Vec::new() };
+        let mut private_cgroup_mounts = Vec::new();
+        let mut cmd = if missing.is_empty() {
+            Command::new(&containerd)
+        } else {
+            let mut script = String::from("set -e\n");
+            for (i, ctrls) in missing.iter().enumerate() {
+                let mp = path.join(format!("cgmnt{i}"));
+                std::fs::create_dir_all(&mp).expect("mkdir cgroup mount point");
+                private_cgroup_mounts.push(mp.clone());
+                script.push_str(&format!("mount -t cgroup -o {ctrls} cgroup '{}'\n", mp.display()));
+            }
+            script.push_str("exec \"$0\" \"$@\"\n");
+            let mut c = Command::new("unshare");
+            c.args(["--mount", "--propagation", "slave", "--", "sh", "-c", &script]).arg(&containerd);
+            c
+        };
+        let child = cmd
             .arg("--config")
             .arg(path.join("config.toml"))
             .stdin(Stdio::null())
@@ -261,6 +328,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
             dir: Some(dir),
             path,
             child: Some(child),
+            private_cgroup_mounts,
         };
         let ready = poll_until(Duration::from_secs(20), || {
             if let Some(ch) = c.child.as_mut() {
@@ -443,6 +511,12 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
         for d in crate::leftovers::cgroup_dirs(&self.cgroups_path(id)) {
             v.push(format!("cgroup {}", d.display()));
         }
+        for r in self.private_cgroup_roots() {
+            let d = r.join(&self.ns).join(id);
+            if d.is_dir() {
+                v.push(format!("cgroup {} (containerd's mount namespace)", d.display()));
+            }
+        }
         let bundle = self
             .path
             .join("state/io.containerd.runtime.v2.task")
@@ -478,6 +552,19 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
             self.binary_name(),
             last.join("\n  ")
         );
+    }
+
+    /// The hierarchies mounted in containerd's private mount namespace, seen
+    /// through `/proc/<containerd>/root` (empty once containerd is gone).
+    pub fn private_cgroup_roots(&self) -> Vec<PathBuf> {
+        let Some(pid) = self.child.as_ref().map(|c| c.id()) else {
+            return Vec::new();
+        };
+        self.private_cgroup_mounts
+            .iter()
+            .map(|mp| PathBuf::from(format!("/proc/{pid}/root")).join(mp.strip_prefix("/").unwrap_or(mp)))
+            .filter(|p| p.join("cgroup.procs").exists())
+            .collect()
     }
 
     /// Shim processes serving this containerd (their `-address` is our socket).
@@ -526,6 +613,11 @@ impl Drop for Containerd {
     fn drop(&mut self) {
         if self.child.is_some() {
             self.remove_all();
+            // The namespace's cgroups in hierarchies only containerd's mount
+            // namespace has (reachable while containerd lives).
+            for r in self.private_cgroup_roots() {
+                remove_cgroup_tree(&r.join(&self.ns));
+            }
         }
         if let Some(mut ch) = self.child.take() {
             let pid = ch.id() as i32;
@@ -563,15 +655,7 @@ impl Drop for Containerd {
         }
         // The namespace's parent cgroup (and any child left) in every hierarchy.
         for root in crate::leftovers::cgroup_roots() {
-            let ns_dir = root.join(&self.ns);
-            if let Ok(rd) = std::fs::read_dir(&ns_dir) {
-                for e in rd.flatten() {
-                    if e.path().is_dir() {
-                        let _ = std::fs::remove_dir(e.path());
-                    }
-                }
-            }
-            let _ = std::fs::remove_dir(&ns_dir);
+            remove_cgroup_tree(&root.join(&self.ns));
         }
         if let Some(d) = self.dir.take() {
             let p = d.path().to_path_buf();
