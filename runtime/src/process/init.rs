@@ -238,8 +238,16 @@ pub fn resolve_exec(p: &ProcessPlan, extra_env: &[String]) -> Result<Exec> {
     let name = &p.args[0];
     let path = if name.contains('/') {
         let full = if name.starts_with('/') { name.clone() } else { format!("{}/{name}", p.cwd.trim_end_matches('/')) };
-        if let Err(e) = std::fs::metadata(&full) {
-            return Err(InitError { step: "unable to start container process".into(), message: format!("exec: {name:?}: stat {name}: {}", strip_os_suffix(&e)), errno: e.raw_os_error() });
+        match std::fs::metadata(&full) {
+            Err(e) => {
+                return Err(InitError { step: "unable to start container process".into(), message: format!("exec: {name:?}: stat {name}: {}", strip_os_suffix(&e)), errno: e.raw_os_error() });
+            }
+            // Like runc (Go's exec.LookPath): a directory or a file without any x bit is refused at
+            // create, so the caller sees "permission denied" (Podman: exit 126), not a failed execve.
+            Ok(_) if !is_executable(Path::new(&full)) => {
+                return Err(InitError { step: "unable to start container process".into(), message: format!("exec: {name:?}: permission denied"), errno: Some(libc::EACCES) });
+            }
+            Ok(_) => {}
         }
         name.clone()
     } else {
