@@ -47,7 +47,7 @@ PREFIX = f"oxb{os.getpid()}"
 
 # Iteration counts: (default, quick).
 N = {
-    "s2e_runs": (200, 6), "lc_runs": (100, 4), "exec_runs": (150, 4),
+    "s2e_runs": (200, 4), "lc_runs": (100, 2), "exec_runs": (150, 3),
     "par_containers": (100, 8), "par_rounds": (5, 1),
     "podman_runs": (40, 2), "mem_rounds": (5, 1),
     "log_rounds": (3, 1), "log_mib": (int(os.environ.get("BENCH_LOG_MIB", "1024")), 8),
@@ -236,7 +236,7 @@ def hyperfine_interleaved(bench, cmds, runs, rounds=None):
             if label in failed:
                 continue
             js = os.path.join(hfdir, f"{bench}-{label}-{r}.json".replace("+", "_"))
-            args = ["hyperfine", "-N", "--style", "none", "--runs", str(k), "--warmup", "1" if r == 0 else "0",
+            args = ["hyperfine", "-N", "--style", "none", "--runs", str(k), "--warmup", "1" if r == 0 and not QUICK else "0",
                     "--export-json", js]
             if prep:
                 args += ["--prepare", prep]
@@ -398,8 +398,8 @@ runc = ["{RUNC}"]
             if err:
                 reason = err
             elif os.path.realpath(exe) != os.path.realpath(mon):
-                warn(f"{label}: Podman ran the monitor {exe}, not {mon} (it falls back to the conmon on PATH when the "
-                     f"configured monitor fails its --version probe). Rows for {label} are NOT {mon.split('/')[-1]}.")
+                warn(f"{label}: Podman ran the monitor {exe}, not {mon} (Podman falls back to the conmon on PATH when the "
+                     f"configured monitor fails its --version probe, or the monitor ran another binary). Rows for {label} are NOT {mon.split('/')[-1]}.")
                 reason = f"Podman used {exe} instead of {mon}"
         if reason:
             for bench in ("podman-run", "monitor-rss", "log-throughput"):

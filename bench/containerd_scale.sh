@@ -127,7 +127,14 @@ phase() {
 }
 export SOCK NS IMG
 start_one() { ctr --address "$SOCK" --namespace "$NS" run -d --null-io --runc-binary "$BIN" --runc-root "$RROOT" "$IMG" "c$1" sleep 100000; }
-exec_one() { out=$(ctr --address "$SOCK" --namespace "$NS" task exec --exec-id e "c$1" sh -c 'echo ok-$$') && [ "${out#ok-}" != "$out" ]; }
+exec_one() {
+	local out rc
+	out=$(ctr --address "$SOCK" --namespace "$NS" task exec --exec-id e "c$1" sh -c 'echo ok-$$')
+	rc=$?
+	[ $rc = 0 ] && [ "${out#ok-}" != "$out" ] && return 0
+	echo "exec c$1: exit $rc, output [$out]" >&2
+	return 1
+}
 stop_one() {
 	ctr --address "$SOCK" --namespace "$NS" task kill -s SIGKILL "c$1" &&
 		ctr --address "$SOCK" --namespace "$NS" task delete -f "c$1" >/dev/null &&
