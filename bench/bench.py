@@ -376,6 +376,10 @@ runc = ["{RUNC}"]
     os.makedirs(OUT, exist_ok=True)
     open(os.path.join(OUT, "containers.conf"), "w").write(conf)
     env = podman_env()
+    # Containers left by an interrupted earlier run (our private store holds nothing else).
+    left = sh(podman() + ["ps", "-aq", "--filter", "name=^oxb"], check=False, env=env).stdout.split()
+    if left:
+        sh(podman() + ["rm", "-f", "-t", "0", *left], check=False, env=env)
     if sh(podman() + ["image", "exists", IMAGE], check=False, env=env).returncode != 0:
         tar = os.path.join(OUT, "rootfs.tar")
         sh(["tar", "-C", os.path.join(OUT, "rootfs"), "-cf", tar, "."])
