@@ -156,3 +156,26 @@ fn rootless_with_several_ranges_uses_newuidmap() {
     assert!(words.windows(3).any(|w| w == ["1", sub.as_str(), "65536"]), "the second range must be mapped: {out}");
     rt.assert_clean(&id, &b);
 }
+
+#[test]
+fn idmapped_bind_mount_shows_the_mapped_owner() {
+    let rt = Runtime::new();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("f"), "x").unwrap();
+    nix::unistd::chown(&src.path().join("f"), Some(nix::unistd::Uid::from_raw(0)), Some(nix::unistd::Gid::from_raw(0))).unwrap();
+    let mut b = Bundle::new(&["sh", "-c", "stat -c '%u:%g' /idmapped/f /plain/f; touch /ro/f 2>/dev/null; echo ro=$?"]);
+    let maps = |host: u32| json!([{ "containerID": 0, "hostID": host, "size": 1 }]);
+    b.add_mount(json!({ "destination": "/idmapped", "type": "bind", "source": src.path(), "options": ["rbind"], "uidMappings": maps(1000), "gidMappings": maps(2000) }));
+    b.add_mount(json!({ "destination": "/ro", "type": "bind", "source": src.path(), "options": ["rbind", "ro"], "uidMappings": maps(1000), "gidMappings": maps(2000) }));
+    b.add_mount(json!({ "destination": "/plain", "type": "bind", "source": src.path(), "options": ["rbind"] }));
+    let id = unique("idmap");
+    let out = rt.run_container(&id, &b, &[]);
+    out.assert_ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "1000:2000", "owner 0 on disk appears as the mapped ids: {out}");
+    assert_eq!(lines[1], "0:0", "the plain bind mount is unchanged: {out}");
+    assert_eq!(lines[2], "ro=1", "an idmapped mount honours ro: {out}");
+    let meta = std::fs::metadata(src.path().join("f")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 0, "the host file keeps its owner");
+    rt.assert_clean(&id, &b);
+}

@@ -110,10 +110,12 @@ pub fn prepare(plan: &Plan) -> Result<OwnedFd> {
     open_host(&plan.rootfs, libc::O_PATH | libc::O_DIRECTORY).map_err(|e| InitError::sys(format!("open rootfs {rootfs}"), e))
 }
 
-/// Applies every mount of the plan, in order.
-pub fn mount_all(plan: &Plan, root: BorrowedFd<'_>, cgroup: &CgroupMount) -> Result<()> {
-    for op in &plan.mounts {
-        apply_mount(root, op, cgroup).map_err(|e| InitError { step: format!("mount {}", op.dest), ..e })?;
+/// Applies every mount of the plan, in order. `prepared` holds, per mount, the user namespace of
+/// an idmapped bind mount (made by the runtime), or None.
+pub fn mount_all(plan: &Plan, root: BorrowedFd<'_>, cgroup: &CgroupMount, prepared: &[Option<OwnedFd>]) -> Result<()> {
+    for (i, op) in plan.mounts.iter().enumerate() {
+        let userns = prepared.get(i).and_then(|t| t.as_ref()).map(|t| t.as_fd());
+        apply_mount(root, op, cgroup, userns).map_err(|e| InitError { step: format!("mount {}", op.dest), ..e })?;
     }
     Ok(())
 }
@@ -127,7 +129,7 @@ pub struct CgroupMount {
     pub own_ns: bool,
 }
 
-fn apply_mount(root: BorrowedFd<'_>, op: &MountOp, cgroup: &CgroupMount) -> Result<()> {
+fn apply_mount(root: BorrowedFd<'_>, op: &MountOp, cgroup: &CgroupMount, idmap_userns: Option<BorrowedFd<'_>>) -> Result<()> {
     let step = || format!("mount {}", op.dest);
     let target_kind = match &op.source {
         MountSource::Bind { source, .. } => {
@@ -150,6 +152,18 @@ fn apply_mount(root: BorrowedFd<'_>, op: &MountOp, cgroup: &CgroupMount) -> Resu
     let tpath = oxsys::fd_path(target.as_fd());
     let data = (!op.data.is_empty()).then_some(op.data.as_str());
     match &op.source {
+        MountSource::Bind { source, recursive } if idmap_userns.is_some() => {
+            // A detached copy of the source, idmapped, then attached: the new mount API, because
+            // mount(2) cannot idmap.
+            let userns = idmap_userns.expect("checked");
+            let tree = oxsys::open_tree_clone(&cstr(&source.to_string_lossy()), *recursive).map_err(|e| InitError::sys(format!("clone {}", source.display()), e))?;
+            oxsys::mount_set_idmap(tree.as_fd(), userns, *recursive).map_err(|e| InitError::sys(format!("idmap {}", source.display()), e))?;
+            oxsys::move_mount_to(tree.as_fd(), target.as_fd()).map_err(|e| InitError::sys(format!("attach idmapped mount at {}", op.dest), e))?;
+            if op.bind_needs_remount() {
+                let mounted = resolve_in_root(root, &op.dest, Create::Nothing, 0).map_err(|e| InitError::sys(step(), e))?;
+                remount(mounted.as_fd(), op.flags).map_err(|e| InitError::sys(format!("remount {}", op.dest), e))?;
+            }
+        }
         MountSource::Bind { source, recursive } => {
             let mut flags = MsFlags::MS_BIND;
             if *recursive {

@@ -26,6 +26,8 @@ pub struct MountOp {
     pub data: String,
     /// Propagation changes applied after the mount (MS_SHARED, MS_PRIVATE, … maybe with MS_REC).
     pub propagation: Vec<MsFlags>,
+    /// An idmapped bind mount: (uidMappings, gidMappings) of the mount.
+    pub idmap: Option<(Vec<crate::spec::IdMapping>, Vec<crate::spec::IdMapping>)>,
 }
 
 impl MountOp {
@@ -140,7 +142,18 @@ pub fn plan_mount(m: &Mount, bundle: &std::path::Path) -> Result<MountOp, String
         }
         MountSource::Fs { fstype, source: m.source.clone().unwrap_or_else(|| "none".into()) }
     };
-    Ok(MountOp { dest, source, flags, data: data.join(","), propagation })
+    let idmap = if m.uid_mappings.is_empty() && m.gid_mappings.is_empty() {
+        None
+    } else {
+        if !matches!(source, MountSource::Bind { .. }) {
+            return Err(format!("mount at {dest}: uidMappings/gidMappings are supported on bind mounts only"));
+        }
+        if m.uid_mappings.is_empty() || m.gid_mappings.is_empty() {
+            return Err(format!("mount at {dest}: an idmapped mount needs both uidMappings and gidMappings"));
+        }
+        Some((m.uid_mappings.clone(), m.gid_mappings.clone()))
+    };
+    Ok(MountOp { dest, source, flags, data: data.join(","), propagation, idmap })
 }
 
 /// A device node to create (or bind from the host in a user namespace).
@@ -273,6 +286,20 @@ mod tests {
         let mut m = mount("/x", "", "", &[]);
         m.kind = None;
         assert!(plan_mount(&m, Path::new("/b")).is_err());
+    }
+
+    #[test]
+    fn idmapped_mounts_need_bind_and_both_maps() {
+        let map = crate::spec::IdMapping { container_id: 0, host_id: 1000, size: 1 };
+        let mut m = mount("/data", "bind", "/srv", &["rbind"]);
+        m.uid_mappings = vec![map];
+        assert!(plan_mount(&m, Path::new("/b")).is_err(), "gid maps missing");
+        m.gid_mappings = vec![map];
+        assert_eq!(plan_mount(&m, Path::new("/b")).unwrap().idmap, Some((vec![map], vec![map])));
+        let mut t = mount("/t", "tmpfs", "tmpfs", &[]);
+        t.uid_mappings = vec![map];
+        t.gid_mappings = vec![map];
+        assert!(plan_mount(&t, Path::new("/b")).is_err());
     }
 
     #[test]

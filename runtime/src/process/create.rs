@@ -129,6 +129,7 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
         extra_env,
         seccomp_listener,
         host_pid: 0,
+        idmapped: prepare_idmapped_mounts(&plan)?,
     };
     let pid = spawn(ctx, &parent_ch)?;
     logging::debug(&format!("container {}: init is pid {pid} (clone flags {:#x})", req.id, plan.namespaces.clone_flags()));
@@ -269,6 +270,46 @@ fn intermediate(ctx: InitContext<'_>) -> ! {
             oxsys::exit_now(0)
         }
         Err(e) => fail(ipc::InitError::sys("clone3 init", e)),
+    }
+}
+
+/// Idmapped bind mounts need a user namespace holding the mount's maps; the runtime makes it
+/// (writing maps needs its privileges) and init uses it to idmap the bind mount it clones.
+/// Returns one entry per mount of the plan.
+fn prepare_idmapped_mounts(plan: &Plan) -> Result<Vec<Option<OwnedFd>>, Error> {
+    plan.mounts
+        .iter()
+        .map(|op| {
+            let Some((uids, gids)) = &op.idmap else { return Ok(None) };
+            let userns = idmap_userns(uids, gids).map_err(|e| Error::sys(format!("idmapped mount {}: user namespace", op.dest), e))?;
+            Ok(Some(userns))
+        })
+        .collect()
+}
+
+/// A user namespace with the given maps, held by an fd: a child is forked into a new user
+/// namespace, its maps are written, the namespace is opened, and the child exits.
+fn idmap_userns(uids: &[crate::spec::IdMapping], gids: &[crate::spec::IdMapping]) -> std::io::Result<OwnedFd> {
+    let (hold_r, hold_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    match oxsys::clone3(libc::CLONE_NEWUSER as u64, None)? {
+        oxsys::Forked::Child => {
+            drop(hold_w);
+            let mut b = [0u8; 1];
+            // Wait until the parent has what it needs (it closes its end), then vanish.
+            let _ = nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&hold_r), &mut b);
+            oxsys::exit_now(0)
+        }
+        oxsys::Forked::Parent(pid) => {
+            drop(hold_r);
+            let result = (|| {
+                std::fs::write(format!("/proc/{pid}/uid_map"), id_map_text(uids))?;
+                std::fs::write(format!("/proc/{pid}/gid_map"), id_map_text(gids))?;
+                crate::rootfs::open_host(Path::new(&format!("/proc/{pid}/ns/user")), libc::O_RDONLY)
+            })();
+            drop(hold_w);
+            let _ = waitpid(Pid::from_raw(pid), None);
+            result
+        }
     }
 }
 

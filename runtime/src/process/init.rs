@@ -28,6 +28,8 @@ pub struct InitContext<'a> {
     pub seccomp_listener: Option<OwnedFd>,
     /// Our pid as the host sees it (filled in by init itself, for the listener state).
     pub host_pid: i32,
+    /// Per entry of plan.mounts: a detached, idmapped tree made by the runtime, or None.
+    pub idmapped: Vec<Option<OwnedFd>>,
 }
 
 /// Runs init to the end: never returns. Any failure is sent to the runtime before exiting.
@@ -99,8 +101,9 @@ fn setup(ctx: &mut InitContext<'_>) -> Result<Exec> {
         let _ = oxsys::join_session_keyring(&name);
     }
     let root = rootfs::prepare(plan)?;
-    rootfs::mount_all(plan, root.as_fd(), &ctx.cgroup)?;
-    rootfs::create_devices(root.as_fd(), &plan.devices, plan.namespaces.is_new(NsKind::User))?;
+    rootfs::mount_all(plan, root.as_fd(), &ctx.cgroup, &ctx.idmapped)?;
+    // mknod is not permitted in a user namespace, new or joined: devices are bind-mounted there.
+    rootfs::create_devices(root.as_fd(), &plan.devices, plan.namespaces.has(NsKind::User))?;
     rootfs::create_dev_symlinks(root.as_fd())?;
     // runc creates a missing cwd (owned by root) before the process starts.
     rootfs::resolve_in_root(root.as_fd(), &plan.process.cwd, rootfs::Create::Dir, 0).map_err(|e| InitError::sys(format!("create cwd {}", plan.process.cwd), e))?;
