@@ -265,7 +265,7 @@ pub struct Resources {
     pub cpu: Option<Cpu>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pids: Option<Pids>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, rename = "blockIO", skip_serializing_if = "Option::is_none")]
     pub block_io: Option<BlockIo>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hugepage_limits: Vec<HugepageLimit>,

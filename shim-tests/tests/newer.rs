@@ -74,7 +74,7 @@ fn rotation_10mib_64k_files_3_kept() {
          printf \"%d-%s\\n\", i, substr(pad, 1, len) }} }}"
     );
     let pad = "abcdefghij".repeat(2001);
-    let len_of = |i: usize| if i % 7919 == 0 { 20000 } else { (i * 37) % 301 };
+    let len_of = |i: usize| if i.is_multiple_of(7919) { 20000 } else { (i * 37) % 301 };
     let expected = |i: usize| format!("{i}-{}", &pad[..len_of(i)]);
     let total: usize = (1..=N).map(|i| expected(i).len() + 1).sum();
     assert!(total >= 10 << 20, "the container writes at least 10 MiB ({total})");

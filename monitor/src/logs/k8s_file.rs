@@ -145,7 +145,9 @@ impl K8sFile {
                 self.flush(&mut out)?;
                 return Err(K8sError::GlobalLimit { path: self.path.clone(), max: g });
             }
-            if self.limits.max > 0 && self.written > 0 && self.written + size > self.limits.max {
+            // conmon 2.1 truncates even an empty file; rotating one would only add an empty backup.
+            let nonempty = self.written > 0 || self.limits.keep.is_none();
+            if self.limits.max > 0 && nonempty && self.written + size > self.limits.max {
                 self.flush(&mut out)?;
                 match self.limits.keep {
                     Some(keep) => self.rotate(keep)?,

@@ -17,7 +17,7 @@ pub fn create(layout: &Layout, path: &str, plan: &ResourcePlan) -> Result<Cgroup
             let dir = layout.dir_for(h, path);
             mkdir_all(&dir, &mut dirs)?;
             if h.v2 {
-                enable_subtree(&h.mount, &dir, &needed_v2(layout, plan))?;
+                enable_subtree(&h.mount, &dir, &needed_v2(layout, plan), layout.is_v2_only())?;
             }
             if h.controllers.iter().any(|c| c == "cpuset") || (h.v2 && layout.v2_controllers.iter().any(|c| c == "cpuset")) {
                 inherit_cpuset(&dir)?;
@@ -62,15 +62,18 @@ fn needed_v2(layout: &Layout, plan: &ResourcePlan) -> Vec<String> {
 }
 
 /// A v2 controller's files appear in a directory only when every ancestor lists it in
-/// cgroup.subtree_control. Enables what each level offers; only the controllers the plan writes
-/// to must succeed (a level with processes of its own refuses, and is not ours to change).
-fn enable_subtree(mount: &Path, dir: &Path, needed: &[String]) -> Result<(), CgroupError> {
+/// cgroup.subtree_control. On a v2 host every offered controller is enabled (as runc does), but
+/// only those the plan writes to must succeed (a level with processes of its own refuses). On a
+/// hybrid host only the needed ones are touched: a controller enabled there could no longer be
+/// mounted as a v1 hierarchy by the administrator.
+fn enable_subtree(mount: &Path, dir: &Path, needed: &[String], all: bool) -> Result<(), CgroupError> {
     let Ok(rel) = dir.strip_prefix(mount) else { return Ok(()) };
     let mut level = mount.to_path_buf();
     for comp in rel.components() {
         let offered = fs::read_to_string(level.join("cgroup.controllers")).unwrap_or_default();
         let enabled = fs::read_to_string(level.join("cgroup.subtree_control")).unwrap_or_default();
-        for c in offered.split_whitespace().filter(|c| !enabled.split_whitespace().any(|e| e == *c)) {
+        let wanted = |c: &&str| all || needed.iter().any(|n| n == c);
+        for c in offered.split_whitespace().filter(wanted).filter(|c| !enabled.split_whitespace().any(|e| e == *c)) {
             let r = write_file(&level.join("cgroup.subtree_control"), &format!("+{c}"));
             if r.is_err() && needed.iter().any(|n| n == c) {
                 return r;

@@ -265,3 +265,26 @@ fn extra_devices_follow_the_spec_rules() {
     let dev: Vec<_> = files(&p).into_iter().filter(|(f, _)| f.starts_with("devices.")).collect();
     assert_eq!(dev, vec![("devices.deny", "a *:* rwm"), ("devices.allow", "c 1:3 rwm")]);
 }
+
+#[test]
+fn resources_parse_from_config_json_names() {
+    let r: Resources = serde_json::from_value(serde_json::json!({
+        "blockIO": { "weight": 10, "throttleReadIOPSDevice": [{ "major": 8, "minor": 0, "rate": 5 }],
+                     "weightDevice": [{ "major": 8, "minor": 0, "leafWeight": 20 }] },
+        "hugepageLimits": [{ "pageSize": "1GB", "limit": 0 }],
+        "network": { "classID": 7, "priorities": [{ "name": "lo", "priority": 1 }] },
+        "rdma": { "mlx": { "hcaHandles": 1, "hcaObjects": 2 } },
+        "memory": { "disableOOMKiller": true, "kernelTCP": 5, "useHierarchy": true },
+        "cpu": { "realtimeRuntime": 5, "idle": 1, "burst": 3 }
+    }))
+    .unwrap();
+    let b = r.block_io.as_ref().unwrap();
+    assert_eq!((b.weight, b.throttle_read_iops_device[0].rate, b.weight_device[0].leaf_weight), (Some(10), 5, Some(20)));
+    assert_eq!(r.hugepage_limits[0].page_size, "1GB");
+    assert_eq!(r.network.as_ref().unwrap().class_id, Some(7));
+    assert_eq!(r.rdma.as_ref().unwrap()["mlx"].hca_objects, Some(2));
+    let m = r.memory.as_ref().unwrap();
+    assert_eq!((m.disable_oom_killer, m.kernel_tcp, m.use_hierarchy), (Some(true), Some(5), Some(true)));
+    let c = r.cpu.as_ref().unwrap();
+    assert_eq!((c.realtime_runtime, c.idle, c.burst), (Some(5), Some(1), Some(3)));
+}

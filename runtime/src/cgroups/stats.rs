@@ -67,6 +67,8 @@ pub fn collect(layout: &Layout, dirs: &CgroupDirs) -> Value {
             .map(|(k, v)| (k, json!(v)))
             .collect();
         data["memory"] = json!({ "usage": { "usage": usage.unwrap_or(0), "limit": limit.unwrap_or(u64::MAX), "max": max.unwrap_or(0), "failcnt": failcnt.unwrap_or(0) }, "raw": raw });
+        // Not in runc's shape: the OOM kill count, so a caller that starts late still sees it.
+        data["memory"]["oomKills"] = json!(oom_kills(layout, dirs));
     }
     if let Some(d) = dir_of(layout, dirs, "pids") {
         let limit = fs::read_to_string(d.join("pids.max")).ok().and_then(|s| s.trim().parse::<u64>().ok()).unwrap_or(0);
@@ -89,11 +91,17 @@ pub fn collect(layout: &Layout, dirs: &CgroupDirs) -> Value {
     data
 }
 
+/// The file whose `oom_kill N` line counts the container's OOM kills (what a monitor watches):
+/// v1 memory.oom_control, v2 memory.events.
+pub fn oom_file(layout: &Layout, dirs: &CgroupDirs) -> Option<PathBuf> {
+    let d = dir_of(layout, dirs, "memory")?;
+    Some(d.join(if dirs.freezer_v2 { "memory.events" } else { "memory.oom_control" }))
+}
+
 /// The number of OOM kills so far (v1 memory.oom_control `oom_kill`, v2 memory.events `oom_kill`).
 pub fn oom_kills(layout: &Layout, dirs: &CgroupDirs) -> u64 {
-    let Some(d) = dir_of(layout, dirs, "memory") else { return 0 };
-    let file = if dirs.freezer_v2 { "memory.events" } else { "memory.oom_control" };
-    parse_flat_keyed(&fs::read_to_string(d.join(file)).unwrap_or_default())
+    let Some(file) = oom_file(layout, dirs) else { return 0 };
+    parse_flat_keyed(&fs::read_to_string(file).unwrap_or_default())
         .into_iter()
         .find(|(k, _)| k == "oom_kill")
         .map_or(0, |(_, v)| v)
@@ -129,5 +137,6 @@ mod tests {
         assert_eq!(data["memory"]["usage"]["limit"], 33554432);
         assert_eq!(data["pids"]["current"], 3);
         assert_eq!(oom_kills(&layout, &dirs), 2);
+        assert_eq!(data["memory"]["oomKills"], 2);
     }
 }
