@@ -4,8 +4,9 @@
 1. oxrun's phases, from its own --debug JSON log timestamps (no tracer overhead), median of N runs.
 2. perf stat: CPU time (task-clock) versus elapsed time, for oxrun and crun: how much is waiting.
 3. perf trace -s: wall time per syscall (summed over all processes of one run), top entries.
-4. Ablations with hyperfine: the same bundle without the network namespace, and without any new namespace
-   but mount, for oxrun and crun: what the kernel's namespace work costs.
+4. Ablations with hyperfine, interleaved: the same bundle without the network namespace, for oxrun and crun; and oxrun run from a read-only bind mount, where its CVE-2019-5736
+   guard has nothing to do (no overlayfs view, no re-exec).
+5. The cost of attaching a process to the v1 cgroups (the first cgroup.procs write waits for an RCU grace period).
 Writes bench/out/profile.txt. Uses the binaries of bench.py (OXRUN_BIN, CRUN_BIN)."""
 import json
 import os
@@ -120,16 +121,16 @@ def ablation(bundles, ro_oxrun):
     if ro_oxrun:
         cmds.append(("oxrun-ro-binary", bench.q(ro_oxrun, "--root", bench.root_of("oxrun"), "run", "-b",
                                                 bundles["all-ns"], "oxb-abl-oxrun")))
-    js = os.path.join(bench.OUT, "profile-ablation.json")
-    args = ["hyperfine", "-N", "--style", "none", "--runs", str(RUNS), "--warmup", "2", "--export-json", js]
-    for name, cmd in cmds:
-        args += ["-n", name, cmd]
-    rc, err = bench.run_quiet(args)
-    if rc != 0:
-        say(f"  ablation failed: {err[-300:]}")
-        return
-    for r in json.load(open(js))["results"]:
-        say(f"  {r['command']:22} median {r['median'] * 1000:6.1f} ms")
+    # Interleaved blocks (A B C …, then … C B A), as in bench.py: drift hits every variant alike.
+    bench.hyperfine_interleaved("ablation", [(name, cmd, None) for name, cmd in cmds], RUNS, rounds=max(1, RUNS // 5))
+    series = bench.results["benches"].get("ablation", {}).get("series", {})
+    for name, _ in cmds:
+        s = series.get(name, {})
+        st = bench.stats(s.get("values", []))
+        if st:
+            say(f"  {name:22} median {st['median'] * 1000:6.1f} ms  (p25–p75 {st['p25'] * 1000:.1f}–{st['p75'] * 1000:.1f})")
+        else:
+            say(f"  {name:22} failed: {s.get('skipped')}")
 
 
 def cgroup_join_cost(rounds=15):
@@ -181,20 +182,12 @@ def main():
     say("\n## 4. ablations (hyperfine medians)")
     base = json.load(open(os.path.join(b, "config.json")))
     variants = {}
-    for variant, keep in (("all-ns", None), ("no-netns", lambda t: t != "network"), ("mnt-only", lambda t: t == "mount")):
+    for variant, keep in (("all-ns", None), ("no-netns", lambda t: t != "network")):
         d = os.path.join(bench.OUT, f"bundle-abl-{variant}")
         os.makedirs(d, exist_ok=True)
         c = json.loads(json.dumps(base))
         if keep:
             c["linux"]["namespaces"] = [ns for ns in c["linux"]["namespaces"] if keep(ns["type"])]
-            if variant == "mnt-only":
-                # without a pid namespace /proc cannot be mounted fresh: bind the host's
-                for m in c["mounts"]:
-                    if m["destination"] == "/proc":
-                        m.update({"type": "bind", "source": "/proc", "options": ["rbind", "nosuid", "noexec", "nodev"]})
-                c.pop("hostname", None)
-                c["linux"].pop("maskedPaths", None)
-                c["linux"].pop("readonlyPaths", None)
         json.dump(c, open(os.path.join(d, "config.json"), "w"))
         variants[variant] = d
     ro_dir = os.path.join(bench.OUT, "ro-bin")
