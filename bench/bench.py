@@ -633,6 +633,10 @@ def bench_footprint(ctx):
         if os.path.exists(pth):
             fp["sizes"][name] = os.path.getsize(os.path.realpath(pth))
     bundle = ctx["bundles"]["true"]
+    if not os.path.exists("/usr/bin/time"):
+        for rt, _ in ctx["runtimes"]:
+            skip("create-peak-rss", rt, "GNU time is missing (Debian package `time`)", unit="KiB")
+        return
     for r in range(n("rss_runs")):
         order = ctx["runtimes"] if r % 2 == 0 else list(reversed(ctx["runtimes"]))
         for rt, binpath in order:
