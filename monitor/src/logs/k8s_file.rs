@@ -187,7 +187,12 @@ impl K8sFile {
             }
             _ => Ok(()),
         };
-        for n in (1..keep).rev() {
+        // Shift only the backups that exist (a huge --log-max-files costs nothing).
+        let mut top = 0;
+        while top + 1 < keep && backup_path(&self.path, top + 1).exists() {
+            top += 1;
+        }
+        for n in (1..=top).rev() {
             rename(&backup_path(&self.path, n), &backup_path(&self.path, n + 1))?;
         }
         rename(&self.path, &backup_path(&self.path, 1))?;
@@ -302,9 +307,18 @@ mod tests {
         f.write_chunk(ts, Stream::Stdout, b"20\n").unwrap();
         assert_eq!(read_nums(&path), vec![20]);
         assert_eq!(read_nums(&backup_path(&path, 1)), vec![16, 17, 18, 19]);
+        // A huge --log-max-files only shifts what exists.
+        drop(f);
+        let many = Limits { keep: Some(u32::MAX), ..limits };
+        let mut f = K8sFile::open(path.clone(), many).unwrap();
+        f.write_chunk(ts, Stream::Stdout, b"21\n22\n23\n24\n").unwrap();
+        assert_eq!(read_nums(&backup_path(&path, 3)), vec![12, 13, 14, 15]);
+        assert_eq!(read_nums(&backup_path(&path, 2)), vec![16, 17, 18, 19]);
+        assert_eq!(read_nums(&backup_path(&path, 1)), vec![20, 21, 22, 23]);
+        assert_eq!(read_nums(&path), vec![24]);
         // Reopen keeps the content when rotating.
         f.reopen().unwrap();
-        assert_eq!(read_nums(&path), vec![20]);
+        assert_eq!(read_nums(&path), vec![24]);
     }
 
     #[test]

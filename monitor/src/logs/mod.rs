@@ -197,7 +197,7 @@ pub struct Logs {
 pub fn k8s_limits(opts: &Options) -> k8s_file::Limits {
     k8s_file::Limits {
         max: opts.log_size_max,
-        keep: opts.log_rotate.then(|| u32::try_from(opts.log_max_files).unwrap_or(1).max(1)),
+        keep: opts.log_rotate.then(|| u32::try_from(opts.log_max_files).unwrap_or(u32::MAX).max(1)),
         global_max: opts.log_global_size_max,
         sync: !opts.no_sync_log,
         nofollow: !opts.log_allowlist_dirs.is_empty(),
