@@ -685,10 +685,10 @@ DESCRIPTIONS = {
     "lifecycle-start": "`RT start` of a created container",
     "lifecycle-delete": "`RT delete` of a stopped container",
     "exec": "`RT exec ID /bin/true` into a running container",
-    "parallel": f"{N['par_containers'][0]} containers created, started and deleted by 4 workers (containers/s)",
+    "parallel": f"{n('par_containers')} containers created, started and deleted by 4 workers (containers/s)",
     "podman-run": "`podman run --rm IMG true` (runtime+monitor)",
     "monitor-rss": "VmRSS of the monitor holding a sleeping container under Podman",
-    "log-throughput": "1 GiB of 1 KiB lines through the monitor into k8s-file, every line checked",
+    "log-throughput": f"{n('log_mib')} MiB of 1 KiB lines through the monitor into k8s-file, every line checked",
     "create-peak-rss": "peak RSS (ru_maxrss) of `RT create` and the children it waited for",
 }
 OX = {"start-to-exit": "oxrun", "lifecycle-create": "oxrun", "lifecycle-start": "oxrun", "lifecycle-delete": "oxrun",
