@@ -267,6 +267,7 @@ pub fn plan_update(layout: &Layout, res: &crate::spec::Resources) -> Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::CgroupDirs;
     use std::fs;
 
     const HYBRID: &str = "\
@@ -344,5 +345,84 @@ mod tests {
         remove(&dirs).unwrap();
         assert!(!mem.join("a/b").exists() && !cpuset.join("a/b").exists());
         assert!(mem.join("a").exists(), "parents are shared and stay");
+    }
+
+    /// A pure v2 tree: the kernel would create the interface files; the test pre-creates those
+    /// the plan writes and checks that ancestors get the controllers in cgroup.subtree_control.
+    #[test]
+    fn create_on_a_fake_v2_tree() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("cg2");
+        fs::create_dir_all(root.join("a/b")).unwrap();
+        fs::write(root.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
+        for level in ["", "a"] {
+            fs::write(root.join(level).join("cgroup.subtree_control"), "").unwrap();
+        }
+        fs::write(root.join("a/cgroup.controllers"), "cpu memory pids\n").unwrap();
+        fs::write(root.join("a/b/memory.max"), "").unwrap();
+        fs::write(root.join("a/b/io.weight"), "").unwrap();
+        let mut layout = Layout::parse(&format!("1 1 0:1 / {} rw - cgroup2 cgroup2 rw\n", root.display()), "0::/\n");
+        layout.read_v2_controllers();
+        assert_eq!(layout.v2_controllers, vec!["cpu", "memory", "pids"]);
+        let res = crate::spec::Resources {
+            memory: Some(crate::spec::Memory { limit: Some(1 << 20), ..Default::default() }),
+            block_io: Some(crate::spec::BlockIo { weight: Some(100), ..Default::default() }),
+            ..Default::default()
+        };
+        let plan = plan_resources(&layout, Some(&res), &[]).unwrap();
+        let dirs = create(&layout, "/a/b", &plan).unwrap();
+        assert_eq!(fs::read_to_string(root.join("a/b/memory.max")).unwrap(), "1048576");
+        // io.bfq.weight is missing here, so the io.weight alternative (converted) is written.
+        assert_eq!(fs::read_to_string(root.join("a/b/io.weight")).unwrap(), "910");
+        // A fake file shows the last write over the earlier ones (no truncation, as on cgroupfs):
+        // on a v2 host every offered controller is enabled, pids last.
+        assert!(fs::read_to_string(root.join("cgroup.subtree_control")).unwrap().starts_with("+pids"));
+        assert!(fs::read_to_string(root.join("a/cgroup.subtree_control")).unwrap().starts_with("+pids"));
+        assert_eq!(dirs.dirs, vec![root.join("a/b")]);
+        assert!(dirs.freezer_v2 && dirs.freezer == Some(root.join("a/b")));
+    }
+
+    /// Hybrid: hugetlb on the cgroup2 mount gets v2 names there; memory stays on v1.
+    #[test]
+    fn hybrid_routes_each_controller_to_its_hierarchy() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mem, uni) = (tmp.path().join("memory"), tmp.path().join("unified"));
+        fs::create_dir_all(mem.join("c")).unwrap();
+        fs::create_dir_all(uni.join("c")).unwrap();
+        fs::write(uni.join("cgroup.controllers"), "hugetlb").unwrap();
+        fs::write(uni.join("cgroup.subtree_control"), "").unwrap();
+        fs::write(mem.join("c/memory.limit_in_bytes"), "").unwrap();
+        fs::write(uni.join("c/hugetlb.2MB.max"), "").unwrap();
+        let info = format!("1 1 0:1 / {} rw - cgroup cgroup rw,memory\n2 1 0:2 / {} rw - cgroup2 cgroup2 rw\n", mem.display(), uni.display());
+        let mut layout = Layout::parse(&info, "");
+        layout.read_v2_controllers();
+        let res = crate::spec::Resources {
+            memory: Some(crate::spec::Memory { limit: Some(4096), ..Default::default() }),
+            hugepage_limits: vec![crate::spec::HugepageLimit { page_size: "2MB".into(), limit: 2 << 20 }],
+            ..Default::default()
+        };
+        let plan = plan_resources(&layout, Some(&res), &[]).unwrap();
+        let dirs = create(&layout, "/c", &plan).unwrap();
+        assert_eq!(fs::read_to_string(mem.join("c/memory.limit_in_bytes")).unwrap(), "4096");
+        assert_eq!(fs::read_to_string(uni.join("c/hugetlb.2MB.max")).unwrap(), "2097152");
+        assert_eq!(fs::read_to_string(uni.join("cgroup.subtree_control")).unwrap(), "+hugetlb");
+        assert_eq!(dirs.dirs.len(), 2);
+        assert!(!dirs.freezer_v2);
+    }
+
+    /// A cgroup that cannot be removed is named in the error, and the other hierarchies are
+    /// still cleaned.
+    #[test]
+    fn remove_failure_names_the_cgroup() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("x/c"), tmp.path().join("y/c"));
+        fs::create_dir_all(&a).unwrap();
+        fs::create_dir_all(&b).unwrap();
+        // A regular file makes rmdir fail (ENOTEMPTY), as a busy cgroup would (EBUSY).
+        fs::write(a.join("stuck"), "").unwrap();
+        let dirs = CgroupDirs { dirs: vec![a.clone(), b.clone()], ..CgroupDirs::default() };
+        let err = remove(&dirs).unwrap_err().to_string();
+        assert!(err.contains(&a.display().to_string()), "{err}");
+        assert!(!b.exists());
     }
 }
