@@ -10,7 +10,7 @@ OXMON := $(CURDIR)/$(RELEASE_DIR)/oxmon
 # Debian packages the demo, the tests and the benchmarks use.
 DEB_PACKAGES := busybox-static libseccomp-dev pkg-config runc crun conmon podman uidmap jq hyperfine iproute2 gcc containerd catatonit netavark iptables
 
-.PHONY: all build deps demo test test-unit test-integration test-shim test-podman install uninstall bench bench-smoke clean
+.PHONY: all build deps demo test test-unit test-integration test-shim test-podman test-reliability install uninstall bench bench-smoke clean
 
 all: build
 
@@ -28,7 +28,7 @@ deps:
 demo: deps build
 	./scripts/demo.sh $(OXRUN)
 
-test: deps build test-unit test-integration test-shim test-podman
+test: deps build test-unit test-integration test-shim test-podman test-reliability
 
 test-unit:
 	$(CARGO) test --release -p oxrun -p oxsys -p oxmon
@@ -40,6 +40,13 @@ test-integration: build
 test-shim: build
 	MONITOR_BIN=$(OXMON) $(CARGO) test --release -p shim-tests -- --test-threads=2
 	MONITOR_BIN=/usr/bin/conmon $(CARGO) test --release -p shim-tests -- --test-threads=2
+
+# Issue 9: create killed at every step, using a fault-injection build of oxrun (its own target
+# dir, never the release binary). The concurrency tests run in test-integration.
+FAULT_TARGET := $(CURDIR)/target-rel-fault
+test-reliability: build
+	CARGO_TARGET_DIR=$(FAULT_TARGET) $(CARGO) build --release -p oxrun --features fault-injection
+	OXRUN_BIN=$(OXRUN) OXRUN_FAULT_BIN=$(FAULT_TARGET)/release/oxrun $(CARGO) test --release -p integration --test reliability_faults -- --test-threads=2
 
 # Podman 4.3.1 end to end, for oxrun+oxmon, oxrun+conmon and runc+oxmon (its tests are #[ignore]d elsewhere).
 test-podman: build

@@ -18,6 +18,9 @@ use std::path::{Path, PathBuf};
 /// The exec fifo: present from create until start, so "created" is a fact on disk.
 pub const EXEC_FIFO: &str = "exec.fifo";
 const STATE_FILE: &str = "state.json";
+/// Written by `create` before state.json: the cgroups, then init's pid and start time, so a
+/// `delete` after a create that was killed half-way finds what to kill and remove.
+const CREATING_FILE: &str = "creating.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -252,6 +255,34 @@ impl StateDir {
     pub fn save(&self, state: &State) -> Result<(), StateError> {
         let bytes = serde_json::to_vec(state).expect("state serializes");
         write_atomic(&self.path.join(STATE_FILE), &bytes, 0o600)
+    }
+
+    /// Records a create in progress (see [`CREATING_FILE`]), atomically.
+    pub fn save_creating(&self, state: &State) -> Result<(), StateError> {
+        let bytes = serde_json::to_vec(state).expect("state serializes");
+        write_atomic(&self.path.join(CREATING_FILE), &bytes, 0o600)
+    }
+
+    /// The record of a create that never wrote state.json; `NotFound` when there is none.
+    pub fn load_creating(&self) -> Result<State, StateError> {
+        let file = self.path.join(CREATING_FILE);
+        let bytes = match fs::read(&file) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StateError::NotFound),
+            Err(e) => return Err(io_err("read", &file)(e)),
+        };
+        serde_json::from_slice(&bytes).map_err(|source| StateError::Parse { path: file, source })
+    }
+
+    /// Drops the in-progress record once state.json exists.
+    pub fn remove_creating(&self) {
+        let _ = fs::remove_file(self.path.join(CREATING_FILE));
+    }
+
+    /// The descriptor holding the lock. A process forked during `create` must close its copy:
+    /// the lock belongs to the open file, so a copy outliving a killed create keeps it held.
+    pub fn lock_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&*self._lock)
     }
 
     /// Path of a file inside the state directory.

@@ -101,8 +101,8 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
     };
     let st = match dir.load() {
         Ok(st) => st,
-        // A create that died before writing state.json: its directory is all that is left.
-        Err(StateError::NotFound) => return Ok(dir.remove()?),
+        // A create that died before writing state.json: kill and remove what its record names.
+        Err(StateError::NotFound) => return delete_unfinished(dir),
         Err(e) => return Err(e.into()),
     };
     match state::status(&dir, &st) {
@@ -114,6 +114,25 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
             }
             kill_and_wait(&st)?;
         }
+    }
+    destroy(dir, &st)
+}
+
+/// Cleans up after a `create` that was killed before writing state.json (we hold the lock, so
+/// it is not running any more): init, if it is still the process recorded, every process in the
+/// recorded cgroups, the cgroups and the directory. Without a record only the directory remains.
+fn delete_unfinished(dir: StateDir) -> Result<(), Error> {
+    let st = match dir.load_creating() {
+        Ok(st) => st,
+        Err(StateError::NotFound) => return Ok(dir.remove()?),
+        Err(e) => {
+            logging::warn(&format!("unreadable record of an unfinished create: {e}"));
+            return Ok(dir.remove()?);
+        }
+    };
+    logging::debug(&format!("container {}: removing an unfinished create (init pid {})", st.id, st.pid));
+    if st.pid > 0 {
+        kill_and_wait(&State { own_pid_ns: false, ..st.clone() })?;
     }
     destroy(dir, &st)
 }

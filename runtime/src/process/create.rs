@@ -85,6 +85,7 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
         Err(e) => return Err(Error::sys(format!("rootfs {}", plan.rootfs.display()), e)),
     }
     let dir = StateDir::create(root, &req.id)?;
+    crate::fault::point("after-state-dir");
     let mut cleanup = Cleanup { dir: Some(dir), cgroups: None, child: None };
     let linux = spec.linux();
     let layout = Layout::detect()?;
@@ -104,8 +105,28 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     logging::debug(&format!("container {}: cgroup {cg_path} in {} hierarchies, {} resource writes", req.id, dirs.dirs.len(), resources.writes.len()));
     cleanup.cgroups = Some(dirs.clone());
     let dir = cleanup.dir.as_ref().expect("state dir");
+    // What `delete --force` needs if we die before state.json: the cgroups now, init's pid below.
+    let mut record = State {
+        oci_version: spec.oci_version.clone(),
+        id: req.id.clone(),
+        pid: 0,
+        init_start_time: 0,
+        bundle: bundle.clone(),
+        rootfs: plan.rootfs.clone(),
+        created: logging::rfc3339(std::time::SystemTime::now()),
+        annotations: spec.annotations.clone(),
+        owner: nix::unistd::geteuid().as_raw(),
+        systemd_cgroup: req.systemd_cgroup,
+        cgroup: dirs.clone(),
+        hooks: None,
+        own_pid_ns: plan.namespaces.has(NsKind::Pid),
+        uid_mappings: plan.namespaces.uid_mappings.clone(),
+    };
+    dir.save_creating(&record)?;
+    crate::fault::point("after-cgroups");
     let fifo_path = state::make_exec_fifo(dir)?;
     let fifo = open_fifo(&fifo_path)?;
+    crate::fault::point("after-exec-fifo");
     let console = match &req.console_socket {
         Some(p) => Some(connect_console(p)?),
         None => None,
@@ -131,38 +152,34 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
         host_pid: 0,
         idmapped: prepare_idmapped_mounts(&plan)?,
     };
-    let pid = spawn(ctx, &parent_ch)?;
+    let pid = spawn(ctx, &parent_ch, dir.lock_fd())?;
     logging::debug(&format!("container {}: init is pid {pid} (clone flags {:#x})", req.id, plan.namespaces.clone_flags()));
     cleanup.child = Some(pid);
+    record.pid = pid;
+    record.init_start_time = state::proc_stat(pid).map(|s| s.start_time).unwrap_or(0);
+    dir.save_creating(&record)?;
+    crate::fault::point("after-spawn");
     if plan.namespaces.is_new(NsKind::User) {
         write_id_maps(pid, &plan)?;
     }
+    crate::fault::point("after-id-maps");
     cgroups::join(&dirs, pid)?;
+    crate::fault::point("after-cgroup-join");
     parent_ch.send(&ToInit::Continue)?;
+    crate::fault::point("after-continue");
     wait_ready(&parent_ch, &plan, pid)?;
+    crate::fault::point("after-ready");
     let start_time = state::proc_stat(pid).map(|s| s.start_time).ok_or_else(|| Error::InitDied("vanished after ready".into()))?;
-    let state = State {
-        oci_version: spec.oci_version.clone(),
-        id: req.id.clone(),
-        pid,
-        init_start_time: start_time,
-        bundle: bundle.clone(),
-        rootfs: plan.rootfs.clone(),
-        created: logging::rfc3339(std::time::SystemTime::now()),
-        annotations: spec.annotations.clone(),
-        owner: nix::unistd::geteuid().as_raw(),
-        systemd_cgroup: req.systemd_cgroup,
-        cgroup: dirs,
-        hooks: spec.hooks.clone(),
-        own_pid_ns: plan.namespaces.has(NsKind::Pid),
-        uid_mappings: plan.namespaces.uid_mappings.clone(),
-    };
+    let state = State { init_start_time: start_time, created: logging::rfc3339(std::time::SystemTime::now()), hooks: spec.hooks.clone(), ..record };
     dir.save(&state)?;
+    dir.remove_creating();
+    crate::fault::point("after-state-json");
     logging::debug(&format!("container {}: created", req.id));
     if let Some(pid_file) = &req.pid_file {
         let abs = if pid_file.is_absolute() { pid_file.clone() } else { std::env::current_dir().unwrap_or_default().join(pid_file) };
         state::write_atomic(&abs, pid.to_string().as_bytes(), 0o644)?;
     }
+    crate::fault::point("after-pid-file");
     Ok(Created { dir: cleanup.disarm(), state })
 }
 
@@ -205,11 +222,14 @@ fn listen_fds() -> (u32, Vec<String>) {
 
 /// Forks init (directly, or through an intermediate process when namespaces must be joined
 /// first) and returns its pid in our pid namespace.
-fn spawn(ctx: InitContext<'_>, parent_ch: &Channel) -> Result<i32, Error> {
+fn spawn(ctx: InitContext<'_>, parent_ch: &Channel, lock: std::os::fd::RawFd) -> Result<i32, Error> {
     let ns = &ctx.plan.namespaces;
     if !ns.needs_intermediate() {
         return match oxsys::clone3(ns.clone_flags() & !(libc::CLONE_NEWCGROUP as u64), None).map_err(|e| Error::sys("clone3", e))? {
-            oxsys::Forked::Child => init::run(ctx),
+            oxsys::Forked::Child => {
+                close_runtime_fds(parent_ch, lock);
+                init::run(ctx)
+            }
             oxsys::Forked::Parent(pid) => {
                 drop(ctx);
                 Ok(pid)
@@ -220,7 +240,10 @@ fn spawn(ctx: InitContext<'_>, parent_ch: &Channel) -> Result<i32, Error> {
     // foreground `run` can wait for it.
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| Error::sys("set child subreaper", e))?;
     let intermediate = match oxsys::clone3(0, None).map_err(|e| Error::sys("clone3", e))? {
-        oxsys::Forked::Child => intermediate(ctx),
+        oxsys::Forked::Child => {
+            close_runtime_fds(parent_ch, lock);
+            intermediate(ctx)
+        }
         oxsys::Forked::Parent(pid) => {
             // Our copy of the child's channel end must go, or a dying child would leave us
             // waiting forever.
@@ -235,6 +258,14 @@ fn spawn(ctx: InitContext<'_>, parent_ch: &Channel) -> Result<i32, Error> {
         FromInit::Failed(e) => Err(e.into()),
         other => Err(Error::Usage(format!("unexpected message from intermediate process: {other:?}"))),
     }
+}
+
+/// In a forked child: closes its copies of the runtime's channel end (so the runtime's death reads
+/// as end-of-file and the child exits instead of waiting forever) and of the state directory's
+/// lock (which would otherwise stay held after a killed create and block every later command).
+fn close_runtime_fds(parent_ch: &Channel, lock: std::os::fd::RawFd) {
+    let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(&parent_ch.as_fd()));
+    let _ = nix::unistd::close(lock);
 }
 
 /// The intermediate process: joins user/pid/time namespaces by path, unshares a time namespace
