@@ -7,7 +7,11 @@ use crate::plan;
 use crate::process::exec::{self, ExecRequest};
 use crate::spec::{Process, Spec};
 use crate::state::{self, StateDir, Status};
-use std::path::Path;
+use crate::cgroups::Layout;
+use crate::state::CgroupDirs;
+use std::path::{Component, Path, PathBuf};
+
+mod tty;
 
 /// Runs the process; returns its exit code (0 when detached).
 pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, Error> {
@@ -18,9 +22,12 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, Error> {
         Status::Paused if !a.ignore_paused => return Err(Error::WrongState { op: "exec in", status: Status::Paused }),
         _ => {}
     }
+    // The lock is released before anything waits on the container: a process exec'd into a
+    // paused container stays frozen until `resume`, which needs the lock.
+    drop(dir);
     let process = build_process(&st.bundle, a)?;
-    if process.terminal && a.console_socket.is_none() {
-        return Err(Error::Usage("a terminal (-t or process.terminal) needs --console-socket".into()));
+    if process.terminal && a.console_socket.is_none() && a.detach {
+        return Err(Error::Usage("a detached terminal (-t or process.terminal) needs --console-socket".into()));
     }
     if !process.terminal && a.console_socket.is_some() {
         return Err(Error::Usage("--console-socket needs a terminal (-t or process.terminal)".into()));
@@ -29,25 +36,35 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, Error> {
     for w in warnings {
         logging::warn(&w);
     }
-    let console = match &a.console_socket {
-        Some(p) => Some(crate::process::create::connect_console(p)?),
-        None => None,
+    // A foreground terminal without a console socket is relayed through our own stdio.
+    let (console, relay_end) = match &a.console_socket {
+        Some(p) => (Some(crate::process::create::connect_console(p)?), None),
+        None if process.terminal => {
+            let (theirs, ours) = tty::socket_pair()?;
+            (Some(theirs), Some(ours))
+        }
+        None => (None, None),
     };
     if !a.detach {
         nix::sys::prctl::set_child_subreaper(true).map_err(|e| Error::sys("set child subreaper", e))?;
     }
     let mask = super::run::forwarded_signals();
-    let pid = exec::spawn(ExecRequest { init_pid: st.pid, process: &process_plan, cgroup: &st.cgroup, console, preserve_fds: a.preserve_fds })?;
+    let cgroup = sub_cgroups(&st.cgroup, &a.cgroup)?;
+    let pid = exec::spawn(ExecRequest { init_pid: st.pid, process: &process_plan, cgroup: &cgroup, console, preserve_fds: a.preserve_fds })?;
     if let Some(pid_file) = &a.pid_file {
         state::write_atomic(pid_file, pid.to_string().as_bytes(), 0o644)?;
     }
-    // Other commands on this container must not wait for our process to end.
-    drop(dir);
     if a.detach {
         return Ok(0);
     }
+    let master = relay_end.as_ref().map(tty::receive_master).transpose()?;
     mask.thread_block().map_err(|e| Error::sys("block signals", e))?;
-    wait_forwarding(pid, &mask)
+    let relay = master.map(tty::start).transpose()?;
+    let code = wait_forwarding(pid, &mask);
+    if let Some(r) = relay {
+        r.finish();
+    }
+    code
 }
 
 /// The Process to run: `--process FILE` as given, or the container's own process with runc's
@@ -111,6 +128,56 @@ fn build_process(bundle: &Path, a: &ExecArgs) -> Result<Process, Error> {
     Ok(p)
 }
 
+/// The container's cgroup directories with runc's `--cgroup [controller[,controller]:]path`
+/// applied: the process joins `<dir>/<path>` (which must exist) in the hierarchies named, or in
+/// every hierarchy when no controller is given.
+fn sub_cgroups(dirs: &CgroupDirs, flags: &[String]) -> Result<CgroupDirs, Error> {
+    if flags.is_empty() {
+        return Ok(dirs.clone());
+    }
+    let subs = parse_sub_cgroups(flags)?;
+    let layout = Layout::detect()?;
+    let mut out = dirs.clone();
+    for dir in &mut out.dirs {
+        // The hierarchy is the mount with the longest prefix of the directory.
+        let h = layout.hierarchies.iter().filter(|h| dir.starts_with(&h.mount)).max_by_key(|h| h.mount.as_os_str().len());
+        let controllers: &[String] = h.map_or(&[], |h| &h.controllers);
+        let sub = subs
+            .iter()
+            .find(|(c, _)| c.as_deref().is_some_and(|c| controllers.iter().any(|k| k == c)))
+            .or_else(|| subs.iter().find(|(c, _)| c.is_none()));
+        if let Some((_, path)) = sub {
+            let joined = dir.join(path);
+            if !joined.is_dir() {
+                return Err(Error::Usage(format!("sub-cgroup {} does not exist", joined.display())));
+            }
+            *dir = joined;
+        }
+    }
+    Ok(out)
+}
+
+/// `[ctrl[,ctrl]:]path` values as (controller, relative path) pairs; a path may not leave the
+/// container's cgroup.
+fn parse_sub_cgroups(flags: &[String]) -> Result<Vec<(Option<String>, PathBuf)>, Error> {
+    let mut out = Vec::new();
+    for f in flags {
+        let (ctrls, path) = match f.split_once(':') {
+            Some((c, p)) => (Some(c), p),
+            None => (None, f.as_str()),
+        };
+        let rel = PathBuf::from(path.trim_start_matches('/'));
+        if rel.as_os_str().is_empty() || rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+            return Err(Error::Usage(format!("invalid --cgroup {f:?}: expected [controller:]relative/path")));
+        }
+        match ctrls {
+            Some(c) => out.extend(c.split(',').map(|c| (Some(c.to_string()), rel.clone()))),
+            None => out.push((None, rel)),
+        }
+    }
+    Ok(out)
+}
+
 /// `uid[:gid]`, numeric as runc requires without a passwd lookup.
 pub fn parse_user(s: &str) -> Result<(u32, Option<u32>), Error> {
     let bad = || Error::Usage(format!("invalid user {s:?}: expected uid[:gid]"));
@@ -133,5 +200,15 @@ mod tests {
         assert_eq!(parse_user("1000:5").unwrap(), (1000, Some(5)));
         assert!(parse_user("root").is_err());
         assert!(parse_user("1:x").is_err());
+    }
+
+    #[test]
+    fn sub_cgroup_flags_parse_and_stay_inside() {
+        let v = parse_sub_cgroups(&["sub".into(), "cpu,cpuacct:a/b".into()]).unwrap();
+        assert_eq!(v[0], (None, PathBuf::from("sub")));
+        assert_eq!(v[1], (Some("cpu".into()), PathBuf::from("a/b")));
+        assert_eq!(v[2], (Some("cpuacct".into()), PathBuf::from("a/b")));
+        assert!(parse_sub_cgroups(&["../escape".into()]).is_err());
+        assert!(parse_sub_cgroups(&["memory:".into()]).is_err());
     }
 }

@@ -1,0 +1,84 @@
+//! `exec -t` in the foreground without `--console-socket`: as runc does, the runtime receives the
+//! pty master itself and relays it to its own stdio, with stdin in raw mode when it is a
+//! terminal (the process's terminal then does the line editing and echo).
+use crate::error::Error;
+use nix::sys::socket::{recvmsg, socketpair, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType};
+use nix::sys::termios::{self, SetArg, Termios};
+use std::fs::File;
+use std::io::{IoSliceMut, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::thread::JoinHandle;
+
+/// A socket pair standing in for a console socket: (the process's end, ours).
+pub fn socket_pair() -> Result<(OwnedFd, OwnedFd), Error> {
+    socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC).map_err(|e| Error::sys("console socketpair", e))
+}
+
+/// The pty master the process sent (before it exec'd, so it is already queued).
+pub fn receive_master(ours: &OwnedFd) -> Result<OwnedFd, Error> {
+    let mut buf = [0u8; 256];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(ours.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC).map_err(|e| Error::sys("receive pty master", e))?;
+    let cmsgs = msg.cmsgs().map_err(|e| Error::sys("receive pty master", e))?;
+    for c in cmsgs {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(fd) = fds.first().and_then(|fd| oxsys::take_inherited_fd(*fd)) {
+                return Ok(fd);
+            }
+        }
+    }
+    Err(Error::Usage("the exec'd process sent no pty master".into()))
+}
+
+/// The running relay; [`Relay::finish`] drains the output and restores the terminal.
+pub struct Relay {
+    output: JoinHandle<()>,
+    saved: Option<Termios>,
+}
+
+/// Starts copying stdin to the master and the master to stdout. Call with the forwarded signals
+/// already blocked: the threads inherit the mask and must not take them.
+pub fn start(master: OwnedFd) -> Result<Relay, Error> {
+    let master = File::from(master);
+    let mut input = master.try_clone().map_err(|e| Error::sys("dup pty master", e))?;
+    let saved = raw_stdin();
+    // Not joined: it may block in a read of stdin forever. At EOF the master stays open, so the
+    // process is not hung up because our input ended.
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut input);
+    });
+    let output = std::thread::spawn(move || copy_output(master));
+    Ok(Relay { output, saved })
+}
+
+impl Relay {
+    /// Waits until every holder of the slave closed it (EIO on the master), then restores stdin.
+    pub fn finish(self) {
+        let _ = self.output.join();
+        if let Some(t) = &self.saved {
+            let _ = termios::tcsetattr(std::io::stdin(), SetArg::TCSANOW, t);
+        }
+    }
+}
+
+fn copy_output(mut master: File) {
+    let mut out = std::io::stdout();
+    let mut buf = [0u8; 8192];
+    // EIO once the last slave fd is closed ends the loop like EOF.
+    while let Ok(n @ 1..) = master.read(&mut buf) {
+        if out.write_all(&buf[..n]).and_then(|_| out.flush()).is_err() {
+            break;
+        }
+    }
+}
+
+/// Puts stdin in raw mode when it is a terminal; returns the settings to restore.
+fn raw_stdin() -> Option<Termios> {
+    let stdin = std::io::stdin();
+    let saved = termios::tcgetattr(&stdin).ok()?;
+    let mut raw = saved.clone();
+    termios::cfmakeraw(&mut raw);
+    termios::tcsetattr(&stdin, SetArg::TCSANOW, &raw).ok()?;
+    Some(saved)
+}
