@@ -5,9 +5,10 @@
 # runc, and a check that nothing is left behind (shims, runtime state,
 # cgroups, mounts, processes).
 #
-# usage: bench/containerd_scale.sh [-n N] [-p PARALLEL] [-o OUT.md] [BINARY...]
+# usage: bench/containerd_scale.sh [-n N] [-p PARALLEL] [-r ROUNDS] [-o OUT.md] [BINARY...]
 #   BINARY defaults to: /usr/sbin/runc and $OXRUN_BIN (else target/release/oxrun).
 #   -p: how many ctr commands run at once in every phase (default 1: sequential).
+#   -r: rounds (default 1); every other round runs the binaries in reverse order.
 #   BENCH_QUICK=1: N=10.
 # Must run as root. Uses a private containerd (own socket, root, state; CRI
 # disabled) and a busybox OCI image built from /bin/busybox; everything is
@@ -19,13 +20,15 @@ repo=$(cd "$here/.." && pwd)
 N=${N:-200}
 [ "${BENCH_QUICK:-}" = 1 ] && N=10
 PAR=1
+ROUNDS=1
 OUT=""
-while getopts "n:p:o:" o; do
+while getopts "n:p:r:o:" o; do
 	case $o in
 	n) N=$OPTARG ;;
 	p) PAR=$OPTARG ;;
+	r) ROUNDS=$OPTARG ;;
 	o) OUT=$OPTARG ;;
-	*) sed -n '2,16p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,17p' "$0" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -165,8 +168,14 @@ ms() { awk "BEGIN{printf \"%.1f\", $1 * 1000 / $N}"; }
 status=0
 rows=()
 echo "containerd $(containerd --version | awk '{print $3}'), N=$N, parallel=$PAR, $(nproc) CPUs, kernel $(uname -r)" >&2
-for BIN in "${bins[@]}"; do
-	export BIN RROOT=$W/runc-$(basename "$BIN")
+order=()
+for ((r = 1; r <= ROUNDS; r++)); do
+	if ((r % 2)); then order+=("${bins[@]}"); else for ((k = ${#bins[@]} - 1; k >= 0; k--)); do order+=("${bins[k]}"); done; fi
+done
+round=0
+for BIN in "${order[@]}"; do
+	round=$((round + 1))
+	export BIN RROOT=$W/runc-$(basename "$BIN")-$round
 	mkdir -p "$RROOT"
 	: >"$W/errors.log"
 	name=$(basename "$BIN")
@@ -179,13 +188,13 @@ for BIN in "${bins[@]}"; do
 	[ "$((fs + fe + fx))" = 0 ] && [ "$running" = "$N" ] && [ "$left" = " none" ] || status=1
 	printf '   start %s ms/ctr, exec %s ms/ctr, stop+remove %s ms/ctr, running after start: %s/%s, failures: %s, leftovers:%s\n' \
 		"$(ms "$ts")" "$(ms "$te")" "$(ms "$tx")" "$running" "$N" "$((fs + fe + fx))" "$left" >&2
-	rows+=("| $name | $N | $(ms "$ts") | $(ms "$te") | $(ms "$tx") | $(ms "$(awk "BEGIN{print $ts + $te + $tx}")") | $running/$N | $((fs + fe + fx)) |$left |")
+	rows+=("| $name | $(( (round - 1) / ${#bins[@]} + 1 )) | $N | $(ms "$ts") | $(ms "$te") | $(ms "$tx") | $(ms "$(awk "BEGIN{print $ts + $te + $tx}")") | $running/$N | $((fs + fe + fx)) |$left |")
 done
 {
 	echo "### containerd $(containerd --version | awk '{print $3}') runc shim, $N containers, $PAR at a time ($(nproc) CPUs, kernel $(uname -r))"
 	echo
-	echo "| binary | N | start (ms/ctr) | exec (ms/ctr) | stop+remove (ms/ctr) | total (ms/ctr) | running | failures | left behind |"
-	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+	echo "| binary | round | N | start (ms/ctr) | exec (ms/ctr) | stop+remove (ms/ctr) | total (ms/ctr) | running | failures | left behind |"
+	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 	printf '%s\n' "${rows[@]}"
 } | tee ${OUT:+"$OUT"}
 exit $status
