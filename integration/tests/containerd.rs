@@ -45,6 +45,23 @@ for_binaries!(
     features_for_containerd,
 );
 
+/// Known oxrun bug (reported, not fixed here): under CPU load about 1-3 % of
+/// `ctr task exec` of a process that exits at once report exit 0 with no
+/// stdout/stderr at all on oxrun (runc: none in 450). Ignored so CI stays
+/// deterministic; run with `-- --ignored exec_output_of_quick`.
+mod exec_output_of_quick_processes_under_load {
+    #[test]
+    #[ignore = "oxrun loses some quick exec outputs under containerd 1.6 (known bug)"]
+    fn oxrun() {
+        super::exec_output_of_quick_processes_under_load("oxrun")
+    }
+    #[test]
+    #[ignore = "reference run for the oxrun case"]
+    fn runc() {
+        super::exec_output_of_quick_processes_under_load("runc")
+    }
+}
+
 /// `Some(())` when containerd is installed and `name`'s binary exists,
 /// else `None` (after printing why).
 fn setup_check(test: &str, name: &str) -> Option<()> {
@@ -397,6 +414,42 @@ fn exec_detached_and_kill_all(name: &str) {
     assert_eq!(deleted_exit_code(&out), 137, "[{name}] {out}");
     c.ok(&["containers", "delete", id]);
     c.assert_clean(id);
+}
+
+/// 120 execs of a process that prints and exits at once, with the CPUs
+/// busy: every output must reach `ctr` (stdout and stderr are copied by the
+/// shim from pipes the runtime hands to the process).
+fn exec_output_of_quick_processes_under_load(name: &str) {
+    let Some(c) = setup("exec_output_of_quick_processes_under_load", name) else { return };
+    let id = "quick";
+    c.run_detached(id, &[], &["sleep", "1000"]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hogs: Vec<_> = (0..3)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut x = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                }
+            })
+        })
+        .collect();
+    let mut lost = Vec::new();
+    for i in 0..120 {
+        let out = c.ctr(&["task", "exec", "--exec-id", &format!("q{i}"), id, "echo", &format!("out-{i}")]);
+        if !out.ok() || !out.stdout.contains(&format!("out-{i}")) {
+            lost.push(format!("#{i}: exit {} stdout {:?} stderr {:?}", out.code(), out.stdout, out.stderr.trim()));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for h in hogs {
+        let _ = h.join();
+    }
+    assert!(lost.is_empty(), "[{name}] {} of 120 exec outputs lost:\n  {}", lost.len(), lost.join("\n  "));
+    c.ok(&["task", "kill", "--signal", "SIGKILL", id]);
+    c.wait_task_status(id, "STOPPED");
+    remove_and_check(&c, id);
 }
 
 /// A create that fails (missing executable): containerd shows the runtime's
