@@ -148,7 +148,8 @@ pub struct UpdateArgs {
     pub cpu_period: Option<u64>,
     #[arg(long = "cpu-quota")]
     pub cpu_quota: Option<i64>,
-    #[arg(long = "cpu-share")]
+    /// CPU shares (runc's flag is --cpu-share; --cpu-shares is accepted too).
+    #[arg(long = "cpu-share", alias = "cpu-shares")]
     pub cpu_share: Option<u64>,
     #[arg(long = "cpu-rt-period")]
     pub cpu_rt_period: Option<u64>,

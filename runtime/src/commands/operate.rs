@@ -13,9 +13,23 @@ pub fn pause(root: &Path, id: &str) -> Result<(), Error> {
     let dir = StateDir::open(root, id)?;
     let st = dir.load()?;
     match state::status(&dir, &st) {
-        Status::Running | Status::Created => Ok(cgroups::freeze(&st.cgroup)?),
+        Status::Running | Status::Created => freeze_and_wait(&st.cgroup),
         status => Err(Error::WrongState { op: "pause", status }),
     }
+}
+
+/// A v1 freezer passes through FREEZING (state stays "running" meanwhile) while tasks are caught;
+/// as runc does, the request is repeated until it reads FROZEN, and undone if it never does.
+fn freeze_and_wait(dirs: &crate::state::CgroupDirs) -> Result<(), Error> {
+    for _ in 0..500 {
+        cgroups::freeze(dirs)?;
+        if cgroups::is_frozen(dirs) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = cgroups::thaw(dirs);
+    Err(Error::Usage("the container's processes could not be frozen (tasks in uninterruptible sleep?)".into()))
 }
 
 /// `resume`: thaws a paused container.
@@ -213,5 +227,23 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
         assert!(parse_duration("5x").is_err());
+    }
+
+    /// pause/resume through a fake cgroup tree: v2 writes cgroup.freeze, v1 freezer.state.
+    #[test]
+    fn freeze_and_thaw_on_fake_v1_and_v2_trees() {
+        for (v2, file, frozen, thawed) in [(true, "cgroup.freeze", "1", "0"), (false, "freezer.state", "FROZEN", "THAWED")] {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path().to_path_buf();
+            std::fs::write(dir.join(file), thawed).unwrap();
+            let dirs = crate::state::CgroupDirs { dirs: vec![dir.clone()], freezer: Some(dir.clone()), freezer_v2: v2 };
+            assert!(!cgroups::is_frozen(&dirs));
+            freeze_and_wait(&dirs).unwrap();
+            assert_eq!(std::fs::read_to_string(dir.join(file)).unwrap().trim(), frozen);
+            assert!(cgroups::is_frozen(&dirs));
+            cgroups::thaw(&dirs).unwrap();
+            assert_eq!(std::fs::read_to_string(dir.join(file)).unwrap().trim(), thawed);
+            assert!(!cgroups::is_frozen(&dirs));
+        }
     }
 }
