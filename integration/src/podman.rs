@@ -158,7 +158,9 @@ runtime_supports_json = ["oxrun", "runc", "crun"]
         );
         std::fs::write(path.join("containers.conf"), conf).expect("write containers.conf");
         let storage = format!(
-            "[storage]\ndriver = \"overlay\"\ngraphroot = \"{p}/root\"\nrunroot = \"{p}/runroot\"\n",
+            // Rootless Podman ignores graphroot and uses rootless_storage_path
+            // (default ~/.local/share/containers/storage, shared by every test).
+            "[storage]\ndriver = \"overlay\"\ngraphroot = \"{p}/root\"\nrunroot = \"{p}/runroot\"\nrootless_storage_path = \"{p}/root\"\n",
             p = path.display()
         );
         std::fs::write(path.join("storage.conf"), storage).expect("write storage.conf");
@@ -429,17 +431,58 @@ runtime_supports_json = ["oxrun", "runc", "crun"]
     }
 }
 
+/// Live processes (not us) whose command line or environment mentions `dir`:
+/// monitors, `podman container cleanup` exit commands, rootless pause processes.
+pub fn procs_using(dir: &Path) -> Vec<i32> {
+    let needle = dir.to_string_lossy().into_owned();
+    let me = std::process::id() as i32;
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if pid == me || !crate::util::pid_alive(pid) {
+            continue;
+        }
+        let mentions = |f: &str| {
+            std::fs::read(e.path().join(f))
+                .map(|b| String::from_utf8_lossy(&b).contains(&needle))
+                .unwrap_or(false)
+        };
+        if mentions("cmdline") || mentions("environ") {
+            v.push(pid);
+        }
+    }
+    v
+}
+
 impl Drop for Podman {
     fn drop(&mut self) {
         let _ = self.run(&["pod", "rm", "-a", "-f", "-t", "0"]);
         let _ = self.run(&["rm", "-a", "-f", "-t", "0"]);
         let _ = self.run(&["image", "rm", "-a", "-f"]);
-        // Rootless Podman leaves a pause process holding its user namespace.
-        if let Ok(pid) = std::fs::read_to_string(self.path.join("xdg/libpod/tmp/pause.pid")) {
-            if let Ok(pid) = pid.trim().parse::<i32>() {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        // Rootless Podman leaves a pause process holding its user namespace; the
+        // monitors' exit commands (`podman container cleanup`) may still be
+        // running and would recreate the storage after it is gone: wait for
+        // them, then kill what is left.
+        let pause = |pid: i32| cmdline_of(pid).first().is_some_and(|a| a.ends_with("catatonit")) && cmdline_of(pid).iter().any(|a| a == "-P");
+        let kill = |pid: i32| {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let left: Vec<i32> = procs_using(&self.path).into_iter().filter(|p| !pause(*p)).collect();
+            if left.is_empty() {
+                break;
             }
+            if Instant::now() > deadline {
+                crate::util::note(&format!("[{}] killing processes still using {}: {left:?}", self.pair.name, self.path.display()));
+                left.into_iter().for_each(kill);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
+        procs_using(&self.path).into_iter().for_each(kill);
         // The overlay driver keeps its home bind-mounted and may leave layer mounts.
         let clean = crate::leftovers::force_cleanup(&self.path, &self.path.join("no-rootfs"), "");
         if let Some(dir) = self.dir.take() {

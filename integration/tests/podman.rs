@@ -10,9 +10,12 @@
 //! ```
 //!
 //! Test names are `<case>::<pair>`; `-- --ignored oxrun_conmon` runs one pair.
-//! Cases marked `all` run on the three pairs of [`PAIRS`]; cases marked
-//! `full` only on oxrun + oxmon (they exercise the runtime, whose drop-in
-//! behaviour the `all` cases already show on the other pairs).
+//! Cases marked `all` run on the three pairs of [`PAIRS`]: everything the
+//! monitor takes part in (errors, run, exit codes, stop/kill/restart/wait/rm,
+//! pause, states, healthchecks, stdin, tty, logs, exec, attach, OOM, pods,
+//! rootless). Cases marked `full` run only on oxrun + oxmon: they exercise
+//! runtime features (capabilities, seccomp, cgroup limits, mounts, networks,
+//! build) that the monitor only passes through.
 
 #[path = "podman_cases/build.rs"]
 mod build;
@@ -87,20 +90,20 @@ podman_cases! {
     lifecycle::exit_codes_and_signals => all;
     lifecycle::init_catatonit => full;
     lifecycle::detached_stop_kill_restart_wait_rm => all;
-    lifecycle::stop_with_handler_exits_with_its_code => full;
-    lifecycle::pause_unpause => full;
+    lifecycle::stop_with_handler_exits_with_its_code => all;
+    lifecycle::pause_unpause => all;
     lifecycle::top => full;
-    lifecycle::inspect_states => full;
-    lifecycle::healthcheck => full;
+    lifecycle::inspect_states => all;
+    lifecycle::healthcheck => all;
     io::stdin_interactive => all;
-    io::tty => full;
+    io::tty => all;
     io::logs_k8s_file => all;
-    io::logs_max_size => full;
+    io::logs_max_size => all;
     io::exec_plain_user_codes => all;
-    io::exec_tty => full;
+    io::exec_tty => all;
     io::attach => all;
     resources::limits_in_cgroups_and_rlimits => full;
-    resources::memory_limit_oom_kills => full;
+    resources::memory_limit_oom_kills => all;
     resources::pids_limit_enforced => full;
     security::capabilities => full;
     security::read_only_and_user => full;
@@ -111,9 +114,9 @@ podman_cases! {
     net::mounts_volume_tmpfs_device => full;
     net::network_none => full;
     net::default_network_and_published_port => full;
-    net::pod_shares_infra_namespaces => full;
+    net::pod_shares_infra_namespaces => all;
     build::build_with_run_steps => full;
-    rootless::rootless_run_and_exec => full;
+    rootless::rootless_run_and_exec => all;
 }
 
 #[test]

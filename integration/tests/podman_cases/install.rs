@@ -65,6 +65,16 @@ pub fn make_install_and_dropin(pair: &str) {
     }
     let _rm = Rm(dropin.clone());
     let xdg = t.join("xdg");
+    // Rootless Podman's pause process (catatonit -P) runs with this private XDG_RUNTIME_DIR.
+    struct KillUsing(std::path::PathBuf);
+    impl Drop for KillUsing {
+        fn drop(&mut self) {
+            for pid in integration::podman::procs_using(&self.0) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
+    let _kill = KillUsing(t.to_path_buf());
     std::fs::create_dir_all(&xdg).unwrap();
     for (path, mode) in [(t, 0o755), (stage.as_path(), 0o755), (xdg.as_path(), 0o700)] {
         std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
@@ -87,10 +97,4 @@ pub fn make_install_and_dropin(pair: &str) {
     out.assert_ok();
     let want = format!("oxrun {0}/oxrun {0}/oxmon", staged_bin.display());
     assert_eq!(out.stdout.trim(), want, "Podman did not take the installed drop-in: {out}");
-    // Rootless Podman's pause process (if any) lives in this private XDG dir.
-    if let Ok(pid) = std::fs::read_to_string(xdg.join("libpod/tmp/pause.pid")) {
-        if let Ok(pid) = pid.trim().parse::<i32>() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-        }
-    }
 }
