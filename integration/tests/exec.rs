@@ -111,6 +111,25 @@ fn exec_no_new_privs_flag() {
     c.finish();
 }
 
+/// This build applies neither AppArmor nor SELinux (features: enabled=false): a requested
+/// profile or label is a warning naming it, not a silent downgrade. runc 1.1.5 fails instead.
+#[test]
+fn exec_apparmor_and_process_label_are_reported() {
+    let c = Running::sleeping("ex-lsm", |_| {});
+    for (flag, value, word) in [("--apparmor", "some-profile", "AppArmor"), ("--process-label", "system_u:system_r:container_t:s0", "SELinux")] {
+        let out = c.exec(&[flag, value], &["echo", "ran"]);
+        if is_runc() {
+            integration::note(&format!("[runc 1.1.5 refuses {flag} without the LSM] exit {}", out.code()));
+            out.assert_fail();
+            continue;
+        }
+        out.assert_ok();
+        assert_eq!(out.stdout, "ran\n", "{out}");
+        assert!(out.stderr.contains(word) && out.stderr.contains(value), "a warning must name the {word} value: {out}");
+    }
+    c.finish();
+}
+
 #[test]
 fn exec_tty_through_console_socket() {
     let c = Running::sleeping("ex-tty", |_| {});

@@ -32,6 +32,13 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, Error> {
     if !process.terminal && a.console_socket.is_some() {
         return Err(Error::Usage("--console-socket needs a terminal (-t or process.terminal)".into()));
     }
+    // Neither create nor exec can apply these (`features` says so); a silent downgrade would hide
+    // that the process runs unconfined.
+    for (what, v) in [("AppArmor profile", &process.apparmor_profile), ("SELinux label", &process.selinux_label)] {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            logging::warn(&format!("{what} {v:?} is not applied: this runtime has no {} support", what.split(' ').next().unwrap_or(what)));
+        }
+    }
     let (process_plan, warnings) = plan::process_plan(&process).map_err(Error::Config)?;
     for w in warnings {
         logging::warn(&w);
