@@ -266,6 +266,35 @@ fn events_stats_once_and_as_a_stream() {
 }
 
 #[test]
+fn events_reports_an_oom_kill() {
+    let c = Running::sleeping("op-oom", |c| {
+        c["linux"]["resources"]["memory"] = json!({"limit": 16777216, "swap": 16777216});
+    });
+    let mut child = c.rt.cmd(&["events", "--interval", "100ms", &c.id]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    // A shell variable of 64 MiB in a 16 MiB cgroup: the kernel kills the shell.
+    let out = c.exec(&[], &["sh", "-c", "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo survived"]);
+    assert!(!out.stdout.contains("survived"), "the hog must be OOM-killed: {out}");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in reader.lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let oom = wait_for(Duration::from_secs(10), "an oom event", || {
+        rx.try_iter().find_map(|l| serde_json::from_str::<Value>(&l).ok().filter(|v| v["type"] == "oom"))
+    });
+    assert_eq!(oom["id"], c.id.as_str(), "{oom}");
+    let _ = child.kill();
+    let _ = child.wait();
+    c.finish();
+}
+
+#[test]
 fn events_and_ps_of_unknown_container_fail() {
     let rt = Runtime::new();
     let id = unique("op-evnone");
