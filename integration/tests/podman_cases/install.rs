@@ -15,7 +15,10 @@ const DROPIN: &str = "etc/containers/containers.conf.d/50-oxrun.conf";
 pub fn make_install_and_dropin(pair: &str) {
     let p = Pair::get(pair);
     let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let tmp = tempfile::Builder::new().prefix("oxrun-install-").tempdir().expect("tempdir");
+    let tmp = tempfile::Builder::new()
+        .prefix("oxrun-install-")
+        .tempdir()
+        .expect("tempdir");
     let t = tmp.path();
     // The Makefile installs from $(RELEASE_DIR)/oxrun and /oxmon.
     let rel = t.join("release");
@@ -35,17 +38,32 @@ pub fn make_install_and_dropin(pair: &str) {
     make("/usr/local").assert_ok();
     for b in ["usr/local/bin/oxrun", "usr/local/bin/oxmon"] {
         let m = std::fs::metadata(stage.join(b)).unwrap_or_else(|e| panic!("{b}: {e}"));
-        assert!(m.is_file() && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0, "{b} not executable");
+        assert!(
+            m.is_file() && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0,
+            "{b} not executable"
+        );
     }
     let conf = std::fs::read_to_string(stage.join(DROPIN)).expect("drop-in installed");
-    assert!(conf.contains(r#"oxrun = ["/usr/local/bin/oxrun"]"#), "{conf}");
-    assert!(conf.contains(r#"conmon_path = ["/usr/local/bin/oxmon"]"#), "{conf}");
+    assert!(
+        conf.contains(r#"oxrun = ["/usr/local/bin/oxrun"]"#),
+        "{conf}"
+    );
+    assert!(
+        conf.contains(r#"conmon_path = ["/usr/local/bin/oxmon"]"#),
+        "{conf}"
+    );
     assert!(conf.contains(r#"runtime = "oxrun""#), "{conf}");
     // Another PREFIX: the paths follow it, DESTDIR does not leak into them.
     make("/opt/ox").assert_ok();
     let conf = std::fs::read_to_string(stage.join(DROPIN)).unwrap();
-    assert!(conf.contains(r#"["/opt/ox/bin/oxrun"]"#) && conf.contains(r#"["/opt/ox/bin/oxmon"]"#), "{conf}");
-    assert!(!conf.contains(&stage.display().to_string()), "DESTDIR leaked into the drop-in: {conf}");
+    assert!(
+        conf.contains(r#"["/opt/ox/bin/oxrun"]"#) && conf.contains(r#"["/opt/ox/bin/oxmon"]"#),
+        "{conf}"
+    );
+    assert!(
+        !conf.contains(&stage.display().to_string()),
+        "DESTDIR leaked into the drop-in: {conf}"
+    );
 
     // Podman reads it: point the drop-in at the staged binaries and give it to the test user.
     crate::rootless::ensure_user();
@@ -70,7 +88,10 @@ pub fn make_install_and_dropin(pair: &str) {
     impl Drop for KillUsing {
         fn drop(&mut self) {
             for pid in integration::podman::procs_using(&self.0) {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
         }
     }
@@ -80,7 +101,10 @@ pub fn make_install_and_dropin(pair: &str) {
         std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
     }
     let mut c = Command::new("chown");
-    c.arg("-R").arg(format!("{user}:")).arg(&xdg).arg(&dropin_dir);
+    c.arg("-R")
+        .arg(format!("{user}:"))
+        .arg(&xdg)
+        .arg(&dropin_dir);
     exec(c, t, CMD_TIMEOUT).assert_ok();
     let mut c = Command::new("runuser");
     c.args(["-u", user, "--", "podman"])
@@ -88,7 +112,11 @@ pub fn make_install_and_dropin(pair: &str) {
         .arg(xdg.join("root"))
         .arg("--runroot")
         .arg(xdg.join("runroot"))
-        .args(["info", "--format", "{{.Host.OCIRuntime.Name}} {{.Host.OCIRuntime.Path}} {{.Host.Conmon.Path}}"])
+        .args([
+            "info",
+            "--format",
+            "{{.Host.OCIRuntime.Name}} {{.Host.OCIRuntime.Path}} {{.Host.Conmon.Path}}",
+        ])
         .env_remove("CONTAINERS_CONF")
         .env("HOME", &home)
         .env("XDG_RUNTIME_DIR", &xdg)
@@ -96,5 +124,9 @@ pub fn make_install_and_dropin(pair: &str) {
     let out = exec(c, t, CMD_TIMEOUT);
     out.assert_ok();
     let want = format!("oxrun {0}/oxrun {0}/oxmon", staged_bin.display());
-    assert_eq!(out.stdout.trim(), want, "Podman did not take the installed drop-in: {out}");
+    assert_eq!(
+        out.stdout.trim(),
+        want,
+        "Podman did not take the installed drop-in: {out}"
+    );
 }
