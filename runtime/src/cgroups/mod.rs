@@ -9,6 +9,7 @@
 //! forks and then joins (`join`) before init runs user code (init waits for `Continue`). Passing
 //! the fd needs a v2 host to test on; this hybrid host keeps every controller of ours on v1.
 pub mod blkio;
+pub mod dbus;
 pub mod devices;
 mod fs;
 pub mod resources;

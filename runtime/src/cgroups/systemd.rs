@@ -1,5 +1,14 @@
 //! The systemd cgroup driver (--systemd-cgroup): cgroupsPath "slice:prefix:name" names a
-//! transient scope that systemd would create over D-Bus.
+//! transient scope that systemd creates over D-Bus (org.freedesktop.systemd1.Manager
+//! .StartTransientUnit), with the resources as unit properties.
+//!
+//! Done here, pure and unit-tested: the path syntax, the resources → properties mapping
+//! (including org.systemd.property.* annotations), and the StartTransientUnit message bytes.
+//! Not done: the transport (connecting to /run/systemd/private or the system bus, SASL AUTH
+//! EXTERNAL, Hello, waiting for JobRemoved), because this host has no systemd to test it
+//! against; `cgroup_path` therefore fails with `NoTransport` instead of pretending.
+use crate::spec::Resources;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -12,6 +21,8 @@ pub enum SystemdError {
          cgroupfs driver (omit --systemd-cgroup)"
     )]
     NoTransport,
+    #[error("annotation {key}: cannot read {value:?} as a D-Bus value (true, false, 'text', uint64 N, int64 N, uint32 N, int32 N, or a bare number)")]
+    BadAnnotation { key: String, value: String },
 }
 
 /// A parsed systemd cgroupsPath.
@@ -63,3 +74,184 @@ pub fn cgroup_dir(u: &UnitPath) -> PathBuf {
     out.push(&u.unit);
     out
 }
+
+/// A unit property value (the D-Bus types StartTransientUnit needs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Bool(bool),
+    I32(i32),
+    U32(u32),
+    I64(i64),
+    U64(u64),
+    Str(String),
+    Bytes(Vec<u8>),
+    U32s(Vec<u32>),
+    /// DeviceAllow: (device, access).
+    Pairs(Vec<(String, String)>),
+}
+
+impl Value {
+    /// The D-Bus signature of the value.
+    pub fn signature(&self) -> &'static str {
+        match self {
+            Value::Bool(_) => "b",
+            Value::I32(_) => "i",
+            Value::U32(_) => "u",
+            Value::I64(_) => "x",
+            Value::U64(_) => "t",
+            Value::Str(_) => "s",
+            Value::Bytes(_) => "ay",
+            Value::U32s(_) => "au",
+            Value::Pairs(_) => "a(ss)",
+        }
+    }
+}
+
+/// Unit properties in the order they are sent.
+pub type Properties = Vec<(String, Value)>;
+
+/// The properties of the transient scope for `pid`, as runc sets them. `v2` picks the cgroup v2
+/// property names (MemoryMax, CPUWeight, IOWeight) over the v1 ones.
+pub fn properties(
+    u: &UnitPath,
+    pid: u32,
+    res: &Resources,
+    annotations: &BTreeMap<String, String>,
+    v2: bool,
+) -> Result<(Properties, Vec<String>), SystemdError> {
+    let mut p: Vec<(String, Value)> = vec![
+        ("Description".into(), Value::Str(format!("oxrun container {}", u.unit))),
+        ("Slice".into(), Value::Str(u.slice.clone())),
+        ("PIDs".into(), Value::U32s(vec![pid])),
+        ("Delegate".into(), Value::Bool(true)),
+        ("DefaultDependencies".into(), Value::Bool(false)),
+    ];
+    let mut warnings = Vec::new();
+    resource_properties(res, v2, &mut p, &mut warnings);
+    for (key, value) in annotations {
+        let Some(name) = key.strip_prefix("org.systemd.property.") else { continue };
+        let v = parse_annotation(value).ok_or_else(|| SystemdError::BadAnnotation { key: key.clone(), value: value.clone() })?;
+        // An annotation overrides a property derived from the spec.
+        p.retain(|(n, _)| n != name);
+        p.push((name.to_string(), v));
+    }
+    Ok((p, warnings))
+}
+
+fn resource_properties(res: &Resources, v2: bool, p: &mut Vec<(String, Value)>, warnings: &mut Vec<String>) {
+    let mut set = |name: &str, v: Value| p.push((name.to_string(), v));
+    if let Some(m) = &res.memory {
+        if let Some(limit) = m.limit.filter(|l| *l > 0) {
+            set(if v2 { "MemoryMax" } else { "MemoryLimit" }, Value::U64(limit as u64));
+        }
+        if let Some(low) = m.reservation.filter(|l| *l > 0 && v2) {
+            set("MemoryLow", Value::U64(low as u64));
+        }
+        if let (Some(swap), Some(limit), true) = (m.swap.filter(|s| *s > 0), m.limit.filter(|l| *l > 0), v2) {
+            set("MemorySwapMax", Value::U64((swap - limit).max(0) as u64));
+        }
+    }
+    if let Some(c) = &res.cpu {
+        if let Some(shares) = c.shares.filter(|s| *s != 0) {
+            if v2 {
+                set("CPUWeight", Value::U64(super::resources::shares_to_weight(shares)));
+            } else {
+                set("CPUShares", Value::U64(shares));
+            }
+        }
+        if let Some(period) = c.period.filter(|p| *p != 0) {
+            set("CPUQuotaPeriodUSec", Value::U64(period));
+        }
+        if let Some(quota) = c.quota.filter(|q| *q > 0) {
+            // systemd wants CPU time per second of wall time.
+            let period = c.period.filter(|p| *p != 0).unwrap_or(100_000);
+            set("CPUQuotaPerSecUSec", Value::U64((quota as u64 * 1_000_000).div_ceil(period)));
+        }
+        if let Some(mask) = c.cpus.as_deref().and_then(cpu_mask) {
+            set("AllowedCPUs", Value::Bytes(mask));
+        }
+        if let Some(mask) = c.mems.as_deref().and_then(cpu_mask) {
+            set("AllowedMemoryNodes", Value::Bytes(mask));
+        }
+    }
+    if let Some(pids) = &res.pids {
+        set("TasksMax", Value::U64(if pids.limit > 0 { pids.limit as u64 } else { u64::MAX }));
+    }
+    if let Some(w) = res.block_io.as_ref().and_then(|b| b.weight) {
+        set(if v2 { "IOWeight" } else { "BlockIOWeight" }, Value::U64(if v2 { super::blkio::blkio_weight_to_io(w) } else { u64::from(w) }));
+    }
+    device_properties(res, p, warnings);
+}
+
+/// DevicePolicy=strict plus one DeviceAllow per allow rule naming a single node; systemd names
+/// whole majors by driver name (from /proc/devices), which is not mapped here.
+fn device_properties(res: &Resources, p: &mut Vec<(String, Value)>, warnings: &mut Vec<String>) {
+    let Some(first) = res.devices.first() else { return };
+    if first.allow || first.kind.as_deref().is_some_and(|k| k != "a") || first.major.is_some() {
+        warnings.push("systemd driver: device rules that do not start with a deny-all are not mapped".into());
+        return;
+    }
+    let mut allow = Vec::new();
+    for r in res.devices.iter().skip(1) {
+        let kind = match r.kind.as_deref() {
+            Some("c") | Some("u") => "char",
+            Some("b") => "block",
+            _ => {
+                warnings.push(format!("systemd driver: device rule {r:?} not mapped"));
+                continue;
+            }
+        };
+        match (r.allow, r.major.filter(|m| *m >= 0), r.minor.filter(|m| *m >= 0)) {
+            (true, Some(maj), Some(min)) => allow.push((format!("/dev/{kind}/{maj}:{min}"), r.access.clone().unwrap_or_else(|| "rwm".into()))),
+            _ => warnings.push(format!("systemd driver: device rule {r:?} not mapped")),
+        }
+    }
+    p.push(("DevicePolicy".into(), Value::Str("strict".into())));
+    p.push(("DeviceAllow".into(), Value::Pairs(allow)));
+}
+
+/// "0-2,4" → a little-endian bit mask (byte 0 holds CPUs 0–7), as AllowedCPUs takes it.
+pub fn cpu_mask(list: &str) -> Option<Vec<u8>> {
+    let mut mask = Vec::new();
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (a.parse::<usize>().ok()?, b.parse::<usize>().ok()?),
+            None => (part.parse().ok()?, part.parse().ok()?),
+        };
+        if lo > hi || hi > 8191 {
+            return None;
+        }
+        for cpu in lo..=hi {
+            if mask.len() <= cpu / 8 {
+                mask.resize(cpu / 8 + 1, 0);
+            }
+            mask[cpu / 8] |= 1 << (cpu % 8);
+        }
+    }
+    Some(mask)
+}
+
+/// The value of an org.systemd.property.* annotation, in GVariant text form as runc reads it.
+pub fn parse_annotation(text: &str) -> Option<Value> {
+    let t = text.trim();
+    if let Some(s) = t.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')).or_else(|| t.strip_prefix('"').and_then(|s| s.strip_suffix('"'))) {
+        return Some(Value::Str(s.to_string()));
+    }
+    match t {
+        "true" => return Some(Value::Bool(true)),
+        "false" => return Some(Value::Bool(false)),
+        _ => {}
+    }
+    let (ty, num) = t.split_once(' ').unwrap_or(("", t));
+    match ty {
+        "uint64" => num.parse().ok().map(Value::U64),
+        "int64" => num.parse().ok().map(Value::I64),
+        "uint32" => num.parse().ok().map(Value::U32),
+        "int32" | "" => num.parse().ok().map(Value::I32),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+#[path = "systemd_tests.rs"]
+mod tests;
