@@ -141,6 +141,18 @@ fn exec_tty_through_console_socket() {
     let master = sock.receive(Duration::from_secs(5)).expect("pty master");
     let text = master.read_all(Duration::from_secs(5));
     assert!(text.contains("/dev/pts/") && text.contains("tty-ok"), "{text:?}");
+    // conmon's form for `podman exec -t`: a Process with terminal=true and a console socket.
+    let sock = ConsoleSocket::bind(c.rt.scratch());
+    let pfile = c.scratch("exec-process-tty");
+    let process = json!({"terminal": true, "args": ["sh", "-c", "tty; echo json-tty"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}});
+    std::fs::write(&pfile, process.to_string()).unwrap();
+    let pid_file = c.scratch("tty.pid");
+    let (f, p, s) = (pfile.to_string_lossy().into_owned(), pid_file.to_string_lossy().into_owned(), sock.path_str());
+    c.rt.run(&["exec", "--pid-file", &p, "--process", &f, "--detach", "--console-socket", &s, &c.id]).assert_ok();
+    assert!(pid_file.exists());
+    let master = sock.receive(Duration::from_secs(5)).expect("pty master");
+    let text = master.read_all(Duration::from_secs(5));
+    assert!(text.contains("/dev/pts/") && text.contains("json-tty"), "{text:?}");
     // In the foreground without a socket the runtime relays the terminal through its own stdio
     // (runc's behaviour) and returns the code of the process.
     // script(1) gives the runtime a controlling terminal, as an interactive user has (runc
