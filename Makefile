@@ -10,7 +10,7 @@ OXMON := $(CURDIR)/$(RELEASE_DIR)/oxmon
 # Debian packages the demo, the tests and the benchmarks use.
 DEB_PACKAGES := busybox-static libseccomp-dev pkg-config runc crun conmon podman uidmap jq hyperfine iproute2 gcc containerd catatonit netavark iptables
 
-.PHONY: all build deps demo test test-unit test-integration test-shim test-podman test-reliability install uninstall bench bench-smoke clean
+.PHONY: all build deps demo test test-unit test-integration test-shim test-podman test-reliability fuzz soak install uninstall bench bench-smoke clean
 
 all: build
 
@@ -47,6 +47,27 @@ FAULT_TARGET := $(CURDIR)/target-rel-fault
 test-reliability: build
 	CARGO_TARGET_DIR=$(FAULT_TARGET) $(CARGO) build --release -p oxrun --features fault-injection
 	OXRUN_BIN=$(OXRUN) OXRUN_FAULT_BIN=$(FAULT_TARGET)/release/oxrun $(CARGO) test --release -p integration --test reliability_faults -- --test-threads=2
+	CARGO_TARGET_DIR=$(FUZZ_TARGET) $(CARGO) test --release --manifest-path fuzz/Cargo.toml
+
+# Fuzzing (fuzz/ is its own workspace): the deterministic random-input harness with many more
+# iterations, then each cargo-fuzz target for FUZZ_SECONDS when cargo-fuzz and a nightly toolchain
+# (or RUSTC_BOOTSTRAP=1) are available.
+FUZZ_TARGET := $(CURDIR)/target-rel-fuzz
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS := config_plan monitor_cli ctl_fifo k8s_file
+fuzz:
+	FUZZ_SMOKE_ITERS=1000000 CARGO_TARGET_DIR=$(FUZZ_TARGET) $(CARGO) test --release --manifest-path fuzz/Cargo.toml
+	@if $(CARGO) fuzz --version >/dev/null 2>&1; then \
+		for t in $(FUZZ_TARGETS); do \
+			mkdir -p $(CURDIR)/target-rel-cfuzz/corpus/$$t; \
+			(cd fuzz && CARGO_TARGET_DIR=$(CURDIR)/target-rel-cfuzz RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s none $$t $(CURDIR)/target-rel-cfuzz/corpus/$$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS)) || exit 1; \
+		done; \
+	else echo "SKIP cargo-fuzz targets: cargo-fuzz not installed (cargo install cargo-fuzz)"; fi
+
+# One hour of mixed operations (not in CI), then the floods at full size.
+soak: build
+	SOAK_SECONDS=$${SOAK_SECONDS:-3600} ./scripts/soak.sh $(OXRUN) $(OXMON)
+	MONITOR_BIN=$(OXMON) FLOOD_MIB=4096 FLOOD_CYCLES=10000 FLOOD_EXECS=10000 $(CARGO) test --release -p shim-tests --test floods -- --test-threads=1
 
 # Podman 4.3.1 end to end, for oxrun+oxmon, oxrun+conmon and runc+oxmon (its tests are #[ignore]d elsewhere).
 test-podman: build
