@@ -19,8 +19,12 @@ use crate::oom::OomWatch;
 use crate::setup::Config;
 use crate::sync_pipe::SyncPipe;
 
-/// conmon's STDIO_BUF_SIZE.
+/// conmon's STDIO_BUF_SIZE: the largest attach payload and k8s-file record.
 pub const STDIO_BUF_SIZE: usize = 8192;
+/// oxmon's read size for container output: a whole default pipe (64 KiB) per read, so a busy
+/// container costs one poll + read + writev per 64 KiB instead of per 8 KiB. Attach frames are
+/// still at most STDIO_BUF_SIZE bytes and log records at most that many line bytes.
+pub const READ_BUF_SIZE: usize = 65536;
 /// conmon's CONN_SOCK_BUF_SIZE (attach input).
 const CONN_SOCK_BUF_SIZE: usize = 32768;
 /// Retry interval for a pty master without an open slave.
@@ -80,6 +84,8 @@ pub struct Monitor {
     pub echild: bool,
     pub inherited: Vec<OwnedFd>,
     pub notify: Option<crate::notify::Notify>,
+    /// Container output read buffer ([`READ_BUF_SIZE`]), allocated on the first read.
+    pub out_buf: Vec<u8>,
 }
 
 impl Monitor {
@@ -422,13 +428,16 @@ impl Monitor {
 
     /// Reads one chunk of container output; returns false when nothing more is available now.
     pub fn read_stream(&mut self, stream: Stream) -> bool {
-        let mut buf = [0u8; STDIO_BUF_SIZE];
+        if self.out_buf.is_empty() {
+            self.out_buf = vec![0u8; READ_BUF_SIZE];
+        }
+        let buf = &mut self.out_buf;
         let slot = match stream {
             Stream::Stdout => &mut self.stdout,
             Stream::Stderr => &mut self.stderr,
         };
         let Some(fd) = slot.as_ref() else { return false };
-        match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
+        match nix::unistd::read(fd.as_raw_fd(), buf) {
             Ok(0) => {
                 *slot = None;
                 false

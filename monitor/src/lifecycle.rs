@@ -227,6 +227,7 @@ fn start_container(cfg: Config, p: Parts) -> Result<Monitor, MonError> {
         echild: false,
         inherited: p.inherited,
         notify,
+        out_buf: Vec::new(),
     })
 }
 

@@ -62,6 +62,21 @@ pub fn local_gmtoff(secs: i64) -> i64 {
     }
 }
 
+/// Index of the first `needle` in `hay` (glibc's vectorised memchr).
+pub fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    if hay.is_empty() {
+        return None;
+    }
+    // SAFETY: the pointer and length describe the live slice `hay`; memchr reads at most
+    // `hay.len()` bytes from it and returns null or a pointer into it.
+    let p = unsafe { libc::memchr(hay.as_ptr().cast(), libc::c_int::from(needle), hay.len()) };
+    if p.is_null() {
+        None
+    } else {
+        Some(p as usize - hay.as_ptr() as usize)
+    }
+}
+
 /// Ignores SIGPIPE (writes to closed sockets then fail with EPIPE instead).
 pub fn ignore_sigpipe() {
     use nix::sys::signal::{signal, SigHandler, Signal};

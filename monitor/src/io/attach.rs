@@ -1,5 +1,6 @@
 //! The attach socket: SEQPACKET, output framed `[stream id][≤8192 bytes]`, input unframed.
 
+use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -7,7 +8,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::sys::socket::{
-    accept4, bind, listen, send, shutdown, socket, AddressFamily, Backlog, MsgFlags, Shutdown,
+    accept4, bind, listen, sendmsg, shutdown, socket, AddressFamily, Backlog, MsgFlags, Shutdown,
     SockFlag, SockType, UnixAddr,
 };
 use nix::sys::stat::Mode;
@@ -93,18 +94,20 @@ impl AttachServer {
         }
     }
 
-    /// Sends `[stream][data]` to every client as one packet.
+    /// Sends `[stream][data]` to every client, one packet per 8192 bytes of `data` (conmon's
+    /// frame size), without copying the data (sendmsg with two iovecs).
     pub fn broadcast(&mut self, stream: Stream, data: &[u8]) {
         if self.clients.is_empty() {
             return;
         }
-        let mut msg = Vec::with_capacity(data.len() + 1);
-        msg.push(stream as u8);
-        msg.extend_from_slice(data);
-        for c in self.clients.iter_mut().filter(|c| c.writable) {
-            if send(c.fd.as_raw_fd(), &msg, MsgFlags::MSG_NOSIGNAL).is_err() {
-                let _ = shutdown(c.fd.as_raw_fd(), Shutdown::Write);
-                c.writable = false;
+        let id = [stream as u8];
+        for piece in data.chunks(crate::event_loop::STDIO_BUF_SIZE) {
+            let iov = [IoSlice::new(&id), IoSlice::new(piece)];
+            for c in self.clients.iter_mut().filter(|c| c.writable) {
+                if sendmsg::<()>(c.fd.as_raw_fd(), &iov, &[], MsgFlags::MSG_NOSIGNAL, None).is_err() {
+                    let _ = shutdown(c.fd.as_raw_fd(), Shutdown::Write);
+                    c.writable = false;
+                }
             }
         }
         self.clients.retain(|c| c.writable || c.reading);

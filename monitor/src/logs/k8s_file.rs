@@ -2,7 +2,7 @@
 //! either conmon 2.1 truncation or (`--log-rotate`) conmon 2.2 rotation to `PATH.1`..`PATH.N`.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
@@ -36,7 +36,7 @@ pub fn split_lines(buf: &[u8]) -> impl Iterator<Item = (&[u8], bool)> {
         if rest.is_empty() {
             return None;
         }
-        match rest.iter().position(|&b| b == b'\n') {
+        match crate::sys::memchr(b'\n', rest) {
             Some(i) => {
                 let (line, tail) = rest.split_at(i + 1);
                 rest = tail;
@@ -50,6 +50,25 @@ pub fn split_lines(buf: &[u8]) -> impl Iterator<Item = (&[u8], bool)> {
         }
     })
 }
+
+/// The most line bytes one record carries: conmon's read size (STDIO_BUF_SIZE), so a record
+/// is never longer than one conmon would write, whatever size oxmon reads.
+pub const MAX_RECORD_CONTENT: usize = 8192;
+
+/// The next record at the start of `buf` (non-empty): `(length, partial)`. A line ending within
+/// [`MAX_RECORD_CONTENT`] bytes (its `\n` included) is complete; otherwise the record takes
+/// that many bytes (or the rest of the chunk) and is partial, as conmon's would at the end of
+/// an 8192-byte read.
+pub fn next_record(buf: &[u8]) -> (usize, bool) {
+    let window = buf.len().min(MAX_RECORD_CONTENT);
+    match crate::sys::memchr(b'\n', &buf[..window]) {
+        Some(i) => (i + 1, false),
+        None => (window, true),
+    }
+}
+
+/// iovecs per writev (the kernel's IOV_MAX).
+const MAX_IOV: usize = 1024;
 
 /// Appends one record to `out`.
 pub fn format_record(out: &mut Vec<u8>, ts: &str, stream: Stream, line: &[u8], partial: bool) {
@@ -131,43 +150,80 @@ impl K8sFile {
     }
 
     /// Writes the records of one chunk (all with timestamp `ts`). Rotation or truncation
-    /// happens between records, never inside one.
-    pub fn write_chunk(&mut self, ts: &str, stream: Stream, buf: &[u8]) -> Result<(), K8sError> {
+    /// happens between records, never inside one. The records go out with one writev per
+    /// chunk (per 1024 iovecs): the prefix from a stack buffer, the line from `buf` itself.
+    pub fn write_chunk<T: AsRef<[u8]> + ?Sized>(&mut self, ts: &T, stream: Stream, buf: &[u8]) -> Result<(), K8sError> {
         if self.exhausted {
             return Ok(());
         }
-        let mut out = Vec::with_capacity(buf.len() + 64);
-        for (line, partial) in split_lines(buf) {
+        let ts = ts.as_ref();
+        let name = stream.name().as_bytes();
+        let mut full = [0u8; 64];
+        let mut part = [0u8; 64];
+        let ts = &ts[..ts.len().min(64 - name.len() - 4)];
+        let plen = ts.len() + name.len() + 4;
+        for (p, flag) in [(&mut full, b'F'), (&mut part, b'P')] {
+            p[..ts.len()].copy_from_slice(ts);
+            p[ts.len()] = b' ';
+            p[ts.len() + 1..ts.len() + 1 + name.len()].copy_from_slice(name);
+            p[plen - 3..plen].copy_from_slice(&[b' ', flag, b' ']);
+        }
+        let mut iov = [IoSlice::new(&[]); MAX_IOV];
+        let mut n = 0;
+        let mut rest = buf;
+        while !rest.is_empty() {
+            let (len, partial) = next_record(rest);
+            let (line, tail) = rest.split_at(len);
+            rest = tail;
             let size = record_size(line.len(), partial);
             let g = self.limits.global_max;
             if g > 0 && self.total + size > g {
                 self.exhausted = true;
-                self.flush(&mut out)?;
+                self.write_iov(&mut iov[..n])?;
                 return Err(K8sError::GlobalLimit { path: self.path.clone(), max: g });
             }
             // conmon 2.1 truncates even an empty file; rotating one would only add an empty backup.
             let nonempty = self.written > 0 || self.limits.keep.is_none();
             if self.limits.max > 0 && nonempty && self.written + size > self.limits.max {
-                self.flush(&mut out)?;
+                self.write_iov(&mut iov[..n])?;
+                n = 0;
                 match self.limits.keep {
                     Some(keep) => self.rotate(keep)?,
                     None => self.reopen()?,
                 }
             }
-            format_record(&mut out, ts, stream, line, partial);
+            if n + 3 > MAX_IOV {
+                self.write_iov(&mut iov[..n])?;
+                n = 0;
+            }
+            iov[n] = IoSlice::new(if partial { &part[..plen] } else { &full[..plen] });
+            iov[n + 1] = IoSlice::new(line);
+            n += 2;
+            if partial {
+                iov[n] = IoSlice::new(b"\n");
+                n += 1;
+            }
             self.written += size;
             self.total += size;
         }
-        self.flush(&mut out)
+        self.write_iov(&mut iov[..n])
     }
 
-    fn flush(&mut self, out: &mut Vec<u8>) -> Result<(), K8sError> {
-        if out.is_empty() {
-            return Ok(());
+    /// Writes all of `bufs` (writev, continuing after short writes).
+    fn write_iov(&mut self, mut bufs: &mut [IoSlice<'_>]) -> Result<(), K8sError> {
+        IoSlice::advance_slices(&mut bufs, 0);
+        while !bufs.is_empty() {
+            match self.file.write_vectored(bufs) {
+                Ok(0) => {
+                    let source = std::io::Error::from(std::io::ErrorKind::WriteZero);
+                    return Err(K8sError::Io { op: "write", path: self.path.clone(), source });
+                }
+                Ok(k) => IoSlice::advance_slices(&mut bufs, k),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(source) => return Err(K8sError::Io { op: "write", path: self.path.clone(), source }),
+            }
         }
-        let res = self.file.write_all(out);
-        out.clear();
-        res.map_err(|source| K8sError::Io { op: "write", path: self.path.clone(), source })
+        Ok(())
     }
 
     /// fsyncs (unless `--no-sync-log`).
@@ -240,6 +296,44 @@ mod tests {
         assert_eq!(v, vec![(&b"a\n"[..], false), (&b"bc\n"[..], false), (&b"d"[..], true)]);
         assert_eq!(split_lines(b"").count(), 0);
         assert_eq!(split_lines(b"\n\n").count(), 2);
+    }
+
+    #[test]
+    fn records_are_at_most_8192_bytes() {
+        assert_eq!(next_record(b"ab\ncd"), (3, false));
+        assert_eq!(next_record(b"cd"), (2, true));
+        let long = vec![b'a'; 20_000];
+        assert_eq!(next_record(&long), (8192, true));
+        let mut exact = vec![b'a'; 8191];
+        exact.push(b'\n');
+        exact.push(b'b');
+        assert_eq!(next_record(&exact), (8192, false));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let ts = "2023-02-06T10:53:37.123456789+00:00";
+        let mut f = K8sFile::open(path.clone(), Limits::default()).unwrap();
+        let mut chunk = b"x\n".repeat(3000);
+        chunk.extend_from_slice(&long);
+        chunk.extend_from_slice(b"\nend");
+        f.write_chunk(ts, Stream::Stderr, &chunk).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut joined = String::new();
+        let mut flags = String::new();
+        for l in text.lines() {
+            let mut it = l.splitn(4, ' ');
+            assert_eq!(it.next(), Some(ts));
+            assert_eq!(it.next(), Some("stderr"));
+            let flag = it.next().unwrap();
+            let content = it.next().unwrap_or("");
+            assert!(content.len() + usize::from(flag == "F") <= 8192);
+            flags.push_str(flag);
+            joined.push_str(content);
+            if flag == "F" {
+                joined.push('\n');
+            }
+        }
+        assert_eq!(joined.as_bytes(), &chunk[..]);
+        assert_eq!(flags, format!("{}PPFP", "F".repeat(3000)));
     }
 
     #[test]

@@ -191,6 +191,7 @@ pub struct Logs {
     k8s: Vec<k8s_file::K8sFile>,
     journald: Option<journald::Journald>,
     warned: bool,
+    clock: crate::timefmt::Clock,
 }
 
 /// The k8s-file size policy from the options.
@@ -226,7 +227,7 @@ impl Logs {
                 _ => {}
             }
         }
-        Ok(Logs { k8s, journald: jd, warned: false })
+        Ok(Logs { k8s, journald: jd, warned: false, clock: crate::timefmt::Clock::default() })
     }
 
     fn warn(&mut self, err: &dyn std::fmt::Display) {
@@ -236,12 +237,12 @@ impl Logs {
         }
     }
 
-    /// Writes one chunk read from the container.
+    /// Writes one chunk read from the container (one timestamp for all its k8s-file records).
     pub fn write(&mut self, stream: Stream, buf: &[u8]) {
         if !self.k8s.is_empty() {
-            let ts = crate::timefmt::now_timestamp();
+            let ts = self.clock.now();
             for i in 0..self.k8s.len() {
-                match self.k8s[i].write_chunk(&ts, stream, buf) {
+                match self.k8s[i].write_chunk(ts.as_bytes(), stream, buf) {
                     Ok(()) => {}
                     Err(e @ k8s_file::K8sError::GlobalLimit { .. }) => crate::warn(&e.to_string()),
                     Err(e) => self.warn(&e),
@@ -249,8 +250,12 @@ impl Logs {
             }
         }
         if let Some(j) = self.journald.as_mut() {
-            if let Err(e) = j.write_chunk(stream, buf) {
-                self.warn(&e);
+            // In conmon-sized pieces, so partial-line handling is what conmon's would be.
+            for piece in buf.chunks(k8s_file::MAX_RECORD_CONTENT) {
+                if let Err(e) = j.write_chunk(stream, piece) {
+                    self.warn(&e);
+                    break;
+                }
             }
         }
     }
