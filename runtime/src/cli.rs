@@ -25,7 +25,7 @@ pub struct Cli {
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
     /// cgroup manager: cgroupfs, systemd or disabled (crun compatibility).
-    #[arg(long = "cgroup-manager", global = true)]
+    #[arg(long = "cgroup-manager", global = true, value_parser = ["cgroupfs", "systemd", "disabled"])]
     pub cgroup_manager: Option<String>,
     /// Print the version.
     #[arg(short = 'v', long)]

@@ -121,6 +121,7 @@ fn create_request(cli: &Cli, a: &oxrun::cli::CreateArgs, foreground: bool) -> Cr
             console_socket: a.console_socket.is_some(),
             foreground,
         },
-        systemd_cgroup: cli.systemd_cgroup,
+        systemd_cgroup: cli.systemd_cgroup || cli.cgroup_manager.as_deref() == Some("systemd"),
+        no_cgroups: cli.cgroup_manager.as_deref() == Some("disabled"),
     }
 }

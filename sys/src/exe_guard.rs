@@ -93,6 +93,13 @@ fn persistent_ro_view(exe: &std::path::Path) -> io::Result<OwnedFd> {
         return Ok(fd);
     }
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(RO_VIEW_DIR)?;
+    // One maker at a time: two concurrent bind mounts would stack, and a mount stacked on the
+    // first one sits on the binary's own dentry, which then can no longer be replaced (EBUSY).
+    let dir = std::fs::File::open(RO_VIEW_DIR)?;
+    let _lock = nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| io::Error::from(e))?;
+    if let Ok(fd) = usable(&view) {
+        return Ok(fd);
+    }
     remove_stale_views(&view);
     match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o500).open(&view) {
         Ok(_) => {}

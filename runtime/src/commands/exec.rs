@@ -39,7 +39,14 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, Error> {
             logging::warn(&format!("{what} {v:?} is not applied: this runtime has no {} support", what.split(' ').next().unwrap_or(what)));
         }
     }
-    let (process_plan, warnings) = plan::process_plan(&process).map_err(Error::Config)?;
+    let (mut process_plan, mut warnings) = plan::process_plan(&process).map_err(Error::Config)?;
+    // The exec'd process gets the container's seccomp filter, as runc applies it. A notify
+    // listener is not re-sent: its notified syscalls fail with ENOSYS in the exec'd process.
+    if let Some(profile) = Spec::load(&st.bundle)?.linux.as_ref().and_then(|l| l.seccomp.as_ref()) {
+        let (program, seccomp_warnings) = crate::seccomp::compile(profile).map_err(Error::Config)?;
+        warnings.extend(seccomp_warnings);
+        process_plan.seccomp = Some(program);
+    }
     for w in warnings {
         logging::warn(&w);
     }

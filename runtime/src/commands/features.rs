@@ -22,11 +22,18 @@ pub fn features() -> Value {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
             "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false },
-            "seccomp": { "enabled": false },
+            "seccomp": {
+                "enabled": true,
+                "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],
+                "operators": ["SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"],
+                "archs": ["SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32"],
+                "knownFlags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+                "supportedFlags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
+            },
             "apparmor": { "enabled": false },
             "selinux": { "enabled": false },
             "intelRdt": { "enabled": false },
-            "mountExtensions": { "idmap": { "enabled": false } }
+            "mountExtensions": { "idmap": { "enabled": true } }
         },
         "annotations": {
             "org.opencontainers.oxrun.version": env!("CARGO_PKG_VERSION")
@@ -49,6 +56,22 @@ mod tests {
             let op = plan_mount(&m, std::path::Path::new("/b")).unwrap();
             assert!(op.data.is_empty(), "{opt} was not taken as a mount flag");
         }
+    }
+
+    #[test]
+    fn every_advertised_seccomp_item_compiles() {
+        let f = features();
+        let s = &f["linux"]["seccomp"];
+        for action in s["actions"].as_array().unwrap() {
+            assert!(crate::seccomp::parse_action(action.as_str().unwrap(), None).is_ok(), "{action}");
+        }
+        for op in s["operators"].as_array().unwrap() {
+            let arg = crate::seccomp::ArgRule { index: 0, value: 1, value_two: 1, op: op.as_str().unwrap().into() };
+            assert!(crate::seccomp::parse_arg(&arg).is_ok(), "{op}");
+        }
+        let profile = serde_json::json!({ "defaultAction": "SCMP_ACT_ALLOW", "architectures": s["archs"], "flags": s["supportedFlags"],
+            "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_ERRNO" }] });
+        assert!(crate::seccomp::compile(&profile).is_ok());
     }
 
     #[test]

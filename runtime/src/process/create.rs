@@ -23,6 +23,9 @@ pub struct CreateRequest {
     pub pid_file: Option<PathBuf>,
     pub options: CreateOptions,
     pub systemd_cgroup: bool,
+    /// `--cgroup-manager disabled` (crun's flag, passed by Podman for --cgroups=disabled): no
+    /// cgroup is created or joined; the container stays in the caller's.
+    pub no_cgroups: bool,
 }
 
 /// A container that reached `created`.
@@ -91,7 +94,8 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     let layout = Layout::detect()?;
     let cg_path = cgroups::cgroup_path(linux.cgroups_path.as_deref(), &req.id, req.systemd_cgroup)?;
     let resources = cgroup_writes(&layout, &plan, linux.resources.as_ref())?;
-    let dirs = match cgroups::create(&layout, &cg_path, &resources) {
+    let created = if req.no_cgroups { Ok(CgroupDirs::default()) } else { cgroups::create(&layout, &cg_path, &resources) };
+    let dirs = match created {
         Ok(dirs) => dirs,
         // Rootless without a delegated cgroup: run without one, as runc and crun do.
         Err(e) if state::is_rootless() && is_permission_error(&e) => {

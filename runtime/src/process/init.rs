@@ -103,7 +103,10 @@ fn setup(ctx: &mut InitContext<'_>) -> Result<Exec> {
     let root = rootfs::prepare(plan)?;
     rootfs::mount_all(plan, root.as_fd(), &ctx.cgroup, &ctx.idmapped)?;
     // mknod is not permitted in a user namespace, new or joined: devices are bind-mounted there.
-    rootfs::create_devices(root.as_fd(), &plan.devices, plan.namespaces.has(NsKind::User))?;
+    // mknod needs CAP_MKNOD in the initial user namespace: inside any user namespace (our own, a
+    // joined one, or the one rootless Podman runs us in) devices are bind-mounted instead.
+    let in_userns = plan.namespaces.has(NsKind::User) || crate::state::in_user_namespace();
+    rootfs::create_devices(root.as_fd(), &plan.devices, in_userns)?;
     rootfs::create_dev_symlinks(root.as_fd())?;
     // runc creates a missing cwd (owned by root) before the process starts.
     rootfs::resolve_in_root(root.as_fd(), &plan.process.cwd, rootfs::Create::Dir, 0).map_err(|e| InitError::sys(format!("create cwd {}", plan.process.cwd), e))?;
