@@ -44,8 +44,9 @@ test-shim: build
 # Issue 9: create killed at every step, using a fault-injection build of oxrun (its own target
 # dir, never the release binary). The concurrency tests run in test-integration.
 FAULT_TARGET := $(CURDIR)/target-rel-fault
+# The fault build is test-only: no LTO, parallel codegen (an LTO build would add minutes to CI).
 test-reliability: build
-	CARGO_TARGET_DIR=$(FAULT_TARGET) $(CARGO) build --release -p oxrun --features fault-injection
+	CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_TARGET_DIR=$(FAULT_TARGET) $(CARGO) build --release -p oxrun --features fault-injection
 	OXRUN_BIN=$(OXRUN) OXRUN_FAULT_BIN=$(FAULT_TARGET)/release/oxrun $(CARGO) test --release -p integration --test reliability_faults -- --test-threads=2
 	CARGO_TARGET_DIR=$(FUZZ_TARGET) $(CARGO) test --release --manifest-path fuzz/Cargo.toml
 
