@@ -169,3 +169,31 @@ fn inheritable_and_ambient_are_empty_unless_asked() {
     assert!(out.stdout.contains("CapInh:\t0000000000000000") && out.stdout.contains("CapAmb:\t0000000000000000"), "{out}");
     rt.assert_clean(&id, &b);
 }
+
+/// An AppArmor profile that cannot be applied fails the create (the container must not run
+/// unconfined); an SELinux label on a host without SELinux is a warning.
+#[test]
+fn lsm_requests_without_the_lsm() {
+    if std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|v| v.trim() == "Y") {
+        eprintln!("SKIP lsm_requests_without_the_lsm: AppArmor is enabled on this host");
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| c["process"]["apparmorProfile"] = json!("oxrun-test-profile"));
+    let id = unique("apparmor");
+    let out = rt.run_container(&id, &b, &[]);
+    out.assert_fail().assert_no_panic();
+    assert!(out.stderr.to_lowercase().contains("apparmor"), "{out}");
+    rt.assert_clean(&id, &b);
+    if integration::is_runc() {
+        return;
+    }
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| c["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0"));
+    let id = unique("selinux");
+    let out = rt.run_container(&id, &b, &[]);
+    out.assert_ok();
+    assert!(out.stderr.contains("selinuxLabel"), "a warning must say the label is ignored: {out}");
+    rt.assert_clean(&id, &b);
+}

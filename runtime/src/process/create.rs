@@ -79,6 +79,7 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
         warnings.extend(seccomp_warnings);
         plan.process.seccomp = Some(program);
     }
+    check_lsm(&spec, &mut warnings)?;
     for w in &warnings {
         logging::warn(w);
     }
@@ -346,6 +347,31 @@ fn idmap_userns(uids: &[crate::spec::IdMapping], gids: &[crate::spec::IdMapping]
             result
         }
     }
+}
+
+/// LSMs: an AppArmor profile that cannot be applied is an error (the container would run
+/// unconfined), as in runc; SELinux labels are ignored with a warning where SELinux is off.
+fn check_lsm(spec: &Spec, warnings: &mut Vec<String>) -> Result<(), Error> {
+    let process = spec.process.as_ref();
+    if let Some(profile) = process.and_then(|p| p.apparmor_profile.as_deref()).filter(|p| !p.is_empty()) {
+        let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|v| v.trim() == "Y");
+        if !enabled {
+            return Err(Error::Config(format!("apparmor profile {profile:?} is requested but AppArmor is not enabled on this host")));
+        }
+        return Err(Error::Config(format!("apparmor profile {profile:?}: applying AppArmor profiles is not supported by this build")));
+    }
+    let selinux = std::path::Path::new("/sys/fs/selinux/enforce").exists();
+    let labels = [
+        ("process.selinuxLabel", process.and_then(|p| p.selinux_label.as_deref())),
+        ("linux.mountLabel", spec.linux.as_ref().and_then(|l| l.mount_label.as_deref())),
+    ];
+    for (field, label) in labels {
+        if let Some(label) = label.filter(|l| !l.is_empty()) {
+            let why = if selinux { "this build does not apply SELinux labels" } else { "SELinux is not enabled on this host" };
+            warnings.push(format!("{field} {label:?} is ignored: {why}"));
+        }
+    }
+    Ok(())
 }
 
 fn is_permission_error(e: &cgroups::CgroupError) -> bool {
