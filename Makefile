@@ -89,8 +89,10 @@ clean:
 	$(CARGO) clean
 
 # oxrun/oxmon against crun, runc and conmon, interleaved; writes bench/results.md and bench/chart.svg (~10 min).
+# ... then issue 11's scale test: 200 containers through containerd's runc shim, oxrun against runc.
 bench: deps build
 	./bench/run.sh
+	OXRUN_BIN=$(OXRUN) ./bench/containerd_scale.sh -n 200 -r 1 -o bench/out/containerd_scale.md
 
 # A few iterations of every benchmark (< 1 min), no timing assertions; writes bench/out/ only.
 bench-smoke: deps build
