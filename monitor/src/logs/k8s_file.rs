@@ -118,6 +118,8 @@ pub struct K8sFile {
     total: i64,
     exhausted: bool,
     limits: Limits,
+    /// Record bytes lost to write errors since the last report.
+    dropped: u64,
 }
 
 fn open_append(path: &PathBuf, nofollow: bool) -> Result<File, K8sError> {
@@ -146,7 +148,7 @@ impl K8sFile {
             Some(_) => file.metadata().map(|m| m.len() as i64).unwrap_or(0),
             None => 0,
         };
-        Ok(K8sFile { path, file, written, total: 0, exhausted: false, limits })
+        Ok(K8sFile { path, file, written, total: 0, exhausted: false, limits, dropped: 0 })
     }
 
     /// Writes the records of one chunk (all with timestamp `ts`). Rotation or truncation
@@ -209,19 +211,36 @@ impl K8sFile {
         self.write_iov(&mut iov[..n])
     }
 
-    /// Writes all of `bufs` (writev, continuing after short writes).
+    /// Writes all of `bufs` (writev, continuing after short writes). When the write fails part
+    /// way (a full disk), what this batch already wrote is cut off again, so the file never ends
+    /// in half a record that the next record would continue; the lost bytes are counted and
+    /// reported once writing works again.
     fn write_iov(&mut self, mut bufs: &mut [IoSlice<'_>]) -> Result<(), K8sError> {
+        let batch: u64 = bufs.iter().map(|b| b.len() as u64).sum();
         IoSlice::advance_slices(&mut bufs, 0);
+        let mut done = 0u64;
         while !bufs.is_empty() {
-            match self.file.write_vectored(bufs) {
-                Ok(0) => {
-                    let source = std::io::Error::from(std::io::ErrorKind::WriteZero);
-                    return Err(K8sError::Io { op: "write", path: self.path.clone(), source });
+            let source = match self.file.write_vectored(bufs) {
+                Ok(0) => std::io::Error::from(std::io::ErrorKind::WriteZero),
+                Ok(k) => {
+                    done += k as u64;
+                    IoSlice::advance_slices(&mut bufs, k);
+                    continue;
                 }
-                Ok(k) => IoSlice::advance_slices(&mut bufs, k),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(source) => return Err(K8sError::Io { op: "write", path: self.path.clone(), source }),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => e,
+            };
+            if done > 0 {
+                if let Ok(m) = self.file.metadata() {
+                    let _ = self.file.set_len(m.len().saturating_sub(done));
+                }
             }
+            self.dropped += batch;
+            return Err(K8sError::Io { op: "write", path: self.path.clone(), source });
+        }
+        if self.dropped > 0 && batch > 0 {
+            crate::warn(&format!("log {}: {} bytes of records were dropped while the log could not be written", self.path.display(), self.dropped));
+            self.dropped = 0;
         }
         Ok(())
     }
