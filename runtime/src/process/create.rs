@@ -168,10 +168,13 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
         write_id_maps(pid, &plan)?;
     }
     crate::fault::point("after-id-maps");
-    cgroups::join(&dirs, pid)?;
-    crate::fault::point("after-cgroup-join");
+    // Init sets up its mounts while we move it into its cgroups: the first write to a v1
+    // cgroup.procs waits for an RCU grace period, the largest single cost of a start.
     parent_ch.send(&ToInit::Continue)?;
     crate::fault::point("after-continue");
+    cgroups::join(&dirs, pid)?;
+    crate::fault::point("after-cgroup-join");
+    parent_ch.send(&ToInit::CgroupsJoined)?;
     wait_ready(&parent_ch, &plan, pid)?;
     crate::fault::point("after-ready");
     let start_time = state::proc_stat(pid).map(|s| s.start_time).ok_or_else(|| Error::InitDied("vanished after ready".into()))?;

@@ -80,9 +80,11 @@ fn setup(ctx: &mut InitContext<'_>) -> Result<Exec> {
         setns(fd.as_fd(), CloneFlags::from_bits_retain(kind.clone_flag() as i32))
             .map_err(|e| InitError::sys(format!("join {} namespace {}", kind.proc_name(), path.display()), e))?;
     }
-    // The cgroup namespace is made only now, after the runtime moved us into our cgroup, so that
-    // cgroup becomes the namespace's root.
-    if plan.namespaces.is_new(NsKind::Cgroup) {
+    // The cgroup namespace is made only after the runtime moved us into our cgroup, so that
+    // cgroup becomes the namespace's root. Without one, the mounts below overlap with the move.
+    let new_cgroupns = plan.namespaces.is_new(NsKind::Cgroup);
+    if new_cgroupns {
+        wait_cgroups_joined(ctx)?;
         unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| InitError::sys("create cgroup namespace", e))?;
     }
     nix::unistd::setsid().map_err(|e| InitError::sys("setsid", e))?;
@@ -102,7 +104,6 @@ fn setup(ctx: &mut InitContext<'_>) -> Result<Exec> {
     }
     let root = rootfs::prepare(plan)?;
     rootfs::mount_all(plan, root.as_fd(), &ctx.cgroup, &ctx.idmapped)?;
-    // mknod is not permitted in a user namespace, new or joined: devices are bind-mounted there.
     // mknod needs CAP_MKNOD in the initial user namespace: inside any user namespace (our own, a
     // joined one, or the one rootless Podman runs us in) devices are bind-mounted instead.
     let in_userns = plan.namespaces.has(NsKind::User) || crate::state::in_user_namespace();
@@ -110,6 +111,10 @@ fn setup(ctx: &mut InitContext<'_>) -> Result<Exec> {
     rootfs::create_dev_symlinks(root.as_fd())?;
     // runc creates a missing cwd (owned by root) before the process starts.
     rootfs::resolve_in_root(root.as_fd(), &plan.process.cwd, rootfs::Create::Dir, 0).map_err(|e| InitError::sys(format!("create cwd {}", plan.process.cwd), e))?;
+    // Nothing is started (hooks, the program) before we are in our cgroups.
+    if !new_cgroupns {
+        wait_cgroups_joined(ctx)?;
+    }
     // prestart and createRuntime hooks run in the runtime's namespaces, by the runtime.
     if !plan.hooks.prestart.is_empty() || !plan.hooks.create_runtime.is_empty() {
         send(ctx, FromInit::RunCreateHooks)?;
@@ -137,6 +142,13 @@ fn setup(ctx: &mut InitContext<'_>) -> Result<Exec> {
     drop(listener);
     send(ctx, FromInit::Ready)?;
     Ok(exec)
+}
+
+fn wait_cgroups_joined(ctx: &InitContext<'_>) -> Result<()> {
+    match ctx.channel.recv::<ToInit>() {
+        Ok(ToInit::CgroupsJoined) => Ok(()),
+        other => Err(InitError::msg("wait for cgroups", format!("unexpected {other:?}"))),
+    }
 }
 
 fn send(ctx: &InitContext<'_>, msg: FromInit) -> Result<()> {

@@ -7,8 +7,10 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 /// Messages from the runtime to init.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum ToInit {
-    /// uid/gid maps are written and init is in its cgroups: go on.
+    /// uid/gid maps are written: go on (the runtime now moves init into its cgroups).
     Continue,
+    /// Init is in its cgroups: it may now create a cgroup namespace, start hooks, or exec.
+    CgroupsJoined,
     /// The prestart and createRuntime hooks ran.
     HooksDone,
 }
