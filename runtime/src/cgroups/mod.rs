@@ -125,10 +125,11 @@ impl Layout {
         (self.is_v2_only() || self.v2_controllers.iter().any(|c| c == controller)).then_some(h)
     }
 
-    /// Whether the container gets a directory in `h`: every v1 hierarchy, and the cgroup2 one
-    /// when it is the only one or carries controllers.
-    pub fn uses(&self, h: &Hierarchy) -> bool {
-        !h.v2 || self.is_v2_only() || !self.v2_controllers.is_empty()
+    /// Whether the container gets a directory in `h`: every hierarchy, also a hybrid host's
+    /// cgroup2 mount without controllers, as runc does (tools read `0::/<path>` in
+    /// /proc/PID/cgroup to find a container).
+    pub fn uses(&self, _h: &Hierarchy) -> bool {
+        true
     }
 
     /// What the pure resource translation needs to know about this host.
