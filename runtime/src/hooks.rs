@@ -1,6 +1,5 @@
 //! OCI hooks: each gets the container's state JSON on stdin and may have a timeout.
 use crate::spec::Hook;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
@@ -59,25 +58,12 @@ fn run_one(kind: &'static str, hook: &Hook, state_json: &str) -> Result<(), Hook
 
 /// Waits for the child, polling its pidfd so the deadline costs no busy loop. None on timeout.
 fn wait_with_deadline(child: &mut std::process::Child, deadline: Option<Instant>) -> Option<std::process::ExitStatus> {
-    let Some(deadline) = deadline else { return child.wait().ok() };
-    let pidfd = oxsys::pidfd_open(child.id() as i32).ok();
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
+    if let Some(deadline) = deadline {
+        let pidfd = oxsys::pidfd_open(child.id() as i32).ok()?;
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return None;
-        }
-        let ms = left.as_millis().min(10_000) as u16;
-        match &pidfd {
-            Some(fd) => {
-                let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-                let _ = poll(&mut fds, PollTimeout::from(ms));
-            }
-            None => std::thread::sleep(Duration::from_millis(5)),
-        }
+        crate::process::wait_pidfd_exit(pidfd.as_fd(), left).ok()?;
     }
+    child.wait().ok()
 }
 
 #[cfg(test)]

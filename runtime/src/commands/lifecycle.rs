@@ -3,7 +3,6 @@ use crate::cgroups;
 use crate::error::Error;
 use crate::logging;
 use crate::state::{self, State, StateDir, StateError, Status};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -151,26 +150,9 @@ pub fn kill_and_wait(st: &State) -> Result<(), Error> {
         cgroups::thaw(&st.cgroup)?;
     }
     if let Some(fd) = fd {
-        wait_exit(fd.as_fd(), Duration::from_secs(10)).map_err(|_| Error::Usage(format!("init {} did not die within 10s of SIGKILL", st.pid)))?;
+        crate::process::wait_pidfd_exit(fd.as_fd(), Duration::from_secs(10)).map_err(|_| Error::Usage(format!("init {} did not die within 10s of SIGKILL", st.pid)))?;
     }
     Ok(())
-}
-
-/// Waits until the process behind `pidfd` exits (the pidfd becomes readable).
-fn wait_exit(pidfd: std::os::fd::BorrowedFd<'_>, timeout: Duration) -> Result<(), ()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(());
-        }
-        let mut fds = [PollFd::new(pidfd, PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::from(left.as_millis().min(10_000) as u16)) {
-            Ok(n) if n > 0 => return Ok(()),
-            Ok(_) | Err(nix::Error::EINTR) => continue,
-            Err(_) => return Err(()),
-        }
-    }
 }
 
 /// Removes the cgroups (killing stragglers), runs poststop hooks, removes the state directory.
