@@ -129,46 +129,24 @@ fn remove_stale_views(keep: &std::path::Path) {
 
 /// An O_PATH fd of the binary inside a detached, read-only overlayfs of its directory.
 fn overlay_view(exe: &std::path::Path) -> io::Result<OwnedFd> {
-    const FSCONFIG_SET_STRING: libc::c_uint = 1;
-    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
     const MOUNT_ATTR_RDONLY: libc::c_uint = 1;
     let dir = exe.parent().ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
     let name = exe.file_name().ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
     // overlayfs without an upper layer needs two distinct lower layers: the binary's directory
     // over an empty, detached tmpfs.
-    let empty = detached_mount(c"tmpfs", libc::FSMOUNT_CLOEXEC)?;
+    let empty = detached_mount(c"tmpfs", &[], 0)?;
     let mut lower = dir.as_os_str().as_bytes().to_vec();
     lower.extend_from_slice(format!(":/proc/self/fd/{}", empty.as_raw_fd()).as_bytes());
     let lower = cstr(&lower)?;
-    let key = c"lowerdir";
-    // SAFETY: fsopen takes a NUL-terminated fs name and flags; returns a new fd or -1.
-    let fs = unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), libc::FSOPEN_CLOEXEC) };
-    if fs < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just created this fd for us.
-    let fs = unsafe { OwnedFd::from_raw_fd(fs as i32) };
-    // SAFETY: key and value are NUL-terminated strings valid for the call.
-    if unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), FSCONFIG_SET_STRING, key.as_ptr(), lower.as_ptr(), 0) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: CMD_CREATE takes no key or value.
-    if unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), FSCONFIG_CMD_CREATE, std::ptr::null::<libc::c_char>(), std::ptr::null::<libc::c_char>(), 0) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fsmount takes the fs context fd and flag words; returns a new mount fd or -1.
-    let mnt = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), libc::FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY) };
-    if mnt < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a new fd owned by nobody else.
-    let mnt = unsafe { OwnedFd::from_raw_fd(mnt as i32) };
+    let mnt = detached_mount(c"overlay", &[(c"lowerdir", &lower)], MOUNT_ATTR_RDONLY)?;
     let name = cstr(name.as_bytes())?;
     crate::openat2(std::os::fd::AsFd::as_fd(&mnt), &name, libc::O_PATH, 0, crate::resolve::NO_SYMLINKS | crate::resolve::NO_XDEV)
 }
 
-/// A new, empty, detached mount of `fstype` (no options).
-fn detached_mount(fstype: &CStr, flags: libc::c_uint) -> io::Result<OwnedFd> {
+/// A new detached mount of `fstype` with string `options` and MOUNT_ATTR_* `attrs`
+/// (fsopen, fsconfig, fsmount).
+fn detached_mount(fstype: &CStr, options: &[(&CStr, &CStr)], attrs: libc::c_uint) -> io::Result<OwnedFd> {
+    const FSCONFIG_SET_STRING: libc::c_uint = 1;
     const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
     // SAFETY: fsopen takes a NUL-terminated fs name and flags; returns a new fd or -1.
     let fs = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), libc::FSOPEN_CLOEXEC) };
@@ -177,12 +155,18 @@ fn detached_mount(fstype: &CStr, flags: libc::c_uint) -> io::Result<OwnedFd> {
     }
     // SAFETY: the kernel just created this fd for us.
     let fs = unsafe { OwnedFd::from_raw_fd(fs as i32) };
+    for (key, value) in options {
+        // SAFETY: key and value are NUL-terminated strings valid for the call.
+        if unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), FSCONFIG_SET_STRING, key.as_ptr(), value.as_ptr(), 0) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
     // SAFETY: CMD_CREATE takes no key or value.
     if unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), FSCONFIG_CMD_CREATE, std::ptr::null::<libc::c_char>(), std::ptr::null::<libc::c_char>(), 0) } < 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: fsmount takes the fs context fd and flag words; returns a new mount fd or -1.
-    let mnt = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), flags, 0) };
+    let mnt = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), libc::FSMOUNT_CLOEXEC, attrs) };
     if mnt < 0 {
         return Err(io::Error::last_os_error());
     }
