@@ -35,7 +35,9 @@ cp "$B/config.json" "$WORK/long-config.json"
 "$OXMON" --api-version 1 -c "$LONG" -u "$LONG" -r "$OXRUN" -b "$B" -p "$WORK/long/pid" -n "$LONG" \
 	--exit-dir "$WORK/exits" --conmon-pidfile "$WORK/long/conmon.pid" -l "k8s-file:$WORK/long/ctr.log" \
 	--runtime-arg --root --runtime-arg "$ROOT" --log-size-max 1048576 </dev/null >/dev/null 2>"$WORK/long/oxmon.err" || true
-for _ in $(seq 50); do [ -s "$WORK/long/conmon.pid" ] && break; sleep 0.1; done
+# The monitor writes its own pid file before the runtime's create has finished; the container's
+# pid file is written only once create succeeded.
+for _ in $(seq 100); do [ -s "$WORK/long/pid" ] && break; sleep 0.1; done
 MON=$(cat "$WORK/long/conmon.pid")
 "$OXRUN" --root "$ROOT" start "$LONG"
 FD0=$(fds_of "$MON"); RSS0=$(rss_of "$MON")
