@@ -31,7 +31,8 @@ fn diag(level: char, prio: u8, msg: &str) {
             UnixAddr::new("/dev/log"),
         ) {
             let line = format!("<{prio}>conmon: {msg}");
-            let _ = sendto(s.as_raw_fd(), line.as_bytes(), &addr, MsgFlags::empty());
+            // Never block the monitor on a syslog daemon that does not read (a full queue).
+            let _ = sendto(s.as_raw_fd(), line.as_bytes(), &addr, MsgFlags::MSG_DONTWAIT);
         }
     }
 }

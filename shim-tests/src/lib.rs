@@ -3,6 +3,7 @@
 //! and cleanup guards.
 
 pub mod records;
+pub mod stub;
 pub mod sys;
 
 pub use records::{parse_log, parse_record, valid_timestamp, Record};

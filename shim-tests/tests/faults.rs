@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use shim_tests::stub::{self, bind_stub};
 use shim_tests::*;
 
 /// The engine dies right after launching the monitor: it never reads the sync pipe and its end of
@@ -128,7 +129,7 @@ struct LogFull {
 
 /// The log's filesystem fills up while the container writes; space returns later. Asserts the
 /// monitor keeps running and records the exit code; returns the log and the monitor's stderr.
-fn run_with_full_log_fs(tag: &str) -> LogFull {
+fn run_with_full_log_fs(tag: &str, extra_args: &[&str]) -> LogFull {
     // 2000 lines (~130 KiB of records) into 64 KiB of free space, then a pause in which the test
     // frees space, then a marker line.
     let script = "i=0; while [ $i -lt 2000 ]; do echo fill-$i-xxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done; sleep 1.5; echo after-space; exit 7";
@@ -138,6 +139,7 @@ fn run_with_full_log_fs(tag: &str) -> LogFull {
     let filler = fs.0.join("filler");
     std::fs::write(&filler, vec![0u8; 192 * 1024]).unwrap();
     let mut l = Launch::create(&cid, &b);
+    l.args.splice(0..0, extra_args.iter().map(|a| a.to_string()));
     let log = fs.0.join("ctr.log");
     let last = l.args.len() - 1;
     l.args[last] = format!("k8s-file:{}", log.display());
@@ -167,7 +169,7 @@ fn bad_records(text: &str) -> Vec<String> {
 
 #[test]
 fn log_filesystem_full_monitor_survives_and_records_exit() {
-    let r = run_with_full_log_fs("logfull");
+    let r = run_with_full_log_fs("logfull", &[]);
     let fills = r.text.matches(" fill-").count();
     let resumed = r.text.contains("after-space");
     let bad = bad_records(&r.text);
@@ -193,7 +195,52 @@ fn log_filesystem_full_never_leaves_a_malformed_record() {
         eprintln!("NOTE: skipping log_filesystem_full_never_leaves_a_malformed_record: conmon 2.1.6 sometimes leaves half a record that the next one continues");
         return;
     }
-    let r = run_with_full_log_fs("logfull-strict");
+    let r = run_with_full_log_fs("logfull-strict", &[]);
     let bad = bad_records(&r.text);
     assert!(bad.is_empty(), "malformed records after ENOSPC: {bad:?}");
+}
+
+/// The monitor reports what a full disk cost (conmon reports through syslog with `--syslog`; a
+/// stub bound at /dev/log receives it): a warning when writes start failing, and, once the log can
+/// be written again, the exact number of record bytes lost. The count is checked against the log:
+/// the fill records missing from it add up to the bytes reported.
+/// Checked: with the report on recovery removed from oxmon's k8s writer (leaving only the one at
+/// exit) this test fails: "each episode of failed writes ends with a report" (left 0, right 1).
+#[test]
+fn log_filesystem_full_drops_are_reported_exactly() {
+    let Some(syslog) = bind_stub(stub::SYSLOG_SOCKET) else { return };
+    let syslog = syslog.collect_in_background();
+    let r = run_with_full_log_fs("logfull-report", &["--syslog"]);
+    let logged = syslog.stop();
+    let ours: Vec<&String> = logged.iter().filter(|m| m.contains("logfs/ctr.log") || m.contains("write")).collect();
+    eprintln!("syslog: {} messages, first {:?}, last {:?}", ours.len(), ours.first(), ours.last());
+    assert!(!ours.is_empty(), "the failing log writes are reported: {logged:?}");
+    if !oxmon_only("conmon 2.1.6 warns about each failed write but never says how much was lost") {
+        return;
+    }
+    assert!(ours.iter().any(|m| m.contains("write failed") && m.contains("No space left on device")), "{ours:?}");
+    let reported: Vec<u64> = ours
+        .iter()
+        .filter_map(|m| m.split(" bytes of records were dropped while").next().filter(|_| m.contains("dropped while")))
+        .filter_map(|head| head.rsplit(' ').next()?.parse().ok())
+        .collect();
+    // A nearly full disk can take a small batch after refusing a large one: each episode of
+    // failures starts with a warning and ends with its count.
+    let episodes = ours.iter().filter(|m| m.contains("write failed")).count();
+    assert_eq!(reported.len(), episodes, "each episode of failed writes ends with a report of its dropped bytes: {ours:?}");
+    let records = parse_log(&r.text);
+    if records.iter().any(|rec| rec.partial) {
+        eprintln!("NOTE: a fill line was split into partial records; the exact count is not checked");
+        return;
+    }
+    let kept: std::collections::HashSet<&str> = records.iter().map(|rec| rec.content.as_str()).collect();
+    let sample = r.text.lines().find(|l| l.contains(" fill-")).expect("a fill record");
+    let prefix = sample.len() - sample.split(" F ").nth(1).unwrap().len();
+    let missing: u64 = (0..2000)
+        .map(|i| format!("fill-{i}-xxxxxxxxxxxxxxxxxxxx"))
+        .filter(|line| !kept.contains(line.as_str()))
+        .map(|line| (prefix + line.len() + 1) as u64)
+        .sum();
+    assert!(missing > 0, "the disk really was full");
+    assert_eq!(reported.iter().sum::<u64>(), missing, "bytes reported as dropped = bytes of the fill records missing from the log");
 }

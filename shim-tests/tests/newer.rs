@@ -6,14 +6,12 @@
 //! conmon 2.1.6 lacks most of these: such tests print why and run only against oxmon; where
 //! 2.1.6 has a defined (older) behaviour, that behaviour is asserted instead.
 
-use std::collections::HashMap;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use nix::sys::socket::{bind, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+use shim_tests::stub::{self, bind_stub};
 use shim_tests::*;
 
 /// Runs `args` in a fresh busybox container with extra monitor flags; returns the bundle once
@@ -314,73 +312,12 @@ fn help_lists_every_flag_on_one_line() {
     }
 }
 
-/// A datagram socket bound at a fixed path (journald's or syslog's), removed on drop.
-struct Stub {
-    fd: OwnedFd,
-    path: &'static str,
-    created_dir: Option<&'static str>,
-}
-
-impl Drop for Stub {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(self.path);
-        if let Some(d) = self.created_dir {
-            let _ = std::fs::remove_dir(d);
-        }
-    }
-}
-
-fn bind_stub(path: &'static str, dir: &'static str) -> Option<Stub> {
-    if Path::new(path).exists() {
-        eprintln!("NOTE: {path} exists (a real daemon?), not hijacking it; skipping those assertions");
-        return None;
-    }
-    let created_dir = (!Path::new(dir).exists()).then_some(dir);
-    std::fs::create_dir_all(dir).unwrap();
-    let fd = socket(AddressFamily::Unix, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None).unwrap();
-    bind(fd.as_raw_fd(), &UnixAddr::new(path).unwrap()).expect("bind stub");
-    Some(Stub { fd, path, created_dir })
-}
-
-fn drain(stub: &Stub) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let mut pfd = [nix::poll::PollFd::new(stub.fd.as_fd(), nix::poll::PollFlags::POLLIN)];
-        if nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(300u16)).unwrap() == 0 {
-            return out;
-        }
-        let n = nix::unistd::read(stub.fd.as_raw_fd(), &mut buf).unwrap();
-        out.push(buf[..n].to_vec());
-    }
-}
-
-/// Decodes one native-journal datagram (`K=V\n` or `K\n<u64 le len><bytes>\n`).
-fn decode(mut d: &[u8]) -> HashMap<String, Vec<u8>> {
-    let mut fields = HashMap::new();
-    while !d.is_empty() {
-        let end = d.iter().position(|&b| b == b'=' || b == b'\n').expect("field name terminator");
-        let key = String::from_utf8(d[..end].to_vec()).unwrap();
-        let rest = &d[end + 1..];
-        if d[end] == b'=' {
-            let nl = rest.iter().position(|&b| b == b'\n').expect("value newline");
-            assert!(fields.insert(key, rest[..nl].to_vec()).is_none(), "repeated field");
-            d = &rest[nl + 1..];
-        } else {
-            let len = u64::from_le_bytes(rest[..8].try_into().unwrap()) as usize;
-            assert!(fields.insert(key, rest[8..8 + len].to_vec()).is_none(), "repeated field");
-            d = &rest[9 + len..];
-        }
-    }
-    fields
-}
-
 #[test]
 fn journald_labels_tag_and_no_partial_flag() {
     if !oxmon_only("conmon 2.1.6 has no --log-label/--no-container-partial-message") {
         return;
     }
-    let Some(stub) = bind_stub("/run/systemd/journal/socket", "/run/systemd/journal") else { return };
+    let Some(stub) = bind_stub(stub::JOURNAL_SOCKET) else { return };
     let b = Bundle::new(&["sh", "-c", "echo one; echo two >&2; printf partial"], false);
     let cid = unique_id("labels");
     let mut l = Launch::create(&cid, &b);
@@ -393,9 +330,9 @@ fn journald_labels_tag_and_no_partial_flag() {
     let (r, _g, _pid) = launch_created(l);
     start(&cid);
     assert_eq!(wait_exit(&r, &b.file(&format!("exits/{cid}"))), "0");
-    let entries: Vec<_> = drain(&stub)
+    let entries: Vec<_> = stub.drain()
         .iter()
-        .map(|d| decode(d))
+        .map(|d| stub::decode_journal(d))
         .filter(|e| e.get("CONTAINER_ID_FULL").map(|v| v.as_slice()) == Some(cid.as_bytes()))
         .collect();
     let msgs: Vec<_> = entries.iter().map(|e| String::from_utf8_lossy(&e["MESSAGE"]).into_owned()).collect();
@@ -419,7 +356,7 @@ fn ctl_refuses_bad_terminal_sizes() {
     let b = Bundle::new(&["sh", "-c", script], true);
     let cid = unique_id("ctlsize");
     let ox = oxmon_only("conmon 2.1.6 casts any ctl size to unsigned short (65561 rows become 25)");
-    let stub = if ox { bind_stub("/dev/log", "/dev") } else { None };
+    let stub = if ox { bind_stub(stub::SYSLOG_SOCKET) } else { None };
     let mut l = Launch::create(&cid, &b).arg("-t");
     if stub.is_some() {
         l = l.arg("--syslog");
@@ -446,7 +383,7 @@ fn ctl_refuses_bad_terminal_sizes() {
     step("1 33 111\n", b"c\r", "33 111");
     assert_eq!(wait_exit(&r, &b.file(&format!("exits/{cid}"))), "0");
     let Some(stub) = stub else { return };
-    let logged: Vec<String> = drain(&stub).iter().map(|d| String::from_utf8_lossy(d).into_owned()).collect();
+    let logged = stub.drain_text();
     for line in bad {
         assert!(logged.iter().any(|m| m.contains(&format!("{line:?}"))), "{line:?} not logged: {logged:?}");
     }

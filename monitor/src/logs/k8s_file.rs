@@ -181,13 +181,13 @@ impl K8sFile {
             let g = self.limits.global_max;
             if g > 0 && self.total + size > g {
                 self.exhausted = true;
-                self.write_iov(&mut iov[..n])?;
+                self.write_iov(&mut iov[..n]);
                 return Err(K8sError::GlobalLimit { path: self.path.clone(), max: g });
             }
             // conmon 2.1 truncates even an empty file; rotating one would only add an empty backup.
             let nonempty = self.written > 0 || self.limits.keep.is_none();
             if self.limits.max > 0 && nonempty && self.written + size > self.limits.max {
-                self.write_iov(&mut iov[..n])?;
+                self.write_iov(&mut iov[..n]);
                 n = 0;
                 match self.limits.keep {
                     Some(keep) => self.rotate(keep)?,
@@ -195,7 +195,7 @@ impl K8sFile {
                 }
             }
             if n + 3 > MAX_IOV {
-                self.write_iov(&mut iov[..n])?;
+                self.write_iov(&mut iov[..n]);
                 n = 0;
             }
             iov[n] = IoSlice::new(if partial { &part[..plen] } else { &full[..plen] });
@@ -208,14 +208,17 @@ impl K8sFile {
             self.written += size;
             self.total += size;
         }
-        self.write_iov(&mut iov[..n])
+        self.write_iov(&mut iov[..n]);
+        Ok(())
     }
 
     /// Writes all of `bufs` (writev, continuing after short writes). When the write fails part
     /// way (a full disk), what this batch already wrote is cut off again, so the file never ends
-    /// in half a record that the next record would continue; the lost bytes are counted and
-    /// reported once writing works again.
-    fn write_iov(&mut self, mut bufs: &mut [IoSlice<'_>]) -> Result<(), K8sError> {
+    /// in half a record that the next record would continue. A failed batch is dropped, not an
+    /// error for the caller: the records after it are still tried (space may return at any time),
+    /// and the lost bytes are counted and reported when the failures start, when writing works
+    /// again, and at exit if it never did.
+    fn write_iov(&mut self, mut bufs: &mut [IoSlice<'_>]) {
         let batch: u64 = bufs.iter().map(|b| b.len() as u64).sum();
         IoSlice::advance_slices(&mut bufs, 0);
         let mut done = 0u64;
@@ -235,14 +238,40 @@ impl K8sFile {
                     let _ = self.file.set_len(m.len().saturating_sub(done));
                 }
             }
+            if self.dropped == 0 {
+                crate::warn(&format!(
+                    "log {}: write failed: {source}; dropping records until the log can be written again",
+                    self.path.display()
+                ));
+            }
             self.dropped += batch;
-            return Err(K8sError::Io { op: "write", path: self.path.clone(), source });
+            return;
         }
         if self.dropped > 0 && batch > 0 {
-            crate::warn(&format!("log {}: {} bytes of records were dropped while the log could not be written", self.path.display(), self.dropped));
+            crate::warn(&format!(
+                "log {}: {} bytes of records were dropped while the log could not be written",
+                self.path.display(),
+                self.dropped
+            ));
             self.dropped = 0;
         }
-        Ok(())
+    }
+
+    /// Record bytes dropped since the last report (0 when the log is being written).
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// At exit: reports records still counted as dropped (the log never became writable again).
+    pub fn report_dropped_at_exit(&mut self) {
+        if self.dropped > 0 {
+            crate::warn(&format!(
+                "log {}: {} bytes of records were dropped; the log could not be written again before the container exited",
+                self.path.display(),
+                self.dropped
+            ));
+            self.dropped = 0;
+        }
     }
 
     /// fsyncs (unless `--no-sync-log`).
@@ -308,6 +337,25 @@ impl K8sFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// /dev/full fails every write with ENOSPC: each record of every chunk is counted as dropped,
+    /// including the records after the first failed batch of a chunk.
+    #[test]
+    fn records_that_cannot_be_written_are_counted() {
+        let mut f = K8sFile::open(PathBuf::from("/dev/full"), Limits::default()).unwrap();
+        let ts = "2026-11-29T19:00:00.000000000+00:00";
+        let mut many = Vec::new();
+        for i in 0..2000 {
+            many.extend_from_slice(format!("line {i}\n").as_bytes());
+        }
+        f.write_chunk(ts, Stream::Stdout, &many).unwrap();
+        f.write_chunk(ts, Stream::Stderr, b"half").unwrap();
+        let want: i64 = split_lines(&many).map(|(l, p)| record_size(l.len(), p)).sum::<i64>() + record_size(4, true);
+        assert!(many.len() / 2 > MAX_IOV, "the chunk needs several writev batches");
+        assert_eq!(f.dropped() as i64, want);
+        f.report_dropped_at_exit();
+        assert_eq!(f.dropped(), 0, "reported once");
+    }
 
     #[test]
     fn splitting() {

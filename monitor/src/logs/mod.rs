@@ -278,6 +278,7 @@ impl Logs {
         }
         for f in &mut self.k8s {
             f.sync();
+            f.report_dropped_at_exit();
         }
     }
 }
