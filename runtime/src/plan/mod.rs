@@ -71,6 +71,10 @@ pub struct Plan {
 /// are returned beside the plan.
 pub fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Result<(Plan, Vec<String>), String> {
     let mut warnings = Vec::new();
+    // REQUIRED by the runtime-spec (runc does not check it; the spec wins over runc here).
+    if spec.oci_version.is_empty() {
+        return Err("ociVersion is required".into());
+    }
     let process = spec.process.as_ref().ok_or("process is required")?;
     if process.args.is_empty() {
         return Err("process.args must not be empty".into());
@@ -109,6 +113,8 @@ pub fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Re
             return Err(format!("masked or readonly path {p:?} must be absolute without '..'"));
         }
     }
+    let hooks = spec.hooks.clone().unwrap_or_default();
+    check_hooks(&hooks)?;
     let plan = Plan {
         id: id.to_string(),
         bundle: bundle.to_path_buf(),
@@ -124,10 +130,34 @@ pub fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Re
         domainname: spec.domainname.clone().filter(|h| !h.is_empty()),
         sysctl,
         process: process_plan,
-        hooks: spec.hooks.clone().unwrap_or_default(),
+        hooks,
         options,
     };
     Ok((plan, warnings))
+}
+
+/// The runtime-spec's MUSTs for hooks, checked at create so a bad poststop hook is not first
+/// noticed at delete: an absolute path, and a timeout greater than zero when one is set.
+fn check_hooks(hooks: &crate::spec::Hooks) -> Result<(), String> {
+    let all = [
+        ("prestart", &hooks.prestart),
+        ("createRuntime", &hooks.create_runtime),
+        ("createContainer", &hooks.create_container),
+        ("startContainer", &hooks.start_container),
+        ("poststart", &hooks.poststart),
+        ("poststop", &hooks.poststop),
+    ];
+    for (kind, list) in all {
+        for h in list.iter() {
+            if !h.path.starts_with('/') {
+                return Err(format!("{kind} hook path {:?} must be absolute", h.path));
+            }
+            if let Some(t) = h.timeout.filter(|t| *t <= 0) {
+                return Err(format!("{kind} hook {}: timeout {t} must be greater than zero", h.path));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Turns a runtime-spec Process into what init (or an exec'd process) applies; warnings name
@@ -252,6 +282,25 @@ mod tests {
         let mut s = spec();
         s.linux.as_mut().unwrap().namespaces.retain(|n| n.kind != "mount");
         assert!(build(&s, Path::new("/b"), "c", CreateOptions::default()).is_err());
+    }
+
+    #[test]
+    fn the_specs_musts_on_version_and_hooks_are_checked() {
+        let mut s = spec();
+        s.oci_version.clear();
+        assert_eq!(build(&s, Path::new("/b"), "c", CreateOptions::default()).unwrap_err(), "ociVersion is required");
+        let hook = |path: &str, timeout| crate::spec::Hook { path: path.into(), timeout, ..Default::default() };
+        for (h, want) in [
+            (hook("rel", None), Some("poststop hook path \"rel\" must be absolute")),
+            (hook("/bin/true", Some(0)), Some("poststop hook /bin/true: timeout 0 must be greater than zero")),
+            (hook("/bin/true", Some(-3)), Some("poststop hook /bin/true: timeout -3 must be greater than zero")),
+            (hook("/bin/true", Some(1)), None),
+            (hook("/bin/true", None), None),
+        ] {
+            let mut s = spec();
+            s.hooks = Some(crate::spec::Hooks { poststop: vec![h], ..Default::default() });
+            assert_eq!(build(&s, Path::new("/b"), "c", CreateOptions::default()).err().as_deref(), want);
+        }
     }
 
     #[test]
