@@ -4,9 +4,11 @@
 pub mod bundle;
 pub mod console;
 pub mod containerd;
+pub mod dbus_wire;
 pub mod leftovers;
 pub mod podman;
 pub mod runtime;
+pub mod systemd_standin;
 pub mod util;
 
 pub use bundle::Bundle;

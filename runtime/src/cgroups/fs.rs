@@ -11,6 +11,20 @@ use std::time::{Duration, Instant};
 /// Creates the container's directories in every hierarchy and applies the resource plan.
 /// On failure everything created so far is removed.
 pub fn create(layout: &Layout, path: &str, plan: &ResourcePlan) -> Result<CgroupDirs, CgroupError> {
+    let dirs = make_dirs(layout, path, plan)?;
+    match apply(layout, path, plan) {
+        Ok(()) => Ok(dirs),
+        Err(e) => {
+            let _ = remove(&dirs);
+            Err(e)
+        }
+    }
+}
+
+/// The directories alone (with the v2 controllers the plan needs enabled above them, and v1
+/// cpusets filled in so they can be joined); `apply` writes the values. The systemd driver
+/// makes the directories before the scope exists and writes the values after.
+pub fn make_dirs(layout: &Layout, path: &str, plan: &ResourcePlan) -> Result<CgroupDirs, CgroupError> {
     let mut dirs = CgroupDirs::default();
     let result = (|| {
         for h in layout.hierarchies.iter().filter(|h| layout.uses(h)) {
@@ -27,16 +41,6 @@ pub fn create(layout: &Layout, path: &str, plan: &ResourcePlan) -> Result<Cgroup
                 dirs.freezer_v2 = h.v2;
             }
         }
-        for w in &plan.writes {
-            let Some(h) = layout.hierarchy_of(&w.controller) else {
-                return Err(CgroupError::Invalid(format!("controller {} is not available on this host (no hierarchy has it)", w.controller)));
-            };
-            apply_write(&layout.dir_for(h, path), w)?;
-        }
-        if let Some(prog) = &plan.device_program {
-            let h = layout.v2().ok_or_else(|| CgroupError::Invalid("a device program needs a cgroup2 hierarchy".into()))?;
-            attach_device_program(&layout.dir_for(h, path), prog)?;
-        }
         Ok(())
     })();
     match result {
@@ -46,6 +50,21 @@ pub fn create(layout: &Layout, path: &str, plan: &ResourcePlan) -> Result<Cgroup
             Err(e)
         }
     }
+}
+
+/// Writes the plan's values (and attaches the v2 device program) into existing directories.
+pub fn apply(layout: &Layout, path: &str, plan: &ResourcePlan) -> Result<(), CgroupError> {
+    for w in &plan.writes {
+        let Some(h) = layout.hierarchy_of(&w.controller) else {
+            return Err(CgroupError::Invalid(format!("controller {} is not available on this host (no hierarchy has it)", w.controller)));
+        };
+        apply_write(&layout.dir_for(h, path), w)?;
+    }
+    if let Some(prog) = &plan.device_program {
+        let h = layout.v2().ok_or_else(|| CgroupError::Invalid("a device program needs a cgroup2 hierarchy".into()))?;
+        attach_device_program(&layout.dir_for(h, path), prog)?;
+    }
+    Ok(())
 }
 
 /// The controllers the plan writes to on the cgroup2 hierarchy.

@@ -10,13 +10,18 @@
 //! the fd needs a v2 host to test on; this hybrid host keeps every controller of ours on v1.
 pub mod blkio;
 pub mod dbus;
+pub mod dbus_conn;
+pub mod dbus_decode;
 pub mod devices;
 mod fs;
 pub mod resources;
+pub mod scope;
 pub mod stats;
 pub mod systemd;
 
-pub use fs::{apply_write, create, freeze, is_frozen, join, kill_all, pids, remove, thaw, write_file};
+pub use fs::{apply_write, create, freeze, is_frozen, kill_all, pids, thaw, write_file};
+
+use crate::state::CgroupDirs;
 
 use std::fs as stdfs;
 use std::path::{Path, PathBuf};
@@ -221,7 +226,42 @@ fn unescape(s: &str) -> String {
     s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 }
 
-/// Validates a cgroupsPath (no "..", not systemd syntax for cgroupfs) and gives the default.
+/// Moves init into its cgroups. For the systemd scope this process is creating, this is where
+/// the scope is started (runc's Apply): systemd moves the pid, cgroupfs does the rest.
+pub fn join(dirs: &CgroupDirs, pid: i32) -> Result<(), CgroupError> {
+    if scope::start_if_pending(dirs, pid)? {
+        return Ok(());
+    }
+    fs::join(dirs, pid)
+}
+
+/// Kills what is left and removes the cgroups; a systemd scope this process started is stopped
+/// first (a create that failed after StartTransientUnit).
+pub fn remove(dirs: &CgroupDirs) -> Result<(), CgroupError> {
+    // Processes first: systemd's stop job would SIGTERM them and wait.
+    fs::kill_all(dirs);
+    let stopped = scope::stop_if_pending(dirs);
+    let removed = fs::remove(dirs);
+    stopped?;
+    removed
+}
+
+/// `remove` for a container created with --systemd-cgroup, from its recorded state: its unit
+/// (named by its directory) is stopped, then the directories systemd left are removed. Both are
+/// tried; the stop's error comes first.
+pub fn remove_systemd(dirs: &CgroupDirs) -> Result<(), CgroupError> {
+    fs::kill_all(dirs);
+    let stopped = match scope::unit_of(dirs) {
+        Some(unit) => scope::stop(&unit, &scope::bus_from_env(), None),
+        None => Ok(()),
+    };
+    let removed = fs::remove(dirs);
+    stopped?;
+    removed
+}
+
+/// Validates a cgroupsPath and gives the container's cgroup path: the default, the path itself
+/// (cgroupfs; no "..", not systemd syntax), or where systemd puts the scope "slice:prefix:name".
 pub fn cgroup_path(spec_path: Option<&str>, id: &str, systemd: bool) -> Result<String, CgroupError> {
     let path = match spec_path.filter(|p| !p.is_empty()) {
         Some(p) => p.to_string(),
@@ -231,9 +271,8 @@ pub fn cgroup_path(spec_path: Option<&str>, id: &str, systemd: bool) -> Result<S
         return Err(CgroupError::Invalid(format!("cgroupsPath {path:?} contains '..'")));
     }
     if systemd {
-        // Checked here so the error names the path; the driver itself reports what it lacks.
-        systemd::parse_path(&path, id)?;
-        return Err(systemd::SystemdError::NoTransport.into());
+        let unit = systemd::parse_path(&path, id)?;
+        return Ok(systemd::cgroup_dir(&unit).to_string_lossy().into_owned());
     }
     if path.contains(':') {
         return Err(CgroupError::Invalid(format!(
@@ -269,7 +308,6 @@ pub fn plan_update(layout: &Layout, res: &crate::spec::Resources) -> Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::CgroupDirs;
     use std::fs;
 
     const HYBRID: &str = "\

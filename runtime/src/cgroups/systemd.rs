@@ -2,25 +2,24 @@
 //! transient scope that systemd creates over D-Bus (org.freedesktop.systemd1.Manager
 //! .StartTransientUnit), with the resources as unit properties.
 //!
-//! Done here, pure and unit-tested: the path syntax, the resources → properties mapping
-//! (including org.systemd.property.* annotations), and the StartTransientUnit message bytes.
-//! Not done: the transport (connecting to /run/systemd/private or the system bus, SASL AUTH
-//! EXTERNAL, Hello, waiting for JobRemoved), because this host has no systemd to test it
-//! against; `cgroup_path` therefore fails with `NoTransport` instead of pretending.
+//! This file is the pure part: the path syntax, where the scope's cgroup is, and the resources →
+//! properties mapping (including org.systemd.property.* annotations). The wire format is in
+//! `dbus`/`dbus_decode`, the connection in `dbus_conn`, the scope's life in `scope`.
 use crate::spec::Resources;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum SystemdError {
     #[error("cgroupsPath {0:?} is not slice:prefix:name (as --systemd-cgroup expects)")]
     BadPath(String),
-    #[error(
-        "--systemd-cgroup: the D-Bus transport to systemd (connect, AUTH EXTERNAL, Hello, wait for \
-         JobRemoved) is not implemented; oxrun only builds the StartTransientUnit message. Use the \
-         cgroupfs driver (omit --systemd-cgroup)"
-    )]
-    NoTransport,
+    #[error("cgroupsPath {path:?}: {part:?} is not a valid systemd unit name (letters, digits and \":-_.\\@\" only)")]
+    BadUnitName { path: String, part: String },
+    /// Talking to systemd failed, or systemd answered with an error.
+    #[error("systemd unit {unit}: {op}: {source}")]
+    Bus { unit: String, op: &'static str, source: super::dbus_conn::BusError },
+    #[error("systemd unit {unit}: the {op} job ended {result:?}, not \"done\"")]
+    JobFailed { unit: String, op: &'static str, result: String },
     #[error("annotation {key}: cannot read {value:?} as a D-Bus value (true, false, 'text', uint64 N, int64 N, uint32 N, int32 N, or a bare number)")]
     BadAnnotation { key: String, value: String },
 }
@@ -44,6 +43,10 @@ pub fn parse_path(path: &str, id: &str) -> Result<UnitPath, SystemdError> {
     let [slice, prefix, name] = parts[..] else { return Err(SystemdError::BadPath(path.into())) };
     if name.is_empty() || [slice, prefix, name].iter().any(|p| p.contains('/')) {
         return Err(SystemdError::BadPath(path.into()));
+    }
+    // systemd refuses other names anyway; checking here also keeps NUL out of D-Bus strings.
+    if let Some(part) = [slice, prefix, name].into_iter().find(|p| p.len() > 255 || !p.chars().all(|c| c.is_ascii_alphanumeric() || ":-_.\\@".contains(c))) {
+        return Err(SystemdError::BadUnitName { path: path.into(), part: part.into() });
     }
     let slice = if slice.is_empty() { "system.slice".to_string() } else { slice.to_string() };
     let unit = if name.ends_with(".slice") {
@@ -111,13 +114,15 @@ impl Value {
 pub type Properties = Vec<(String, Value)>;
 
 /// The properties of the transient scope for `pid`, as runc sets them. `v2` picks the cgroup v2
-/// property names (MemoryMax, CPUWeight, IOWeight) over the v1 ones.
+/// property names (MemoryMax, CPUWeight, IOWeight) over the v1 ones; `proc_devices` (the text
+/// of /proc/devices) names the drivers of whole-major device rules.
 pub fn properties(
     u: &UnitPath,
     pid: u32,
     res: &Resources,
     annotations: &BTreeMap<String, String>,
     v2: bool,
+    proc_devices: &str,
 ) -> Result<(Properties, Vec<String>), SystemdError> {
     let mut p: Vec<(String, Value)> = vec![
         ("Description".into(), Value::Str(format!("oxrun container {}", u.unit))),
@@ -125,9 +130,16 @@ pub fn properties(
         ("PIDs".into(), Value::U32s(vec![pid])),
         ("Delegate".into(), Value::Bool(true)),
         ("DefaultDependencies".into(), Value::Bool(false)),
+        // Accounting on, as runc does: systemd then realizes the scope in those controllers
+        // even without a limit, and the container has the statistics it has with cgroupfs.
+        ("MemoryAccounting".into(), Value::Bool(true)),
+        ("CPUAccounting".into(), Value::Bool(true)),
+        ((if v2 { "IOAccounting" } else { "BlockIOAccounting" }).into(), Value::Bool(true)),
+        ("TasksAccounting".into(), Value::Bool(true)),
     ];
     let mut warnings = Vec::new();
-    resource_properties(res, v2, &mut p, &mut warnings);
+    resource_properties(res, v2, &mut p);
+    device_properties(res, proc_devices, &mut p, &mut warnings);
     for (key, value) in annotations {
         let Some(name) = key.strip_prefix("org.systemd.property.") else { continue };
         let v = parse_annotation(value).ok_or_else(|| SystemdError::BadAnnotation { key: key.clone(), value: value.clone() })?;
@@ -138,7 +150,7 @@ pub fn properties(
     Ok((p, warnings))
 }
 
-fn resource_properties(res: &Resources, v2: bool, p: &mut Vec<(String, Value)>, warnings: &mut Vec<String>) {
+fn resource_properties(res: &Resources, v2: bool, p: &mut Vec<(String, Value)>) {
     let mut set = |name: &str, v: Value| p.push((name.to_string(), v));
     if let Some(m) = &res.memory {
         if let Some(limit) = m.limit.filter(|l| *l > 0) {
@@ -180,12 +192,13 @@ fn resource_properties(res: &Resources, v2: bool, p: &mut Vec<(String, Value)>, 
     if let Some(w) = res.block_io.as_ref().and_then(|b| b.weight) {
         set(if v2 { "IOWeight" } else { "BlockIOWeight" }, Value::U64(if v2 { super::blkio::blkio_weight_to_io(w) } else { u64::from(w) }));
     }
-    device_properties(res, p, warnings);
 }
 
-/// DevicePolicy=strict plus one DeviceAllow per allow rule naming a single node; systemd names
-/// whole majors by driver name (from /proc/devices), which is not mapped here.
-fn device_properties(res: &Resources, p: &mut Vec<(String, Value)>, warnings: &mut Vec<String>) {
+/// DevicePolicy=strict plus one DeviceAllow per allow rule: "/dev/char/M:N" for one node,
+/// "char-<driver>" for a whole major (systemd names majors by their driver in /proc/devices, as
+/// runc maps them) and "char-*" for every device of a type. Deny rules after the first cannot be
+/// said to systemd; the cgroupfs writes still apply them.
+fn device_properties(res: &Resources, proc_devices: &str, p: &mut Vec<(String, Value)>, warnings: &mut Vec<String>) {
     let Some(first) = res.devices.first() else { return };
     if first.allow || first.kind.as_deref().is_some_and(|k| k != "a") || first.major.is_some() {
         warnings.push("systemd driver: device rules that do not start with a deny-all are not mapped".into());
@@ -193,21 +206,49 @@ fn device_properties(res: &Resources, p: &mut Vec<(String, Value)>, warnings: &m
     }
     let mut allow = Vec::new();
     for r in res.devices.iter().skip(1) {
-        let kind = match r.kind.as_deref() {
-            Some("c") | Some("u") => "char",
-            Some("b") => "block",
-            _ => {
-                warnings.push(format!("systemd driver: device rule {r:?} not mapped"));
-                continue;
-            }
+        let kinds: &[&str] = match r.kind.as_deref() {
+            _ if !r.allow => &[],
+            Some("c") | Some("u") => &["char"],
+            Some("b") => &["block"],
+            Some("a") | None => &["char", "block"],
+            _ => &[],
         };
-        match (r.allow, r.major.filter(|m| *m >= 0), r.minor.filter(|m| *m >= 0)) {
-            (true, Some(maj), Some(min)) => allow.push((format!("/dev/{kind}/{maj}:{min}"), r.access.clone().unwrap_or_else(|| "rwm".into()))),
-            _ => warnings.push(format!("systemd driver: device rule {r:?} not mapped")),
+        if kinds.is_empty() {
+            warnings.push(format!("systemd driver: device rule {r:?} not mapped"));
+        }
+        let access = r.access.clone().filter(|a| !a.is_empty()).unwrap_or_else(|| "rwm".into());
+        for kind in kinds {
+            let name = match (r.major.filter(|m| *m >= 0), r.minor.filter(|m| *m >= 0)) {
+                (None, _) => Some(format!("{kind}-*")),
+                (Some(maj), Some(min)) => Some(format!("/dev/{kind}/{maj}:{min}")),
+                (Some(maj), None) => driver_name(proc_devices, kind, maj).map(|d| format!("{kind}-{d}")),
+            };
+            match name {
+                Some(n) => allow.push((n, access.clone())),
+                None => warnings.push(format!("systemd driver: device rule {r:?} not mapped (no {kind} driver with that major in /proc/devices)")),
+            }
         }
     }
     p.push(("DevicePolicy".into(), Value::Str("strict".into())));
     p.push(("DeviceAllow".into(), Value::Pairs(allow)));
+}
+
+/// The driver name of a major in /proc/devices text ("char" or "block" section); the first
+/// one listed, as runc takes it.
+pub fn driver_name(proc_devices: &str, kind: &str, major: i64) -> Option<String> {
+    let section = if kind == "char" { "Character devices:" } else { "Block devices:" };
+    let mut inside = false;
+    for line in proc_devices.lines().map(str::trim) {
+        if line.ends_with("devices:") {
+            inside = line == section;
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        if inside && words.next().and_then(|m| m.parse::<i64>().ok()) == Some(major) {
+            return words.next().map(str::to_string);
+        }
+    }
+    None
 }
 
 /// "0-2,4" → a little-endian bit mask (byte 0 holds CPUs 0–7), as AllowedCPUs takes it.
@@ -235,7 +276,8 @@ pub fn cpu_mask(list: &str) -> Option<Vec<u8>> {
 pub fn parse_annotation(text: &str) -> Option<Value> {
     let t = text.trim();
     if let Some(s) = t.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')).or_else(|| t.strip_prefix('"').and_then(|s| s.strip_suffix('"'))) {
-        return Some(Value::Str(s.to_string()));
+        // A D-Bus string cannot hold NUL.
+        return (!s.contains('\0')).then(|| Value::Str(s.to_string()));
     }
     match t {
         "true" => return Some(Value::Bool(true)),

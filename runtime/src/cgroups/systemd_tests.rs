@@ -13,6 +13,10 @@ fn paths_parse_like_runc() {
     assert!(parse_path("a:b:c/d", "c").is_err());
     let u = parse_path("a-b.slice:p:n", "c").unwrap();
     assert_eq!(cgroup_dir(&u), PathBuf::from("/a.slice/a-b.slice/p-n.scope"));
+    // Names systemd would refuse (and NUL, which D-Bus strings cannot carry) fail here.
+    assert!(matches!(parse_path("system.slice:p:a b", "c"), Err(SystemdError::BadUnitName { .. })));
+    assert!(matches!(parse_path("system.slice:p:a\0b", "c"), Err(SystemdError::BadUnitName { .. })));
+    assert!(parse_path("system.slice:p:a_b-c.d@e", "c").is_ok());
 }
 
 #[test]
@@ -32,7 +36,7 @@ fn resources_become_properties() {
     ann.insert("org.systemd.property.CPUWeight".to_string(), "uint64 7".to_string());
     ann.insert("unrelated".to_string(), "x".to_string());
     let u = parse_path("system.slice:oxrun:c1", "c1").unwrap();
-    let (p, warnings) = properties(&u, 42, &res, &ann, true).unwrap();
+    let (p, warnings) = properties(&u, 42, &res, &ann, true, "").unwrap();
     let get = |n: &str| p.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
     assert_eq!(get("PIDs"), Some(Value::U32s(vec![42])));
     assert_eq!(get("Slice"), Some(Value::Str("system.slice".into())));
@@ -47,12 +51,47 @@ fn resources_become_properties() {
     assert_eq!(get("DevicePolicy"), Some(Value::Str("strict".into())));
     assert_eq!(get("DeviceAllow"), Some(Value::Pairs(vec![("/dev/char/1:3".into(), "rw".into())])));
     assert!(warnings.is_empty(), "{warnings:?}");
-    let (p, _) = properties(&u, 1, &res, &BTreeMap::new(), false).unwrap();
+    assert_eq!(get("Delegate"), Some(Value::Bool(true)));
+    assert_eq!(get("IOAccounting"), Some(Value::Bool(true)));
+    let (p, _) = properties(&u, 1, &res, &BTreeMap::new(), false, "").unwrap();
     assert!(p.iter().any(|(k, v)| k == "MemoryLimit" && *v == Value::U64(1 << 30)));
     assert!(p.iter().any(|(k, v)| k == "CPUShares" && *v == Value::U64(1024)));
+    assert!(p.iter().any(|(k, v)| k == "BlockIOAccounting" && *v == Value::Bool(true)), "v1 names on a v1 host");
     let mut bad = BTreeMap::new();
     bad.insert("org.systemd.property.X".to_string(), "[1, 2]".to_string());
-    assert!(matches!(properties(&u, 1, &res, &bad, true), Err(SystemdError::BadAnnotation { .. })));
+    assert!(matches!(properties(&u, 1, &res, &bad, true, ""), Err(SystemdError::BadAnnotation { .. })));
+}
+
+const PROC_DEVICES: &str = "Character devices:\n  1 mem\n  4 /dev/vc/0\n  4 tty\n136 pts\n\nBlock devices:\n  7 loop\n  8 sd\n";
+
+/// Whole majors are named by their driver in /proc/devices, whole types by "char-*", as systemd
+/// reads DeviceAllow; the container's own nodes come after the spec's rules.
+#[test]
+fn device_rules_map_to_device_allow() {
+    let rule = |kind: &str, major: Option<i64>, minor: Option<i64>, access: &str| DeviceRule { allow: true, kind: Some(kind.into()), major, minor, access: Some(access.into()) };
+    let res = Resources {
+        devices: vec![
+            DeviceRule { allow: false, access: Some("rwm".into()), ..DeviceRule::default() },
+            rule("c", Some(136), None, "rwm"),
+            rule("b", Some(8), Some(-1), "r"),
+            rule("c", None, None, "m"),
+            rule("c", Some(1), Some(3), "rwm"),
+            rule("c", Some(250), None, "rw"),
+            DeviceRule { allow: false, kind: Some("c".into()), major: Some(1), minor: Some(5), access: Some("rwm".into()) },
+        ],
+        ..Resources::default()
+    };
+    let u = parse_path("", "c1").unwrap();
+    let (p, warnings) = properties(&u, 1, &res, &BTreeMap::new(), false, PROC_DEVICES).unwrap();
+    let allow = p.iter().find(|(k, _)| k == "DeviceAllow").map(|(_, v)| v.clone());
+    let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+    assert_eq!(
+        allow,
+        Some(Value::Pairs(vec![pair("char-pts", "rwm"), pair("block-sd", "r"), pair("char-*", "m"), pair("/dev/char/1:3", "rwm")]))
+    );
+    assert_eq!(warnings.len(), 2, "major 250 has no driver, and a later deny cannot be said: {warnings:?}");
+    assert_eq!(driver_name(PROC_DEVICES, "char", 4).as_deref(), Some("/dev/vc/0"), "the first name, as runc takes it");
+    assert_eq!(driver_name(PROC_DEVICES, "block", 1), None);
 }
 
 #[test]
@@ -115,10 +154,13 @@ fn arrays_in_variants_align() {
     assert_eq!(&body[52..60], &[4, 0, 0, 0, 7, 0, 0, 0]);
 }
 
+/// With --systemd-cgroup the container's cgroup path is where systemd puts the scope (what init
+/// is shown in its /sys/fs/cgroup).
 #[test]
-fn systemd_driver_without_transport_is_an_error() {
-    let e = crate::cgroups::cgroup_path(Some("system.slice:oxrun:x"), "x", true).unwrap_err().to_string();
-    assert!(e.contains("D-Bus") && e.contains("not implemented"), "{e}");
+fn systemd_cgroup_path_is_the_scope() {
+    assert_eq!(crate::cgroups::cgroup_path(Some("system.slice:oxrun:x"), "x", true).unwrap(), "/system.slice/oxrun-x.scope");
+    assert_eq!(crate::cgroups::cgroup_path(None, "x", true).unwrap(), "/system.slice/oxrun-x.scope");
+    assert_eq!(crate::cgroups::cgroup_path(Some("machine-a.slice:libpod:x"), "x", true).unwrap(), "/machine.slice/machine-a.slice/libpod-x.scope");
     assert!(crate::cgroups::cgroup_path(Some("nocolons"), "x", true).is_err());
 }
 

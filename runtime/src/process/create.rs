@@ -95,7 +95,13 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     let layout = Layout::detect()?;
     let cg_path = cgroups::cgroup_path(linux.cgroups_path.as_deref(), &req.id, req.systemd_cgroup)?;
     let resources = cgroup_writes(&layout, &plan, linux.resources.as_ref())?;
-    let created = if req.no_cgroups { Ok(CgroupDirs::default()) } else { cgroups::create(&layout, &cg_path, &resources) };
+    let created = if req.no_cgroups {
+        Ok(CgroupDirs::default())
+    } else if req.systemd_cgroup {
+        cgroups::scope::prepare(&layout, &spec, &plan.devices, &req.id, &resources)
+    } else {
+        cgroups::create(&layout, &cg_path, &resources)
+    };
     let dirs = match created {
         Ok(dirs) => dirs,
         // Rootless without a delegated cgroup: run without one, as runc and crun do.
