@@ -13,6 +13,7 @@ pub mod hooks;
 pub mod logging;
 pub mod plan;
 pub mod process;
+pub mod procfs;
 pub mod rootfs;
 pub mod seccomp;
 pub mod signal;

@@ -347,8 +347,9 @@ fn idmap_userns(uids: &[crate::spec::IdMapping], gids: &[crate::spec::IdMapping]
         oxsys::Forked::Parent(pid) => {
             drop(hold_r);
             let result = (|| {
-                std::fs::write(format!("/proc/{pid}/uid_map"), id_map_text(uids))?;
-                std::fs::write(format!("/proc/{pid}/gid_map"), id_map_text(gids))?;
+                let proc = crate::procfs::ProcRoot::open(Path::new("/proc"))?;
+                proc.write_pid(pid, "uid_map", id_map_text(uids).as_bytes())?;
+                proc.write_pid(pid, "gid_map", id_map_text(gids).as_bytes())?;
                 crate::rootfs::open_host(Path::new(&format!("/proc/{pid}/ns/user")), libc::O_RDONLY)
             })();
             drop(hold_w);
@@ -396,14 +397,14 @@ fn write_id_maps(pid: i32, plan: &Plan) -> Result<(), Error> {
     let euid = nix::unistd::geteuid().as_raw();
     let egid = nix::unistd::getegid().as_raw();
     for (file, maps, own, helper) in [("uid_map", &ns.uid_mappings, euid, "newuidmap"), ("gid_map", &ns.gid_mappings, egid, "newgidmap")] {
-        let path = format!("/proc/{pid}/{file}");
         let only_self = maps.len() == 1 && maps[0].host_id == own && maps[0].size == 1;
         if euid == 0 || only_self {
+            // Through a checked procfs root, never a path that a mount could redirect.
+            let proc = crate::procfs::ProcRoot::open(Path::new("/proc")).map_err(|e| Error::sys("write id maps", e))?;
             if euid != 0 && file == "gid_map" {
-                let sg = format!("/proc/{pid}/setgroups");
-                std::fs::write(&sg, "deny").map_err(|e| Error::sys(format!("write {sg}"), e))?;
+                proc.write_pid(pid, "setgroups", b"deny").map_err(|e| Error::sys("write id maps", e))?;
             }
-            std::fs::write(&path, id_map_text(maps)).map_err(|e| Error::sys(format!("write {path}"), e))?;
+            proc.write_pid(pid, file, id_map_text(maps).as_bytes()).map_err(|e| Error::sys("write id maps", e))?;
             continue;
         }
         let mut cmd = std::process::Command::new(helper);

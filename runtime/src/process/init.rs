@@ -95,7 +95,11 @@ fn setup(ctx: &mut InitContext<'_>) -> Result<Exec> {
         oxsys::set_domainname(d).map_err(|e| InitError::sys("set domainname", e))?;
     }
     if let Some(adj) = plan.process.oom_score_adj {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| InitError::sys("write oom_score_adj", e))?;
+        // /proc is still the host's here (before pivot_root): write through a checked procfs root
+        // so that no overmount, ours or propagated, can redirect the write (CVE-2025-52881).
+        crate::procfs::ProcRoot::open(Path::new("/proc"))
+            .and_then(|proc| proc.write_self("oom_score_adj", adj.to_string().as_bytes()))
+            .map_err(|e| rootfs::procfs_error("write oom_score_adj", e))?;
     }
     if !plan.options.no_new_keyring {
         // A keyring of our own; failures (e.g. a user namespace's quota) are not fatal, as in runc.
