@@ -5,10 +5,10 @@
 //! cgroup.controllers once per invocation; the spec → file-writes translation is pure (see
 //! `resources`, `blkio`, `devices`), and `fs` applies it, so all of it is tested on fake trees.
 //!
-//! CLONE_INTO_CGROUP: `oxsys::clone3` takes a cgroup v2 directory fd, but create's spawn still
-//! forks and then joins (`join`) before init runs user code (init waits for `Continue`). Passing
-//! the fd needs a v2 host to test on; this hybrid host keeps every controller of ours on v1.
+//! Processes enter the container's cgroup2 directory at birth (CLONE_INTO_CGROUP, see
+//! `clone_into`) and its v1 directories by a cgroup.procs write before they run user code.
 pub mod blkio;
+pub mod clone_into;
 pub mod dbus;
 pub mod dbus_conn;
 pub mod dbus_decode;

@@ -2,7 +2,7 @@
 //! and state.json once init reports it is ready. Any failure undoes everything done so far.
 use super::init::{self, InitContext};
 use super::ipc::{self, Channel, FromInit, ToInit};
-use crate::cgroups::{self, resources, Layout};
+use crate::cgroups::{self, clone_into::Cgroup2Dir, resources, Layout};
 use crate::error::Error;
 use crate::logging;
 use crate::plan::{self, namespaces::id_map_text, CreateOptions, NsKind, Plan};
@@ -163,7 +163,8 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
         host_pid: 0,
         idmapped: prepare_idmapped_mounts(&plan)?,
     };
-    let pid = spawn(ctx, &parent_ch, dir.lock_fd())?;
+    let cgroup2 = cgroups::clone_into::cgroup2_dir(&dirs);
+    let (pid, entered) = spawn(ctx, &parent_ch, dir.lock_fd(), cgroup2.as_ref())?;
     logging::debug(&format!("container {}: init is pid {pid} (clone flags {:#x})", req.id, plan.namespaces.clone_flags()));
     cleanup.child = Some(pid);
     record.pid = pid;
@@ -178,7 +179,7 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     // cgroup.procs waits for an RCU grace period, the largest single cost of a start.
     parent_ch.send(&ToInit::Continue)?;
     crate::fault::point("after-continue");
-    cgroups::join(&dirs, pid)?;
+    cgroups::clone_into::join_rest(&dirs, pid, entered)?;
     crate::fault::point("after-cgroup-join");
     parent_ch.send(&ToInit::CgroupsJoined)?;
     wait_ready(&parent_ch, &plan, pid)?;
@@ -234,52 +235,74 @@ fn listen_fds() -> (u32, Vec<String>) {
     }
 }
 
+/// clone3 into `cgroup2` (CLONE_INTO_CGROUP) when given and the kernel takes it, else a plain
+/// clone3. Also returns the directory the child was born in, if any.
+pub(super) fn clone_into<'a>(flags: u64, cgroup2: Option<&'a Cgroup2Dir>) -> Result<(oxsys::Forked, Option<&'a Path>), Error> {
+    if let Some(cg) = cgroup2 {
+        match oxsys::clone3(flags, Some(cg.fd())) {
+            Ok(forked) => return Ok((forked, Some(cg.path.as_path()))),
+            Err(e) if cgroups::clone_into::worth_retrying_without(&e) => {
+                logging::debug(&format!("clone3 into {}: {e}; cloning, then joining", cg.path.display()));
+            }
+            Err(e) => return Err(Error::sys(format!("clone3 into cgroup {}", cg.path.display()), e)),
+        }
+    }
+    Ok((oxsys::clone3(flags, None).map_err(|e| Error::sys("clone3", e))?, None))
+}
+
 /// Forks init (directly, or through an intermediate process when namespaces must be joined
-/// first) and returns its pid in our pid namespace.
-fn spawn(ctx: InitContext<'_>, parent_ch: &Channel, lock: std::os::fd::RawFd) -> Result<i32, Error> {
+/// first) and returns its pid in our pid namespace, and the cgroup2 directory it was born in.
+fn spawn<'a>(ctx: InitContext<'_>, parent_ch: &Channel, lock: std::os::fd::RawFd, cgroup2: Option<&'a Cgroup2Dir>) -> Result<(i32, Option<&'a Path>), Error> {
     let ns = &ctx.plan.namespaces;
     if !ns.needs_intermediate() {
-        return match oxsys::clone3(ns.clone_flags() & !(libc::CLONE_NEWCGROUP as u64), None).map_err(|e| Error::sys("clone3", e))? {
-            oxsys::Forked::Child => {
-                close_runtime_fds(parent_ch, lock);
+        return match clone_into(ns.clone_flags() & !(libc::CLONE_NEWCGROUP as u64), cgroup2)? {
+            (oxsys::Forked::Child, _) => {
+                close_runtime_fds(parent_ch, lock, cgroup2);
                 init::run(ctx)
             }
-            oxsys::Forked::Parent(pid) => {
+            (oxsys::Forked::Parent(pid), entered) => {
                 drop(ctx);
-                Ok(pid)
+                Ok((pid, entered))
             }
         };
     }
     // The intermediate exits after forking init; as a subreaper we become init's parent, so a
-    // foreground `run` can wait for it.
+    // foreground `run` can wait for it. Born in the cgroup2 directory, it passes that on to init.
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| Error::sys("set child subreaper", e))?;
-    let intermediate = match oxsys::clone3(0, None).map_err(|e| Error::sys("clone3", e))? {
-        oxsys::Forked::Child => {
-            close_runtime_fds(parent_ch, lock);
+    let (intermediate, entered) = match clone_into(0, cgroup2)? {
+        (oxsys::Forked::Child, _) => {
+            close_runtime_fds(parent_ch, lock, cgroup2);
             intermediate(ctx)
         }
-        oxsys::Forked::Parent(pid) => {
+        (oxsys::Forked::Parent(pid), entered) => {
             // Our copy of the child's channel end must go, or a dying child would leave us
             // waiting forever.
             drop(ctx);
-            pid
+            (pid, entered)
         }
     };
     let reply = parent_ch.recv::<FromInit>();
     let _ = waitpid(Pid::from_raw(intermediate), None);
     match reply? {
-        FromInit::InitPid(pid) => Ok(pid),
+        FromInit::InitPid(pid) => Ok((pid, entered)),
         FromInit::Failed(e) => Err(e.into()),
         other => Err(Error::Usage(format!("unexpected message from intermediate process: {other:?}"))),
     }
 }
 
+
 /// In a forked child: closes its copies of the runtime's channel end (so the runtime's death reads
-/// as end-of-file and the child exits instead of waiting forever) and of the state directory's
-/// lock (which would otherwise stay held after a killed create and block every later command).
-fn close_runtime_fds(parent_ch: &Channel, lock: std::os::fd::RawFd) {
-    let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(&parent_ch.as_fd()));
+/// as end-of-file and the child exits instead of waiting forever), of the state directory's lock
+/// (which would otherwise stay held after a killed create and block every later command) and of
+/// the host cgroup directory it was cloned into (a host directory fd must never reach the
+/// container, CVE-2024-21626).
+fn close_runtime_fds(parent_ch: &Channel, lock: std::os::fd::RawFd, cgroup2: Option<&Cgroup2Dir>) {
+    use std::os::fd::AsRawFd;
+    let _ = nix::unistd::close(parent_ch.as_fd().as_raw_fd());
     let _ = nix::unistd::close(lock);
+    if let Some(cg) = cgroup2 {
+        let _ = nix::unistd::close(cg.fd().as_raw_fd());
+    }
 }
 
 /// The intermediate process: joins user/pid/time namespaces by path, unshares a time namespace

@@ -47,9 +47,14 @@ pub fn spawn(req: ExecRequest<'_>) -> Result<i32, Error> {
     let namespaces = container_namespaces(req.init_pid)?;
     let (parent_ch, child_ch) = ipc::pair()?;
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| Error::sys("set child subreaper", e))?;
-    let helper = match oxsys::clone3(0, None).map_err(|e| Error::sys("clone3", e))? {
-        oxsys::Forked::Child => helper(&namespaces, child_ch, &req),
-        oxsys::Forked::Parent(pid) => pid,
+    // Born in the container's cgroup2 directory (if any), the helper passes it on to the process.
+    let cgroup2 = crate::cgroups::clone_into::cgroup2_dir(req.cgroup);
+    let (helper, entered) = match super::create::clone_into(0, cgroup2.as_ref())? {
+        (oxsys::Forked::Child, _) => {
+            drop(cgroup2);
+            helper(&namespaces, child_ch, &req)
+        }
+        (oxsys::Forked::Parent(pid), entered) => (pid, entered),
     };
     drop(child_ch);
     let reply = parent_ch.recv::<FromInit>();
@@ -59,7 +64,7 @@ pub fn spawn(req: ExecRequest<'_>) -> Result<i32, Error> {
         FromInit::Failed(e) => return Err(e.into()),
         other => return Err(Error::Usage(format!("unexpected message from exec helper: {other:?}"))),
     };
-    if let Err(e) = crate::cgroups::join(req.cgroup, pid) {
+    if let Err(e) = crate::cgroups::clone_into::join_rest(req.cgroup, pid, entered) {
         let _ = oxsys::kill(pid, libc::SIGKILL);
         return Err(e.into());
     }

@@ -1,0 +1,85 @@
+//! CLONE_INTO_CGROUP: a process cloned with a cgroup2 directory fd starts life in that cgroup, so
+//! nothing it runs is ever accounted elsewhere and the runtime saves the cgroup.procs write for
+//! that hierarchy. Only cgroup2 directories qualify: on a v2 host that is the container's only
+//! directory, on a hybrid host the one in the unified hierarchy; v1 hierarchies are still joined
+//! by writing cgroup.procs.
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use super::{fs::write_file, CgroupError};
+use crate::state::CgroupDirs;
+
+/// The container's directory in a cgroup2 hierarchy, opened for clone3.
+#[derive(Debug)]
+pub struct Cgroup2Dir {
+    pub path: PathBuf,
+    fd: OwnedFd,
+}
+
+impl Cgroup2Dir {
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// The first of `dirs` that is on a cgroup2 filesystem (checked with fstatfs, not guessed from
+/// the path), or None (v1 only, no cgroups, or it cannot be opened: then joining by writing
+/// cgroup.procs still works).
+pub fn cgroup2_dir(dirs: &CgroupDirs) -> Option<Cgroup2Dir> {
+    dirs.dirs.iter().find_map(|path| {
+        let fd: OwnedFd = std::fs::File::open(path).ok()?.into();
+        let fs = nix::sys::statfs::fstatfs(fd.as_fd()).ok()?;
+        (fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC).then(|| Cgroup2Dir { path: path.clone(), fd })
+    })
+}
+
+/// Whether a clone3 with CLONE_INTO_CGROUP failed for a reason that a plain clone followed by a
+/// cgroup.procs write may not share: an older kernel (ENOSYS, E2BIG), a cgroup the kernel will not
+/// clone into (EBUSY for a domain with controllers in the wrong mode, EOPNOTSUPP, EINVAL), or a
+/// migration the caller may not make that way (EACCES, EPERM). The write then reports the real
+/// error if there is one.
+pub fn worth_retrying_without(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOSYS | libc::E2BIG | libc::EBUSY | libc::EOPNOTSUPP | libc::EINVAL | libc::EACCES | libc::EPERM)
+    )
+}
+
+/// Moves `pid` into every directory of the container except `entered`, the one it was cloned
+/// into.
+pub fn join_rest(dirs: &CgroupDirs, pid: i32, entered: Option<&Path>) -> Result<(), CgroupError> {
+    for d in dirs.dirs.iter().filter(|d| Some(d.as_path()) != entered) {
+        write_file(&d.join("cgroup.procs"), &pid.to_string())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_cgroup2_directory_qualifies() {
+        // A temp dir is on tmpfs or ext4, never cgroup2, whatever its name says.
+        let t = tempfile::tempdir().unwrap();
+        let fake = t.path().join("unified/c1");
+        std::fs::create_dir_all(&fake).unwrap();
+        let dirs = CgroupDirs { dirs: vec![fake, t.path().join("missing")], ..CgroupDirs::default() };
+        assert!(cgroup2_dir(&dirs).is_none());
+        assert!(cgroup2_dir(&CgroupDirs::default()).is_none());
+    }
+
+    #[test]
+    fn join_rest_skips_the_entered_directory() {
+        let t = tempfile::tempdir().unwrap();
+        let (a, b) = (t.path().join("a"), t.path().join("b"));
+        for d in [&a, &b] {
+            std::fs::create_dir(d).unwrap();
+            std::fs::write(d.join("cgroup.procs"), "").unwrap();
+        }
+        let dirs = CgroupDirs { dirs: vec![a.clone(), b.clone()], ..CgroupDirs::default() };
+        join_rest(&dirs, 42, Some(&b)).unwrap();
+        assert_eq!(std::fs::read_to_string(a.join("cgroup.procs")).unwrap(), "42");
+        assert_eq!(std::fs::read_to_string(b.join("cgroup.procs")).unwrap(), "");
+    }
+}
