@@ -293,6 +293,67 @@ fn run_detached_with_terminal_via_console_socket() {
     rt.assert_clean(&id, &b);
 }
 
+/// Drives a command on a pty of 40x120 as an interactive user's terminal would: waits for
+/// "ready", resizes the terminal to 50x130 (the kernel sends the runtime SIGWINCH), types a line,
+/// and prints everything read back, then `exit=<code>`.
+const PTY_DRIVER: &str = r#"
+import fcntl, os, struct, sys, termios, time
+def size(fd, rows, cols):
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+m, s = os.openpty()
+size(m, 40, 120)
+pid = os.fork()
+if pid == 0:
+    os.setsid()
+    fcntl.ioctl(s, termios.TIOCSCTTY, 0)
+    for fd in (0, 1, 2):
+        os.dup2(s, fd)
+    os.execvp(sys.argv[1], sys.argv[1:])
+os.close(s)
+out = b""
+sent = False
+deadline = time.time() + 20
+while time.time() < deadline:
+    try:
+        chunk = os.read(m, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+    if not sent and b"ready" in out:
+        size(m, 50, 130)
+        time.sleep(0.3)
+        os.write(m, b"hello\n")
+        sent = True
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+print("exit=%d" % os.waitstatus_to_exitcode(status))
+"#;
+
+/// `run` in the foreground of a terminal container without `--console-socket` relays the pty
+/// through the runtime's own terminal, as runc does: the container sees a tty of our terminal's
+/// size, follows it when it changes, reads what we type, and `run` returns its exit code.
+#[test]
+fn run_in_the_foreground_relays_a_terminal() {
+    let rt = Runtime::new();
+    let b = terminal_bundle("tty; stty size; echo ready; read x; stty size; echo got-$x; exit 5");
+    let id = unique("runrelay");
+    rt.track(&id);
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", PTY_DRIVER]).arg(rt.bin()).arg("--root").arg(rt.root());
+    cmd.args(["run", "--bundle", &b.path_str(), &id]);
+    let out = rt.exec(cmd);
+    out.assert_ok();
+    let lines: Vec<&str> = out.stdout.lines().map(|l| l.trim_end_matches('\r')).collect();
+    assert!(lines.iter().any(|l| l.starts_with("/dev/pts/")), "a tty inside: {out}");
+    assert!(lines.contains(&"40 120"), "the pty has our terminal's size (not consoleSize 33x101): {out}");
+    assert!(lines.contains(&"50 130"), "the pty follows our terminal's size: {out}");
+    assert!(lines.contains(&"got-hello"), "what we type reaches the container: {out}");
+    assert!(lines.contains(&"exit=5"), "run returns the container's code: {out}");
+    rt.assert_clean(&id, &b);
+}
+
 /// `sh -c 'exec "$0" "$@" 3<file 5<file'` gives the runtime extra inherited fds.
 fn with_fds(rt: &Runtime, file: &str, env_listen: bool, args: &[&str]) -> Command {
     let listen = if env_listen {

@@ -128,6 +128,17 @@ pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<(
     Ok(())
 }
 
+/// A terminal's window size (TIOCGWINSZ) as (rows, columns).
+pub fn window_size(fd: BorrowedFd<'_>) -> io::Result<(u16, u16)> {
+    let mut size = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes one struct winsize through the pointer, which points at `size`.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut size as *mut libc::winsize) };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((size.ws_row, size.ws_col))
+}
+
 /// Opens the peer (slave) of a pty master through TIOCGPTPEER, without a path lookup that a
 /// container could redirect.
 pub fn open_pty_peer(master: BorrowedFd<'_>) -> io::Result<OwnedFd> {

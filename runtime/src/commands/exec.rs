@@ -11,7 +11,7 @@ use crate::cgroups::Layout;
 use crate::state::CgroupDirs;
 use std::path::{Component, Path, PathBuf};
 
-mod tty;
+use super::tty;
 
 /// Runs the process; returns its exit code (0 when detached).
 pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, Error> {
@@ -74,7 +74,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, Error> {
     let master = relay_end.as_ref().map(tty::receive_master).transpose()?;
     mask.thread_block().map_err(|e| Error::sys("block signals", e))?;
     let relay = master.map(tty::start).transpose()?;
-    let code = wait_forwarding(pid, &mask);
+    let code = wait_forwarding(pid, &mask, relay.as_ref());
     if let Some(r) = relay {
         r.finish();
     }

@@ -6,3 +6,4 @@ pub mod spec;
 pub mod exec;
 pub mod features;
 pub mod operate;
+pub mod tty;

@@ -1,6 +1,7 @@
 //! `run`: create and start; in the foreground, forward signals to the container, wait for it, and
 //! exit with its code (128+N when killed by signal N), then delete it unless `--keep`.
 use super::lifecycle;
+use super::tty::{self, Relay};
 use crate::error::Error;
 use crate::process::create::{self, CreateRequest};
 use crate::state::StateDir;
@@ -25,6 +26,14 @@ pub fn run(root: &Path, req: &CreateRequest, detach: bool, keep: bool) -> Result
     if !detach {
         mask.thread_block().map_err(|e| Error::sys("block signals", e))?;
     }
+    // A terminal without a console socket: init sent the pty master before it became ready.
+    let relay = match created.relay_end.as_ref().map(tty::receive_master).transpose().and_then(|m| m.map(tty::start).transpose()) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = cleanup(root, &id);
+            return Err(e);
+        }
+    };
     if let Err(e) = lifecycle::start(root, &id) {
         let _ = cleanup(root, &id);
         return Err(e);
@@ -32,7 +41,11 @@ pub fn run(root: &Path, req: &CreateRequest, detach: bool, keep: bool) -> Result
     if detach {
         return Ok(0);
     }
-    let code = wait_forwarding(pid, &mask)?;
+    let code = wait_forwarding(pid, &mask, relay.as_ref());
+    if let Some(r) = relay {
+        r.finish();
+    }
+    let code = code?;
     if !keep {
         cleanup(root, &id)?;
     }
@@ -56,8 +69,9 @@ pub fn forwarded_signals() -> SigSet {
     set
 }
 
-/// Waits for init through a signalfd; other signals go on to init.
-pub fn wait_forwarding(pid: i32, mask: &SigSet) -> Result<i32, Error> {
+/// Waits for init through a signalfd; other signals go on to init, except SIGWINCH while we relay
+/// a terminal: then the pty takes our terminal's new size.
+pub fn wait_forwarding(pid: i32, mask: &SigSet, relay: Option<&Relay>) -> Result<i32, Error> {
     let sfd = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC).map_err(|e| Error::sys("signalfd", e))?;
     loop {
         // Reap first: init may have exited before the signalfd existed.
@@ -72,6 +86,9 @@ pub fn wait_forwarding(pid: i32, mask: &SigSet) -> Result<i32, Error> {
             }
         }
         match sfd.read_signal() {
+            Ok(Some(info)) if info.ssi_signo as i32 == libc::SIGWINCH && relay.is_some() => {
+                relay.expect("checked").resize();
+            }
             Ok(Some(info)) if info.ssi_signo as i32 != libc::SIGCHLD => {
                 let _ = oxsys::kill(pid, info.ssi_signo as i32);
             }

@@ -185,13 +185,10 @@ pub fn process_plan(process: &crate::spec::Process) -> Result<(ProcessPlan, Vec<
     Ok((plan, warnings))
 }
 
-/// runc's terminal rules: a detached terminal container needs a console socket; a console socket
-/// without a terminal is a mistake.
+/// runc's terminal rules: a detached terminal container needs a console socket (a foreground
+/// `run` relays the pty itself); a console socket without a terminal is a mistake.
 fn check_terminal(terminal: bool, options: &CreateOptions) -> Result<(), String> {
-    if terminal && !options.console_socket {
-        if options.foreground {
-            return Err("process.terminal is true: pass --console-socket (oxrun run does not relay a terminal itself yet)".into());
-        }
+    if terminal && !options.console_socket && !options.foreground {
         return Err("cannot allocate tty if oxrun will detach without setting console socket".into());
     }
     if !terminal && options.console_socket {
@@ -259,6 +256,9 @@ mod tests {
         let with_socket = CreateOptions { console_socket: true, ..CreateOptions::default() };
         assert!(build(&s, Path::new("/b"), "c", with_socket.clone()).is_ok());
         assert!(build(&spec(), Path::new("/b"), "c", with_socket).is_err());
+        // A foreground `run` relays the pty itself.
+        let foreground = CreateOptions { foreground: true, ..CreateOptions::default() };
+        assert!(build(&s, Path::new("/b"), "c", foreground).is_ok());
     }
 
     #[test]

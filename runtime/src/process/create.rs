@@ -32,6 +32,9 @@ pub struct CreateRequest {
 pub struct Created {
     pub dir: StateDir,
     pub state: State,
+    /// Foreground `run` of a terminal container without a console socket: our end of the pair
+    /// standing in for one, holding the pty master init sent.
+    pub relay_end: Option<OwnedFd>,
 }
 
 /// Undoes a partial create when dropped without `disarm`.
@@ -138,9 +141,14 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     let fifo_path = state::make_exec_fifo(dir)?;
     let fifo = open_fifo(&fifo_path)?;
     crate::fault::point("after-exec-fifo");
-    let console = match &req.console_socket {
-        Some(p) => Some(connect_console(p)?),
-        None => None,
+    let (console, relay_end) = match &req.console_socket {
+        Some(p) => (Some(connect_console(p)?), None),
+        // The plan allows this only for a foreground `run`, which relays the pty itself.
+        None if plan.process.terminal => {
+            let (theirs, ours) = crate::commands::tty::socket_pair()?;
+            (Some(theirs), Some(ours))
+        }
+        None => (None, None),
     };
     let (listen_fds, extra_env) = listen_fds();
     let seccomp_listener = match plan.process.seccomp.as_ref().and_then(|p| p.listener_path.as_ref()) {
@@ -195,7 +203,7 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
         state::write_atomic(&abs, pid.to_string().as_bytes(), 0o644)?;
     }
     crate::fault::point("after-pid-file");
-    Ok(Created { dir: cleanup.disarm(), state })
+    Ok(Created { dir: cleanup.disarm(), state, relay_end })
 }
 
 /// The resources translated for this host (v1, v2 or a hybrid mix); accepted-but-ignored fields

@@ -1,12 +1,13 @@
-//! `exec -t` in the foreground without `--console-socket`: as runc does, the runtime receives the
-//! pty master itself and relays it to its own stdio, with stdin in raw mode when it is a
-//! terminal (the process's terminal then does the line editing and echo).
+//! A terminal in the foreground without `--console-socket` (`run` of a terminal container,
+//! `exec -t`): as runc does, the runtime receives the pty master itself and relays it to its own
+//! stdio, with stdin in raw mode when it is a terminal (the process's terminal then does the line
+//! editing and echo), and the pty follows the size of our terminal (SIGWINCH).
 use crate::error::Error;
 use nix::sys::socket::{recvmsg, socketpair, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType};
 use nix::sys::termios::{self, SetArg, Termios};
 use std::fs::File;
 use std::io::{IoSliceMut, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::thread::JoinHandle;
 
 /// A socket pair standing in for a console socket: (the process's end, ours).
@@ -35,11 +36,13 @@ pub fn receive_master(ours: &OwnedFd) -> Result<OwnedFd, Error> {
 pub struct Relay {
     output: JoinHandle<()>,
     saved: Option<Termios>,
+    master: OwnedFd,
 }
 
 /// Starts copying stdin to the master and the master to stdout. Call with the forwarded signals
 /// already blocked: the threads inherit the mask and must not take them.
 pub fn start(master: OwnedFd) -> Result<Relay, Error> {
+    let for_resize = master.try_clone().map_err(|e| Error::sys("dup pty master", e))?;
     let master = File::from(master);
     let mut input = master.try_clone().map_err(|e| Error::sys("dup pty master", e))?;
     let saved = raw_stdin();
@@ -49,10 +52,21 @@ pub fn start(master: OwnedFd) -> Result<Relay, Error> {
         let _ = std::io::copy(&mut std::io::stdin().lock(), &mut input);
     });
     let output = std::thread::spawn(move || copy_output(master));
-    Ok(Relay { output, saved })
+    let relay = Relay { output, saved, master: for_resize };
+    relay.resize();
+    Ok(relay)
 }
 
 impl Relay {
+    /// Gives the pty the size of our stdin's terminal (at start and on SIGWINCH); the kernel
+    /// then signals the process's foreground group itself. Nothing to do when stdin is no
+    /// terminal.
+    pub fn resize(&self) {
+        if let Ok((rows, cols)) = oxsys::window_size(std::io::stdin().as_fd()) {
+            let _ = oxsys::set_window_size(self.master.as_fd(), rows, cols);
+        }
+    }
+
     /// Waits until every holder of the slave closed it (EIO on the master), then restores stdin.
     pub fn finish(self) {
         let _ = self.output.join();
