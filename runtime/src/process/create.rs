@@ -245,7 +245,7 @@ fn listen_fds() -> (u32, Vec<String>) {
 
 /// clone3 into `cgroup2` (CLONE_INTO_CGROUP) when given and the kernel takes it, else a plain
 /// clone3. Also returns the directory the child was born in, if any.
-pub(super) fn clone_into<'a>(flags: u64, cgroup2: Option<&'a Cgroup2Dir>) -> Result<(oxsys::Forked, Option<&'a Path>), Error> {
+pub(super) fn clone_into(flags: u64, cgroup2: Option<&Cgroup2Dir>) -> Result<(oxsys::Forked, Option<&Path>), Error> {
     if let Some(cg) = cgroup2 {
         match oxsys::clone3(flags, Some(cg.fd())) {
             Ok(forked) => return Ok((forked, Some(cg.path.as_path()))),
