@@ -170,3 +170,67 @@ fn notify_listener_receives_the_fd_and_the_state() {
     rt.delete(&id).assert_ok();
     rt.assert_clean(&id, &b);
 }
+
+/// Receives one message with fds on a listener connection: (state JSON, fds).
+fn receive_notify_fd(listener: &std::os::unix::net::UnixListener) -> (Value, Vec<i32>) {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let (conn, _) = listener.accept().unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut buf = vec![0u8; 8192];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 2]);
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC).unwrap();
+    let fds: Vec<i32> = msg
+        .cmsgs()
+        .unwrap()
+        .filter_map(|c| match c {
+            ControlMessageOwned::ScmRights(f) => Some(f),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let n = msg.bytes;
+    (serde_json::from_slice(&buf[..n]).unwrap(), fds)
+}
+
+/// An exec'd process gets the container's filter and, as with runc, its own notify fd goes to the
+/// same listener, with the state naming that process and the running container. Once the listener
+/// closes the fd, the notified mkdir fails (ENOSYS) instead of waiting.
+#[test]
+fn exec_sends_its_notify_fd_to_the_listener() {
+    let rt = Runtime::new();
+    let sock_path = rt.scratch().join("listener-exec.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+    let mut b = Bundle::new(&["sleep", "100"]);
+    b.edit(|c| {
+        c["linux"]["seccomp"] = json!({ "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock_path, "listenerMetadata": "meta-exec",
+            "syscalls": [{ "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY" }] });
+    });
+    let id = unique("seccomp-notify-exec");
+    rt.track(&id);
+    let server = std::thread::spawn(move || {
+        let init = receive_notify_fd(&listener);
+        let exec = receive_notify_fd(&listener);
+        for fd in init.1.iter().chain(&exec.1) {
+            let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
+            assert!(link.to_string_lossy().contains("seccomp"), "{link:?}");
+            nix::unistd::close(*fd).unwrap();
+        }
+        (init, exec)
+    });
+    rt.create(&id, &b).assert_ok();
+    rt.start(&id).assert_ok();
+    let pid_file = rt.scratch().join("exec.pid");
+    let out = rt.run(&["exec", "--pid-file", &pid_file.to_string_lossy(), &id, "sh", "-c", "mkdir /tmp/n 2>/dev/null; echo rc=$?"]);
+    out.assert_ok();
+    let ((_, init_fds), (state, exec_fds)) = server.join().unwrap();
+    assert_eq!((init_fds.len(), exec_fds.len()), (1, 1), "one notify fd from init, one from the exec'd process");
+    let exec_pid: i64 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    assert_eq!(state["pid"], json!(exec_pid), "the exec'd process: {state}");
+    assert_eq!(state["metadata"], "meta-exec");
+    assert_eq!(state["state"]["status"], "running", "{state}");
+    assert_eq!(state["state"]["pid"], json!(rt.pid(&id)), "the container's init: {state}");
+    assert!(out.stdout.contains("rc=1"), "mkdir failed once the listener closed the fd: {out}");
+    rt.delete_force(&id).assert_ok();
+    rt.assert_clean(&id, &b);
+}

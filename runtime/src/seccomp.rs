@@ -182,14 +182,24 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>, String> {
     Ok(bpf)
 }
 
-/// The state sent with the notify fd to `listenerPath` (runtime-spec ContainerProcessState).
+/// The state sent with init's notify fd to `listenerPath` (runtime-spec ContainerProcessState).
 pub fn listener_state(p: &Program, id: &str, pid: i32, bundle: &std::path::Path) -> String {
+    process_state(p, pid, serde_json::json!({ "ociVersion": crate::spec::OCI_VERSION, "id": id, "status": "creating", "pid": pid, "bundle": bundle }))
+}
+
+/// The same for a process exec'd into a running container: `pid` is that process, the state is
+/// the container's (its init's pid, status running), as runc sends it.
+pub fn exec_listener_state(p: &Program, id: &str, pid: i32, init_pid: i32, bundle: &std::path::Path) -> String {
+    process_state(p, pid, serde_json::json!({ "ociVersion": crate::spec::OCI_VERSION, "id": id, "status": "running", "pid": init_pid, "bundle": bundle }))
+}
+
+fn process_state(p: &Program, pid: i32, state: serde_json::Value) -> String {
     serde_json::json!({
         "ociVersion": crate::spec::OCI_VERSION,
         "fds": ["seccompFd"],
         "pid": pid,
         "metadata": p.listener_metadata,
-        "state": { "ociVersion": crate::spec::OCI_VERSION, "id": id, "status": "creating", "pid": pid, "bundle": bundle },
+        "state": state,
     })
     .to_string()
 }

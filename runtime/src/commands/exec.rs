@@ -40,8 +40,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, Error> {
         }
     }
     let (mut process_plan, mut warnings) = plan::process_plan(&process).map_err(Error::Config)?;
-    // The exec'd process gets the container's seccomp filter, as runc applies it. A notify
-    // listener is not re-sent: its notified syscalls fail with ENOSYS in the exec'd process.
+    // The exec'd process gets the container's seccomp filter, as runc applies it.
     if let Some(profile) = Spec::load(&st.bundle)?.linux.as_ref().and_then(|l| l.seccomp.as_ref()) {
         let (program, seccomp_warnings) = crate::seccomp::compile(profile).map_err(Error::Config)?;
         warnings.extend(seccomp_warnings);
@@ -64,7 +63,21 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, Error> {
     }
     let mask = super::run::forwarded_signals();
     let cgroup = sub_cgroups(&st.cgroup, &a.cgroup)?;
-    let pid = exec::spawn(ExecRequest { init_pid: st.pid, process: &process_plan, cgroup: &cgroup, console, preserve_fds: a.preserve_fds })?;
+    // The exec'd process's notify fd goes to the same listener as init's, as runc sends it.
+    let seccomp_listener = match process_plan.seccomp.as_ref().and_then(|p| p.listener_path.as_ref()) {
+        Some(path) => Some(crate::process::create::connect_console(Path::new(path))?),
+        None => None,
+    };
+    let pid = exec::spawn(ExecRequest {
+        init_pid: st.pid,
+        process: &process_plan,
+        cgroup: &cgroup,
+        console,
+        preserve_fds: a.preserve_fds,
+        seccomp_listener,
+        id: &a.id,
+        bundle: &st.bundle,
+    })?;
     if let Some(pid_file) = &a.pid_file {
         state::write_atomic(pid_file, pid.to_string().as_bytes(), 0o644)?;
     }

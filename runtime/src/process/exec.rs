@@ -23,6 +23,10 @@ pub struct ExecRequest<'a> {
     pub cgroup: &'a CgroupDirs,
     pub console: Option<OwnedFd>,
     pub preserve_fds: u32,
+    /// The seccomp filter's listenerPath, connected, with what the state names.
+    pub seccomp_listener: Option<OwnedFd>,
+    pub id: &'a str,
+    pub bundle: &'a std::path::Path,
 }
 
 /// Namespaces of init that differ from ours, opened now (user first), as (kind, fd).
@@ -67,6 +71,9 @@ pub fn spawn(req: ExecRequest<'_>) -> Result<i32, Error> {
     if let Err(e) = crate::cgroups::clone_into::join_rest(req.cgroup, pid, entered) {
         let _ = oxsys::kill(pid, libc::SIGKILL);
         return Err(e.into());
+    }
+    if let (Some(_), Some(prog)) = (&req.seccomp_listener, &req.process.seccomp) {
+        parent_ch.send(&ToInit::SeccompState(crate::seccomp::exec_listener_state(prog, req.id, pid, req.init_pid, req.bundle)))?;
     }
     parent_ch.send(&ToInit::Continue)?;
     wait_exec(&parent_ch, pid)
@@ -117,9 +124,13 @@ fn helper(namespaces: &[(NsKind, OwnedFd)], ch: Channel, req: &ExecRequest<'_>) 
 
 fn process(ch: Channel, req: &ExecRequest<'_>) -> ! {
     let result = (|| -> Result<Exec, InitError> {
-        match ch.recv::<ToInit>() {
-            Ok(ToInit::Continue) => {}
-            other => return Err(InitError::msg("wait for runtime", format!("unexpected {other:?}"))),
+        let mut listener_state = None;
+        loop {
+            match ch.recv::<ToInit>() {
+                Ok(ToInit::SeccompState(s)) => listener_state = Some(s),
+                Ok(ToInit::Continue) => break,
+                other => return Err(InitError::msg("wait for runtime", format!("unexpected {other:?}"))),
+            }
         }
         nix::unistd::setsid().map_err(|e| InitError::sys("setsid", e))?;
         if let Some(console) = &req.console {
@@ -128,7 +139,11 @@ fn process(ch: Channel, req: &ExecRequest<'_>) -> ! {
         // Resolved inside the container (our root is its root since joining its mount namespace)
         // and before the ids change.
         let exec = init::resolve_exec(req.process, &[])?;
-        init::apply_process(req.process)?;
+        let notify_fd = init::apply_process(req.process)?;
+        if let (Some(fd), Some(socket), Some(state)) = (&notify_fd, &req.seccomp_listener, &listener_state) {
+            init::send_seccomp_listener(socket, fd, state)?;
+        }
+        drop(notify_fd);
         init::keep_preserved_fds(req.preserve_fds);
         Ok(exec)
     })();

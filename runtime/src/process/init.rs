@@ -239,7 +239,7 @@ fn load_seccomp(p: &ProcessPlan) -> Result<Option<OwnedFd>> {
 
 /// Sends the seccomp notify fd with the container process state to the listener socket
 /// (connected by the runtime before the fork, since listenerPath is a host path).
-fn send_seccomp_listener(socket: &OwnedFd, fd: &OwnedFd, state: &str) -> Result<()> {
+pub(crate) fn send_seccomp_listener(socket: &OwnedFd, fd: &OwnedFd, state: &str) -> Result<()> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
     let fds = [fd.as_raw_fd()];
     let iov = [std::io::IoSlice::new(state.as_bytes())];

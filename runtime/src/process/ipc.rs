@@ -13,6 +13,10 @@ pub enum ToInit {
     CgroupsJoined,
     /// The prestart and createRuntime hooks ran.
     HooksDone,
+    /// To an exec'd process, before `Continue`, when its seccomp filter has a listener: the
+    /// ContainerProcessState to send with the notify fd (it names the process's host pid, which
+    /// only the runtime knows).
+    SeccompState(String),
 }
 
 /// Messages from the intermediate process and init to the runtime.
