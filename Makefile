@@ -8,7 +8,7 @@ PODMAN_DROPIN_DIR := $(SYSCONFDIR)/containers/containers.conf.d
 OXRUN := $(CURDIR)/$(RELEASE_DIR)/oxrun
 OXMON := $(CURDIR)/$(RELEASE_DIR)/oxmon
 # Debian packages the demo, the tests and the benchmarks use.
-DEB_PACKAGES := busybox-static libseccomp-dev pkg-config runc crun conmon podman uidmap jq hyperfine iproute2 gcc containerd catatonit netavark iptables time python3 strace
+DEB_PACKAGES := busybox-static libseccomp-dev pkg-config runc crun conmon podman uidmap jq hyperfine iproute2 gcc containerd catatonit netavark iptables time python3 strace dbus-daemon systemd
 
 .PHONY: all build deps demo test test-unit test-integration test-shim test-podman test-reliability fuzz soak install uninstall bench bench-smoke clean
 
