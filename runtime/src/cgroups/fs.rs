@@ -182,14 +182,6 @@ pub fn write_file(path: &Path, value: &str) -> Result<(), CgroupError> {
     f.write_all(value.as_bytes()).map_err(io_err("write", path))
 }
 
-/// Moves a process into every directory of the container.
-pub fn join(dirs: &CgroupDirs, pid: i32) -> Result<(), CgroupError> {
-    for d in &dirs.dirs {
-        write_file(&d.join("cgroup.procs"), &pid.to_string())?;
-    }
-    Ok(())
-}
-
 /// Every pid in the container's cgroups, sub-cgroups included, in any hierarchy (a process the
 /// container moved into a sub-cgroup of one controller only is still found).
 pub fn pids(dirs: &CgroupDirs) -> Vec<i32> {

@@ -226,13 +226,14 @@ fn unescape(s: &str) -> String {
     s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 }
 
-/// Moves init into its cgroups. For the systemd scope this process is creating, this is where
-/// the scope is started (runc's Apply): systemd moves the pid, cgroupfs does the rest.
-pub fn join(dirs: &CgroupDirs, pid: i32) -> Result<(), CgroupError> {
+/// Moves a process into the container's cgroups, except `entered`, the cgroup2 directory it was
+/// born in (CLONE_INTO_CGROUP). For the systemd scope this process is creating, this is where the
+/// scope is started (runc's Apply): systemd moves the pid, cgroupfs does the rest.
+pub fn join(dirs: &CgroupDirs, pid: i32, entered: Option<&Path>) -> Result<(), CgroupError> {
     if scope::start_if_pending(dirs, pid)? {
         return Ok(());
     }
-    fs::join(dirs, pid)
+    clone_into::join_rest(dirs, pid, entered)
 }
 
 /// Kills what is left and removes the cgroups; a systemd scope this process started is stopped

@@ -187,7 +187,7 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     // cgroup.procs waits for an RCU grace period, the largest single cost of a start.
     parent_ch.send(&ToInit::Continue)?;
     crate::fault::point("after-continue");
-    cgroups::clone_into::join_rest(&dirs, pid, entered)?;
+    cgroups::join(&dirs, pid, entered)?;
     crate::fault::point("after-cgroup-join");
     parent_ch.send(&ToInit::CgroupsJoined)?;
     wait_ready(&parent_ch, &plan, pid)?;
