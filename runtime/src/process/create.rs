@@ -185,11 +185,17 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     crate::fault::point("after-id-maps");
     // Init sets up its mounts while we move it into its cgroups: the first write to a v1
     // cgroup.procs waits for an RCU grace period, the largest single cost of a start.
-    parent_ch.send(&ToInit::Continue)?;
-    crate::fault::point("after-continue");
-    cgroups::join(&dirs, pid, entered)?;
-    crate::fault::point("after-cgroup-join");
-    parent_ch.send(&ToInit::CgroupsJoined)?;
+    let joined = (|| -> Result<(), Error> {
+        parent_ch.send(&ToInit::Continue)?;
+        crate::fault::point("after-continue");
+        cgroups::join(&dirs, pid, entered)?;
+        crate::fault::point("after-cgroup-join");
+        parent_ch.send(&ToInit::CgroupsJoined)?;
+        Ok(())
+    })();
+    // A mount that fails while we join makes init report and exit: our next write then meets a
+    // closed channel (or a gone pid) and init's own error is the one to show.
+    joined.map_err(|e| init_failure(&parent_ch).unwrap_or(e))?;
     wait_ready(&parent_ch, &plan, pid)?;
     crate::fault::point("after-ready");
     let start_time = state::proc_stat(pid).map(|s| s.start_time).ok_or_else(|| Error::InitDied("vanished after ready".into()))?;
@@ -335,8 +341,10 @@ fn intermediate(ctx: InitContext<'_>) -> ! {
             fail(ipc::InitError::sys("create time namespace", e));
         }
         let text = plan.namespaces.time_offsets.join("\n");
-        if let Err(e) = std::fs::write("/proc/self/timens_offsets", text) {
-            fail(ipc::InitError::sys("write timens_offsets", e));
+        // Through the verified procfs, like every other procfs write (CVE-2025-52881).
+        let written = crate::procfs::ProcRoot::open(Path::new("/proc")).and_then(|proc| proc.write_self("timens_offsets", text.as_bytes()));
+        if let Err(e) = written {
+            fail(crate::rootfs::procfs_error("write timens_offsets", e));
         }
     }
     match oxsys::clone3(plan.namespaces.clone_flags() & !(libc::CLONE_NEWCGROUP as u64), None) {
@@ -453,6 +461,14 @@ fn write_id_maps(pid: i32, plan: &Plan) -> Result<(), Error> {
 }
 
 /// Serves init's requests until it is ready; a failure or an early exit is an error.
+/// The error init reported, if it did and exited: its message is already queued then.
+fn init_failure(ch: &Channel) -> Option<Error> {
+    match ch.try_recv::<FromInit>() {
+        Some(FromInit::Failed(e)) => Some(e.into()),
+        _ => None,
+    }
+}
+
 fn wait_ready(ch: &Channel, plan: &Plan, pid: i32) -> Result<(), Error> {
     loop {
         match ch.recv::<FromInit>() {

@@ -94,6 +94,13 @@ impl Channel {
         }
     }
 
+    /// A message already queued, without waiting; None when there is none (or it is unreadable).
+    pub fn try_recv<T: DeserializeOwned>(&self) -> Option<T> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT).ok().filter(|n| *n > 0)?;
+        serde_json::from_slice(&buf[..n]).ok()
+    }
+
     /// Receives one message; `Closed` when the other end is gone.
     pub fn recv<T: DeserializeOwned>(&self) -> Result<T, ChannelError> {
         let mut buf = vec![0u8; 64 * 1024];
@@ -126,6 +133,9 @@ mod tests {
         a.send(&FromInit::Ready).unwrap();
         assert_eq!(b.recv::<FromInit>().unwrap(), FromInit::Failed(InitError::msg("exec", "nope")));
         assert_eq!(b.recv::<FromInit>().unwrap(), FromInit::Ready);
+        assert_eq!(b.try_recv::<FromInit>(), None, "nothing queued: no wait");
+        a.send(&FromInit::Ready).unwrap();
+        assert_eq!(b.try_recv::<FromInit>(), Some(FromInit::Ready));
         drop(a);
         assert!(matches!(b.recv::<FromInit>(), Err(ChannelError::Closed)));
     }
