@@ -43,22 +43,29 @@ MON=$(cat "$WORK/long/conmon.pid")
 FD0=$(fds_of "$MON"); RSS0=$(rss_of "$MON")
 echo "soak: ${SECONDS_TOTAL}s; long-lived monitor $MON: fds $FD0, RSS ${RSS0} KiB"
 
+# Each failed operation's stderr is kept (outside $WORK, which is removed) for diagnosis.
+FAILLOG=${SOAK_FAILLOG:-/tmp/oxrun-soak-failures.log}
+: > "$FAILLOG"
+failed() { # failed STEP: counts a failure and keeps its stderr
+	fail=$((fail + 1))
+	{ echo "--- op $n ($1) at $(date +%T)"; cat "$WORK/err"; } >> "$FAILLOG"
+}
 end=$(( $(date +%s) + SECONDS_TOTAL ))
 n=0; fail=0
 while [ "$(date +%s)" -lt "$end" ]; do
 	n=$((n + 1)); id=soak-$$-$n
 	case $((n % 4)) in
 	0) config '["true"]' "$CGPARENT/$id"
-	   "$OXRUN" --root "$ROOT" run -b "$B" "$id" >/dev/null 2>&1 || fail=$((fail + 1)) ;;
+	   "$OXRUN" --root "$ROOT" run -b "$B" "$id" >/dev/null 2>"$WORK/err" || failed run ;;
 	1) config '["sleep","1000"]' "$CGPARENT/$id"
 	   { "$OXRUN" --root "$ROOT" create -b "$B" "$id" && "$OXRUN" --root "$ROOT" start "$id" \
-	     && "$OXRUN" --root "$ROOT" exec "$id" true && "$OXRUN" --root "$ROOT" kill "$id" KILL; } >/dev/null 2>&1 || fail=$((fail + 1))
-	   for _ in $(seq 100); do "$OXRUN" --root "$ROOT" state "$id" 2>/dev/null | grep -q '"stopped"' && break; sleep 0.02; done
-	   "$OXRUN" --root "$ROOT" delete "$id" >/dev/null 2>&1 || fail=$((fail + 1)) ;;
+	     && "$OXRUN" --root "$ROOT" exec "$id" true && "$OXRUN" --root "$ROOT" kill "$id" KILL; } >/dev/null 2>"$WORK/err" || failed lifecycle
+	   for _ in $(seq 500); do "$OXRUN" --root "$ROOT" state "$id" 2>/dev/null | grep -q '"stopped"' && break; sleep 0.02; done
+	   "$OXRUN" --root "$ROOT" delete "$id" >/dev/null 2>"$WORK/err" || failed delete ;;
 	2) config '["sleep","1000"]' "$CGPARENT/$id"
-	   { "$OXRUN" --root "$ROOT" create -b "$B" "$id" && "$OXRUN" --root "$ROOT" delete --force "$id"; } >/dev/null 2>&1 || fail=$((fail + 1)) ;;
-	3) "$OXRUN" --root "$ROOT" exec "$LONG" sh -c 'echo exec-ok' >/dev/null 2>&1 || fail=$((fail + 1))
-	   "$OXRUN" --root "$ROOT" list >/dev/null 2>&1 || fail=$((fail + 1)) ;;
+	   { "$OXRUN" --root "$ROOT" create -b "$B" "$id" && "$OXRUN" --root "$ROOT" delete --force "$id"; } >/dev/null 2>"$WORK/err" || failed create-force-delete ;;
+	3) "$OXRUN" --root "$ROOT" exec "$LONG" sh -c 'echo exec-ok' >/dev/null 2>"$WORK/err" || failed exec
+	   "$OXRUN" --root "$ROOT" list >/dev/null 2>"$WORK/err" || failed list ;;
 	esac
 done
 
@@ -72,6 +79,7 @@ leftover_cg=$(find /sys/fs/cgroup -path "*$CGPARENT/*" -type d 2>/dev/null | wc 
 leftover_mounts=$(grep -c "$WORK" /proc/self/mountinfo || true)
 leftover_procs=$(grep -l "[s]oak-$$-" /proc/[0-9]*/cmdline 2>/dev/null | wc -l)
 echo "soak: $n operations, $fail failed"
+[ "$fail" -eq 0 ] || { echo "soak: failures (from $FAILLOG):"; head -20 "$FAILLOG"; }
 echo "soak: long-lived monitor fds $FD0 -> $FD1, RSS $RSS0 -> $RSS1 KiB; exit file: $(cat "$WORK/exits/$LONG" 2>/dev/null || echo none)"
 echo "soak: leftovers: state dirs $leftover_dirs, cgroups $leftover_cg, mounts $leftover_mounts, processes $leftover_procs"
 find /sys/fs/cgroup -path "*$CGPARENT" -type d -delete 2>/dev/null || true
