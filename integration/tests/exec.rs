@@ -111,8 +111,9 @@ fn exec_no_new_privs_flag() {
     c.finish();
 }
 
-/// This build applies neither AppArmor nor SELinux (features: enabled=false): a requested
-/// profile or label is a warning naming it, not a silent downgrade. runc 1.1.5 fails instead.
+/// On a host with neither LSM (this one): an AppArmor profile is refused with an error naming it
+/// (as at create, and as runc does); a SELinux label is ignored with a warning naming it, as at
+/// create (runc 1.1.5 refuses it too).
 #[test]
 fn exec_apparmor_and_process_label_are_reported() {
     let c = Running::sleeping("ex-lsm", |_| {});
@@ -121,6 +122,12 @@ fn exec_apparmor_and_process_label_are_reported() {
         if is_runc() {
             integration::note(&format!("[runc 1.1.5 refuses {flag} without the LSM] exit {}", out.code()));
             out.assert_fail();
+            continue;
+        }
+        if word == "AppArmor" {
+            // As at create, and as runc does: a profile the host cannot enforce is refused.
+            out.assert_fail().assert_no_panic();
+            assert!(out.stderr.contains(word) && out.stderr.contains(value), "the error must name the profile: {out}");
             continue;
         }
         out.assert_ok();

@@ -11,6 +11,7 @@ pub mod error;
 pub mod fault;
 pub mod hooks;
 pub mod logging;
+pub mod lsm;
 pub mod plan;
 pub mod process;
 pub mod procfs;

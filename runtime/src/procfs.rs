@@ -118,6 +118,13 @@ impl ProcRoot {
         self.write_in_pid_dir(&pid.to_string(), file, value)
     }
 
+    /// Writes an LSM attribute of the calling process (/proc/self/attr/<attr>, e.g. "exec" or
+    /// "apparmor/exec").
+    pub fn write_self_attr(&self, attr: &str, value: &[u8]) -> Result<()> {
+        let pid = self.self_pid()?;
+        self.write(&format!("{pid}/attr/{attr}"), value)
+    }
+
     fn write_in_pid_dir(&self, pid: &str, file: &str, value: &[u8]) -> Result<()> {
         if file.contains('/') {
             return Err(ProcfsError::BadPath(file.into()));

@@ -32,14 +32,18 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, Error> {
     if !process.terminal && a.console_socket.is_some() {
         return Err(Error::Usage("--console-socket needs a terminal (-t or process.terminal)".into()));
     }
-    // Neither create nor exec can apply these (`features` says so); a silent downgrade would hide
-    // that the process runs unconfined.
-    for (what, v) in [("AppArmor profile", &process.apparmor_profile), ("SELinux label", &process.selinux_label)] {
-        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
-            logging::warn(&format!("{what} {v:?} is not applied: this runtime has no {} support", what.split(' ').next().unwrap_or(what)));
-        }
-    }
     let (mut process_plan, mut warnings) = plan::process_plan(&process).map_err(Error::Config)?;
+    // As at create: an AppArmor profile without AppArmor is refused, a SELinux label without
+    // SELinux is ignored with a warning.
+    let (labels, label_warnings) = crate::lsm::exec_labels(
+        process.apparmor_profile.as_deref(),
+        process.selinux_label.as_deref(),
+        crate::lsm::HostLsms::detect(),
+        "exec",
+    )
+    .map_err(Error::Config)?;
+    process_plan.labels = labels;
+    warnings.extend(label_warnings);
     // The exec'd process gets the container's seccomp filter, as runc applies it.
     if let Some(profile) = Spec::load(&st.bundle)?.linux.as_ref().and_then(|l| l.seccomp.as_ref()) {
         let (program, seccomp_warnings) = crate::seccomp::compile(profile).map_err(Error::Config)?;

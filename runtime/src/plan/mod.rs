@@ -43,6 +43,8 @@ pub struct ProcessPlan {
     pub console_size: Option<ConsoleSize>,
     /// The container's compiled seccomp filter (set by the runtime, not by the pure plan).
     pub seccomp: Option<crate::seccomp::Program>,
+    /// The LSM labels the process is exec'd with (set by the runtime, which knows the host's LSMs).
+    pub labels: crate::lsm::ExecLabels,
 }
 
 /// The whole plan of one container.
@@ -181,6 +183,7 @@ pub fn process_plan(process: &crate::spec::Process) -> Result<(ProcessPlan, Vec<
         terminal: process.terminal,
         console_size: process.console_size,
         seccomp: None,
+        labels: Default::default(),
     };
     Ok((plan, warnings))
 }

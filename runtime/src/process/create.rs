@@ -82,7 +82,7 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
         warnings.extend(seccomp_warnings);
         plan.process.seccomp = Some(program);
     }
-    check_lsm(&spec, &mut warnings)?;
+    apply_lsm_plan(&spec, &mut plan, &mut warnings)?;
     for w in &warnings {
         logging::warn(w);
     }
@@ -400,24 +400,27 @@ fn idmap_userns(uids: &[crate::spec::IdMapping], gids: &[crate::spec::IdMapping]
 
 /// LSMs: an AppArmor profile that cannot be applied is an error (the container would run
 /// unconfined), as in runc; SELinux labels are ignored with a warning where SELinux is off.
-fn check_lsm(spec: &Spec, warnings: &mut Vec<String>) -> Result<(), Error> {
+/// The LSM labels that apply on this host: an AppArmor profile without AppArmor is refused,
+/// SELinux labels without SELinux are ignored with a warning; a mount label becomes `context=` in
+/// the data of the mounts that take one.
+fn apply_lsm_plan(spec: &Spec, plan: &mut Plan, warnings: &mut Vec<String>) -> Result<(), Error> {
+    let host = crate::lsm::HostLsms::detect();
     let process = spec.process.as_ref();
-    if let Some(profile) = process.and_then(|p| p.apparmor_profile.as_deref()).filter(|p| !p.is_empty()) {
-        let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|v| v.trim() == "Y");
-        if !enabled {
-            return Err(Error::Config(format!("apparmor profile {profile:?} is requested but AppArmor is not enabled on this host")));
-        }
-        return Err(Error::Config(format!("apparmor profile {profile:?}: applying AppArmor profiles is not supported by this build")));
-    }
-    let selinux = std::path::Path::new("/sys/fs/selinux/enforce").exists();
-    let labels = [
-        ("process.selinuxLabel", process.and_then(|p| p.selinux_label.as_deref())),
-        ("linux.mountLabel", spec.linux.as_ref().and_then(|l| l.mount_label.as_deref())),
-    ];
-    for (field, label) in labels {
-        if let Some(label) = label.filter(|l| !l.is_empty()) {
-            let why = if selinux { "this build does not apply SELinux labels" } else { "SELinux is not enabled on this host" };
-            warnings.push(format!("{field} {label:?} is ignored: {why}"));
+    let (labels, label_warnings) = crate::lsm::exec_labels(
+        process.and_then(|p| p.apparmor_profile.as_deref()),
+        process.and_then(|p| p.selinux_label.as_deref()),
+        host,
+        "process",
+    )
+    .map_err(Error::Config)?;
+    plan.process.labels = labels;
+    warnings.extend(label_warnings);
+    let mount_label = spec.linux.as_ref().and_then(|l| l.mount_label.as_deref());
+    if let Some(label) = crate::lsm::mount_label(mount_label, host, warnings) {
+        for op in &mut plan.mounts {
+            if let crate::plan::mounts::MountSource::Fs { fstype, .. } = &op.source {
+                op.data = crate::lsm::mount_data(fstype, &op.data, Some(&label));
+            }
         }
     }
     Ok(())

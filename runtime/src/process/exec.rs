@@ -139,6 +139,7 @@ fn process(ch: Channel, req: &ExecRequest<'_>) -> ! {
         // Resolved inside the container (our root is its root since joining its mount namespace)
         // and before the ids change.
         let exec = init::resolve_exec(req.process, &[])?;
+        crate::lsm::apply(&req.process.labels).map_err(|e| crate::rootfs::procfs_error("apply LSM labels", e))?;
         let notify_fd = init::apply_process(req.process)?;
         if let (Some(fd), Some(socket), Some(state)) = (&notify_fd, &req.seccomp_listener, &listener_state) {
             init::send_seccomp_listener(socket, fd, state)?;

@@ -138,6 +138,9 @@ fn setup(ctx: &mut InitContext<'_>) -> Result<Exec> {
     }
     rootfs::finish(plan)?;
     let exec = resolve_exec(&plan.process, &ctx.extra_env)?;
+    // While we are still root with every capability (runc's order): the labels take effect at
+    // execve.
+    crate::lsm::apply(&plan.process.labels).map_err(|e| rootfs::procfs_error("apply LSM labels", e))?;
     let listener = apply_process(&plan.process)?;
     if let (Some(fd), Some(socket), Some(prog)) = (&listener, &ctx.seccomp_listener, &plan.process.seccomp) {
         let state = crate::seccomp::listener_state(prog, &plan.id, ctx.host_pid, &plan.bundle);
