@@ -119,7 +119,6 @@ fn a_bad_profile_fails_create_cleanly() {
 
 #[test]
 fn notify_listener_receives_the_fd_and_the_state() {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     let rt = Runtime::new();
     let sock_path = rt.scratch().join("listener.sock");
     let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
@@ -131,26 +130,7 @@ fn notify_listener_receives_the_fd_and_the_state() {
     let id = unique("seccomp-notify");
     rt.track(&id);
     // Serve the listener on a thread: create sends the fd before it returns.
-    let server = std::thread::spawn(move || {
-        let (conn, _) = listener.accept().unwrap();
-        conn.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let mut buf = vec![0u8; 8192];
-        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 2]);
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC).unwrap();
-        let fds: Vec<i32> = msg
-            .cmsgs()
-            .unwrap()
-            .filter_map(|c| match c {
-                ControlMessageOwned::ScmRights(f) => Some(f),
-                _ => None,
-            })
-            .flatten()
-            .collect();
-        let n = msg.bytes;
-        let state: Value = serde_json::from_slice(&buf[..n]).unwrap();
-        (state, fds)
-    });
+    let server = std::thread::spawn(move || receive_notify_fd(&listener));
     rt.create(&id, &b).assert_ok();
     let (state, fds) = server.join().unwrap();
     assert_eq!(fds.len(), 1, "exactly one fd (the seccomp notify fd)");
