@@ -97,21 +97,36 @@ impl Channel {
     /// A message already queued, without waiting; None when there is none (or it is unreadable).
     pub fn try_recv<T: DeserializeOwned>(&self) -> Option<T> {
         let mut buf = vec![0u8; 64 * 1024];
-        let n = recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT).ok().filter(|n| *n > 0)?;
+        let n = self.read_record(&mut buf, MsgFlags::MSG_DONTWAIT).ok().filter(|n| *n > 0)?;
         serde_json::from_slice(&buf[..n]).ok()
+    }
+
+    /// One recv(2). A peer that exited with a message of ours unread makes the kernel report
+    /// ECONNRESET once, ahead of the messages the peer sent before (its last words, such as init's
+    /// error): those are then read without waiting, and only an empty queue means Closed.
+    fn read_record(&self, buf: &mut [u8], flags: MsgFlags) -> Result<usize, ChannelError> {
+        let mut flags = flags;
+        let mut reset = false;
+        loop {
+            match recv(self.fd.as_raw_fd(), buf, flags) {
+                Ok(n) => return Ok(n),
+                Err(nix::Error::EINTR) => continue,
+                Err(nix::Error::ECONNRESET) if !reset => {
+                    reset = true;
+                    flags |= MsgFlags::MSG_DONTWAIT;
+                }
+                Err(nix::Error::ECONNRESET) | Err(nix::Error::EAGAIN) if reset => return Ok(0),
+                Err(source) => return Err(ChannelError::Sys { op: "recv", source }),
+            }
+        }
     }
 
     /// Receives one message; `Closed` when the other end is gone.
     pub fn recv<T: DeserializeOwned>(&self) -> Result<T, ChannelError> {
         let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-                Ok(0) => return Err(ChannelError::Closed),
-                Ok(n) => return serde_json::from_slice(&buf[..n]).map_err(ChannelError::Decode),
-                Err(nix::Error::EINTR) => continue,
-                Err(nix::Error::ECONNRESET) => return Err(ChannelError::Closed),
-                Err(source) => return Err(ChannelError::Sys { op: "recv", source }),
-            }
+        match self.read_record(&mut buf, MsgFlags::empty())? {
+            0 => Err(ChannelError::Closed),
+            n => serde_json::from_slice(&buf[..n]).map_err(ChannelError::Decode),
         }
     }
 }
@@ -138,5 +153,22 @@ mod tests {
         assert_eq!(b.try_recv::<FromInit>(), Some(FromInit::Ready));
         drop(a);
         assert!(matches!(b.recv::<FromInit>(), Err(ChannelError::Closed)));
+    }
+
+    /// init fails and exits with the runtime's last message unread: the kernel then reports
+    /// ECONNRESET before init's error, which must still be read.
+    #[test]
+    fn last_words_of_a_peer_that_left_our_message_unread_are_read() {
+        let (runtime, init) = pair().unwrap();
+        runtime.send(&ToInit::CgroupsJoined).unwrap();
+        init.send(&FromInit::Failed(InitError::msg("mount /mnt", "no such file"))).unwrap();
+        drop(init);
+        assert_eq!(runtime.recv::<FromInit>().unwrap(), FromInit::Failed(InitError::msg("mount /mnt", "no such file")));
+        assert!(matches!(runtime.recv::<FromInit>(), Err(ChannelError::Closed)));
+        let (runtime, init) = pair().unwrap();
+        runtime.send(&ToInit::CgroupsJoined).unwrap();
+        init.send(&FromInit::Failed(InitError::msg("mount /mnt", "no such file"))).unwrap();
+        drop(init);
+        assert_eq!(runtime.try_recv::<FromInit>(), Some(FromInit::Failed(InitError::msg("mount /mnt", "no such file"))));
     }
 }
