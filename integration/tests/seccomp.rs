@@ -214,3 +214,20 @@ fn exec_sends_its_notify_fd_to_the_listener() {
     rt.delete_force(&id).assert_ok();
     rt.assert_clean(&id, &b);
 }
+
+/// exec applies the filter the container was created with, even when config.json changed since
+/// (runc keeps the container's config in its state; the bundle's file may be rewritten or gone).
+#[test]
+fn exec_keeps_the_filter_of_create_when_config_json_changes() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sleep", "100"]);
+    b.edit(|c| c["linux"]["seccomp"] = allow_all_but(json!([{ "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO" }])));
+    let id = unique("seccomp-kept");
+    rt.create_start(&id, &b).assert_ok();
+    b.edit(|c| c["linux"].as_object_mut().unwrap().remove("seccomp").map(|_| ()).unwrap_or(()));
+    let out = rt.run(&["exec", &id, "sh", "-c", "mkdir /tmp/after 2>/dev/null; echo mkdir=$?"]);
+    out.assert_ok();
+    assert!(out.stdout.contains("mkdir=1"), "the exec'd process still has create's filter: {out}");
+    rt.delete_force(&id).assert_ok();
+    rt.assert_clean(&id, &b);
+}

@@ -21,6 +21,19 @@ const STATE_FILE: &str = "state.json";
 /// Written by `create` before state.json: the cgroups, then init's pid and start time, so a
 /// `delete` after a create that was killed half-way finds what to kill and remove.
 const CREATING_FILE: &str = "creating.json";
+/// The seccomp profile the container was created with (see [`StateDir::save_seccomp`]).
+const SECCOMP_FILE: &str = "seccomp.json";
+
+/// The seccomp profile saved at create: Some(None) when it had none, None when the container
+/// predates the file (then the bundle's config.json is all there is).
+pub fn saved_seccomp(root: &Path, id: &str) -> Result<Option<Option<serde_json::Value>>, StateError> {
+    let file = root.join(id).join(SECCOMP_FILE);
+    match fs::read(&file) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|source| StateError::Parse { path: file, source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err("read", &file)(e)),
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -255,6 +268,13 @@ impl StateDir {
     pub fn save(&self, state: &State) -> Result<(), StateError> {
         let bytes = serde_json::to_vec(state).expect("state serializes");
         write_atomic(&self.path.join(STATE_FILE), &bytes, 0o600)
+    }
+
+    /// Keeps the seccomp profile create applied (`null` for none): exec applies the same one,
+    /// as runc does, whatever config.json says by then.
+    pub fn save_seccomp(&self, profile: Option<&serde_json::Value>) -> Result<(), StateError> {
+        let bytes = serde_json::to_vec(&profile).expect("profile serializes");
+        write_atomic(&self.path.join(SECCOMP_FILE), &bytes, 0o600)
     }
 
     /// Records a create in progress (see [`CREATING_FILE`]), atomically.

@@ -44,8 +44,13 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, Error> {
     .map_err(Error::Config)?;
     process_plan.labels = labels;
     warnings.extend(label_warnings);
-    // The exec'd process gets the container's seccomp filter, as runc applies it.
-    if let Some(profile) = Spec::load(&st.bundle)?.linux.as_ref().and_then(|l| l.seccomp.as_ref()) {
+    // The exec'd process gets the container's seccomp filter as create applied it (runc keeps it
+    // in its state too); containers made before that was saved fall back to config.json.
+    let profile = match state::saved_seccomp(root, &a.id)? {
+        Some(saved) => saved,
+        None => Spec::load(&st.bundle)?.linux.and_then(|l| l.seccomp),
+    };
+    if let Some(profile) = profile.as_ref() {
         let (program, seccomp_warnings) = crate::seccomp::compile(profile).map_err(Error::Config)?;
         warnings.extend(seccomp_warnings);
         process_plan.seccomp = Some(program);

@@ -200,6 +200,7 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     crate::fault::point("after-ready");
     let start_time = state::proc_stat(pid).map(|s| s.start_time).ok_or_else(|| Error::InitDied("vanished after ready".into()))?;
     let state = State { init_start_time: start_time, created: logging::rfc3339(std::time::SystemTime::now()), hooks: spec.hooks.clone(), ..record };
+    dir.save_seccomp(spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()))?;
     dir.save(&state)?;
     dir.remove_creating();
     crate::fault::point("after-state-json");
