@@ -227,21 +227,21 @@ fn unescape(s: &str) -> String {
 }
 
 /// Moves a process into the container's cgroups, except `entered`, the cgroup2 directory it was
-/// born in (CLONE_INTO_CGROUP). For the systemd scope this process is creating, this is where the
-/// scope is started (runc's Apply): systemd moves the pid, cgroupfs does the rest.
-pub fn join(dirs: &CgroupDirs, pid: i32, entered: Option<&Path>) -> Result<(), CgroupError> {
-    if scope::start_if_pending(dirs, pid)? {
-        return Ok(());
+/// born in (CLONE_INTO_CGROUP). For a systemd scope being created, this is where the scope is
+/// started (runc's Apply): systemd moves the pid, cgroupfs does the rest.
+pub fn join(dirs: &CgroupDirs, pid: i32, entered: Option<&Path>, scope: Option<&mut scope::PendingScope>) -> Result<(), CgroupError> {
+    match scope {
+        Some(s) => s.start(pid),
+        None => clone_into::join_rest(dirs, pid, entered),
     }
-    clone_into::join_rest(dirs, pid, entered)
 }
 
-/// Kills what is left and removes the cgroups; a systemd scope this process started is stopped
-/// first (a create that failed after StartTransientUnit).
-pub fn remove(dirs: &CgroupDirs) -> Result<(), CgroupError> {
+/// Kills what is left and removes the cgroups; a systemd scope being created is stopped first
+/// (a create that failed after StartTransientUnit).
+pub fn remove(dirs: &CgroupDirs, scope: Option<&mut scope::PendingScope>) -> Result<(), CgroupError> {
     // Processes first: systemd's stop job would SIGTERM them and wait.
     fs::kill_all(dirs);
-    let stopped = scope::stop_if_pending(dirs);
+    let stopped = scope.map_or(Ok(()), |s| s.stop_if_started());
     let removed = fs::remove(dirs);
     stopped?;
     removed
@@ -383,7 +383,7 @@ mod tests {
             fs::remove_file(cpuset.join("a/b").join(f)).unwrap();
             fs::remove_file(cpuset.join("a").join(f)).unwrap();
         }
-        remove(&dirs).unwrap();
+        remove(&dirs, None).unwrap();
         assert!(!mem.join("a/b").exists() && !cpuset.join("a/b").exists());
         assert!(mem.join("a").exists(), "parents are shared and stay");
     }
@@ -462,7 +462,7 @@ mod tests {
         // A regular file makes rmdir fail (ENOTEMPTY), as a busy cgroup would (EBUSY).
         fs::write(a.join("stuck"), "").unwrap();
         let dirs = CgroupDirs { dirs: vec![a.clone(), b.clone()], ..CgroupDirs::default() };
-        let err = remove(&dirs).unwrap_err().to_string();
+        let err = remove(&dirs, None).unwrap_err().to_string();
         assert!(err.contains(&a.display().to_string()), "{err}");
         assert!(!b.exists());
     }

@@ -5,10 +5,10 @@
 //!   fails before anything exists; translate the resources into unit properties; make the scope's
 //!   directories in every hierarchy, because init bind-mounts them into its /sys/fs/cgroup while
 //!   the runtime starts the scope.
-//! - `start_if_pending` (the join step, once init's pid is known): StartTransientUnit with PIDs=[init],
+//! - `PendingScope::start` (the join step, once init's pid is known): StartTransientUnit with PIDs=[init],
 //!   Delegate, Slice and the resources; wait for the job's JobRemoved signal ("done"); move the
 //!   pid into the hierarchies systemd did not put it in; write the resource files.
-//! - `stop` (delete, or `stop_if_pending` for a create that failed once the unit existed):
+//! - `stop` (delete, or `PendingScope::stop_if_started` for a create that failed once the unit existed):
 //!   StopUnit and wait for its job; the caller then removes the directories systemd left.
 use super::dbus::{self, Body, Message, MANAGER_IFACE, SYSTEMD_PATH};
 use super::dbus_conn::{self, BusError, Conn};
@@ -20,9 +20,6 @@ use crate::logging;
 use crate::plan::DeviceNode;
 use crate::spec::Spec;
 use crate::state::CgroupDirs;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long systemd gets for a job, as runc waits.
@@ -30,29 +27,19 @@ pub const JOB_TIMEOUT: Duration = Duration::from_secs(30);
 pub const UNIT_EXISTS: &str = "org.freedesktop.systemd1.UnitExists";
 pub const NO_SUCH_UNIT: &str = "org.freedesktop.systemd1.NoSuchUnit";
 
-/// The scope this process is creating. create hands the join step and its own cleanup only the
-/// `CgroupDirs` (which is also what state.json keeps for exec and delete); what starting the
-/// scope needs besides (the properties, the resource writes, the open bus connection) is not
-/// state, and lives here for the single create a process runs.
-static STARTING: Mutex<Option<Arc<Starting>>> = Mutex::new(None);
-
+/// A scope being created: what starting it needs besides the directories (the properties, the
+/// resource writes, the open bus connection). create owns it from `prepare` to the end of create.
 #[derive(Debug)]
-struct Starting {
+pub struct PendingScope {
     unit: String,
     bus: String,
     /// The scope's cgroup path ("/system.slice/<unit>").
     path: String,
-    dirs: Vec<PathBuf>,
     properties: Properties,
     plan: ResourcePlan,
-    conn: Mutex<Option<Conn>>,
+    conn: Option<Conn>,
     /// Set once systemd accepted StartTransientUnit: from then on the unit is ours to stop.
-    started: AtomicBool,
-}
-
-fn starting_for(dirs: &CgroupDirs) -> Option<Arc<Starting>> {
-    let s = STARTING.lock().unwrap_or_else(|e| e.into_inner());
-    s.as_ref().filter(|s| !dirs.dirs.is_empty() && s.dirs == dirs.dirs).cloned()
+    started: bool,
 }
 
 fn bus_err(unit: &str, op: &'static str) -> impl FnOnce(BusError) -> SystemdError {
@@ -68,7 +55,7 @@ pub fn bus_from_env() -> String {
 /// Everything up to the scope itself: see the module comment. `devices` are the container's
 /// device nodes (allowed after the spec's rules, as with cgroupfs); `plan` is the cgroupfs
 /// translation of the resources, written once the scope exists.
-pub fn prepare(layout: &Layout, spec: &Spec, devices: &[DeviceNode], id: &str, plan: &ResourcePlan) -> Result<CgroupDirs, CgroupError> {
+pub fn prepare(layout: &Layout, spec: &Spec, devices: &[DeviceNode], id: &str, plan: &ResourcePlan) -> Result<(CgroupDirs, PendingScope), CgroupError> {
     let linux = spec.linux();
     let u = systemd::parse_path(linux.cgroups_path.as_deref().unwrap_or(""), id)?;
     let mut res = linux.resources.clone().unwrap_or_default();
@@ -85,51 +72,36 @@ pub fn prepare(layout: &Layout, spec: &Spec, devices: &[DeviceNode], id: &str, p
     let conn = Conn::open(&bus, Instant::now() + JOB_TIMEOUT).map_err(bus_err(&u.unit, "no connection to systemd"))?;
     let path = systemd::cgroup_dir(&u).to_string_lossy().into_owned();
     let dirs = fs::make_dirs(layout, &path, plan)?;
-    let starting = Starting {
-        unit: u.unit,
-        bus,
-        path,
-        dirs: dirs.dirs.clone(),
-        properties,
-        plan: plan.clone(),
-        conn: Mutex::new(Some(conn)),
-        started: Default::default(),
-    };
-    *STARTING.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(starting));
-    Ok(dirs)
+    Ok((dirs, PendingScope { unit: u.unit, bus, path, properties, plan: plan.clone(), conn: Some(conn), started: false }))
 }
 
-/// The join step for a scope being created: start it with `pid`, then finish with cgroupfs.
-/// Returns Ok(false) when `dirs` is not such a scope (the caller joins by cgroupfs).
-pub fn start_if_pending(dirs: &CgroupDirs, pid: i32) -> Result<bool, CgroupError> {
-    let Some(s) = starting_for(dirs) else { return Ok(false) };
-    let deadline = Instant::now() + JOB_TIMEOUT;
-    let taken = s.conn.lock().unwrap_or_else(|e| e.into_inner()).take();
-    let mut conn = match taken {
-        Some(c) => c,
-        None => Conn::open(&s.bus, deadline).map_err(bus_err(&s.unit, "no connection to systemd"))?,
-    };
-    let props = with_pid(&s.properties, pid);
-    let result = start_unit(&mut conn, &s.unit, &props, &s.started, deadline);
-    // Kept for `stop`, should a later step of create fail.
-    *s.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn);
-    result?;
-    let layout = Layout::detect()?;
-    join_where_missing(&layout, &s.path, pid)?;
-    fs::apply(&layout, &s.path, &s.plan)?;
-    logging::debug(&format!("systemd scope {} started with pid {pid}", s.unit));
-    Ok(true)
-}
-
-/// Stops the unit of a scope this process is creating, if systemd has it. Ok(false) when
-/// `dirs` is not such a scope.
-pub fn stop_if_pending(dirs: &CgroupDirs) -> Result<bool, SystemdError> {
-    let Some(s) = starting_for(dirs) else { return Ok(false) };
-    if !s.started.load(Ordering::SeqCst) {
-        return Ok(true);
+impl PendingScope {
+    /// The join step: start the scope with `pid`, then finish with cgroupfs.
+    pub fn start(&mut self, pid: i32) -> Result<(), CgroupError> {
+        let deadline = Instant::now() + JOB_TIMEOUT;
+        let mut conn = match self.conn.take() {
+            Some(c) => c,
+            None => Conn::open(&self.bus, deadline).map_err(bus_err(&self.unit, "no connection to systemd"))?,
+        };
+        let props = with_pid(&self.properties, pid);
+        let result = start_unit(&mut conn, &self.unit, &props, &mut self.started, deadline);
+        // Kept for `stop_if_started`, should a later step of create fail.
+        self.conn = Some(conn);
+        result?;
+        let layout = Layout::detect()?;
+        join_where_missing(&layout, &self.path, pid)?;
+        fs::apply(&layout, &self.path, &self.plan)?;
+        logging::debug(&format!("systemd scope {} started with pid {pid}", self.unit));
+        Ok(())
     }
-    let conn = s.conn.lock().unwrap_or_else(|e| e.into_inner()).take();
-    stop(&s.unit, &s.bus, conn).map(|()| true)
+
+    /// For a create that failed: stops the unit if systemd has it.
+    pub fn stop_if_started(&mut self) -> Result<(), SystemdError> {
+        if !self.started {
+            return Ok(());
+        }
+        stop(&self.unit, &self.bus, self.conn.take())
+    }
 }
 
 /// The unit of a container created with --systemd-cgroup: the name of its cgroup directory,
@@ -157,7 +129,7 @@ fn add_match(conn: &mut Conn, unit: &str, deadline: Instant) -> Result<(), Syste
     Ok(())
 }
 
-fn start_unit(conn: &mut Conn, unit: &str, props: &Properties, started: &AtomicBool, deadline: Instant) -> Result<(), SystemdError> {
+fn start_unit(conn: &mut Conn, unit: &str, props: &Properties, started: &mut bool, deadline: Instant) -> Result<(), SystemdError> {
     add_match(conn, unit, deadline)?;
     let mut watch = JobWatch::default();
     for attempt in 0..2 {
@@ -173,7 +145,7 @@ fn start_unit(conn: &mut Conn, unit: &str, props: &Properties, started: &AtomicB
             Err(e) => return Err(bus_err(unit, "StartTransientUnit")(e)),
         }
     }
-    started.store(true, Ordering::SeqCst);
+    *started = true;
     let result = wait_job(conn, &mut watch, deadline, unit).map_err(bus_err(unit, "wait for the start job"))?;
     if result != "done" {
         reset_failed(conn, unit);

@@ -3,6 +3,7 @@
 use super::*;
 use crate::cgroups::dbus::{decode, encode, frame_len, Header, Kind};
 use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::thread::JoinHandle;
 
@@ -169,10 +170,10 @@ fn start_retries_after_unit_exists_and_takes_an_early_signal() {
         f.answer(&m, None, Body::new().path("/org/freedesktop/systemd1/job/5"));
     });
     let mut conn = Conn::open(&addr, soon(5000)).unwrap();
-    let started = AtomicBool::new(false);
+    let mut started = false;
     let props = vec![("PIDs".to_string(), Value::U32s(vec![7]))];
-    start_unit(&mut conn, "u.scope", &props, &started, soon(5000)).unwrap();
-    assert!(started.load(Ordering::SeqCst));
+    start_unit(&mut conn, "u.scope", &props, &mut started, soon(5000)).unwrap();
+    assert!(started);
     drop(conn);
     assert_eq!(seen.join().unwrap(), ["Hello", "AddMatch", "StartTransientUnit", "ResetFailedUnit", "StartTransientUnit"]);
 }
@@ -189,10 +190,10 @@ fn a_failed_start_job_is_an_error_naming_the_unit() {
         f.answer(&m, None, Body::new());
     });
     let mut conn = Conn::open(&addr, soon(5000)).unwrap();
-    let started = AtomicBool::new(false);
-    let err = start_unit(&mut conn, "u.scope", &Vec::new(), &started, soon(5000)).unwrap_err();
+    let mut started = false;
+    let err = start_unit(&mut conn, "u.scope", &Vec::new(), &mut started, soon(5000)).unwrap_err();
     assert_eq!(err.to_string(), "systemd unit u.scope: the start job ended \"failed\", not \"done\"");
-    assert!(started.load(Ordering::SeqCst), "the unit exists (failed): it must be stopped");
+    assert!(started, "the unit exists (failed): it must be stopped");
     drop(conn);
     assert_eq!(seen.join().unwrap().last().map(String::as_str), Some("ResetFailedUnit"));
 }
@@ -206,7 +207,7 @@ fn a_job_that_never_ends_times_out() {
         f.answer(&m, None, Body::new().path("/org/freedesktop/systemd1/job/7"));
     });
     let mut conn = Conn::open(&addr, soon(5000)).unwrap();
-    let err = start_unit(&mut conn, "u.scope", &Vec::new(), &AtomicBool::new(false), soon(300)).unwrap_err();
+    let err = start_unit(&mut conn, "u.scope", &Vec::new(), &mut false, soon(300)).unwrap_err();
     let text = err.to_string();
     assert!(text.starts_with("systemd unit u.scope: wait for the start job: timed out waiting for systemd's JobRemoved signal"), "{text}");
 }

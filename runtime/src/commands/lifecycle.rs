@@ -164,7 +164,7 @@ pub fn destroy(dir: StateDir, st: &State) -> Result<(), Error> {
     if !stragglers.is_empty() {
         wait_cgroup_empty(st);
     }
-    let removed = if st.systemd_cgroup { cgroups::remove_systemd(&st.cgroup) } else { cgroups::remove(&st.cgroup) };
+    let removed = if st.systemd_cgroup { cgroups::remove_systemd(&st.cgroup) } else { cgroups::remove(&st.cgroup, None) };
     if let Some(hooks) = st.hooks.as_ref().filter(|h| !h.poststop.is_empty()) {
         let json = hook_state(st, Status::Stopped);
         if let Err(e) = crate::hooks::run_all("poststop", &hooks.poststop, &json) {

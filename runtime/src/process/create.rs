@@ -41,12 +41,15 @@ pub struct Created {
 struct Cleanup {
     dir: Option<StateDir>,
     cgroups: Option<CgroupDirs>,
+    /// The systemd scope being created (--systemd-cgroup), stopped if create fails.
+    scope: Option<cgroups::scope::PendingScope>,
     child: Option<i32>,
 }
 
 impl Cleanup {
     fn disarm(mut self) -> StateDir {
         self.cgroups = None;
+        self.scope = None;
         self.child = None;
         self.dir.take().expect("state dir present until disarmed")
     }
@@ -62,7 +65,7 @@ impl Drop for Cleanup {
             for pid in cgroups::pids(&dirs) {
                 let _ = oxsys::kill(pid, libc::SIGKILL);
             }
-            if let Err(e) = cgroups::remove(&dirs) {
+            if let Err(e) = cgroups::remove(&dirs, self.scope.as_mut()) {
                 logging::warn(&format!("cleanup after failed create: {e}"));
             }
         }
@@ -93,20 +96,23 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     }
     let dir = StateDir::create(root, &req.id)?;
     crate::fault::point("after-state-dir");
-    let mut cleanup = Cleanup { dir: Some(dir), cgroups: None, child: None };
+    let mut cleanup = Cleanup { dir: Some(dir), cgroups: None, scope: None, child: None };
     let linux = spec.linux();
     let layout = Layout::detect()?;
     let cg_path = cgroups::cgroup_path(linux.cgroups_path.as_deref(), &req.id, req.systemd_cgroup)?;
     let resources = cgroup_writes(&layout, &plan, linux.resources.as_ref())?;
     let created = if req.no_cgroups {
-        Ok(CgroupDirs::default())
+        Ok((CgroupDirs::default(), None))
     } else if req.systemd_cgroup {
-        cgroups::scope::prepare(&layout, &spec, &plan.devices, &req.id, &resources)
+        cgroups::scope::prepare(&layout, &spec, &plan.devices, &req.id, &resources).map(|(dirs, scope)| (dirs, Some(scope)))
     } else {
-        cgroups::create(&layout, &cg_path, &resources)
+        cgroups::create(&layout, &cg_path, &resources).map(|dirs| (dirs, None))
     };
     let dirs = match created {
-        Ok(dirs) => dirs,
+        Ok((dirs, scope)) => {
+            cleanup.scope = scope;
+            dirs
+        }
         // Rootless without a delegated cgroup: run without one, as runc and crun do.
         Err(e) if state::is_rootless() && is_permission_error(&e) => {
             if !resources.writes.is_empty() {
@@ -188,7 +194,7 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     let joined = (|| -> Result<(), Error> {
         parent_ch.send(&ToInit::Continue)?;
         crate::fault::point("after-continue");
-        cgroups::join(&dirs, pid, entered)?;
+        cgroups::join(&dirs, pid, entered, cleanup.scope.as_mut())?;
         crate::fault::point("after-cgroup-join");
         parent_ch.send(&ToInit::CgroupsJoined)?;
         Ok(())

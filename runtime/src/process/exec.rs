@@ -68,7 +68,7 @@ pub fn spawn(req: ExecRequest<'_>) -> Result<i32, Error> {
         FromInit::Failed(e) => return Err(e.into()),
         other => return Err(Error::Usage(format!("unexpected message from exec helper: {other:?}"))),
     };
-    if let Err(e) = crate::cgroups::join(req.cgroup, pid, entered) {
+    if let Err(e) = crate::cgroups::join(req.cgroup, pid, entered, None) {
         let _ = oxsys::kill(pid, libc::SIGKILL);
         return Err(e.into());
     }
