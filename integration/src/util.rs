@@ -27,6 +27,16 @@ pub struct Out {
 }
 
 impl Out {
+    /// For a command that must fail cleanly: asserts failure without a panic and exactly one
+    /// non-empty stderr line, and returns that line.
+    #[track_caller]
+    pub fn one_error_line(&self) -> String {
+        self.assert_fail().assert_no_panic();
+        let lines: Vec<&str> = self.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "exactly one error line expected: {self}");
+        lines[0].to_string()
+    }
+
     /// The exit code, or 128+signal when killed by a signal.
     pub fn code(&self) -> i32 {
         use std::os::unix::process::ExitStatusExt;

@@ -9,30 +9,16 @@ use integration::{is_runc, note, unique, Bundle, Out, Runtime};
 /// mentions "id"). Logged only when the binary is runc.
 #[track_caller]
 fn assert_one_error_line(out: &Out, id: &str) {
-    out.assert_fail().assert_no_panic();
-    let lines: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .collect();
     if is_runc() {
-        note(&format!(
-            "[runc reference, not asserted] stderr for {:?}: {:?}",
-            out.cmdline, lines
-        ));
+        out.assert_fail().assert_no_panic();
+        note(&format!("[runc reference, not asserted] stderr for {:?}: {:?}", out.cmdline, out.stderr.trim()));
         return;
     }
-    assert_eq!(lines.len(), 1, "exactly one error line expected: {out}");
+    let line = out.one_error_line();
     if id.is_empty() {
-        assert!(
-            lines[0].to_lowercase().contains("id"),
-            "the error must say the id is bad: {out}"
-        );
+        assert!(line.to_lowercase().contains("id"), "the error must say the id is bad: {out}");
     } else {
-        assert!(
-            lines[0].contains(id),
-            "the error line must name the container id {id:?}: {out}"
-        );
+        assert!(line.contains(id), "the error line must name the container id {id:?}: {out}");
     }
 }
 

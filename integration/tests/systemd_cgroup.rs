@@ -62,6 +62,24 @@ fn unsupported() -> Option<&'static str> {
     None
 }
 
+/// What each scope test holds: its turn at /system.slice, the slice guard and a private bus.
+struct SdHost {
+    bus: PrivateBus,
+    _slices: SliceGuard,
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+/// The fixture of a scope test, or None (with the skip printed) where it cannot run.
+fn sd_host(test: &str) -> Option<SdHost> {
+    if let Some(why) = unsupported() {
+        skip(test, why);
+        return None;
+    }
+    let serial = SLICE.lock().unwrap_or_else(|e| e.into_inner());
+    let slices = SliceGuard::new();
+    Some(SdHost { bus: PrivateBus::start(), _slices: slices, _serial: serial })
+}
+
 /// `<bin> --root R --systemd-cgroup args...` with the system bus at `bus`.
 fn sd(rt: &Runtime, bus: &str, args: &[&str]) -> Out {
     let mut c = rt.cmd(&["--systemd-cgroup"]);
@@ -96,27 +114,10 @@ fn calls_named(s: &StandIn, member: &str) -> Vec<Call> {
         .collect()
 }
 
-/// Exactly one non-empty stderr line, returned.
-#[track_caller]
-fn one_line(out: &Out) -> String {
-    out.assert_fail().assert_no_panic();
-    let lines: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .collect();
-    assert_eq!(lines.len(), 1, "exactly one error line expected: {out}");
-    lines[0].to_string()
-}
-
 #[test]
 fn scope_is_created_joined_limited_and_stopped() {
-    if let Some(why) = unsupported() {
-        return skip("scope_is_created_joined_limited_and_stopped", why);
-    }
-    let _serial = SLICE.lock().unwrap_or_else(|e| e.into_inner());
-    let _slices = SliceGuard::new();
-    let bus = PrivateBus::start();
+    let Some(host) = sd_host("scope_is_created_joined_limited_and_stopped") else { return };
+    let bus = &host.bus;
     let standin = StandIn::start(&bus.address, Behaviour::default());
     let rt = Runtime::new();
     let id = unique("sd");
@@ -232,7 +233,7 @@ fn no_bus_is_one_clear_error_and_nothing_is_left() {
     let (b, path) = scope_bundle(&id, &["true"]);
     let nowhere = rt.scratch().join("no-such-bus");
     let out = sd_create(&rt, &format!("unix:path={}", nowhere.display()), &id, &b);
-    let line = one_line(&out);
+    let line = Out::one_error_line(&out);
     assert!(
         line.contains(&format!("oxtest-{id}.scope"))
             && line.contains("connect to D-Bus")
@@ -249,16 +250,12 @@ fn no_bus_is_one_clear_error_and_nothing_is_left() {
 
 #[test]
 fn bus_without_systemd_is_one_clear_error() {
-    if let Some(why) = unsupported() {
-        return skip("bus_without_systemd_is_one_clear_error", why);
-    }
-    let _serial = SLICE.lock().unwrap_or_else(|e| e.into_inner());
-    let _slices = SliceGuard::new();
-    let bus = PrivateBus::start();
+    let Some(host) = sd_host("bus_without_systemd_is_one_clear_error") else { return };
+    let bus = &host.bus;
     let rt = Runtime::new();
     let id = unique("sdnosd");
     let (b, path) = scope_bundle(&id, &["true"]);
-    let line = one_line(&sd_create(&rt, &bus.address, &id, &b));
+    let line = Out::one_error_line(&sd_create(&rt, &bus.address, &id, &b));
     assert!(
         line.contains(&format!("oxtest-{id}.scope"))
             && line.contains("org.freedesktop.DBus.Error.ServiceUnknown"),
@@ -274,15 +271,8 @@ fn bus_without_systemd_is_one_clear_error() {
 
 #[test]
 fn systemd_errors_and_failed_jobs_name_the_unit_and_leave_nothing() {
-    if let Some(why) = unsupported() {
-        return skip(
-            "systemd_errors_and_failed_jobs_name_the_unit_and_leave_nothing",
-            why,
-        );
-    }
-    let _serial = SLICE.lock().unwrap_or_else(|e| e.into_inner());
-    let _slices = SliceGuard::new();
-    let bus = PrivateBus::start();
+    let Some(host) = sd_host("systemd_errors_and_failed_jobs_name_the_unit_and_leave_nothing") else { return };
+    let bus = &host.bus;
     // UnitExists on every try: oxrun resets the unit and retries once, as runc does, then fails.
     let exists = (
         "org.freedesktop.systemd1.UnitExists".to_string(),
@@ -299,7 +289,7 @@ fn systemd_errors_and_failed_jobs_name_the_unit_and_leave_nothing() {
         let rt = Runtime::new();
         let id = unique("sdexists");
         let (b, path) = scope_bundle(&id, &["true"]);
-        let line = one_line(&sd_create(&rt, &bus.address, &id, &b));
+        let line = Out::one_error_line(&sd_create(&rt, &bus.address, &id, &b));
         assert!(
             line.contains(&format!("oxtest-{id}.scope"))
                 && line.contains("UnitExists")
@@ -333,7 +323,7 @@ fn systemd_errors_and_failed_jobs_name_the_unit_and_leave_nothing() {
     let rt = Runtime::new();
     let id = unique("sdfailed");
     let (b, path) = scope_bundle(&id, &["true"]);
-    let line = one_line(&sd_create(&rt, &bus.address, &id, &b));
+    let line = Out::one_error_line(&sd_create(&rt, &bus.address, &id, &b));
     assert!(
         line.contains(&format!("oxtest-{id}.scope")) && line.contains("\"failed\""),
         "{line}"
@@ -359,12 +349,8 @@ fn systemd_errors_and_failed_jobs_name_the_unit_and_leave_nothing() {
 /// remove the directories.
 #[test]
 fn delete_after_systemd_dropped_the_unit() {
-    if let Some(why) = unsupported() {
-        return skip("delete_after_systemd_dropped_the_unit", why);
-    }
-    let _serial = SLICE.lock().unwrap_or_else(|e| e.into_inner());
-    let _slices = SliceGuard::new();
-    let bus = PrivateBus::start();
+    let Some(host) = sd_host("delete_after_systemd_dropped_the_unit") else { return };
+    let bus = &host.bus;
     let standin = StandIn::start(&bus.address, Behaviour::default());
     let rt = Runtime::new();
     let id = unique("sdgone");
@@ -382,18 +368,11 @@ fn delete_after_systemd_dropped_the_unit() {
 /// replies, errors and scopes as it would systemd's.
 #[test]
 fn standin_answers_busctl_as_systemd_would() {
-    if let Some(why) = unsupported() {
-        return skip("standin_answers_busctl_as_systemd_would", why);
-    }
     if Command::new("busctl").arg("--version").output().is_err() {
-        return skip(
-            "standin_answers_busctl_as_systemd_would",
-            "busctl is not installed",
-        );
+        return skip("standin_answers_busctl_as_systemd_would", "busctl is not installed");
     }
-    let _serial = SLICE.lock().unwrap_or_else(|e| e.into_inner());
-    let _slices = SliceGuard::new();
-    let bus = PrivateBus::start();
+    let Some(host) = sd_host("standin_answers_busctl_as_systemd_would") else { return };
+    let bus = &host.bus;
     let _standin = StandIn::start(&bus.address, Behaviour::default());
     let busctl = |args: &[&str]| {
         let mut c = Command::new("busctl");
