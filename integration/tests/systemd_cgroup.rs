@@ -107,6 +107,13 @@ fn scope_dirs(path: &str) -> Vec<PathBuf> {
     integration::leftovers::cgroup_dirs(path)
 }
 
+/// A create that failed left neither its state directory nor a scope directory.
+#[track_caller]
+fn assert_nothing_left(rt: &Runtime, id: &str, path: &str) {
+    assert!(!rt.state_dir(id).exists(), "no state may remain");
+    assert!(scope_dirs(path).is_empty(), "no cgroup may remain: {:?}", scope_dirs(path));
+}
+
 fn calls_named(s: &StandIn, member: &str) -> Vec<Call> {
     s.calls()
         .into_iter()
@@ -240,12 +247,7 @@ fn no_bus_is_one_clear_error_and_nothing_is_left() {
             && line.contains("no-such-bus"),
         "{out}"
     );
-    assert!(!rt.state_dir(&id).exists(), "no state may remain");
-    assert!(
-        scope_dirs(&path).is_empty(),
-        "no cgroup may remain: {:?}",
-        scope_dirs(&path)
-    );
+    assert_nothing_left(&rt, &id, &path);
 }
 
 #[test]
@@ -261,12 +263,7 @@ fn bus_without_systemd_is_one_clear_error() {
             && line.contains("org.freedesktop.DBus.Error.ServiceUnknown"),
         "{line}"
     );
-    assert!(!rt.state_dir(&id).exists(), "no state may remain");
-    assert!(
-        scope_dirs(&path).is_empty(),
-        "no cgroup may remain: {:?}",
-        scope_dirs(&path)
-    );
+    assert_nothing_left(&rt, &id, &path);
 }
 
 #[test]
@@ -306,11 +303,7 @@ fn systemd_errors_and_failed_jobs_name_the_unit_and_leave_nothing() {
             ],
             "retry once after a reset"
         );
-        assert!(
-            !rt.state_dir(&id).exists() && scope_dirs(&path).is_empty(),
-            "nothing may remain: {:?}",
-            scope_dirs(&path)
-        );
+        assert_nothing_left(&rt, &id, &path);
     }
     // The start job fails: the unit exists (failed), so oxrun stops it.
     let standin = StandIn::start(
@@ -338,11 +331,7 @@ fn systemd_errors_and_failed_jobs_name_the_unit_and_leave_nothing() {
         "the failed unit is stopped: {members:?}"
     );
     assert!(standin.units().is_empty(), "{:?}", standin.units());
-    assert!(
-        !rt.state_dir(&id).exists() && scope_dirs(&path).is_empty(),
-        "nothing may remain: {:?}",
-        scope_dirs(&path)
-    );
+    assert_nothing_left(&rt, &id, &path);
 }
 
 /// systemd collects a scope whose processes are gone; delete must accept NoSuchUnit and still
