@@ -2,11 +2,14 @@
 PREFIX ?= /usr/local
 DESTDIR ?=
 CARGO ?= cargo
-RELEASE_DIR := target/release
+# Where cargo puts the binaries: $(CARGO_TARGET_DIR) when set (relative to this folder, as cargo takes it),
+# else target/.
+TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))
+RELEASE_DIR := $(TARGET_DIR)/release
 SYSCONFDIR ?= /etc
 PODMAN_DROPIN_DIR := $(SYSCONFDIR)/containers/containers.conf.d
-OXRUN := $(CURDIR)/$(RELEASE_DIR)/oxrun
-OXMON := $(CURDIR)/$(RELEASE_DIR)/oxmon
+OXRUN := $(RELEASE_DIR)/oxrun
+OXMON := $(RELEASE_DIR)/oxmon
 # Debian packages the demo, the tests and the benchmarks use.
 DEB_PACKAGES := busybox-static libseccomp-dev pkg-config runc crun conmon podman uidmap jq hyperfine iproute2 gcc containerd catatonit netavark iptables time python3 strace dbus-daemon systemd
 
@@ -91,9 +94,9 @@ clean:
 # oxrun/oxmon against crun, runc and conmon, interleaved; writes bench/results.md and bench/chart.svg (~10 min).
 # ... then issue 11's scale test: 200 containers through containerd's runc shim, oxrun against runc.
 bench: deps build
-	./bench/run.sh
+	OXRUN_BIN=$(OXRUN) OXMON_BIN=$(OXMON) ./bench/run.sh
 	OXRUN_BIN=$(OXRUN) ./bench/containerd_scale.sh -n 200 -r 1 -o bench/out/containerd_scale.md
 
 # A few iterations of every benchmark (< 1 min), no timing assertions; writes bench/out/ only.
 bench-smoke: deps build
-	BENCH_QUICK=1 ./bench/run.sh
+	BENCH_QUICK=1 OXRUN_BIN=$(OXRUN) OXMON_BIN=$(OXMON) ./bench/run.sh
