@@ -500,3 +500,22 @@ fn cap_name(n: u32) -> String {
     ];
     format!("CAP_{}", NAMES[n as usize])
 }
+
+/// Issue 15, defect 6: `exec --env` overrides a variable that process.env sets; the program sees
+/// one entry, with the value given on the command line (runc: last wins).
+#[test]
+fn exec_env_overrides_the_spec_env() {
+    let rt = integration::Runtime::new();
+    let mut b = integration::Bundle::new(&["sleep", "100"]);
+    b.edit(|c| c["process"]["env"] = serde_json::json!(["PATH=/bin:/usr/bin", "OVR=spec", "KEEP=k"]));
+    let id = integration::unique("execenv");
+    rt.create_start(&id, &b);
+    // `env` prints the environment exactly as execve passed it (no shell dedup in between).
+    let out = rt.run(&["exec", "--env", "OVR=cli", &id, "env"]);
+    out.assert_ok();
+    let ovr: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("OVR=")).collect();
+    assert_eq!(ovr, ["OVR=cli"], "{out}");
+    assert!(out.stdout.lines().any(|l| l == "KEEP=k"), "{out}");
+    rt.delete_force(&id).assert_ok();
+    rt.assert_clean(&id, &b);
+}

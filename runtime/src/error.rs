@@ -29,6 +29,9 @@ pub enum Error {
     Sys { op: String, source: std::io::Error },
     #[error("{0}")]
     Usage(String),
+    /// Writing a command's output to stdout failed (a reader that went away: EPIPE).
+    #[error("write stdout: {0}")]
+    Stdout(std::io::Error),
     #[error("container init exited during create ({0}) without reporting an error")]
     InitDied(String),
 }
@@ -38,6 +41,19 @@ impl Error {
     pub fn sys(op: impl Into<String>, source: impl Into<std::io::Error>) -> Error {
         Error::Sys { op: op.into(), source: source.into() }
     }
+
+    /// True when stdout's reader went away: the command then ends as runc does (SIGPIPE), with
+    /// no message.
+    pub fn is_closed_stdout(&self) -> bool {
+        matches!(self, Error::Stdout(e) if e.raw_os_error() == Some(libc::EPIPE))
+    }
+}
+
+/// Writes a command's whole output to stdout.
+pub fn print_stdout(text: &str) -> Result<(), Error> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(Error::Stdout)
 }
 
 /// An error with the container it concerns, as printed.

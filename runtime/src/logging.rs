@@ -2,6 +2,9 @@
 //!
 //! json is one object per line with `level`, `msg` and `time` (RFC 3339), the shape Podman and
 //! containerd parse. A failure writes exactly one `error` line there and the same message to stderr.
+//! Without `--log`, stderr is the log, as in runc: each line carries its level
+//! (`time="…" level=error msg="…"`, or the JSON object with `--log-format json`), so that tools
+//! reading stderr tell a failure from a success.
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -29,7 +32,10 @@ pub fn init(path: Option<&Path>, json: bool, debug: bool) {
             .mode(0o644)
             .custom_flags(libc::O_CLOEXEC)
             .open(p)
-            .map_err(|e| eprintln!("oxrun: open log file {}: {e}", p.display()))
+            .map_err(|e| {
+                let line = format_line("error", &format!("open log file {}: {e}", p.display()), SystemTime::now(), json);
+                let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            })
             .ok()
     });
     let _ = LOGGER.set(Logger { file, json, debug });
@@ -39,34 +45,46 @@ fn logger() -> Option<&'static Logger> {
     LOGGER.get()
 }
 
-/// Logs an error: one line to the log file (if any) and the message on stderr.
+/// Logs an error: one line to the log file and the message on stderr, or, without a log file,
+/// one log line with `level=error` on stderr.
 pub fn error(msg: &str) {
     write_file("error", msg);
-    eprintln!("oxrun: {msg}");
+    write_stderr("error", msg, &format!("oxrun: {msg}\n"));
 }
 
-/// Logs a warning: to stderr, and to the log file when one is set.
+/// Logs a warning: to the log file when one is set, and to stderr.
 pub fn warn(msg: &str) {
     write_file("warning", msg);
-    eprintln!("oxrun: warning: {msg}");
+    write_stderr("warning", msg, &format!("oxrun: warning: {msg}\n"));
 }
 
-/// Logs a debug line when `--debug` is set.
+/// Logs a debug line when `--debug` is set (to stderr without a log file).
 pub fn debug(msg: &str) {
-    if logger().is_some_and(|l| l.debug) {
-        write_file("debug", msg);
-        if logger().is_some_and(|l| l.file.is_none()) {
-            eprintln!("oxrun: debug: {msg}");
-        }
+    if logger().is_some_and(|l| l.debug) && !write_file("debug", msg) {
+        write_stderr("debug", msg, "");
     }
 }
 
-fn write_file(level: &str, msg: &str) {
-    let Some(logger) = logger() else { return };
-    let Some(mut file) = logger.file.as_ref() else { return };
+/// Writes the line to the log file; false when there is none.
+fn write_file(level: &str, msg: &str) -> bool {
+    let Some(logger) = logger() else { return false };
+    let Some(mut file) = logger.file.as_ref() else { return false };
     let line = format_line(level, msg, SystemTime::now(), logger.json);
     // One write(2) per line: with O_APPEND concurrent writers never interleave inside a line.
     let _ = file.write_all(line.as_bytes());
+    true
+}
+
+/// Writes to stderr: a log line (runc's shape) when stderr is the log, else `plain`. A closed
+/// stderr is no reason to fail or panic.
+fn write_stderr(level: &str, msg: &str, plain: &str) {
+    let text = match logger() {
+        Some(l) if l.file.is_some() => plain.to_string(),
+        l => format_line(level, msg, SystemTime::now(), l.is_some_and(|l| l.json)),
+    };
+    if !text.is_empty() {
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    }
 }
 
 /// Formats one log line.

@@ -16,11 +16,14 @@ fn main() {
     };
     logging::init(cli.log.as_deref(), cli.log_format == "json", cli.debug);
     if cli.version {
-        println!("oxrun version {}\nspec: {}", env!("CARGO_PKG_VERSION"), oxrun::spec::OCI_VERSION);
+        let text = format!("oxrun version {}\nspec: {}\n", env!("CARGO_PKG_VERSION"), oxrun::spec::OCI_VERSION);
+        if let Err(e) = oxrun::error::print_stdout(&text) {
+            fail(CommandError { id: None, op: "version", error: e });
+        }
         return;
     }
     let Some(command) = cli.command.as_ref() else {
-        eprintln!("oxrun: a command is required (see --help)");
+        logging::error("a command is required (see --help)");
         std::process::exit(1);
     };
     // Commands that start container processes first make sure those processes run from a
@@ -33,20 +36,32 @@ fn main() {
     }
     match dispatch(&cli, command) {
         Ok(code) => std::process::exit(code),
-        Err(e) => {
-            logging::error(&e.to_string());
-            // runc exits 255 when exec fails, 1 otherwise.
-            std::process::exit(if e.op == "exec" { 255 } else { 1 });
-        }
+        Err(e) => fail(e),
     }
+}
+
+/// Reports a failed command as one line and exits: 255 when exec fails, 1 otherwise (runc's
+/// codes). A reader of stdout that went away ends us quietly by SIGPIPE, as it ends runc.
+fn fail(e: CommandError) -> ! {
+    if e.error.is_closed_stdout() {
+        oxsys::die_of_sigpipe();
+    }
+    logging::error(&e.to_string());
+    std::process::exit(if e.op == "exec" { 255 } else { 1 });
 }
 
 /// Reports a command-line error as one line (also to `--log`, which is found by a plain scan
 /// because clap could not parse it).
 fn usage_error(argv: &[String], e: clap::Error) -> i32 {
     use clap::error::ErrorKind;
-    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
         let _ = e.print();
+        return 0;
+    }
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        if let Err(err) = oxrun::error::print_stdout(&e.render().to_string()) {
+            fail(CommandError { id: None, op: "help", error: err });
+        }
         return 0;
     }
     let value_of = |flag: &str| {
@@ -102,8 +117,8 @@ fn dispatch(cli: &Cli, command: &Command) -> Result<i32, CommandError> {
         Command::Update(a) => operate::update(&root, a).map(|_| 0).map_err(with(&a.id, "update")),
         Command::Events(a) => operate::events(&root, &a.id, a.stats, &a.interval).map(|_| 0).map_err(with(&a.id, "events")),
         Command::Features => {
-            println!("{}", serde_json::to_string_pretty(&features::features()).expect("features serialize"));
-            Ok(0)
+            let text = format!("{}\n", serde_json::to_string_pretty(&features::features()).expect("features serialize"));
+            oxrun::error::print_stdout(&text).map(|_| 0).map_err(|error| CommandError { id: None, op: "features", error })
         }
     }
 }

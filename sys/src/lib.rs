@@ -78,6 +78,19 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// Ends the process as a write to a closed pipe ends a program that keeps SIGPIPE's default
+/// action (runc, like any Go program writing to a closed stdout): killed by SIGPIPE.
+pub fn die_of_sigpipe() -> ! {
+    // SAFETY: SIG_DFL installs no handler (no code of ours runs in signal context), and raise
+    // only sends a signal to the calling thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::raise(libc::SIGPIPE);
+    }
+    // Only reached if SIGPIPE is blocked: the shell's code for death by SIGPIPE.
+    exit_now(128 + libc::SIGPIPE)
+}
+
 /// close_range(2): closes every fd from `first` up, or (with `cloexec`) only marks them close-on-exec.
 pub fn close_range_from(first: u32, cloexec: bool) -> io::Result<()> {
     let flags: libc::c_uint = if cloexec { libc::CLOSE_RANGE_CLOEXEC } else { 0 };

@@ -123,7 +123,12 @@ fn build_process(bundle: &Path, a: &ExecArgs) -> Result<Process, Error> {
     let spec = Spec::load(bundle)?;
     let mut p = spec.process.unwrap_or_default();
     p.args = a.command.clone();
-    p.env.extend(a.env.iter().cloned());
+    // --env overrides what process.env sets (in place, as runc's last-wins environment does).
+    for var in &a.env {
+        let key = var.split_once('=').map_or(var.as_str(), |(k, _)| k);
+        p.env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
+        p.env.push(var.clone());
+    }
     if let Some(cwd) = &a.cwd {
         p.cwd = cwd.clone();
     }

@@ -3,7 +3,6 @@ use crate::cgroups;
 use crate::error::Error;
 use crate::logging;
 use crate::state::{self, State, StateDir, StateError, Status};
-use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -46,9 +45,7 @@ pub fn print_state(root: &Path, id: &str) -> Result<(), Error> {
     let st = dir.load()?;
     let status = state::status(&dir, &st);
     let json = serde_json::to_string_pretty(&st.view(status, String::new())).expect("state serializes");
-    let mut out = std::io::stdout().lock();
-    out.write_all(json.as_bytes()).map_err(|e| Error::sys("write stdout", e))?;
-    out.flush().map_err(|e| Error::sys("write stdout", e))
+    crate::error::print_stdout(&json)
 }
 
 /// A pidfd of init, opened only if the pid still is our init (start time checked after opening,

@@ -1,7 +1,6 @@
 //! `list`: every container under the root, as a table, ids, or runc's JSON.
 use crate::error::Error;
 use crate::state::{self, StateDir};
-use std::io::Write;
 use std::path::Path;
 
 /// Prints the containers; an absent root directory means none.
@@ -26,7 +25,6 @@ pub fn list(root: &Path, quiet: bool, json: bool) -> Result<(), Error> {
         let view = serde_json::to_value(st.view(status, owner)).expect("state serializes");
         rows.push(view);
     }
-    let mut out = std::io::stdout().lock();
     let text = if json {
         format!("{}\n", serde_json::Value::Array(rows))
     } else if quiet {
@@ -34,7 +32,7 @@ pub fn list(root: &Path, quiet: bool, json: bool) -> Result<(), Error> {
     } else {
         table(&rows)
     };
-    out.write_all(text.as_bytes()).map_err(|e| Error::sys("write stdout", e))
+    crate::error::print_stdout(&text)
 }
 
 fn table(rows: &[serde_json::Value]) -> String {

@@ -55,7 +55,7 @@ pub fn ps(root: &Path, id: &str, json: bool, ps_args: &[String]) -> Result<(), E
     } else {
         ps_table(&pids, ps_args)?
     };
-    out.write_all(text.as_bytes()).map_err(|e| Error::sys("write stdout", e))
+    out.write_all(text.as_bytes()).map_err(Error::Stdout)
 }
 
 fn ps_table(pids: &[i32], ps_args: &[String]) -> Result<String, Error> {
@@ -187,12 +187,12 @@ pub fn events(root: &Path, id: &str, once: bool, interval: &str) -> Result<(), E
         let ooms = stats::oom_kills(&layout, &st.cgroup);
         if last_ooms.is_some_and(|n| ooms > n) {
             let ev = serde_json::json!({ "type": "oom", "id": id });
-            writeln!(out, "{ev}").map_err(|e| Error::sys("write stdout", e))?;
+            writeln!(out, "{ev}").map_err(Error::Stdout)?;
         }
         last_ooms = Some(ooms);
         let ev = serde_json::json!({ "type": "stats", "id": id, "data": stats::collect(&layout, &st.cgroup) });
-        writeln!(out, "{ev}").map_err(|e| Error::sys("write stdout", e))?;
-        out.flush().map_err(|e| Error::sys("write stdout", e))?;
+        writeln!(out, "{ev}").map_err(Error::Stdout)?;
+        out.flush().map_err(Error::Stdout)?;
         if once || stopped {
             return Ok(());
         }
