@@ -290,3 +290,27 @@ fn exec_gets_the_containers_attributes_and_refuses_bad_ones() {
     assert_eq!(r.rt.status(&r.id), "running", "a refused exec leaves the container running");
     r.finish();
 }
+
+/// Every memory policy mode and flag `features` advertises is taken by a real container on this
+/// host (nodes "0", the one node every NUMA kernel has).
+#[test]
+fn features_memory_policy_is_honest() {
+    if skip_for_runc("features_memory_policy_is_honest") {
+        return;
+    }
+    let rt = Runtime::new();
+    let out = rt.run(&["features"]);
+    out.assert_ok();
+    let f: Value = serde_json::from_str(&out.stdout).expect("features JSON");
+    let names = |v: &Value| -> Vec<String> { v.as_array().expect("array").iter().map(|s| s.as_str().expect("string").to_string()).collect() };
+    let m = &f["linux"]["memoryPolicy"];
+    for mode in names(&m["modes"]) {
+        let nodes = if matches!(mode.as_str(), "MPOL_DEFAULT" | "MPOL_LOCAL") { json!(null) } else { json!("0") };
+        let policy = numa_policy_inside(json!({ "mode": mode, "nodes": nodes }));
+        assert!(!policy.is_empty(), "{mode}");
+    }
+    for flag in names(&m["flags"]) {
+        let policy = numa_policy_inside(json!({ "mode": "MPOL_BIND", "nodes": "0", "flags": [flag] }));
+        assert!(policy.starts_with("bind="), "{flag}: {policy}");
+    }
+}
