@@ -85,6 +85,65 @@ pub struct Process {
     pub oom_score_adj: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selinux_label: Option<String>,
+    // runtime-spec 1.1–1.3 process attributes (planned in plan::attrs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduler: Option<Scheduler>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_priority: Option<IoPriority>,
+    #[serde(default, rename = "execCPUAffinity", skip_serializing_if = "Option::is_none")]
+    pub exec_cpu_affinity: Option<ExecCpuAffinity>,
+}
+
+/// `process.scheduler` (sched_setattr(2)); unset numbers are 0, as the spec says.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Scheduler {
+    pub policy: String,
+    #[serde(default)]
+    pub nice: i32,
+    #[serde(default)]
+    pub priority: i32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    #[serde(default)]
+    pub runtime: u64,
+    #[serde(default)]
+    pub deadline: u64,
+    #[serde(default)]
+    pub period: u64,
+}
+
+/// `process.ioPriority` (ioprio_set(2)).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct IoPriority {
+    pub class: String,
+    pub priority: i32,
+}
+
+/// `process.execCPUAffinity`: CPU lists such as "0-3,7".
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExecCpuAffinity {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial: Option<String>,
+    #[serde(default, rename = "final", skip_serializing_if = "Option::is_none")]
+    pub final_cpus: Option<String>,
+}
+
+/// `linux.personality` (personality(2)).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Personality {
+    pub domain: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+}
+
+/// `linux.memoryPolicy` (set_mempolicy(2)); `nodes` is a list such as "0-3,7".
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MemoryPolicy {
+    pub mode: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
@@ -208,6 +267,11 @@ pub struct Linux {
     pub mount_label: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub time_offsets: BTreeMap<String, TimeOffset>,
+    // runtime-spec 1.1–1.3 process attributes set by init (planned in plan::attrs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personality: Option<Personality>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_policy: Option<MemoryPolicy>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -33,6 +33,10 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, Error> {
         return Err(Error::Usage("--console-socket needs a terminal (-t or process.terminal)".into()));
     }
     let (mut process_plan, mut warnings) = plan::process_plan(&process).map_err(Error::Config)?;
+    // The container's personality and memory policy hold for its exec'd processes too.
+    if let Some(linux) = Spec::load(&st.bundle)?.linux.as_ref() {
+        plan::attrs::plan_linux(linux, &mut process_plan.attrs).map_err(Error::Config)?;
+    }
     // As at create: an AppArmor profile without AppArmor is refused, a SELinux label without
     // SELinux is ignored with a warning.
     let (labels, label_warnings) = crate::lsm::exec_labels(

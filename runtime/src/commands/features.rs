@@ -32,6 +32,10 @@ pub fn features() -> Value {
             },
             "apparmor": { "enabled": true },
             "selinux": { "enabled": true },
+            "memoryPolicy": {
+                "modes": ["MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL"],
+                "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"]
+            },
             "intelRdt": { "enabled": false },
             "mountExtensions": { "idmap": { "enabled": true } }
         },
@@ -72,6 +76,24 @@ mod tests {
         let profile = serde_json::json!({ "defaultAction": "SCMP_ACT_ALLOW", "architectures": s["archs"], "flags": s["supportedFlags"],
             "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_ERRNO" }] });
         assert!(crate::seccomp::compile(&profile).is_ok());
+    }
+
+    #[test]
+    fn every_advertised_memory_policy_mode_and_flag_is_planned() {
+        let f = features();
+        let m = &f["linux"]["memoryPolicy"];
+        let plan = |mode: &str, flags: Vec<String>| {
+            let nodes = (!matches!(mode, "MPOL_DEFAULT" | "MPOL_LOCAL")).then(|| "0".to_string());
+            let linux = crate::spec::Linux { memory_policy: Some(crate::spec::MemoryPolicy { mode: mode.into(), nodes, flags }), ..Default::default() };
+            crate::plan::attrs::plan_linux(&linux, &mut Default::default())
+        };
+        assert_eq!(m["modes"].as_array().unwrap().len(), 7);
+        for mode in m["modes"].as_array().unwrap() {
+            assert!(plan(mode.as_str().unwrap(), Vec::new()).is_ok(), "{mode}");
+        }
+        for flag in m["flags"].as_array().unwrap() {
+            assert!(plan("MPOL_BIND", vec![flag.as_str().unwrap().into()]).is_ok(), "{flag}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Pure code: no syscalls, so every rule here is unit-tested without root. The init process gets
 //! the plan as a copy of the parent's memory (it is forked after the plan is built), so the config
 //! is parsed exactly once.
+pub mod attrs;
 pub mod mounts;
 pub mod namespaces;
 pub mod process;
@@ -45,6 +46,8 @@ pub struct ProcessPlan {
     pub seccomp: Option<crate::seccomp::Program>,
     /// The LSM labels the process is exec'd with (set by the runtime, which knows the host's LSMs).
     pub labels: crate::lsm::ExecLabels,
+    /// ioPriority, scheduler, execCPUAffinity, personality, memoryPolicy.
+    pub attrs: attrs::ProcessAttrs,
 }
 
 /// The whole plan of one container.
@@ -108,7 +111,8 @@ pub fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Re
         .iter()
         .map(|(k, v)| plan_sysctl(k, &namespaces).map(|path| (path, v.clone())))
         .collect::<Result<Vec<_>, _>>()?;
-    let (process_plan, cap_warnings) = process_plan(process)?;
+    let (mut process_plan, cap_warnings) = process_plan(process)?;
+    attrs::plan_linux(&linux, &mut process_plan.attrs)?;
     warnings.extend(cap_warnings);
     for p in linux.masked_paths.iter().chain(&linux.readonly_paths) {
         if !p.starts_with('/') || p.split('/').any(|c| c == "..") {
@@ -184,6 +188,7 @@ pub fn process_plan(process: &crate::spec::Process) -> Result<(ProcessPlan, Vec<
         console_size: process.console_size,
         seccomp: None,
         labels: Default::default(),
+        attrs: attrs::plan_process(process)?,
     };
     Ok((plan, warnings))
 }

@@ -53,6 +53,7 @@ pub fn spawn(req: ExecRequest<'_>) -> Result<i32, Error> {
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| Error::sys("set child subreaper", e))?;
     // Born in the container's cgroup2 directory (if any), the helper passes it on to the process.
     let cgroup2 = crate::cgroups::clone_into::cgroup2_dir(req.cgroup);
+    let initial_affinity = super::attrs::InitialAffinity::enter(&req.process.attrs)?;
     let (helper, entered) = match super::create::clone_into(0, cgroup2.as_ref())? {
         (oxsys::Forked::Child, _) => {
             drop(cgroup2);
@@ -60,6 +61,7 @@ pub fn spawn(req: ExecRequest<'_>) -> Result<i32, Error> {
         }
         (oxsys::Forked::Parent(pid), entered) => (pid, entered),
     };
+    drop(initial_affinity);
     drop(child_ch);
     let reply = parent_ch.recv::<FromInit>();
     let _ = waitpid(Pid::from_raw(helper), None);
@@ -133,6 +135,8 @@ fn process(ch: Channel, req: &ExecRequest<'_>) -> ! {
             }
         }
         nix::unistd::setsid().map_err(|e| InitError::sys("setsid", e))?;
+        super::attrs::apply_final_affinity(&req.process.attrs)?;
+        super::attrs::apply(&req.process.attrs)?;
         if let Some(console) = &req.console {
             super::console::setup(console.as_fd(), req.process.console_size, false)?;
         }

@@ -138,6 +138,7 @@ fn setup(ctx: &mut InitContext<'_>) -> Result<Exec> {
     }
     rootfs::finish(plan)?;
     let exec = resolve_exec(&plan.process, &ctx.extra_env)?;
+    super::attrs::apply(&plan.process.attrs)?;
     // While we are still root with every capability (runc's order): the labels take effect at
     // execve.
     crate::lsm::apply(&plan.process.labels).map_err(|e| rootfs::procfs_error("apply LSM labels", e))?;

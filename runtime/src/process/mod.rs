@@ -1,4 +1,5 @@
 //! The processes of the create sequence and how they talk.
+pub mod attrs;
 pub mod console;
 pub mod create;
 pub mod exec;
