@@ -9,6 +9,8 @@ pub mod bpf;
 
 pub mod exe_guard;
 
+pub mod mount_attr;
+
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
