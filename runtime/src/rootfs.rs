@@ -176,7 +176,7 @@ fn apply_mount(root: BorrowedFd<'_>, op: &MountOp, cgroup: &CgroupMount, idmap_u
             // mount(2) cannot idmap.
             let userns = idmap_userns.expect("checked");
             let tree = oxsys::open_tree_clone(&cstr(&source.to_string_lossy()), *recursive).map_err(|e| InitError::sys(format!("clone {}", source.display()), e))?;
-            oxsys::mount_set_idmap(tree.as_fd(), userns, *recursive).map_err(|e| InitError::sys(format!("idmap {}", source.display()), e))?;
+            oxsys::mount_set_idmap(tree.as_fd(), userns, op.idmap_recursive).map_err(|e| InitError::sys(format!("idmap {}", source.display()), e))?;
             oxsys::move_mount_to(tree.as_fd(), target.as_fd()).map_err(|e| InitError::sys(format!("attach idmapped mount at {}", op.dest), e))?;
             if op.bind_needs_remount() {
                 let mounted = resolve_in_root(root, &op.dest, Create::Nothing, 0).map_err(|e| InitError::sys(step(), e))?;

@@ -28,6 +28,9 @@ pub struct MountOp {
     pub propagation: Vec<MsFlags>,
     /// An idmapped bind mount: (uidMappings, gidMappings) of the mount.
     pub idmap: Option<(Vec<crate::spec::IdMapping>, Vec<crate::spec::IdMapping>)>,
+    /// Whether the idmapping reaches the submounts of the bind: `ridmap` yes, `idmap` no, and
+    /// without either option, as far as the bind itself goes (rbind or bind).
+    pub idmap_recursive: bool,
     /// The recursive options (rro, rnosuid, …): attributes set on the mount and every mount
     /// below it with mount_setattr(AT_RECURSIVE) once it is mounted.
     pub recursive: RecursiveAttr,
@@ -127,6 +130,7 @@ enum Opt {
     Clear(MsFlags),
     Propagation(MsFlags),
     Bind { recursive: bool },
+    Idmap { recursive: bool },
     Ignore,
 }
 
@@ -166,8 +170,10 @@ fn parse_option(opt: &str) -> Option<Opt> {
         "rslave" => Opt::Propagation(F::MS_SLAVE | F::MS_REC),
         "unbindable" => Opt::Propagation(F::MS_UNBINDABLE),
         "runbindable" => Opt::Propagation(F::MS_UNBINDABLE | F::MS_REC),
-        // idmapped mounts follow uidMappings/gidMappings; tmpcopyup is not implemented.
-        "idmap" | "ridmap" | "tmpcopyup" => Opt::Ignore,
+        "idmap" => Opt::Idmap { recursive: false },
+        "ridmap" => Opt::Idmap { recursive: true },
+        // Not implemented (a MAY of the spec).
+        "tmpcopyup" => Opt::Ignore,
         // Applied by mount_setattr after the mount (see plan_recursive).
         o if recursive_atime(o).is_some() || recursive_flag(o).is_some() => Opt::Ignore,
         _ => return None,
@@ -191,12 +197,14 @@ pub fn plan_mount(m: &Mount, bundle: &std::path::Path) -> Result<MountOp, String
     let mut data = Vec::new();
     let mut propagation = Vec::new();
     let mut bind = None;
+    let mut idmap_option = None;
     for opt in &m.options {
         match parse_option(opt) {
             Some(Opt::Set(f)) => flags |= f,
             Some(Opt::Clear(f)) => flags &= !f,
             Some(Opt::Propagation(f)) => propagation.push(f),
             Some(Opt::Bind { recursive }) => bind = Some(recursive),
+            Some(Opt::Idmap { recursive }) => idmap_option = Some(recursive),
             Some(Opt::Ignore) => {}
             None => data.push(opt.as_str()),
         }
@@ -220,6 +228,11 @@ pub fn plan_mount(m: &Mount, bundle: &std::path::Path) -> Result<MountOp, String
         MountSource::Fs { fstype, source: m.source.clone().unwrap_or_else(|| "none".into()) }
     };
     let idmap = if m.uid_mappings.is_empty() && m.gid_mappings.is_empty() {
+        // The spec lets a runtime use the container's user namespace mapping here, "otherwise an
+        // error MUST be returned": we do not, so it is an error.
+        if idmap_option.is_some() {
+            return Err(format!("mount at {dest}: idmap and ridmap need uidMappings and gidMappings on the mount"));
+        }
         None
     } else {
         if !matches!(source, MountSource::Bind { .. }) {
@@ -230,8 +243,9 @@ pub fn plan_mount(m: &Mount, bundle: &std::path::Path) -> Result<MountOp, String
         }
         Some((m.uid_mappings.clone(), m.gid_mappings.clone()))
     };
+    let idmap_recursive = idmap_option.unwrap_or(matches!(source, MountSource::Bind { recursive: true, .. }));
     let recursive = plan_recursive(&m.options);
-    Ok(MountOp { dest, source, flags, data: data.join(","), propagation, idmap, recursive })
+    Ok(MountOp { dest, source, flags, data: data.join(","), propagation, idmap, idmap_recursive, recursive })
 }
 
 /// A device node to create (or bind from the host in a user namespace).
@@ -393,6 +407,15 @@ mod tests {
         assert!(plan_mount(&m, Path::new("/b")).is_err(), "gid maps missing");
         m.gid_mappings = vec![map];
         assert_eq!(plan_mount(&m, Path::new("/b")).unwrap().idmap, Some((vec![map], vec![map])));
+        assert!(plan_mount(&m, Path::new("/b")).unwrap().idmap_recursive, "rbind without an idmap option");
+        m.options.push("idmap".into());
+        assert!(!plan_mount(&m, Path::new("/b")).unwrap().idmap_recursive);
+        m.options.push("ridmap".into());
+        assert!(plan_mount(&m, Path::new("/b")).unwrap().idmap_recursive);
+        for opt in ["idmap", "ridmap"] {
+            let err = plan_mount(&mount("/data", "bind", "/srv", &["rbind", opt]), Path::new("/b")).unwrap_err();
+            assert!(err.contains("uidMappings"), "{opt} without mappings: {err}");
+        }
         let mut t = mount("/t", "tmpfs", "tmpfs", &[]);
         t.uid_mappings = vec![map];
         t.gid_mappings = vec![map];
