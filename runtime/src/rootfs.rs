@@ -4,7 +4,7 @@
 //! the rootfs cannot lead a mount outside it, and the mount is made on `/proc/self/fd/N` of the
 //! resolved O_PATH fd, so a path component swapped after the check changes nothing.
 use crate::cgroups::Layout;
-use crate::plan::{DeviceNode, MountOp, MountSource, Plan};
+use crate::plan::{DeviceNode, MountOp, MountSource, NsKind, Plan};
 use crate::process::ipc::InitError;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{fstat, mknodat, Mode, SFlag};
@@ -99,15 +99,34 @@ fn is_dir(fd: BorrowedFd<'_>) -> bool {
     fstat(fd.as_raw_fd()).is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
 }
 
-/// Step 1 of the rootfs: propagation of `/`, and the rootfs bind-mounted onto itself so it is a
-/// mount point pivot_root accepts. Returns an O_PATH fd of the rootfs.
+/// Step 1 of the rootfs, as runc's prepareRoot: the propagation of `/`, the mount holding the
+/// rootfs made private (or slave), and the rootfs bind-mounted onto itself so it is a mount point
+/// pivot_root accepts. Without a mount namespace these would change the runtime's own mounts:
+/// nothing is done, the rootfs is only opened (the container is chrooted into it later).
+/// Returns an O_PATH fd of the rootfs.
 pub fn prepare(plan: &Plan) -> Result<OwnedFd> {
-    mount(None::<&str>, "/", None::<&str>, plan.root_propagation, None::<&str>)
-        .map_err(|e| InitError::sys("set propagation of /", e))?;
     let rootfs = plan.rootfs.to_string_lossy().into_owned();
-    mount(Some(rootfs.as_str()), rootfs.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .map_err(|e| InitError::sys(format!("bind rootfs {rootfs}"), e))?;
+    if plan.namespaces.has(NsKind::Mount) {
+        let prop = &plan.root_propagation;
+        mount(None::<&str>, "/", None::<&str>, prop.namespace, None::<&str>).map_err(|e| InitError::sys("set propagation of /", e))?;
+        set_parent_mount_propagation(&plan.rootfs, prop.parent)?;
+        mount(Some(rootfs.as_str()), rootfs.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .map_err(|e| InitError::sys(format!("bind rootfs {rootfs}"), e))?;
+    }
     open_host(&plan.rootfs, libc::O_PATH | libc::O_DIRECTORY).map_err(|e| InitError::sys(format!("open rootfs {rootfs}"), e))
+}
+
+/// Gives `flag` to the mount that holds `rootfs`: the rootfs itself when it is a mount point,
+/// else the nearest ancestor that is (the kernel answers EINVAL for a directory that is not).
+fn set_parent_mount_propagation(rootfs: &Path, flag: MsFlags) -> Result<()> {
+    for dir in rootfs.ancestors() {
+        match mount(None::<&str>, dir, None::<&str>, flag, None::<&str>) {
+            Ok(()) => return Ok(()),
+            Err(nix::Error::EINVAL) if dir != Path::new("/") => continue,
+            Err(e) => return Err(InitError::sys(format!("set propagation of the mount holding the rootfs ({})", dir.display()), e)),
+        }
+    }
+    Err(InitError::msg("set propagation of the mount holding the rootfs", format!("{} is not an absolute path", rootfs.display())))
 }
 
 /// Applies every mount of the plan, in order. `prepared` holds, per mount, the user namespace of
@@ -157,7 +176,7 @@ fn apply_mount(root: BorrowedFd<'_>, op: &MountOp, cgroup: &CgroupMount, idmap_u
             // mount(2) cannot idmap.
             let userns = idmap_userns.expect("checked");
             let tree = oxsys::open_tree_clone(&cstr(&source.to_string_lossy()), *recursive).map_err(|e| InitError::sys(format!("clone {}", source.display()), e))?;
-            oxsys::mount_set_idmap(tree.as_fd(), userns, *recursive).map_err(|e| InitError::sys(format!("idmap {}", source.display()), e))?;
+            oxsys::mount_set_idmap(tree.as_fd(), userns, op.idmap_recursive).map_err(|e| InitError::sys(format!("idmap {}", source.display()), e))?;
             oxsys::move_mount_to(tree.as_fd(), target.as_fd()).map_err(|e| InitError::sys(format!("attach idmapped mount at {}", op.dest), e))?;
             if op.bind_needs_remount() {
                 let mounted = resolve_in_root(root, &op.dest, Create::Nothing, 0).map_err(|e| InitError::sys(step(), e))?;
@@ -180,6 +199,11 @@ fn apply_mount(root: BorrowedFd<'_>, op: &MountOp, cgroup: &CgroupMount, idmap_u
             mount(Some(source.as_str()), tpath.as_str(), Some(fstype.as_str()), flags, data).map_err(|e| InitError::sys(step(), e))?;
         }
         MountSource::Cgroup => mount_cgroups(root, op, &tpath, cgroup)?,
+    }
+    if !op.recursive.is_empty() {
+        let mounted = resolve_in_root(root, &op.dest, Create::Nothing, 0).map_err(|e| InitError::sys(step(), e))?;
+        oxsys::mount_attr::mount_setattr_recursive(mounted.as_fd(), op.recursive.set, op.recursive.clear)
+            .map_err(|e| InitError::sys(format!("set recursive mount attributes of {}", op.dest), e))?;
     }
     if !op.propagation.is_empty() {
         let mounted = resolve_in_root(root, &op.dest, Create::Nothing, 0).map_err(|e| InitError::sys(step(), e))?;
@@ -297,10 +321,17 @@ pub fn create_dev_symlinks(root: BorrowedFd<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Makes the rootfs the new `/`: pivot_root, or (--no-pivot) MS_MOVE plus chroot.
+/// Makes the rootfs the new `/`: pivot_root, or (--no-pivot) MS_MOVE plus chroot. Without a
+/// mount namespace, chroot only
+/// (as runc and crun): moving or pivoting would act on the runtime's own mount table.
 pub fn switch_root(plan: &Plan, root: OwnedFd) -> Result<()> {
     let new_root = open_host(&plan.rootfs, libc::O_RDONLY | libc::O_DIRECTORY).map_err(|e| InitError::sys("open rootfs", e))?;
     drop(root);
+    if !plan.namespaces.has(NsKind::Mount) {
+        fchdir(new_root.as_raw_fd()).map_err(|e| InitError::sys("chdir rootfs", e))?;
+        chroot(".").map_err(|e| InitError::sys("chroot", e))?;
+        return chdir("/").map_err(|e| InitError::sys("chdir /", e));
+    }
     if plan.options.no_pivot {
         fchdir(new_root.as_raw_fd()).map_err(|e| InitError::sys("chdir rootfs", e))?;
         mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).map_err(|e| InitError::sys("move rootfs to /", e))?;
@@ -317,7 +348,8 @@ pub fn switch_root(plan: &Plan, root: OwnedFd) -> Result<()> {
     chdir("/").map_err(|e| InitError::sys("chdir /", e))
 }
 
-/// After the switch: read-only `/`, masked paths, read-only paths.
+/// After the switch: read-only paths, masked paths, read-only `/`, and the rootfsPropagation that
+/// only the new `/` can take.
 pub fn finish(plan: &Plan) -> Result<()> {
     let root = open_host(Path::new("/"), libc::O_PATH | libc::O_DIRECTORY).map_err(|e| InitError::sys("open /", e))?;
     for p in &plan.readonly_paths {
@@ -336,6 +368,10 @@ pub fn finish(plan: &Plan) -> Result<()> {
     mask_paths(root.as_fd(), &plan.masked_paths)?;
     if plan.readonly_root {
         remount(root.as_fd(), MsFlags::MS_RDONLY).map_err(|e| InitError::sys("remount / read-only", e))?;
+    }
+    // Last: an unbindable root would refuse the read-only paths' binds above.
+    if let Some(flag) = plan.root_propagation.on_new_root {
+        mount(None::<&str>, "/", None::<&str>, flag, None::<&str>).map_err(|e| InitError::sys("set rootfsPropagation of /", e))?;
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ pub mod bpf;
 
 pub mod exe_guard;
 
+pub mod mount_attr;
 pub mod sched;
 
 use std::ffi::CStr;

@@ -9,9 +9,8 @@ pub mod namespaces;
 pub mod process;
 
 use crate::spec::{ConsoleSize, Hooks, Spec};
-pub use mounts::{DeviceNode, MountOp, MountSource};
+pub use mounts::{DeviceNode, MountOp, MountSource, RecursiveAttr, RootPropagation};
 pub use namespaces::{NamespacePlan, NsKind};
-use nix::mount::MsFlags;
 pub use process::{CapPlan, RlimitOp};
 use std::path::{Path, PathBuf};
 
@@ -60,7 +59,7 @@ pub struct Plan {
     pub namespaces: NamespacePlan,
     pub mounts: Vec<MountOp>,
     pub devices: Vec<DeviceNode>,
-    pub root_propagation: MsFlags,
+    pub root_propagation: RootPropagation,
     pub masked_paths: Vec<String>,
     pub readonly_paths: Vec<String>,
     pub hostname: Option<String>,
@@ -90,9 +89,6 @@ pub fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Re
     let rootfs = spec.rootfs_path(bundle).map_err(|e| e.to_string())?;
     let linux = spec.linux();
     let namespaces = NamespacePlan::from_spec(&linux)?;
-    if !namespaces.has(NsKind::Mount) {
-        return Err("a mount namespace is required".into());
-    }
     check_terminal(process.terminal, &options)?;
     if spec.hostname.as_deref().is_some_and(|h| !h.is_empty()) && !namespaces.has(NsKind::Uts) {
         return Err("unable to set hostname without a private UTS namespace".into());
@@ -119,6 +115,12 @@ pub fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Re
             return Err(format!("masked or readonly path {p:?} must be absolute without '..'"));
         }
     }
+    let root_propagation = mounts::root_propagation(linux.rootfs_propagation.as_deref())?;
+    check_root_without_mount_namespace(spec, &linux, &namespaces)?;
+    if options.no_pivot && matches!(linux.rootfs_propagation.as_deref(), Some("private" | "rprivate")) {
+        // runc's rule: without pivot_root the old root stays reachable under the new one.
+        return Err("rootfsPropagation of [r]private is not safe without pivot_root".into());
+    }
     let hooks = spec.hooks.clone().unwrap_or_default();
     check_hooks(&hooks)?;
     let plan = Plan {
@@ -129,7 +131,7 @@ pub fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Re
         namespaces,
         mounts,
         devices,
-        root_propagation: mounts::root_propagation(linux.rootfs_propagation.as_deref())?,
+        root_propagation,
         masked_paths: linux.masked_paths.clone(),
         readonly_paths: linux.readonly_paths.clone(),
         hostname: spec.hostname.clone().filter(|h| !h.is_empty()),
@@ -140,6 +142,27 @@ pub fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Re
         options,
     };
     Ok((plan, warnings))
+}
+
+/// Without a mount namespace the container shares the runtime's mount table (the runtime-spec
+/// allows it, and runc and crun run such containers chrooted into the rootfs, the mounts made
+/// under it). What would have to change mounts that are not the container's own is refused, as
+/// runc refuses masked and read-only paths there: a read-only root (a remount of the mount that
+/// holds the bundle) and a rootfs propagation (a change to the runtime's own mounts).
+fn check_root_without_mount_namespace(spec: &Spec, linux: &crate::spec::Linux, ns: &NamespacePlan) -> Result<(), String> {
+    if ns.has(NsKind::Mount) {
+        return Ok(());
+    }
+    if !linux.masked_paths.is_empty() || !linux.readonly_paths.is_empty() {
+        return Err("maskedPaths and readonlyPaths need a mount namespace (unable to restrict paths in the runtime's mount table)".into());
+    }
+    if spec.root.as_ref().is_some_and(|r| r.readonly) {
+        return Err("root.readonly needs a mount namespace (it would remount the runtime's own mount of the rootfs)".into());
+    }
+    if linux.rootfs_propagation.as_deref().is_some_and(|p| !p.is_empty()) {
+        return Err("rootfsPropagation needs a mount namespace (it would change the runtime's own mounts)".into());
+    }
+    Ok(())
 }
 
 /// The runtime-spec's MUSTs for hooks, checked at create so a bad poststop hook is not first
@@ -282,14 +305,51 @@ mod tests {
     }
 
     #[test]
-    fn hostname_needs_uts_and_mount_namespace_is_required() {
+    fn hostname_needs_uts() {
         let mut s = spec();
         s.hostname = Some("h".into());
         s.linux.as_mut().unwrap().namespaces.retain(|n| n.kind != "uts");
         assert!(build(&s, Path::new("/b"), "c", CreateOptions::default()).unwrap_err().contains("UTS"));
+    }
+
+    #[test]
+    fn without_a_mount_namespace_only_what_touches_the_runtimes_own_mounts_is_refused() {
+        let no_mnt = || {
+            let mut s = spec();
+            s.linux.as_mut().unwrap().namespaces.retain(|n| n.kind != "mount");
+            s
+        };
+        let (plan, _) = build(&no_mnt(), Path::new("/b"), "c", CreateOptions::default()).unwrap();
+        assert!(!plan.namespaces.has(NsKind::Mount));
+        let mut s = no_mnt();
+        s.linux.as_mut().unwrap().masked_paths = vec!["/proc/kcore".into()];
+        assert!(build(&s, Path::new("/b"), "c", CreateOptions::default()).unwrap_err().contains("maskedPaths"));
+        let mut s = no_mnt();
+        s.linux.as_mut().unwrap().readonly_paths = vec!["/proc/sys".into()];
+        assert!(build(&s, Path::new("/b"), "c", CreateOptions::default()).unwrap_err().contains("readonlyPaths"));
+        let mut s = no_mnt();
+        s.root.as_mut().unwrap().readonly = true;
+        assert!(build(&s, Path::new("/b"), "c", CreateOptions::default()).unwrap_err().contains("root.readonly"));
+        let mut s = no_mnt();
+        s.linux.as_mut().unwrap().rootfs_propagation = Some("shared".into());
+        assert!(build(&s, Path::new("/b"), "c", CreateOptions::default()).unwrap_err().contains("rootfsPropagation"));
+        // With a mount namespace all of these are fine.
         let mut s = spec();
-        s.linux.as_mut().unwrap().namespaces.retain(|n| n.kind != "mount");
-        assert!(build(&s, Path::new("/b"), "c", CreateOptions::default()).is_err());
+        s.root.as_mut().unwrap().readonly = true;
+        s.linux.as_mut().unwrap().masked_paths = vec!["/proc/kcore".into()];
+        s.linux.as_mut().unwrap().rootfs_propagation = Some("shared".into());
+        assert!(build(&s, Path::new("/b"), "c", CreateOptions::default()).is_ok());
+    }
+
+    #[test]
+    fn private_root_propagation_needs_pivot_root_as_in_runc() {
+        let no_pivot = CreateOptions { no_pivot: true, ..CreateOptions::default() };
+        for (value, ok) in [("private", false), ("rprivate", false), ("slave", true), ("shared", true), ("unbindable", true)] {
+            let mut s = spec();
+            s.linux.as_mut().unwrap().rootfs_propagation = Some(value.into());
+            assert_eq!(build(&s, Path::new("/b"), "c", no_pivot.clone()).is_ok(), ok, "{value}");
+            assert!(build(&s, Path::new("/b"), "c", CreateOptions::default()).is_ok(), "{value}");
+        }
     }
 
     #[test]

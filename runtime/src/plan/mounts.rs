@@ -28,6 +28,84 @@ pub struct MountOp {
     pub propagation: Vec<MsFlags>,
     /// An idmapped bind mount: (uidMappings, gidMappings) of the mount.
     pub idmap: Option<(Vec<crate::spec::IdMapping>, Vec<crate::spec::IdMapping>)>,
+    /// Whether the idmapping reaches the submounts of the bind: `ridmap` yes, `idmap` no, and
+    /// without either option, as far as the bind itself goes (rbind or bind).
+    pub idmap_recursive: bool,
+    /// The recursive options (rro, rnosuid, …): attributes set on the mount and every mount
+    /// below it with mount_setattr(AT_RECURSIVE) once it is mounted.
+    pub recursive: RecursiveAttr,
+}
+
+/// MOUNT_ATTR_* bits to set and to clear on a mount tree (see [`oxsys::mount_attr::attr`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecursiveAttr {
+    pub set: u64,
+    pub clear: u64,
+}
+
+impl RecursiveAttr {
+    /// Whether no recursive option was given.
+    pub fn is_empty(&self) -> bool {
+        self.set == 0 && self.clear == 0
+    }
+}
+
+/// The atime mode a recursive atime option asks for. mount_setattr takes the mode as a whole
+/// (an enum in MOUNT_ATTR__ATIME, not a bit per option), so each option names one mode: the
+/// negative ones name the mode mount(2) falls back to without the flag (relatime, the kernel
+/// default), and `rnorelatime` the one mode that is neither relatime nor noatime.
+fn recursive_atime(opt: &str) -> Option<u64> {
+    use oxsys::mount_attr::attr;
+    Some(match opt {
+        "rnoatime" => attr::NOATIME,
+        "rstrictatime" | "rnorelatime" => attr::STRICTATIME,
+        "rrelatime" | "ratime" | "rnostrictatime" => attr::RELATIME,
+        _ => return None,
+    })
+}
+
+/// A recursive non-atime option: (bit, whether the option sets it).
+fn recursive_flag(opt: &str) -> Option<(u64, bool)> {
+    use oxsys::mount_attr::attr;
+    Some(match opt {
+        "rro" => (attr::RDONLY, true),
+        "rrw" => (attr::RDONLY, false),
+        "rnosuid" => (attr::NOSUID, true),
+        "rsuid" => (attr::NOSUID, false),
+        "rnodev" => (attr::NODEV, true),
+        "rdev" => (attr::NODEV, false),
+        "rnoexec" => (attr::NOEXEC, true),
+        "rexec" => (attr::NOEXEC, false),
+        "rnodiratime" => (attr::NODIRATIME, true),
+        "rdiratime" => (attr::NODIRATIME, false),
+        "rnosymfollow" => (attr::NOSYMFOLLOW, true),
+        "rsymfollow" => (attr::NOSYMFOLLOW, false),
+        _ => return None,
+    })
+}
+
+/// Folds the recursive options of one mount, the last one of a pair winning.
+fn plan_recursive(options: &[String]) -> RecursiveAttr {
+    let mut out = RecursiveAttr::default();
+    let mut atime = None;
+    for opt in options {
+        if let Some(mode) = recursive_atime(opt) {
+            atime = Some(mode);
+        } else if let Some((bit, set)) = recursive_flag(opt) {
+            if set {
+                out.set |= bit;
+                out.clear &= !bit;
+            } else {
+                out.clear |= bit;
+                out.set &= !bit;
+            }
+        }
+    }
+    if let Some(mode) = atime {
+        out.set |= mode;
+        out.clear |= oxsys::mount_attr::attr::ATIME_MASK;
+    }
+    out
 }
 
 impl MountOp {
@@ -52,6 +130,7 @@ enum Opt {
     Clear(MsFlags),
     Propagation(MsFlags),
     Bind { recursive: bool },
+    Idmap { recursive: bool },
     Ignore,
 }
 
@@ -91,8 +170,12 @@ fn parse_option(opt: &str) -> Option<Opt> {
         "rslave" => Opt::Propagation(F::MS_SLAVE | F::MS_REC),
         "unbindable" => Opt::Propagation(F::MS_UNBINDABLE),
         "runbindable" => Opt::Propagation(F::MS_UNBINDABLE | F::MS_REC),
-        // Recursive and idmap variants that the new mount API would handle; accepted, not applied.
-        "rro" | "rrw" | "idmap" | "ridmap" | "tmpcopyup" => Opt::Ignore,
+        "idmap" => Opt::Idmap { recursive: false },
+        "ridmap" => Opt::Idmap { recursive: true },
+        // Not implemented (a MAY of the spec).
+        "tmpcopyup" => Opt::Ignore,
+        // Applied by mount_setattr after the mount (see plan_recursive).
+        o if recursive_atime(o).is_some() || recursive_flag(o).is_some() => Opt::Ignore,
         _ => return None,
     })
 }
@@ -114,12 +197,14 @@ pub fn plan_mount(m: &Mount, bundle: &std::path::Path) -> Result<MountOp, String
     let mut data = Vec::new();
     let mut propagation = Vec::new();
     let mut bind = None;
+    let mut idmap_option = None;
     for opt in &m.options {
         match parse_option(opt) {
             Some(Opt::Set(f)) => flags |= f,
             Some(Opt::Clear(f)) => flags &= !f,
             Some(Opt::Propagation(f)) => propagation.push(f),
             Some(Opt::Bind { recursive }) => bind = Some(recursive),
+            Some(Opt::Idmap { recursive }) => idmap_option = Some(recursive),
             Some(Opt::Ignore) => {}
             None => data.push(opt.as_str()),
         }
@@ -143,6 +228,11 @@ pub fn plan_mount(m: &Mount, bundle: &std::path::Path) -> Result<MountOp, String
         MountSource::Fs { fstype, source: m.source.clone().unwrap_or_else(|| "none".into()) }
     };
     let idmap = if m.uid_mappings.is_empty() && m.gid_mappings.is_empty() {
+        // The spec lets a runtime use the container's user namespace mapping here, "otherwise an
+        // error MUST be returned": we do not, so it is an error.
+        if idmap_option.is_some() {
+            return Err(format!("mount at {dest}: idmap and ridmap need uidMappings and gidMappings on the mount"));
+        }
         None
     } else {
         if !matches!(source, MountSource::Bind { .. }) {
@@ -153,7 +243,9 @@ pub fn plan_mount(m: &Mount, bundle: &std::path::Path) -> Result<MountOp, String
         }
         Some((m.uid_mappings.clone(), m.gid_mappings.clone()))
     };
-    Ok(MountOp { dest, source, flags, data: data.join(","), propagation, idmap })
+    let idmap_recursive = idmap_option.unwrap_or(matches!(source, MountSource::Bind { recursive: true, .. }));
+    let recursive = plan_recursive(&m.options);
+    Ok(MountOp { dest, source, flags, data: data.join(","), propagation, idmap, idmap_recursive, recursive })
 }
 
 /// A device node to create (or bind from the host in a user namespace).
@@ -225,21 +317,40 @@ pub const DEV_SYMLINKS: [(&str, &str); 5] = [
     ("pts/ptmx", "/dev/ptmx"),
 ];
 
-/// The propagation of the container's `/` (linux.rootfsPropagation; runc's default is rslave... of
-/// the parent, then private for the rootfs itself).
-pub fn root_propagation(value: Option<&str>) -> Result<MsFlags, String> {
+/// linux.rootfsPropagation as runc applies it, in three steps around pivot_root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RootPropagation {
+    /// Given to `/` of the new mount namespace first, so that the rootfs' submounts (bound with
+    /// it) propagate as asked: rslave by default, as runc.
+    pub namespace: MsFlags,
+    /// Given to the mount that holds the rootfs: never shared, because pivot_root refuses a
+    /// shared parent and the rootfs bind would propagate out through it. MS_SLAVE for the slave
+    /// values (the root then keeps receiving the host's events), MS_PRIVATE otherwise.
+    pub parent: MsFlags,
+    /// Given to the new `/` once the container's own mounts are made (after pivot_root and the
+    /// read-only paths, which are binds of paths in the root): the values that the bind of the
+    /// rootfs cannot carry (shared makes a new peer group, not the host's; unbindable).
+    pub on_new_root: Option<MsFlags>,
+}
+
+/// The propagation plan for linux.rootfsPropagation (None: runc's default).
+pub fn root_propagation(value: Option<&str>) -> Result<RootPropagation, String> {
     use MsFlags as F;
-    Ok(match value.unwrap_or("") {
-        "" | "rslave" => F::MS_SLAVE | F::MS_REC,
-        "slave" => F::MS_SLAVE,
-        "private" => F::MS_PRIVATE,
-        "rprivate" => F::MS_PRIVATE | F::MS_REC,
-        "shared" => F::MS_SHARED,
-        "rshared" => F::MS_SHARED | F::MS_REC,
-        "unbindable" => F::MS_UNBINDABLE,
-        "runbindable" => F::MS_UNBINDABLE | F::MS_REC,
+    let (namespace, parent, on_new_root) = match value.unwrap_or("") {
+        "" => (F::MS_SLAVE | F::MS_REC, F::MS_PRIVATE, None),
+        "slave" => (F::MS_SLAVE, F::MS_SLAVE, None),
+        "rslave" => (F::MS_SLAVE | F::MS_REC, F::MS_SLAVE, None),
+        "private" => (F::MS_PRIVATE, F::MS_PRIVATE, None),
+        "rprivate" => (F::MS_PRIVATE | F::MS_REC, F::MS_PRIVATE, None),
+        "shared" => (F::MS_SHARED, F::MS_PRIVATE, Some(F::MS_SHARED)),
+        "rshared" => (F::MS_SHARED | F::MS_REC, F::MS_PRIVATE, Some(F::MS_SHARED | F::MS_REC)),
+        // Not given to the namespace's mounts first (runc does): they would all become unbindable
+        // and every bind mount from the host would fail.
+        "unbindable" => (F::MS_SLAVE | F::MS_REC, F::MS_PRIVATE, Some(F::MS_UNBINDABLE)),
+        "runbindable" => (F::MS_SLAVE | F::MS_REC, F::MS_PRIVATE, Some(F::MS_UNBINDABLE | F::MS_REC)),
         other => return Err(format!("unknown rootfsPropagation {other:?}")),
-    })
+    };
+    Ok(RootPropagation { namespace, parent, on_new_root })
 }
 
 #[cfg(test)]
@@ -296,6 +407,15 @@ mod tests {
         assert!(plan_mount(&m, Path::new("/b")).is_err(), "gid maps missing");
         m.gid_mappings = vec![map];
         assert_eq!(plan_mount(&m, Path::new("/b")).unwrap().idmap, Some((vec![map], vec![map])));
+        assert!(plan_mount(&m, Path::new("/b")).unwrap().idmap_recursive, "rbind without an idmap option");
+        m.options.push("idmap".into());
+        assert!(!plan_mount(&m, Path::new("/b")).unwrap().idmap_recursive);
+        m.options.push("ridmap".into());
+        assert!(plan_mount(&m, Path::new("/b")).unwrap().idmap_recursive);
+        for opt in ["idmap", "ridmap"] {
+            let err = plan_mount(&mount("/data", "bind", "/srv", &["rbind", opt]), Path::new("/b")).unwrap_err();
+            assert!(err.contains("uidMappings"), "{opt} without mappings: {err}");
+        }
         let mut t = mount("/t", "tmpfs", "tmpfs", &[]);
         t.uid_mappings = vec![map];
         t.gid_mappings = vec![map];
@@ -307,6 +427,41 @@ mod tests {
         let op = plan_mount(&mount("/sys/fs/cgroup", "cgroup", "cgroup", &["ro", "nosuid"]), Path::new("/b")).unwrap();
         assert_eq!(op.source, MountSource::Cgroup);
         assert!(op.flags.contains(MsFlags::MS_RDONLY));
+    }
+
+    #[test]
+    fn recursive_options_become_mount_setattr_bits_not_data() {
+        use oxsys::mount_attr::attr;
+        let op = plan_mount(&mount("/d", "bind", "/srv", &["rbind", "rro", "rnosuid", "rnodev", "rnoexec", "rnosymfollow", "rnodiratime"]), Path::new("/b")).unwrap();
+        assert_eq!(op.recursive, RecursiveAttr { set: attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC | attr::NOSYMFOLLOW | attr::NODIRATIME, clear: 0 });
+        assert!(op.data.is_empty() && op.flags.is_empty(), "{op:?}");
+        // The last of a pair wins; the opposite forms clear.
+        let op = plan_mount(&mount("/d", "bind", "/srv", &["rro", "rrw", "rsuid", "rdev", "rexec", "rsymfollow", "rdiratime"]), Path::new("/b")).unwrap();
+        assert_eq!(op.recursive, RecursiveAttr { set: 0, clear: attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC | attr::NOSYMFOLLOW | attr::NODIRATIME });
+        // An atime mode is set as a whole: the kernel wants the whole mask cleared with it.
+        for (opt, mode) in [("rnoatime", attr::NOATIME), ("rstrictatime", attr::STRICTATIME), ("rrelatime", attr::RELATIME), ("ratime", attr::RELATIME), ("rnostrictatime", attr::RELATIME), ("rnorelatime", attr::STRICTATIME)] {
+            let op = plan_mount(&mount("/d", "tmpfs", "tmpfs", &[opt]), Path::new("/b")).unwrap();
+            assert_eq!(op.recursive, RecursiveAttr { set: mode, clear: attr::ATIME_MASK }, "{opt}");
+        }
+        assert!(plan_mount(&mount("/d", "bind", "/srv", &["rbind", "ro"]), Path::new("/b")).unwrap().recursive.is_empty());
+    }
+
+    #[test]
+    fn root_propagation_keeps_the_rootfs_parent_unshared_and_sets_the_rest_on_the_new_root() {
+        use MsFlags as F;
+        let plan = |v| root_propagation(v).unwrap();
+        assert_eq!(plan(None), RootPropagation { namespace: F::MS_SLAVE | F::MS_REC, parent: F::MS_PRIVATE, on_new_root: None });
+        assert_eq!(plan(Some("slave")), RootPropagation { namespace: F::MS_SLAVE, parent: F::MS_SLAVE, on_new_root: None });
+        assert_eq!(plan(Some("rslave")).parent, F::MS_SLAVE);
+        assert_eq!(plan(Some("private")), RootPropagation { namespace: F::MS_PRIVATE, parent: F::MS_PRIVATE, on_new_root: None });
+        assert_eq!(plan(Some("shared")), RootPropagation { namespace: F::MS_SHARED, parent: F::MS_PRIVATE, on_new_root: Some(F::MS_SHARED) });
+        assert_eq!(plan(Some("rshared")).on_new_root, Some(F::MS_SHARED | F::MS_REC));
+        assert_eq!(plan(Some("unbindable")), RootPropagation { namespace: F::MS_SLAVE | F::MS_REC, parent: F::MS_PRIVATE, on_new_root: Some(F::MS_UNBINDABLE) });
+        assert_eq!(plan(Some("runbindable")).on_new_root, Some(F::MS_UNBINDABLE | F::MS_REC));
+        for v in ["rprivate", "rslave", "runbindable", "rshared"] {
+            assert!(!plan(Some(v)).parent.intersects(F::MS_SHARED | F::MS_UNBINDABLE), "{v}");
+        }
+        assert!(root_propagation(Some("bogus")).is_err());
     }
 
     #[test]
