@@ -147,7 +147,9 @@ impl State {
     /// The spec-shaped view of this state with a live status; `pid` is 0 once stopped.
     pub fn view(&self, status: Status, owner: String) -> StateView<'_> {
         StateView {
-            oci_version: &self.oci_version,
+            // The version the state complies with is the runtime's, whatever the config says
+            // (runtime-spec runtime.md; runc prints its own spec version too).
+            oci_version: crate::spec::OCI_VERSION,
             id: &self.id,
             pid: if status == Status::Stopped { 0 } else { self.pid },
             status,
