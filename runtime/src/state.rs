@@ -97,6 +97,11 @@ pub struct CgroupDirs {
     pub freezer: Option<PathBuf>,
     /// Whether the freezer is cgroup v2 (cgroup.freeze) rather than v1 (freezer.state).
     pub freezer_v2: bool,
+    /// Controllers this container enabled in a hybrid host's cgroup2 `cgroup.subtree_control`
+    /// files, as (level directory, controller), outermost first: removal takes each back once
+    /// nothing runs below its level any more, so the host's cgroup2 tree is left as found.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub v2_enabled: Vec<(PathBuf, String)>,
 }
 
 /// What is persisted in state.json.
