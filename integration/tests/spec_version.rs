@@ -60,3 +60,26 @@ fn the_implemented_version_is_1_3_0_everywhere() {
     rt.delete_force(&id).assert_ok();
     rt.assert_clean(&id, &b);
 }
+
+/// linux.intelRdt on a runtime without Intel RDT support: schemata it would have to apply are
+/// refused at create with one line naming the field and nothing left behind (runc 1.1.5 on this
+/// host: "intelRdt.l3CacheSchema is specified in config, but Intel RDT/CAT is not enabled");
+/// a closID alone runs with a warning (runc runs it silently).
+#[test]
+fn intel_rdt_is_refused_clearly_where_it_would_have_to_act() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| c["linux"]["intelRdt"] = serde_json::json!({ "closID": "oxt", "l3CacheSchema": "L3:0=ff" }));
+    let id = unique("rdt-bad");
+    let line = rt.create(&id, &b).one_error_line();
+    assert!(line.contains("intelRdt.l3CacheSchema"), "{line}");
+    rt.assert_clean(&id, &b);
+    let mut b = Bundle::new(&["echo", "ran"]);
+    b.edit(|c| c["linux"]["intelRdt"] = serde_json::json!({ "closID": "oxt" }));
+    let id = unique("rdt-clos");
+    let out = rt.run_container(&id, &b, &[]);
+    out.assert_ok();
+    assert!(out.stdout_now().contains("ran") && out.stderr.contains("intelRdt ignored"), "{out}");
+    rt.delete_force(&id);
+    rt.assert_clean(&id, &b);
+}

@@ -247,6 +247,23 @@ pub struct Linux {
     pub mount_label: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub time_offsets: BTreeMap<String, TimeOffset>,
+    /// Kept as JSON: only checked (see `check_intel_rdt`), Intel RDT is not implemented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intel_rdt: Option<serde_json::Value>,
+}
+
+/// `linux.intelRdt`: oxrun does not manage resctrl groups. Schemata it would have to apply are
+/// refused with one line (runc 1.1.5 here: "intelRdt.l3CacheSchema is specified in config, but
+/// Intel RDT/CAT is not enabled"); a closID alone is ignored with a warning, as runc ignores it
+/// where RDT is not enabled.
+pub fn check_intel_rdt(rdt: Option<&serde_json::Value>) -> Result<Option<String>, String> {
+    let Some(rdt) = rdt.filter(|v| !v.is_null()) else { return Ok(None) };
+    for field in ["l3CacheSchema", "memBwSchema", "schemata"] {
+        if rdt.get(field).is_some_and(|v| !v.is_null()) {
+            return Err(format!("linux.intelRdt.{field} is set, but oxrun does not support Intel RDT (resctrl)"));
+        }
+    }
+    Ok(Some("linux.intelRdt ignored: oxrun does not support Intel RDT (resctrl)".into()))
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -520,6 +537,17 @@ mod tests {
         for outside in ["1.4.0", "2.0.0", "0.9.0", "1.0.0-rc5"] {
             assert!(check_oci_version(outside).unwrap().is_some_and(|w| w.contains("outside")), "{outside}");
         }
+    }
+
+    #[test]
+    fn intel_rdt_schemata_are_refused_and_a_clos_id_alone_warns() {
+        assert_eq!(check_intel_rdt(None), Ok(None));
+        let v = |j: &str| serde_json::from_str::<serde_json::Value>(j).unwrap();
+        for f in ["l3CacheSchema", "memBwSchema", "schemata"] {
+            let err = check_intel_rdt(Some(&v(&format!(r#"{{"closID":"c","{f}":"L3:0=ff"}}"#)))).unwrap_err();
+            assert!(err.contains(f), "{err}");
+        }
+        assert!(check_intel_rdt(Some(&v(r#"{"closID":"c"}"#))).unwrap().is_some());
     }
 
     #[test]
