@@ -36,8 +36,13 @@ test: deps build test-unit test-integration test-shim test-podman test-reliabili
 test-unit:
 	$(CARGO) test --release -p oxrun -p oxsys -p oxmon
 
+# The suites must leave the host's cgroup2 subtree_control values and the tests' parent cgroups
+# as they found them (issue 15, defect 14): host_cgroups records them before and checks after.
+HOST_CGROUPS_SNAPSHOT := $(CURDIR)/target/host-cgroups.json
 test-integration: build
+	$(RELEASE_DIR)/host_cgroups save $(HOST_CGROUPS_SNAPSHOT)
 	OXRUN_BIN=$(OXRUN) OXMON_BIN=$(OXMON) $(CARGO) test --release -p integration -- --test-threads=2
+	$(RELEASE_DIR)/host_cgroups check $(HOST_CGROUPS_SNAPSHOT)
 
 # The monitor protocol suite runs twice: against oxmon and against Debian's conmon.
 test-shim: build

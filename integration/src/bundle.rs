@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use crate::leftovers;
 use crate::util::{exec, unique, which, CMD_TIMEOUT};
@@ -22,6 +22,35 @@ pub struct Bundle {
     path: PathBuf,
     /// The configuration; call [`Bundle::save`] after editing.
     pub config: Value,
+    /// Dropped after the bundle's own cleanup (fields drop after `Drop::drop`).
+    _host_cgroups: Arc<HostCgroupsGuard>,
+}
+
+/// The host's cgroup state before the first of the live bundles of this process; when the last
+/// one is gone, the controllers enabled and the parent cgroups made since are taken back.
+struct HostCgroupsGuard(leftovers::HostCgroups);
+
+/// The live guard; its lock also orders a restore before the next snapshot.
+static HOST_CGROUPS: Mutex<Weak<HostCgroupsGuard>> = Mutex::new(Weak::new());
+
+impl HostCgroupsGuard {
+    /// The guard all live bundles share, made (taking the snapshot) when there is none.
+    fn shared() -> Arc<HostCgroupsGuard> {
+        let mut cur = HOST_CGROUPS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(g) = cur.upgrade() {
+            return g;
+        }
+        let g = Arc::new(HostCgroupsGuard(leftovers::HostCgroups::snapshot()));
+        *cur = Arc::downgrade(&g);
+        g
+    }
+}
+
+impl Drop for HostCgroupsGuard {
+    fn drop(&mut self) {
+        let _no_snapshot_meanwhile = HOST_CGROUPS.lock().unwrap_or_else(|e| e.into_inner());
+        self.0.restore();
+    }
 }
 
 fn applets() -> &'static Vec<String> {
@@ -79,6 +108,7 @@ impl Bundle {
             dir: Some(dir),
             path,
             config,
+            _host_cgroups: HostCgroupsGuard::shared(),
         };
         b.save();
         b

@@ -176,3 +176,77 @@ pub fn force_cleanup(bundle: &Path, rootfs: &Path, cgroups_path: &str) -> bool {
     }
     mount_points_under(bundle).is_empty()
 }
+
+/// What a test run must leave on the host's cgroup trees as it found them: the
+/// `cgroup.subtree_control` of every cgroup2 root and of the tests' parent below it (the
+/// runtime enables controllers there on a hybrid host), and which hierarchies have the
+/// tests' parent cgroup (`bundle::CGROUP_PARENT`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HostCgroups {
+    /// (directory, its cgroup.subtree_control words sorted)
+    pub subtree_control: Vec<(PathBuf, Vec<String>)>,
+    /// The tests' parent cgroup directories that exist.
+    pub parents: Vec<PathBuf>,
+}
+
+impl HostCgroups {
+    /// The host as it is now.
+    pub fn snapshot() -> HostCgroups {
+        let parent = crate::bundle::CGROUP_PARENT.trim_start_matches('/');
+        let mut subtree_control = Vec::new();
+        let mut parents = Vec::new();
+        for root in cgroup_roots() {
+            for dir in [root.clone(), root.join(parent)] {
+                if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.subtree_control")) {
+                    let mut words: Vec<String> = text.split_whitespace().map(str::to_string).collect();
+                    words.sort();
+                    subtree_control.push((dir, words));
+                }
+            }
+            if root.join(parent).is_dir() {
+                parents.push(root.join(parent));
+            }
+        }
+        HostCgroups { subtree_control, parents }
+    }
+
+    /// What differs in `now` from this snapshot, one line each; empty when the host is as found.
+    pub fn differences(&self, now: &HostCgroups) -> Vec<String> {
+        let mut out = Vec::new();
+        for p in now.parents.iter().filter(|p| !self.parents.contains(p)) {
+            out.push(format!("cgroup {} was made and is still there", p.display()));
+        }
+        for p in self.parents.iter().filter(|p| !now.parents.contains(p)) {
+            out.push(format!("cgroup {} was there and is gone", p.display()));
+        }
+        for (dir, words) in &now.subtree_control {
+            let before = self.subtree_control.iter().find(|(d, _)| d == dir).map(|(_, w)| w.clone());
+            // A parent made during the run is reported above; its own controllers with it.
+            if before.as_ref().is_some_and(|b| b != words) {
+                out.push(format!("{}/cgroup.subtree_control is {words:?}, was {:?}", dir.display(), before.unwrap_or_default()));
+            }
+        }
+        out
+    }
+
+    /// Puts the host back as in this snapshot, best effort: controllers enabled since are
+    /// disabled (deepest level first; a level still used below refuses and stays), parents
+    /// made since are removed when empty (another run's container keeps them).
+    /// The kernel answers EBUSY while a cgroup just emptied still holds processes finishing
+    /// their exit: each step is retried for up to a second.
+    pub fn restore(&self) {
+        let busy_retry = |f: &dyn Fn() -> std::io::Result<()>| {
+            poll_until(Duration::from_secs(1), || !matches!(f(), Err(e) if e.raw_os_error() == Some(libc::EBUSY)));
+        };
+        let now = HostCgroups::snapshot();
+        for (dir, words) in now.subtree_control.iter().rev() {
+            let before = self.subtree_control.iter().find(|(d, _)| d == dir).map(|(_, w)| w.clone()).unwrap_or_default();
+            for c in words.iter().filter(|c| !before.contains(c)) {
+                busy_retry(&|| std::fs::write(dir.join("cgroup.subtree_control"), format!("-{c}")));
+            }
+        }
+        for p in now.parents.iter().filter(|p| !self.parents.contains(p)) {
+            busy_retry(&|| std::fs::remove_dir(p));
+        }
+    }
+}

@@ -97,6 +97,11 @@ pub struct CgroupDirs {
     pub freezer: Option<PathBuf>,
     /// Whether the freezer is cgroup v2 (cgroup.freeze) rather than v1 (freezer.state).
     pub freezer_v2: bool,
+    /// Controllers this container enabled in a hybrid host's cgroup2 `cgroup.subtree_control`
+    /// files, as (level directory, controller), outermost first: removal takes each back once
+    /// nothing runs below its level any more, so the host's cgroup2 tree is left as found.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub v2_enabled: Vec<(PathBuf, String)>,
 }
 
 /// What is persisted in state.json.
@@ -147,7 +152,9 @@ impl State {
     /// The spec-shaped view of this state with a live status; `pid` is 0 once stopped.
     pub fn view(&self, status: Status, owner: String) -> StateView<'_> {
         StateView {
-            oci_version: &self.oci_version,
+            // The version the state complies with is the runtime's, whatever the config says
+            // (runtime-spec runtime.md; runc prints its own spec version too).
+            oci_version: crate::spec::OCI_VERSION,
             id: &self.id,
             pid: if status == Status::Stopped { 0 } else { self.pid },
             status,

@@ -91,7 +91,10 @@ pub fn blkio_weight_to_io(v: u16) -> u64 {
     1 + (u64::from(v.clamp(10, 1000)) - 10) * 9999 / 990
 }
 
-/// One hugepageLimits entry: hugetlb.<size>.limit_in_bytes (v1) or hugetlb.<size>.max (v2).
+/// One hugepageLimits entry. The runtime-spec's limit is "the limit of hugepagesize hugetlb
+/// reservations (if supported) or usage": the reservation file first where the kernel has it
+/// (hugetlb.<size>.rsvd.limit_in_bytes on v1, hugetlb.<size>.rsvd.max on v2, Linux 5.7), then
+/// the usage file (hugetlb.<size>.limit_in_bytes, hugetlb.<size>.max), as runc 1.2 does.
 pub fn hugepages(h: &HugepageLimit, v2: bool, p: &mut ResourcePlan) -> Result<(), ResourceError> {
     let size = h.page_size.as_str();
     let digits = size.trim_end_matches(|c: char| c.is_ascii_alphabetic());
@@ -99,8 +102,14 @@ pub fn hugepages(h: &HugepageLimit, v2: bool, p: &mut ResourcePlan) -> Result<()
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || !matches!(unit, "KB" | "MB" | "GB") {
         return Err(invalid("hugepageLimits.pageSize", format!("{size:?} is not like \"2MB\" or \"1GB\"")));
     }
-    let file = if v2 { format!("hugetlb.{size}.max") } else { format!("hugetlb.{size}.limit_in_bytes") };
-    p.writes.push(w("hugetlb", &file, h.limit));
+    let (usage, rsvd) = if v2 {
+        (format!("hugetlb.{size}.max"), format!("hugetlb.{size}.rsvd.max"))
+    } else {
+        (format!("hugetlb.{size}.limit_in_bytes"), format!("hugetlb.{size}.rsvd.limit_in_bytes"))
+    };
+    // Without the rsvd file its alternative, the usage file, takes the value (written again next).
+    p.writes.push(Write { alt: Some((usage.clone(), h.limit.to_string())), ..w("hugetlb", &rsvd, h.limit) });
+    p.writes.push(w("hugetlb", &usage, h.limit));
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use super::{io_err, CgroupError, Layout};
 use crate::state::CgroupDirs;
 use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Creates the container's directories in every hierarchy and applies the resource plan.
@@ -31,7 +31,12 @@ pub fn make_dirs(layout: &Layout, path: &str, plan: &ResourcePlan) -> Result<Cgr
             let dir = layout.dir_for(h, path);
             mkdir_all(&dir, &mut dirs)?;
             if h.v2 {
-                enable_subtree(&h.mount, &dir, &needed_v2(layout, plan), layout.is_v2_only())?;
+                let mut enabled = Vec::new();
+                let r = enable_subtree(&h.mount, &dir, &needed_v2(layout, plan), layout.is_v2_only(), &mut enabled);
+                if !layout.is_v2_only() {
+                    dirs.v2_enabled = enabled;
+                }
+                r?;
             }
             if h.controllers.iter().any(|c| c == "cpuset") || (h.v2 && layout.v2_controllers.iter().any(|c| c == "cpuset")) {
                 inherit_cpuset(&dir)?;
@@ -84,8 +89,9 @@ fn needed_v2(layout: &Layout, plan: &ResourcePlan) -> Vec<String> {
 /// cgroup.subtree_control. On a v2 host every offered controller is enabled (as runc does), but
 /// only those the plan writes to must succeed (a level with processes of its own refuses). On a
 /// hybrid host only the needed ones are touched: a controller enabled there could no longer be
-/// mounted as a v1 hierarchy by the administrator.
-fn enable_subtree(mount: &Path, dir: &Path, needed: &[String], all: bool) -> Result<(), CgroupError> {
+/// mounted as a v1 hierarchy by the administrator. Each (level, controller) written goes to
+/// `written`, outermost first.
+fn enable_subtree(mount: &Path, dir: &Path, needed: &[String], all: bool, written: &mut Vec<(PathBuf, String)>) -> Result<(), CgroupError> {
     let Ok(rel) = dir.strip_prefix(mount) else { return Ok(()) };
     let mut level = mount.to_path_buf();
     for comp in rel.components() {
@@ -94,7 +100,9 @@ fn enable_subtree(mount: &Path, dir: &Path, needed: &[String], all: bool) -> Res
         let wanted = |c: &&str| all || needed.iter().any(|n| n == c);
         for c in offered.split_whitespace().filter(wanted).filter(|c| !enabled.split_whitespace().any(|e| e == *c)) {
             let r = write_file(&level.join("cgroup.subtree_control"), &format!("+{c}"));
-            if r.is_err() && needed.iter().any(|n| n == c) {
+            if r.is_ok() {
+                written.push((level.clone(), c.to_string()));
+            } else if needed.iter().any(|n| n == c) {
                 return r;
             }
         }
@@ -243,7 +251,45 @@ pub fn remove(dirs: &CgroupDirs) -> Result<(), CgroupError> {
             first_err.get_or_insert(e);
         }
     }
+    disable_subtree(&dirs.v2_enabled);
     first_err.map_or(Ok(()), Err)
+}
+
+/// Takes back the controllers this container enabled on a hybrid host's cgroup2 levels, deepest
+/// first, at each level where no running cgroup just below uses them (another container with a
+/// limit keeps them). Deeper users are the kernel's to protect: a level whose child enabled the
+/// controller in turn refuses with EBUSY, and the controller stays.
+fn disable_subtree(enabled: &[(PathBuf, String)]) {
+    for (level, controller) in enabled.iter().rev() {
+        if used_below(level, controller) {
+            continue;
+        }
+        // A container just removed holds its css until its killed processes finish exiting,
+        // and the kernel refuses (EBUSY) meanwhile: retry briefly, as rmdir does.
+        for _ in 0..50 {
+            match write_file(&level.join("cgroup.subtree_control"), &format!("-{controller}")) {
+                Err(CgroupError::Io { source, .. }) if source.raw_os_error() == Some(libc::EBUSY) => std::thread::sleep(Duration::from_millis(10)),
+                _ => break,
+            }
+        }
+    }
+}
+
+/// Whether a child of `level` with processes below it uses `controller`: for hugetlb, a limit
+/// other than "max" in one of its hugetlb.<size>.max or .rsvd.max files; for any other
+/// controller, being populated at all.
+fn used_below(level: &Path, controller: &str) -> bool {
+    let populated = |d: &Path| fs::read_to_string(d.join("cgroup.events")).is_ok_and(|t| t.lines().any(|l| l == "populated 1"));
+    let limited = |d: &Path| {
+        controller != "hugetlb"
+            || fs::read_dir(d).is_ok_and(|rd| {
+                rd.flatten().any(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.starts_with("hugetlb.") && name.ends_with(".max") && fs::read_to_string(e.path()).is_ok_and(|v| v.trim() != "max")
+                })
+            })
+    };
+    fs::read_dir(level).is_ok_and(|rd| rd.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).any(|e| populated(&e.path()) && limited(&e.path())))
 }
 
 fn remove_tree(dir: &Path) -> Result<(), CgroupError> {

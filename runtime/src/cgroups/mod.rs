@@ -449,6 +449,30 @@ mod tests {
         assert_eq!(fs::read_to_string(uni.join("cgroup.subtree_control")).unwrap(), "+hugetlb");
         assert_eq!(dirs.dirs.len(), 2);
         assert!(!dirs.freezer_v2);
+        assert_eq!(dirs.v2_enabled, vec![(uni.clone(), "hugetlb".to_string())]);
+        // Removal takes back what create enabled, the root having no populated child left.
+        fs::remove_file(mem.join("c/memory.limit_in_bytes")).unwrap();
+        fs::remove_file(uni.join("c/hugetlb.2MB.max")).unwrap();
+        remove(&dirs, None).unwrap();
+        assert_eq!(fs::read_to_string(uni.join("cgroup.subtree_control")).unwrap(), "-hugetlb");
+    }
+
+    /// A level where a running container below has a hugetlb limit keeps the controller; one
+    /// where running cgroups below have no limit (or nothing runs) gets it taken back.
+    #[test]
+    fn a_level_keeps_the_controllers_a_running_container_below_uses() {
+        let tmp = tempfile::tempdir().unwrap();
+        let uni = tmp.path().join("unified");
+        fs::create_dir_all(uni.join("other")).unwrap();
+        fs::write(uni.join("cgroup.subtree_control"), "+hugetlb").unwrap();
+        fs::write(uni.join("other/cgroup.events"), "populated 1\nfrozen 0\n").unwrap();
+        fs::write(uni.join("other/hugetlb.2MB.max"), "2097152\n").unwrap();
+        let dirs = CgroupDirs { v2_enabled: vec![(uni.clone(), "hugetlb".into())], ..CgroupDirs::default() };
+        remove(&dirs, None).unwrap();
+        assert_eq!(fs::read_to_string(uni.join("cgroup.subtree_control")).unwrap(), "+hugetlb");
+        fs::write(uni.join("other/hugetlb.2MB.max"), "max\n").unwrap();
+        remove(&dirs, None).unwrap();
+        assert_eq!(fs::read_to_string(uni.join("cgroup.subtree_control")).unwrap(), "-hugetlb");
     }
 
     /// A cgroup that cannot be removed is named in the error, and the other hierarchies are

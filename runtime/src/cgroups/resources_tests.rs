@@ -222,6 +222,7 @@ fn hugepages_network_rdma() {
     assert_eq!(
         files(&p),
         vec![
+            ("hugetlb.2MB.rsvd.limit_in_bytes", "4194304"),
             ("hugetlb.2MB.limit_in_bytes", "4194304"),
             ("net_cls.classid", "1048577"),
             ("net_prio.ifpriomap", "eth0 5"),
@@ -232,6 +233,9 @@ fn hugepages_network_rdma() {
     let hybrid = Host { has_v2: true, v2_controllers: vec!["hugetlb".into()], ..Host::v1(true) };
     let p = plan(&r, &hybrid, &[]).unwrap();
     assert_eq!(get(&p, "hugetlb.2MB.max").as_deref(), Some("4194304"));
+    // The reservation limit where the kernel has it; the usage file stands in where it has not.
+    let rsvd = p.writes.iter().find(|w| w.file == "hugetlb.2MB.rsvd.max").expect("rsvd write");
+    assert_eq!((rsvd.value.as_str(), rsvd.alt.clone()), ("4194304", Some(("hugetlb.2MB.max".into(), "4194304".into()))));
     assert_eq!(get(&p, "net_cls.classid").as_deref(), Some("1048577"));
     // v2 only: network is ignored with a warning.
     let p = plan(&r, &Host::v2(), &[]).unwrap();

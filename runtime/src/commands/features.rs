@@ -16,7 +16,7 @@ pub fn features() -> Value {
     let mut caps: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
     caps.sort();
     json!({
-        "ociVersionMin": "1.0.0",
+        "ociVersionMin": crate::spec::OCI_VERSION_MIN,
         "ociVersionMax": crate::spec::OCI_VERSION,
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": MOUNT_OPTIONS,

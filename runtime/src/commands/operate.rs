@@ -236,7 +236,7 @@ mod tests {
             let tmp = tempfile::tempdir().unwrap();
             let dir = tmp.path().to_path_buf();
             std::fs::write(dir.join(file), thawed).unwrap();
-            let dirs = crate::state::CgroupDirs { dirs: vec![dir.clone()], freezer: Some(dir.clone()), freezer_v2: v2 };
+            let dirs = crate::state::CgroupDirs { dirs: vec![dir.clone()], freezer: Some(dir.clone()), freezer_v2: v2, ..Default::default() };
             assert!(!cgroups::is_frozen(&dirs));
             freeze_and_wait(&dirs).unwrap();
             assert_eq!(std::fs::read_to_string(dir.join(file)).unwrap().trim(), frozen);

@@ -79,6 +79,8 @@ pub fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Re
     if spec.oci_version.is_empty() {
         return Err("ociVersion is required".into());
     }
+    warnings.extend(crate::spec::check_oci_version(&spec.oci_version)?);
+    warnings.extend(crate::spec::check_intel_rdt(spec.linux.as_ref().and_then(|l| l.intel_rdt.as_ref()))?);
     let process = spec.process.as_ref().ok_or("process is required")?;
     if process.args.is_empty() {
         return Err("process.args must not be empty".into());

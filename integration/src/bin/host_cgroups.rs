@@ -1,0 +1,38 @@
+//! `host_cgroups save FILE` records the host's cgroup state the test suites must leave as found
+//! (see `leftovers::HostCgroups`); `host_cgroups check FILE` compares the host with it and fails,
+//! naming each difference, when a suite changed `cgroup.subtree_control` or left the tests'
+//! parent cgroup. The Makefile runs it around the integration suites.
+use integration::leftovers::HostCgroups;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    match (args.get(1).map(String::as_str), args.get(2)) {
+        (Some("save"), Some(file)) => {
+            let text = serde_json::to_string_pretty(&HostCgroups::snapshot()).expect("serializes");
+            if let Err(e) = std::fs::write(file, text) {
+                eprintln!("host_cgroups: write {file}: {e}");
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        (Some("check"), Some(file)) => {
+            let before: HostCgroups = match std::fs::read_to_string(file).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string())) {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("host_cgroups: read {file}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let diffs = before.differences(&HostCgroups::snapshot());
+            for d in &diffs {
+                eprintln!("host_cgroups: the tests changed the host: {d}");
+            }
+            if diffs.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+        _ => {
+            eprintln!("usage: host_cgroups save|check FILE");
+            ExitCode::from(2)
+        }
+    }
+}
