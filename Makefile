@@ -13,7 +13,7 @@ OXMON := $(RELEASE_DIR)/oxmon
 # Debian packages the demo, the tests and the benchmarks use.
 DEB_PACKAGES := busybox-static libseccomp-dev pkg-config runc crun conmon podman uidmap jq hyperfine iproute2 gcc containerd catatonit netavark iptables time python3 strace dbus-daemon systemd
 
-.PHONY: all build deps demo test test-unit test-integration test-shim test-podman test-reliability fuzz soak install uninstall bench bench-smoke clean
+.PHONY: all build deps demo test test-unit test-integration test-shim test-podman test-reliability fuzz soak install uninstall bench bench-smoke clean vm test-vm
 
 all: build
 
@@ -105,3 +105,12 @@ bench: deps build
 # A few iterations of every benchmark (< 1 min), no timing assertions; writes bench/out/ only.
 bench-smoke: deps build
 	BENCH_QUICK=1 OXRUN_BIN=$(OXRUN) OXMON_BIN=$(OXMON) ./bench/run.sh
+
+# Issue 16: a Debian 12 VM (systemd as PID 1, pure cgroup v2) built from Debian packages by
+# mmdebstrap, cached under /var/cache/oxrun-vm keyed by a hash of vm/'s recipe; booted under QEMU
+# TCG, where the cgroup v2 and systemd tests run (vm/test-vm.sh).
+vm:
+	./vm/build.sh
+
+test-vm: build
+	CARGO=$(CARGO) ./vm/test-vm.sh

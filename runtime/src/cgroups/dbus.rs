@@ -274,6 +274,12 @@ pub fn start_transient_unit(serial: u32, unit: &str, mode: &str, props: &[(Strin
     manager_call(serial, "StartTransientUnit", &Body::new().str(unit).str(mode).properties(props).no_aux_units())
 }
 
+/// The complete METHOD_CALL message for SetUnitProperties(s name, b runtime, a(sv) properties):
+/// `runtime` true changes the unit until the next boot (a transient scope has no other life).
+pub fn set_unit_properties(serial: u32, unit: &str, props: &[(String, Value)]) -> Vec<u8> {
+    manager_call(serial, "SetUnitProperties", &Body::new().str(unit).boolean(true).properties(props))
+}
+
 /// Appends D-Bus-marshalled values, padding each to its alignment.
 #[derive(Default)]
 struct Enc {

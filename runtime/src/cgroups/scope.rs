@@ -180,6 +180,25 @@ pub fn stop(unit: &str, bus: &str, conn: Option<Conn>) -> Result<(), SystemdErro
     Ok(())
 }
 
+/// `update` of a container created with --systemd-cgroup: SetUnitProperties on the container's unit, so the unit says
+/// what the cgroup files say (systemd rewrites the files from the unit on a daemon-reload).
+pub fn update_unit(dirs: &CgroupDirs, layout: &Layout, res: &crate::spec::Resources) -> Result<(), SystemdError> {
+    let Some(unit) = unit_of(dirs) else { return Ok(()) };
+    let props = systemd::update_properties(res, layout.is_v2_only());
+    if props.is_empty() {
+        return Ok(());
+    }
+    set_properties(&unit, &bus_from_env(), &props)
+}
+
+fn set_properties(unit: &str, bus: &str, props: &Properties) -> Result<(), SystemdError> {
+    let deadline = Instant::now() + JOB_TIMEOUT;
+    let mut conn = Conn::open(bus, deadline).map_err(bus_err(unit, "no connection to systemd"))?;
+    let what = format!("systemd's reply to SetUnitProperties({unit})");
+    conn.call(|s| dbus::set_unit_properties(s, unit, props), deadline, &what, |_| {}).map_err(bus_err(unit, "SetUnitProperties"))?;
+    Ok(())
+}
+
 /// ResetFailedUnit, best effort: systemd answers NoSuchUnit when there is nothing to reset.
 fn reset_failed(conn: &mut Conn, unit: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);

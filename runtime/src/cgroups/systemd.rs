@@ -150,6 +150,14 @@ pub fn properties(
     Ok((p, warnings))
 }
 
+/// The properties `update` sets on a running container's unit (runc's SetUnitProperties): the
+/// resource ones alone, so systemd keeps the new limits when it reapplies the unit's values.
+pub fn update_properties(res: &Resources, v2: bool) -> Properties {
+    let mut p = Vec::new();
+    resource_properties(res, v2, &mut p);
+    p
+}
+
 fn resource_properties(res: &Resources, v2: bool, p: &mut Vec<(String, Value)>) {
     let mut set = |name: &str, v: Value| p.push((name.to_string(), v));
     if let Some(m) = &res.memory {

@@ -197,3 +197,24 @@ fn bodies_match_bytes_recorded_from_gdbus() {
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+/// `update` sends only the resource properties, in v2 or v1 names, as SetUnitProperties(name,
+/// runtime=true, props): no Slice, PIDs or Delegate (systemd refuses those on a running unit).
+#[test]
+fn update_sets_the_resource_properties_of_the_unit() {
+    use crate::cgroups::dbus::{decode, set_unit_properties};
+    use crate::cgroups::dbus_decode::Arg;
+    let res = Resources { memory: Some(Memory { limit: Some(128 << 20), ..Memory::default() }), pids: Some(Pids { limit: 60 }), ..Resources::default() };
+    let p = update_properties(&res, true);
+    assert_eq!(p, vec![("MemoryMax".to_string(), Value::U64(128 << 20)), ("TasksMax".to_string(), Value::U64(60))]);
+    assert_eq!(update_properties(&res, false)[0], ("MemoryLimit".to_string(), Value::U64(128 << 20)));
+    assert!(update_properties(&Resources::default(), true).is_empty(), "nothing to set, no call");
+    let m = decode(&set_unit_properties(3, "oxrun-c1.scope", &p)).unwrap();
+    assert_eq!(m.header.member.as_deref(), Some("SetUnitProperties"));
+    assert_eq!(m.header.signature, "sba(sv)");
+    let args = m.args().unwrap();
+    assert_eq!(args[0], Arg::Str("oxrun-c1.scope".into()));
+    assert_eq!(args[1], Arg::Bool(true), "runtime: the change lasts until reboot, as a transient unit does");
+    let Arg::Array(props) = &args[2] else { panic!("a(sv): {:?}", args[2]) };
+    assert_eq!(props.len(), 2);
+}

@@ -86,6 +86,9 @@ pub fn update(root: &Path, a: &UpdateArgs) -> Result<(), Error> {
     let res = update_resources(a)?;
     let layout = Layout::detect()?;
     let writes = cgroups::plan_update(&layout, &res)?;
+    if st.systemd_cgroup {
+        cgroups::scope::update_unit(&st.cgroup, &layout, &res).map_err(cgroups::CgroupError::from)?;
+    }
     for w in order_for_update(writes, &layout, &st.cgroup) {
         let d = stats::dir_of(&layout, &st.cgroup, &w.controller)
             .ok_or_else(|| Error::Usage(format!("the container has no {} cgroup", w.controller)))?;

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `make test-vm`: builds (or reuses) the VM image, builds the integration test binaries on the host
+# (the guest is Debian 12 x86_64 like the host, so they run there unchanged), boots the guest and
+# runs the listed test files in it. The guest's cargo-style `test result:` lines are printed here;
+# a failing guest test makes this script exit non-zero.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+cargo=${CARGO:-cargo}
+# The integration test files that mean something on a pure cgroup v2 host with systemd.
+VM_TESTS=${VM_TESTS:-cgroup_v2_host systemd_cgroup}
+t0=$(date +%s)
+img=$("$here/build.sh")
+t1=$(date +%s)
+list=$(mktemp /tmp/oxrun-vm-tests.XXXXXX)
+script=$(mktemp /tmp/oxrun-vm-script.XXXXXX)
+trap 'rm -f "$list" "$script"' EXIT
+cd "$repo"
+"$cargo" test --release -p integration --no-run --message-format=json 2>/dev/null \
+	| jq -r 'select(.reason == "compiler-artifact" and .executable != null and .target.kind == ["test"]) | "\(.target.name) \(.executable)"' \
+	> "$list.all"
+: > "$list"
+for t in $VM_TESTS; do
+	grep "^$t " "$list.all" >> "$list" || { echo "test-vm: no test binary for $t" >&2; rm -f "$list.all"; exit 1; }
+done
+rm -f "$list.all"
+# The guest script gets its test list from the shared folder.
+{ echo "cat > /mnt/share/tests <<'LIST'"; cat "$list"; echo "LIST"; cat "$here/guest-tests.sh"; } > "$script"
+t2=$(date +%s)
+rc=0
+"$here/run.sh" "$img" "$script" "${VM_TIMEOUT:-1500}" || rc=$?
+t3=$(date +%s)
+echo "test-vm: image $((t1 - t0)) s, test build $((t2 - t1)) s, guest boot + tests $((t3 - t2)) s; guest exit code $rc"
+exit $rc
