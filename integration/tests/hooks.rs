@@ -247,3 +247,31 @@ fn failing_poststop_is_logged_not_fatal() {
     assert!(d.ok(), "a failing poststop hook must not fail delete: {d}");
     rt.assert_clean(&id, &b);
 }
+
+/// The runtime-spec's state, which every hook reads on stdin, carries the config's annotations
+/// (issue 15, defect 3): all six kinds get them.
+#[test]
+fn every_hook_state_carries_the_annotations() {
+    let rt = Runtime::new();
+    let out_dir = tempfile::tempdir().unwrap();
+    let o = out_dir.path();
+    let mut b = Bundle::new(&["true"]);
+    let annotations = json!({"org.oxrun.test": "yes", "io.kubernetes.pod.name": "p1"});
+    b.edit(|c| c["annotations"] = annotations.clone());
+    for kind in ["prestart", "createRuntime", "createContainer", "poststart", "poststop"] {
+        b.set_hooks(kind, json!([record_hook(o, kind)]));
+    }
+    b.set_hooks("startContainer", json!([{"path": "/bin/sh", "args": ["sh", "-c", "cat > /startContainer.json"]}]));
+    let id = unique("hooks-ann");
+    rt.create(&id, &b).assert_ok();
+    rt.start(&id).assert_ok();
+    rt.wait_status(&id, "stopped");
+    rt.delete(&id).assert_ok();
+    for kind in ["prestart", "createRuntime", "createContainer", "poststart", "poststop"] {
+        let v = read_json(&o.join(format!("{kind}.json")));
+        assert_eq!(v["annotations"], annotations, "{kind}: {v}");
+    }
+    let v = read_json(&b.rootfs().join("startContainer.json"));
+    assert_eq!(v["annotations"], annotations, "startContainer: {v}");
+    rt.assert_clean(&id, &b);
+}

@@ -231,3 +231,30 @@ fn exec_keeps_the_filter_of_create_when_config_json_changes() {
     rt.delete_force(&id).assert_ok();
     rt.assert_clean(&id, &b);
 }
+
+/// Profiles written before close_range, openat2, clone3 and pidfd_* existed deny them (EPERM, or
+/// ENOSYS so that libc falls back): the runtime's own steps after the filter is loaded must not need
+/// them, so the container runs and exec works, as with runc (issue 15, defect 1).
+#[test]
+fn profiles_denying_newer_syscalls_still_run_and_exec() {
+    let newer = json!(["close_range", "openat2", "clone3", "pidfd_open", "pidfd_getfd", "pidfd_send_signal"]);
+    for (errno, nnp) in [(libc::EPERM, true), (libc::ENOSYS, true), (libc::EPERM, false), (libc::ENOSYS, false)] {
+        let rt = Runtime::new();
+        let mut b = Bundle::new(&["sh", "-c", "echo started; sleep 30"]);
+        let profile = allow_all_but(json!([{ "names": newer, "action": "SCMP_ACT_ERRNO", "errnoRet": errno }]));
+        b.edit(|c| {
+            c["linux"]["seccomp"] = profile;
+            c["process"]["noNewPrivileges"] = json!(nnp);
+        });
+        let id = unique("sc-newer");
+        rt.create_start(&id, &b);
+        rt.wait_status(&id, "running");
+        let out = rt.run(&["exec", &id, "echo", "exec-ok"]);
+        out.assert_ok();
+        assert_eq!(out.stdout, "exec-ok\n", "errno {errno}, noNewPrivileges {nnp}: {out}");
+        rt.run(&["kill", &id, "KILL"]).assert_ok();
+        rt.wait_status(&id, "stopped");
+        rt.delete(&id).assert_ok();
+        rt.assert_clean(&id, &b);
+    }
+}

@@ -68,6 +68,8 @@ pub struct Plan {
     pub sysctl: Vec<(String, String)>,
     pub process: ProcessPlan,
     pub hooks: Hooks,
+    /// The config's annotations: part of the state every hook reads on stdin.
+    pub annotations: std::collections::BTreeMap<String, String>,
     pub options: CreateOptions,
 }
 
@@ -141,6 +143,7 @@ pub fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Re
         sysctl,
         process: process_plan,
         hooks,
+        annotations: spec.annotations.clone(),
         options,
     };
     Ok((plan, warnings))

@@ -144,6 +144,7 @@ fn process(ch: Channel, req: &ExecRequest<'_>) -> ! {
         // and before the ids change.
         let exec = init::resolve_exec(req.process, &[])?;
         crate::lsm::apply(&req.process.labels).map_err(|e| crate::rootfs::procfs_error("apply LSM labels", e))?;
+        init::mark_fds_cloexec(req.preserve_fds)?;
         let notify_fd = init::apply_process(req.process)?;
         if let (Some(fd), Some(socket), Some(state)) = (&notify_fd, &req.seccomp_listener, &listener_state) {
             init::send_seccomp_listener(socket, fd, state)?;
@@ -153,7 +154,7 @@ fn process(ch: Channel, req: &ExecRequest<'_>) -> ! {
         Ok(exec)
     })();
     let err = match result {
-        Ok(exec) => match init::exec_now(&exec, req.preserve_fds) {
+        Ok(exec) => match init::exec_now(&exec) {
             Ok(never) => match never {},
             Err(msg) => InitError::msg("exec", msg),
         },

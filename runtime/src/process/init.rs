@@ -128,7 +128,7 @@ fn setup(ctx: &mut InitContext<'_>) -> Result<Exec> {
         }
     }
     if !plan.hooks.create_container.is_empty() {
-        let state = hook_state(plan, "creating");
+        let state = hook_state(plan, "creating", ctx.host_pid);
         crate::hooks::run_all("createContainer", &plan.hooks.create_container, &state).map_err(|e| InitError::msg("createContainer hook", e.to_string()))?;
     }
     rootfs::switch_root(plan, root)?;
@@ -142,6 +142,7 @@ fn setup(ctx: &mut InitContext<'_>) -> Result<Exec> {
     // While we are still root with every capability (runc's order): the labels take effect at
     // execve.
     crate::lsm::apply(&plan.process.labels).map_err(|e| rootfs::procfs_error("apply LSM labels", e))?;
+    mark_fds_cloexec(ctx.preserved_fds)?;
     let listener = apply_process(&plan.process)?;
     if let (Some(fd), Some(socket), Some(prog)) = (&listener, &ctx.seccomp_listener, &plan.process.seccomp) {
         let state = crate::seccomp::listener_state(prog, &plan.id, ctx.host_pid, &plan.bundle);
@@ -163,16 +164,20 @@ fn send(ctx: &InitContext<'_>, msg: FromInit) -> Result<()> {
     ctx.channel.send(&msg).map_err(|e| InitError::msg("talk to runtime", e.to_string()))
 }
 
-/// The state JSON hooks get: the runtime-spec's keys.
-pub fn hook_state(plan: &Plan, status: &str) -> String {
-    serde_json::json!({
+/// The state JSON hooks get: the runtime-spec's keys, annotations included. `pid` is init's pid
+/// as the runtime's pid namespace sees it.
+pub fn hook_state(plan: &Plan, status: &str, pid: i32) -> String {
+    let mut state = serde_json::json!({
         "ociVersion": crate::spec::OCI_VERSION,
         "id": plan.id,
         "status": status,
-        "pid": nix::unistd::getpid().as_raw(),
+        "pid": pid,
         "bundle": plan.bundle,
-    })
-    .to_string()
+    });
+    if !plan.annotations.is_empty() {
+        state["annotations"] = serde_json::json!(plan.annotations);
+    }
+    state.to_string()
 }
 
 /// rlimits, user and groups, capabilities, no_new_privs, umask, cwd — in the order the kernel's
@@ -322,11 +327,11 @@ fn wait_and_exec(ctx: &InitContext<'_>, exec: Exec) -> std::result::Result<std::
         }
     }
     if !ctx.plan.hooks.start_container.is_empty() {
-        let state = hook_state(ctx.plan, "created");
+        let state = hook_state(ctx.plan, "created", ctx.host_pid);
         crate::hooks::run_all("startContainer", &ctx.plan.hooks.start_container, &state).map_err(|e| e.to_string())?;
     }
     keep_preserved_fds(ctx.preserved_fds);
-    exec_now(&exec, ctx.preserved_fds)
+    exec_now(&exec)
 }
 
 /// Clears close-on-exec on the preserved fds 3..3+n, which belong to the program, not to us.
@@ -340,9 +345,17 @@ pub fn keep_preserved_fds(n: u32) {
     }
 }
 
-/// Marks every fd from 3+preserved on close-on-exec and execs; returns only on failure.
-pub fn exec_now(exec: &Exec, preserved_fds: u32) -> std::result::Result<std::convert::Infallible, String> {
-    oxsys::close_range_from(3 + preserved_fds, true).map_err(|e| format!("close fds: {e}"))?;
+/// Marks every fd from 3+preserved close-on-exec. Done before the user's seccomp filter is
+/// loaded: a profile may deny close_range (EPERM or ENOSYS, as older Docker, Podman and
+/// runtime-tools profiles do), and nothing after the load may depend on it. Every fd opened later
+/// (the notify listener, hook pipes) is close-on-exec already.
+pub fn mark_fds_cloexec(preserved_fds: u32) -> Result<()> {
+    oxsys::close_range_from(3 + preserved_fds, true).map_err(|e| InitError::sys("mark fds close-on-exec", e))
+}
+
+/// Execs; returns only on failure. The fds the program must not get were marked close-on-exec by
+/// `mark_fds_cloexec` before the seccomp filter was loaded.
+pub fn exec_now(exec: &Exec) -> std::result::Result<std::convert::Infallible, String> {
     let err = nix::unistd::execve(&exec.path, &exec.argv, &exec.envp).unwrap_err();
     Err(format!("exec {:?}: {err}", exec.path))
 }
