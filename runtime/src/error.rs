@@ -34,6 +34,9 @@ pub enum Error {
     Stdout(std::io::Error),
     #[error("container init exited during create ({0}) without reporting an error")]
     InitDied(String),
+    /// Init took the start byte but did not exec the program: its error, as it reported it.
+    #[error("the container process failed before its program ran: {0}")]
+    StartFailed(String),
 }
 
 impl Error {

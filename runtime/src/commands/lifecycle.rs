@@ -3,7 +3,7 @@ use crate::cgroups;
 use crate::error::Error;
 use crate::logging;
 use crate::state::{self, State, StateDir, StateError, Status};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -22,9 +22,15 @@ pub fn start(root: &Path, id: &str) -> Result<(), Error> {
         Some(libc::ENXIO) => Error::WrongState { op: "start", status: Status::Stopped },
         _ => Error::sys("open exec fifo", e),
     })?;
+    // Watch init take the byte and go: init's last writer on the fifo is close-on-exec, so it is
+    // gone at exec or at init's death. The kernel reports that hang-up only to a reader opened
+    // before some writer: open ours, then open and close one more writer.
+    let watch = oxsys::open(&c, libc::O_RDONLY | libc::O_NONBLOCK, 0).map_err(|e| Error::sys("open exec fifo", e))?;
+    drop(oxsys::open(&c, libc::O_WRONLY | libc::O_NONBLOCK, 0).map_err(|e| Error::sys("open exec fifo", e))?);
     nix::unistd::write(fd.as_fd(), b"0").map_err(|e| Error::sys("write exec fifo", e))?;
     drop(fd);
     std::fs::remove_file(&fifo).map_err(|e| Error::sys("remove exec fifo", e))?;
+    wait_init_released(watch.as_fd())?;
     logging::debug(&format!("container {id}: started"));
     if let Some(hooks) = st.hooks.as_ref().filter(|h| !h.poststart.is_empty()) {
         let json = hook_state(&st, Status::Running);
@@ -33,6 +39,32 @@ pub fn start(root: &Path, id: &str) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Waits until init has no writer left on the exec fifo, then reads what it left there: nothing
+/// when it exec'd the program; its error when it failed after taking the start byte (a
+/// startContainer hook, the exec itself); our own byte when it died before taking it.
+fn wait_init_released(watch: std::os::fd::BorrowedFd<'_>) -> Result<(), Error> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    loop {
+        let mut fds = [PollFd::new(watch, PollFlags::empty())];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) if fds[0].revents().is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)) => break,
+            Ok(_) | Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(Error::sys("wait for the container process to start", e)),
+        }
+    }
+    let mut buf = [0u8; 4096];
+    let n = match nix::unistd::read(watch.as_raw_fd(), &mut buf) {
+        Ok(n) => n,
+        Err(nix::Error::EAGAIN) => 0,
+        Err(e) => return Err(Error::sys("read exec fifo", e)),
+    };
+    match &buf[..n] {
+        [] => Ok(()),
+        b"0" => Err(Error::StartFailed("it exited before taking the start signal".into())),
+        msg => Err(Error::StartFailed(String::from_utf8_lossy(msg).trim_end().to_string())),
+    }
 }
 
 fn hook_state(st: &State, status: Status) -> String {

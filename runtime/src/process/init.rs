@@ -40,7 +40,11 @@ pub fn run(mut ctx: InitContext<'_>) -> ! {
             match wait_and_exec(&ctx, exec) {
                 Ok(never) => match never {},
                 Err(e) => {
-                    eprintln!("oxrun: container {}: {e}", ctx.plan.id);
+                    // `start` waits on the fifo and reports this as its own failure; only if
+                    // the fifo cannot take it is it written to the container's stderr.
+                    if nix::unistd::write(ctx.fifo.1.as_fd(), e.as_bytes()).is_err() {
+                        eprintln!("oxrun: container {}: {e}", ctx.plan.id);
+                    }
                     oxsys::exit_now(127);
                 }
             }
