@@ -15,6 +15,8 @@ pub enum CliError {
     MissingValue(String),
     #[error("Cannot parse integer value \"{value}\" for {opt}")]
     BadInt { opt: String, value: String },
+    #[error("Integer value \"{value}\" for {opt} out of range")]
+    OutOfRange { opt: String, value: String },
     #[error("Option {0} does not take a value")]
     UnexpectedValue(String),
 }
@@ -199,6 +201,15 @@ fn parse_int(opt: &str, value: &str) -> Result<i64, CliError> {
     })
 }
 
+/// A `G_OPTION_ARG_INT` value: conmon's option parser refuses what does not fit an `int`.
+fn parse_c_int(opt: &str, value: &str) -> Result<i64, CliError> {
+    let v = parse_int(opt, value)?;
+    if i32::try_from(v).is_err() {
+        return Err(CliError::OutOfRange { opt: format!("--{opt}"), value: value.to_string() });
+    }
+    Ok(v)
+}
+
 impl Options {
     fn set_flag(&mut self, name: &str) {
         match name {
@@ -238,7 +249,7 @@ impl Options {
             "log-global-size-max" => self.log_global_size_max = parse_int(name, &v)?,
             "log-tag" => self.log_tag = Some(v),
             "log-label" => self.log_labels.push(v),
-            "log-max-files" => self.log_max_files = parse_int(name, &v)?,
+            "log-max-files" => self.log_max_files = parse_c_int(name, &v)?,
             "log-allowlist-dir" => self.log_allowlist_dirs.push(v),
             "exit-dir" => self.exit_dir = Some(v),
             "exit-command" => self.exit_command = Some(v),
@@ -442,6 +453,15 @@ mod tests {
         assert_eq!(o.log_allowlist_dirs, vec!["/a", "/b"]);
         assert!(o.log_rotate);
         assert_eq!(o.log_max_files, 3);
+    }
+
+    #[test]
+    fn int_options_fit_a_c_int() {
+        assert_eq!(p(&["--log-max-files", "2147483647"]).log_max_files, i64::from(i32::MAX));
+        assert_eq!(p(&["--log-max-files", "-1"]).log_max_files, -1);
+        let e = parse(["--log-max-files", "2147483648"]).unwrap_err();
+        assert!(matches!(e, CliError::OutOfRange { .. }));
+        assert!(e.to_string().contains("out of range"), "{e}");
     }
 
     #[test]

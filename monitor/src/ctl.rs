@@ -25,8 +25,9 @@ pub enum CtlMsg {
 /// Longest line kept while waiting for its newline (conmon's buffer is 200 bytes).
 const MAX_LINE: usize = 200;
 
-/// Largest accepted terminal dimension (`struct winsize` fields are 16-bit).
-pub const MAX_DIMENSION: i64 = 65535;
+/// Largest accepted terminal dimension: conmon HEAD refuses more than 1000 rows or columns
+/// (an application may allocate a screen buffer of that size).
+pub const MAX_DIMENSION: i64 = 1000;
 
 /// Accumulates bytes and yields complete lines; handles several lines per read. A line longer
 /// than [`MAX_LINE`] is discarded up to its newline and counted in `overlong`.
@@ -59,52 +60,63 @@ impl LineBuf {
     }
 }
 
-/// Why a `ctl`/`winsz` line was refused (logged; the line is ignored).
+/// Why a `ctl`/`winsz` line was refused (a warning; the line is ignored). conmon HEAD's words.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CtlReject {
-    #[error("malformed {fifo} message {line:?} (want {want}), ignored")]
-    Malformed { fifo: &'static str, line: String, want: &'static str },
-    #[error("invalid terminal size {rows} {cols} in {fifo} message {line:?}: rows and columns must be 1..=65535, ignored")]
-    BadSize { fifo: &'static str, line: String, rows: i64, cols: i64 },
-    #[error("unknown ctl message type {kind} in {line:?}, ignored")]
-    UnknownType { line: String, kind: i64 },
+    #[error("Invalid control message format")]
+    Malformed,
+    #[error("Failed to parse window size")]
+    MalformedWinsz,
+    #[error("Invalid control message type: {0}")]
+    UnknownType(i64),
+    #[error("Invalid window size: {0}x{1} (must be between 0 and {MAX_DIMENSION})")]
+    BadSize(i64, i64),
 }
 
-/// Exactly `N` whitespace-separated decimal integers (an optional sign, no overflow).
-fn ints<const N: usize>(line: &str) -> Option<[i64; N]> {
+/// The first `N` integers of `line` read as `sscanf("%d %d ...")` reads them (what conmon
+/// does): each after optional whitespace, an optional sign and at least one decimal digit
+/// (`0x10` reads as 0, then fails at `x`); anything after the last one is ignored. A value
+/// that does not fit an `int` is refused instead of wrapping.
+fn scan_ints<const N: usize>(line: &str) -> Option<[i64; N]> {
     let mut out = [0i64; N];
-    let mut it = line.split_ascii_whitespace();
+    let mut rest = line.as_bytes();
     for slot in out.iter_mut() {
-        *slot = it.next()?.parse().ok()?;
+        rest = rest.trim_ascii_start();
+        let sign_len = usize::from(matches!(rest.first(), Some(b'+' | b'-')));
+        let digits = rest[sign_len..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        let text = std::str::from_utf8(&rest[..sign_len + digits]).ok()?;
+        *slot = i64::from(text.parse::<i32>().ok()?);
+        rest = &rest[sign_len + digits..];
     }
-    it.next().is_none().then_some(out)
+    Some(out)
 }
 
-fn size(fifo: &'static str, line: &str, rows: i64, cols: i64) -> Result<(u16, u16), CtlReject> {
-    let ok = |v: i64| (1..=MAX_DIMENSION).contains(&v);
+fn size(rows: i64, cols: i64) -> Result<(u16, u16), CtlReject> {
+    let ok = |v: i64| (0..=MAX_DIMENSION).contains(&v);
     match (u16::try_from(rows), u16::try_from(cols)) {
         (Ok(r), Ok(c)) if ok(rows) && ok(cols) => Ok((r, c)),
-        _ => Err(CtlReject::BadSize { fifo, line: line.to_string(), rows, cols }),
+        _ => Err(CtlReject::BadSize(rows, cols)),
     }
 }
 
-/// Parses a `ctl` line: `1 H W` resize, `2 x y` reopen logs. Sizes must be 1..=65535 (conmon
-/// 2.1 casts whatever `%d` gives to `unsigned short`, so `-1` became 65535).
+/// Parses a `ctl` line as conmon HEAD does: `1 H W` resize, `2 H W` reopen logs; for both,
+/// H and W must be 0..=1000, and anything after W is ignored.
 pub fn parse_ctl_line(line: &str) -> Result<CtlMsg, CtlReject> {
-    let malformed = || CtlReject::Malformed { fifo: "ctl", line: line.to_string(), want: "\"TYPE HEIGHT WIDTH\"" };
-    let [kind, h, w] = ints::<3>(line).ok_or_else(malformed)?;
-    match kind {
-        1 => size("ctl", line, h, w).map(|(rows, cols)| CtlMsg::Resize { rows, cols }),
-        2 => Ok(CtlMsg::ReopenLogs),
-        _ => Err(CtlReject::UnknownType { line: line.to_string(), kind }),
+    let [kind, h, w] = scan_ints::<3>(line).ok_or(CtlReject::Malformed)?;
+    if kind != 1 && kind != 2 {
+        return Err(CtlReject::UnknownType(kind));
     }
+    let (rows, cols) = size(h, w)?;
+    Ok(if kind == 1 { CtlMsg::Resize { rows, cols } } else { CtlMsg::ReopenLogs })
 }
 
 /// Parses a `winsz` line `H W` (same limits as a ctl resize).
 pub fn parse_winsz_line(line: &str) -> Result<(u16, u16), CtlReject> {
-    let malformed = || CtlReject::Malformed { fifo: "winsz", line: line.to_string(), want: "\"HEIGHT WIDTH\"" };
-    let [h, w] = ints::<2>(line).ok_or_else(malformed)?;
-    size("winsz", line, h, w)
+    let [h, w] = scan_ints::<2>(line).ok_or(CtlReject::MalformedWinsz)?;
+    size(h, w)
 }
 
 /// A FIFO that oxmon reads, with a dummy write end held open so readers never see EOF.
@@ -165,19 +177,25 @@ mod tests {
 
     #[test]
     fn bad_lines() {
-        let bad_size = |l: &str| matches!(parse_ctl_line(l), Err(CtlReject::BadSize { .. }));
-        for l in ["1 -1 1", "1 0 80", "1 24 0", "1 65536 80", "1 24 70000", "1 -65535 80"] {
+        let bad_size = |l: &str| matches!(parse_ctl_line(l), Err(CtlReject::BadSize(..)));
+        for l in ["1 -1 1", "1 1001 80", "1 24 1001", "1 65535 65535", "1 100000 100000", "2 -1 5", "2 1 1001"] {
             assert!(bad_size(l), "{l}");
         }
-        assert_eq!(parse_ctl_line("1 65535 65535"), Ok(CtlMsg::Resize { rows: 65535, cols: 65535 }));
-        for l in ["1 x 3", "1 24", "1 24 80 7", "", "1 99999999999999999999 1", "1 2.5 3"] {
-            assert!(matches!(parse_ctl_line(l), Err(CtlReject::Malformed { .. })), "{l}");
+        assert_eq!(parse_ctl_line("1 1000 1000"), Ok(CtlMsg::Resize { rows: 1000, cols: 1000 }));
+        assert_eq!(parse_ctl_line("1 0 0"), Ok(CtlMsg::Resize { rows: 0, cols: 0 }));
+        assert_eq!(parse_ctl_line("1 0010 0020"), Ok(CtlMsg::Resize { rows: 10, cols: 20 }));
+        assert_eq!(parse_ctl_line("1 2 2 3"), Ok(CtlMsg::Resize { rows: 2, cols: 2 }));
+        assert_eq!(parse_ctl_line(" 1  +2 3"), Ok(CtlMsg::Resize { rows: 2, cols: 3 }));
+        for l in ["1 x 3", "1 24", "1", "", "foo", "999", "1 99999999999999999999 1", "1 10.5 20.3", "1 0x10 0x20"] {
+            assert_eq!(parse_ctl_line(l), Err(CtlReject::Malformed), "{l}");
         }
-        assert!(matches!(parse_ctl_line("7 1 1"), Err(CtlReject::UnknownType { kind: 7, .. })));
-        assert!(matches!(parse_ctl_line("-1 1 1"), Err(CtlReject::UnknownType { kind: -1, .. })));
-        assert_eq!(parse_ctl_line("2 -1 99999"), Ok(CtlMsg::ReopenLogs));
+        assert_eq!(parse_ctl_line("999 2 2"), Err(CtlReject::UnknownType(999)));
+        assert_eq!(parse_ctl_line("-1 1 1"), Err(CtlReject::UnknownType(-1)));
+        assert_eq!(parse_ctl_line("2 1 1"), Ok(CtlMsg::ReopenLogs));
         assert_eq!(parse_winsz_line("24 80"), Ok((24, 80)));
-        assert!(parse_winsz_line("0 80").is_err() && parse_winsz_line("24 80 1").is_err());
+        assert_eq!(parse_winsz_line("24 80 1"), Ok((24, 80)));
+        assert_eq!(parse_winsz_line("24"), Err(CtlReject::MalformedWinsz));
+        assert_eq!(parse_winsz_line("24 1001"), Err(CtlReject::BadSize(24, 1001)));
         let mut lb = LineBuf::default();
         assert!(lb.feed(&[b'x'; 300]).is_empty());
         assert_eq!(lb.feed(b"tail of the long line\n2 0 0\n"), vec!["2 0 0"]);

@@ -11,7 +11,7 @@ use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::ctl::{parse_ctl_line, parse_winsz_line, CtlMsg, CtlReject, Fifo, LineBuf};
+use crate::ctl::{parse_ctl_line, parse_winsz_line, CtlMsg, Fifo, LineBuf};
 use crate::io::attach::{AttachServer, ClientRead};
 use crate::io::console::ConsoleSocket;
 use crate::logs::{Logs, Stream};
@@ -391,7 +391,6 @@ impl Monitor {
                     _ => {}
                 },
                 Ok(CtlMsg::ReopenLogs) => self.logs.reopen(),
-                Err(e @ CtlReject::BadSize { .. }) => crate::error(&e.to_string()),
                 Err(e) => crate::warn(&e.to_string()),
             }
         }
@@ -420,7 +419,7 @@ impl Monitor {
                 match (parse_winsz_line(&line), self.stdout.as_ref()) {
                     (Ok((rows, cols)), Some(pty)) => self.resize(pty.as_fd(), rows, cols),
                     (Ok(_), None) => {}
-                    (Err(e), _) => crate::error(&e.to_string()),
+                    (Err(e), _) => crate::warn(&e.to_string()),
                 }
             }
         }

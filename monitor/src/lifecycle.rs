@@ -64,6 +64,9 @@ pub fn main(opts: Options) -> Result<i32, MonError> {
         setup::env_fd_number("_OCI_STARTPIPE")?,
         setup::env_fd_number("_OCI_ATTACHPIPE")?,
     ];
+    if cfg.opts.exec_attach && nums[2].is_none() {
+        return Err(SetupError::NoAttachPipe.into());
+    }
     let exclude: Vec<i32> = nums.iter().flatten().copied().collect();
     let inherited = setup::adopt_inherited(&exclude);
     let sync_fd = setup::adopt_env_fd("_OCI_SYNCPIPE", nums[0])?;
@@ -251,13 +254,14 @@ fn fail(m: &Monitor, data: i64, msg: &str) -> Option<i32> {
 /// Handles the runtime's exit. Returns an exit code if the monitor must stop now.
 fn after_runtime(m: &mut Monitor) -> Option<i32> {
     let st = m.runtime_status.unwrap_or(-1);
-    if st != 0 {
+    // For exec a non-zero runtime status may be the command's own (conmon HEAD): only a missing
+    // pidfile says that the runtime failed, reported below as -1 with the runtime's words.
+    if st != 0 && !(m.cfg.opts.exec && m.cfg.pidfile.exists()) {
         let mut msg = read_runtime_stderr(m);
         if msg.is_empty() {
             msg = format!("runtime {} failed with exit status {st}", m.cfg.runtime);
         }
-        let data = if m.cfg.opts.exec && st > 0 { -i64::from(st) } else { -1 };
-        return fail(m, data, &msg);
+        return fail(m, -1, &msg);
     }
     for _ in 0..4 {
         if m.console.is_none() || m.pty {

@@ -24,8 +24,12 @@ pub enum SetupError {
     BadRuntime(String, Errno),
     #[error("Exec process spec path not provided. Use --exec-process-spec")]
     NoExecSpec,
-    #[error("Attach can only be specified with exec and api version 1")]
-    BadExecAttach,
+    #[error("--attach specified but _OCI_ATTACHPIPE was not")]
+    NoAttachPipe,
+    #[error("Attach can only be specified with exec")]
+    AttachWithoutExec,
+    #[error("Attach can only be specified for a non-legacy exec session")]
+    AttachLegacyExec,
     #[error("No such log level {0}")]
     BadLogLevel(String),
     #[error("Failed to get working directory: {0}")]
@@ -55,7 +59,14 @@ pub struct Config {
 
 /// Validates options like conmon's `process_cli`.
 pub fn validate(opts: Options) -> Result<Config, SetupError> {
+    crate::logs::check_max_files(&opts)?;
     let cid = opts.cid.clone().ok_or(SetupError::NoCid)?;
+    if opts.exec_attach && !opts.exec {
+        return Err(SetupError::AttachWithoutExec);
+    }
+    if opts.exec_attach && opts.api_version < 1 {
+        return Err(SetupError::AttachLegacyExec);
+    }
     if opts.cuuid.is_none() && (!opts.exec || opts.api_version >= 1) {
         return Err(SetupError::NoCuuid);
     }
@@ -64,9 +75,6 @@ pub fn validate(opts: Options) -> Result<Config, SetupError> {
         .map_err(|e| SetupError::BadRuntime(runtime.clone(), e))?;
     if opts.exec && opts.exec_process_spec.is_none() {
         return Err(SetupError::NoExecSpec);
-    }
-    if opts.exec_attach && (!opts.exec || opts.api_version < 1) {
-        return Err(SetupError::BadExecAttach);
     }
     if let Some(level) = &opts.log_level {
         validate_log_level(level).ok_or_else(|| SetupError::BadLogLevel(level.clone()))?;
@@ -80,6 +88,9 @@ pub fn validate(opts: Options) -> Result<Config, SetupError> {
         .unwrap_or_else(|| cwd.join(format!("pidfile-{cid}")));
     let drivers = parse_drivers(&opts)?;
     let passthrough = drivers.contains(&Driver::Passthrough);
+    if opts.no_container_partial_message && !drivers.contains(&Driver::Journald) {
+        crate::warn("--no-container-partial-message has no effect without journald log driver");
+    }
     if passthrough && [0, 1, 2].iter().any(|&fd| nix::unistd::isatty(fd).unwrap_or(false)) {
         return Err(SetupError::PassthroughTty);
     }

@@ -13,6 +13,8 @@ use super::Stream;
 /// Errors of the k8s-file driver.
 #[derive(Debug, Error)]
 pub enum K8sError {
+    #[error("Failed to open log file {path}: {source}")]
+    Open { path: PathBuf, source: std::io::Error },
     #[error("failed to {op} log file {path}: {source}")]
     Io { op: &'static str, path: PathBuf, source: std::io::Error },
     #[error("log {path} reached --log-global-size-max {max}: dropping further output")]
@@ -129,7 +131,7 @@ fn open_append(path: &PathBuf, nofollow: bool) -> Result<File, K8sError> {
         .mode(LOG_MODE)
         .custom_flags(if nofollow { libc::O_NOFOLLOW } else { 0 })
         .open(path)
-        .map_err(|source| K8sError::Io { op: "open", path: path.clone(), source })
+        .map_err(|source| K8sError::Open { path: path.clone(), source })
 }
 
 /// `PATH.n`, the n-th rotated file.
@@ -306,14 +308,13 @@ impl K8sFile {
     }
 
     /// A `ctl` reopen request. conmon 2.1 semantics (fsync, then replace the file by an empty
-    /// `PATH.tmp` renamed over it) unless rotating: then the file is reopened without losing
-    /// anything (an external rotator may have moved it away).
+    /// `PATH.tmp` renamed over it) unless rotating: then, as in conmon HEAD, the log is rotated
+    /// (`PATH` becomes `PATH.1`, nothing is lost).
     pub fn reopen(&mut self) -> Result<(), K8sError> {
         self.sync();
-        if self.limits.keep.is_some() {
-            self.file = open_append(&self.path, self.limits.nofollow)?;
-            self.written = self.file.metadata().map(|m| m.len() as i64).unwrap_or(0);
-            return Ok(());
+        if let Some(keep) = self.limits.keep {
+            // conmon HEAD: with --log-rotate a reopen request rotates the log.
+            return self.rotate(keep);
         }
         let mut tmp = self.path.clone().into_os_string();
         tmp.push(".tmp");
@@ -477,9 +478,11 @@ mod tests {
         assert_eq!(read_nums(&backup_path(&path, 2)), vec![16, 17, 18, 19]);
         assert_eq!(read_nums(&backup_path(&path, 1)), vec![20, 21, 22, 23]);
         assert_eq!(read_nums(&path), vec![24]);
-        // Reopen keeps the content when rotating.
+        // With rotation on, a reopen request rotates (conmon HEAD).
         f.reopen().unwrap();
-        assert_eq!(read_nums(&path), vec![24]);
+        assert_eq!(read_nums(&backup_path(&path, 2)), vec![20, 21, 22, 23]);
+        assert_eq!(read_nums(&backup_path(&path, 1)), vec![24]);
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
     }
 
     #[test]

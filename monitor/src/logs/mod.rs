@@ -47,9 +47,21 @@ pub enum LogError {
     UnknownDriver(String),
     #[error("k8s-file doesn't support --log-tag")]
     TagWithoutJournald,
-    #[error("Invalid --log-label {label:?}: {reason}")]
-    BadLabel { label: String, reason: &'static str },
-    #[error("--log-max-files must be at least 1 with --log-rotate, got {0}")]
+    #[error("log-path must not be empty")]
+    EmptyPath,
+    #[error("k8s-file requires a filename")]
+    NoFileName,
+    #[error("k8s-file doesn't support --log-label")]
+    LabelWithoutJournald,
+    #[error("Container labels must be in format LABEL=VALUE (no LABEL present in '{0}')")]
+    LabelNoName(String),
+    #[error("Container labels must be in format LABEL=VALUE (none or more than one '=' present in '{0}')")]
+    LabelEquals(String),
+    #[error("Container label names must contain only uppercase letters, numbers and underscore (in '{0}')")]
+    LabelNameChars(String),
+    #[error("log-max-files must be non-negative, got {0}")]
+    NegativeMaxFiles(i64),
+    #[error("log-max-files must be at least 1 when log-rotate is enabled, got {0}")]
     BadMaxFiles(i64),
     #[error("Log path {path} is outside every --log-allowlist-dir ({dirs}); it resolves to {resolved}")]
     NotAllowed { path: String, resolved: String, dirs: String },
@@ -65,47 +77,53 @@ pub enum LogError {
     Journald(#[from] journald::JournaldError),
 }
 
-/// Parses one `-l` argument like conmon's `parse_log_path`.
+/// Parses one `-l` argument like conmon's `parse_log_path`, which splits it with `strtok`:
+/// the driver is the first non-empty `:`-separated token and the path the second (any further
+/// tokens are ignored). A value starting with `:` names a k8s-file path (`:journald` is a file
+/// named `journald`); a value without `:` is a driver name or else a k8s-file path.
 pub fn parse_driver(arg: &str) -> Result<Driver, LogError> {
-    let Some((kind, rest)) = arg.split_once(':') else {
-        return Ok(match arg {
-            "journald" => Driver::Journald,
-            "none" | "off" | "null" => Driver::Off,
-            "passthrough" => Driver::Passthrough,
-            "k8s-file" => return Err(LogError::UnknownDriver(arg.to_string())),
-            path => Driver::K8sFile(PathBuf::from(path)),
-        });
+    let mut tokens = arg.split(':').filter(|t| !t.is_empty());
+    let (first, second) = (tokens.next(), tokens.next());
+    let (driver, path) = match (first, second) {
+        (None, _) => return Err(LogError::EmptyPath),
+        (Some(p), None) if arg.starts_with(':') => ("k8s-file", Some(p)),
+        (Some(d), p) => (d, p),
     };
-    match kind {
-        "k8s-file" if !rest.is_empty() => Ok(Driver::K8sFile(PathBuf::from(rest))),
-        "journald" => Ok(Driver::Journald),
-        "none" | "off" | "null" => Ok(Driver::Off),
-        "passthrough" => Ok(Driver::Passthrough),
-        _ => Err(LogError::UnknownDriver(arg.to_string())),
+    match (driver, path) {
+        ("none" | "off" | "null", _) => Ok(Driver::Off),
+        ("passthrough", _) => Ok(Driver::Passthrough),
+        ("journald", _) => Ok(Driver::Journald),
+        ("k8s-file", None) => Err(LogError::NoFileName),
+        ("k8s-file", Some(p)) => Ok(Driver::K8sFile(PathBuf::from(p))),
+        (p, None) if !arg.contains(':') => Ok(Driver::K8sFile(PathBuf::from(p))),
+        (d, _) => Err(LogError::UnknownDriver(d.to_string())),
     }
 }
 
-/// Parses every `-l` (at least one is required, as in conmon) and checks the log options:
-/// `--log-tag` needs journald, `--log-label` must be a valid journald field, `--log-max-files`
-/// ≥ 1 with `--log-rotate`, and with `--log-allowlist-dir` every k8s-file path is replaced by
-/// its resolved form, which must lie inside one of the listed directories.
+/// Parses every `-l` (at least one is required, as in conmon) and checks the log options as
+/// conmon HEAD's `configure_log_drivers` does: with k8s-file and without journald, `--log-tag`
+/// and `--log-label` are refused; with journald every `--log-label` must be `NAME=VALUE`.
+/// With `--log-allowlist-dir` every k8s-file path is replaced by its resolved form, which must
+/// lie inside one of the listed directories.
 pub fn parse_drivers(opts: &Options) -> Result<Vec<Driver>, LogError> {
     if opts.log_paths.is_empty() {
         return Err(LogError::NoDriver);
     }
     let mut drivers = opts.log_paths.iter().map(|a| parse_driver(a)).collect::<Result<Vec<_>, _>>()?;
     let has = |drivers: &[Driver], d: fn(&Driver) -> bool| drivers.iter().any(d);
-    if opts.log_tag.is_some()
-        && has(&drivers, |d| matches!(d, Driver::K8sFile(_)))
-        && !has(&drivers, |d| matches!(d, Driver::Journald))
-    {
-        return Err(LogError::TagWithoutJournald);
+    let journald = has(&drivers, |d| matches!(d, Driver::Journald));
+    if has(&drivers, |d| matches!(d, Driver::K8sFile(_))) && !journald {
+        if opts.log_tag.is_some() {
+            return Err(LogError::TagWithoutJournald);
+        }
+        if !opts.log_labels.is_empty() {
+            return Err(LogError::LabelWithoutJournald);
+        }
     }
-    for label in &opts.log_labels {
-        check_label(label).map_err(|reason| LogError::BadLabel { label: label.clone(), reason })?;
-    }
-    if opts.log_rotate && opts.log_max_files < 1 {
-        return Err(LogError::BadMaxFiles(opts.log_max_files));
+    if journald {
+        for label in &opts.log_labels {
+            check_label(label)?;
+        }
     }
     if !opts.log_allowlist_dirs.is_empty() {
         for d in &mut drivers {
@@ -117,34 +135,30 @@ pub fn parse_drivers(opts: &Options) -> Result<Vec<Driver>, LogError> {
     Ok(drivers)
 }
 
-/// Journal fields the monitor sets itself; a label may not shadow them.
-pub const RESERVED_FIELDS: &[&str] = &[
-    "MESSAGE",
-    "PRIORITY",
-    "CONTAINER_ID_FULL",
-    "CONTAINER_ID",
-    "CONTAINER_NAME",
-    "CONTAINER_TAG",
-    "SYSLOG_IDENTIFIER",
-    "CONTAINER_PARTIAL_MESSAGE",
-];
+/// `--log-max-files` as conmon HEAD checks it at option parsing: never negative, and at least
+/// 1 with `--log-rotate`.
+pub fn check_max_files(opts: &Options) -> Result<(), LogError> {
+    if opts.log_max_files < 0 {
+        return Err(LogError::NegativeMaxFiles(opts.log_max_files));
+    }
+    if opts.log_rotate && opts.log_max_files == 0 {
+        return Err(LogError::BadMaxFiles(opts.log_max_files));
+    }
+    Ok(())
+}
 
-/// Splits a `--log-label KEY=VALUE` and checks that KEY is a journald field name that the
-/// journal would keep (it silently drops others): `[A-Z0-9_]`, at most 64 bytes, not starting
-/// with `_` (trusted fields) or a digit. Keys are taken as given, never case-converted.
-pub fn check_label(label: &str) -> Result<(&str, &str), &'static str> {
-    let (key, value) = label.split_once('=').ok_or("expected KEY=VALUE")?;
-    if key.is_empty() || key.len() > 64 {
-        return Err("the key must be 1 to 64 characters long");
+/// Splits a `--log-label NAME=VALUE` with conmon HEAD's rules: exactly one `=`, a non-empty
+/// name of `A-Z`, `0-9` and `_` only (the journal itself drops names starting with `_` or a
+/// digit; conmon passes them on, and so does oxmon).
+pub fn check_label(label: &str) -> Result<(&str, &str), LogError> {
+    if label.starts_with('=') {
+        return Err(LogError::LabelNoName(label.to_string()));
     }
+    let Some((key, value)) = label.split_once('=').filter(|(_, v)| !v.contains('=')) else {
+        return Err(LogError::LabelEquals(label.to_string()));
+    };
     if !key.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') {
-        return Err("journald field names may only contain A-Z, 0-9 and _");
-    }
-    if key.starts_with(|c: char| c == '_' || c.is_ascii_digit()) {
-        return Err("journald field names must not start with _ or a digit");
-    }
-    if RESERVED_FIELDS.contains(&key) {
-        return Err("the field is set by the monitor itself");
+        return Err(LogError::LabelNameChars(label.to_string()));
     }
     Ok((key, value))
 }
@@ -289,39 +303,66 @@ mod tests {
 
     #[test]
     fn driver_parsing() {
-        assert_eq!(parse_driver("k8s-file:/a/b").unwrap(), Driver::K8sFile("/a/b".into()));
-        assert_eq!(parse_driver("/a/b").unwrap(), Driver::K8sFile("/a/b".into()));
+        let k8s = |p: &str| Driver::K8sFile(p.into());
+        assert_eq!(parse_driver("k8s-file:/a/b").unwrap(), k8s("/a/b"));
+        assert_eq!(parse_driver("/a/b").unwrap(), k8s("/a/b"));
+        assert_eq!(parse_driver(":/a/b").unwrap(), k8s("/a/b"));
+        assert_eq!(parse_driver(":journald").unwrap(), k8s("journald"));
+        assert_eq!(parse_driver("k8s-file:/a:b").unwrap(), k8s("/a"));
         assert_eq!(parse_driver("journald").unwrap(), Driver::Journald);
         assert_eq!(parse_driver("journald:x").unwrap(), Driver::Journald);
-        for off in ["none", "off", "null"] {
+        assert_eq!(parse_driver("journald:").unwrap(), Driver::Journald);
+        for off in ["none", "off", "null", "none:x"] {
             assert_eq!(parse_driver(off).unwrap(), Driver::Off);
         }
         assert_eq!(parse_driver("passthrough").unwrap(), Driver::Passthrough);
-        assert!(parse_driver("syslog:x").is_err());
+        assert!(matches!(parse_driver("syslog:x"), Err(LogError::UnknownDriver(d)) if d == "syslog"));
+        assert!(matches!(parse_driver("syslog:"), Err(LogError::UnknownDriver(_))));
+        for empty in ["", ":", "::"] {
+            assert!(matches!(parse_driver(empty), Err(LogError::EmptyPath)), "{empty:?}");
+        }
+        for bare in ["k8s-file", "k8s-file:", "k8s-file::"] {
+            assert!(matches!(parse_driver(bare), Err(LogError::NoFileName)), "{bare:?}");
+        }
     }
 
     #[test]
-    fn tag_needs_journald() {
+    fn tag_and_labels_need_journald() {
         let o = crate::cli::parse(["-l", "k8s-file:/x", "--log-tag", "t"]).unwrap();
         assert!(matches!(parse_drivers(&o), Err(LogError::TagWithoutJournald)));
+        let o = crate::cli::parse(["-l", "k8s-file:/x", "--log-label", "A=b"]).unwrap();
+        assert!(matches!(parse_drivers(&o), Err(LogError::LabelWithoutJournald)));
         let o = crate::cli::parse(["-l", "k8s-file:/x", "-l", "journald", "--log-tag", "t"]).unwrap();
         assert_eq!(parse_drivers(&o).unwrap().len(), 2);
+        // Without k8s-file or journald nothing looks at the labels (as in conmon).
+        let o = crate::cli::parse(["-l", "none", "--log-label", "bad"]).unwrap();
+        assert_eq!(parse_drivers(&o).unwrap(), vec![Driver::Off]);
         let o = crate::cli::parse(["-c", "x"]).unwrap();
         assert!(matches!(parse_drivers(&o), Err(LogError::NoDriver)));
     }
 
     #[test]
     fn labels() {
-        assert_eq!(check_label("APP=web=1"), Ok(("APP", "web=1")));
-        assert_eq!(check_label("A_1="), Ok(("A_1", "")));
-        for bad in ["app=x", "_X=1", "1X=1", "NOEQ", "=v", "MESSAGE=x", "CONTAINER_ID_FULL=x", "A-B=1"] {
-            assert!(check_label(bad).is_err(), "{bad}");
+        assert!(matches!(check_label("A_1="), Ok(("A_1", ""))));
+        assert!(matches!(check_label("_X9=v"), Ok(("_X9", "v"))));
+        assert!(matches!(check_label("=v"), Err(LogError::LabelNoName(_))));
+        for bad in ["NOEQ", "APP=web=1"] {
+            assert!(matches!(check_label(bad), Err(LogError::LabelEquals(_))), "{bad}");
         }
-        assert!(check_label(&format!("{}=x", "A".repeat(65))).is_err());
+        for bad in ["app=x", "A-B=1", "MY%LABEL=x"] {
+            assert!(matches!(check_label(bad), Err(LogError::LabelNameChars(_))), "{bad}");
+        }
         let o = crate::cli::parse(["-l", "journald", "--log-label", "lower=x"]).unwrap();
-        assert!(matches!(parse_drivers(&o), Err(LogError::BadLabel { .. })));
-        let o = crate::cli::parse(["-l", "/x", "--log-rotate", "--log-max-files", "0"]).unwrap();
-        assert!(matches!(parse_drivers(&o), Err(LogError::BadMaxFiles(0))));
+        assert!(matches!(parse_drivers(&o), Err(LogError::LabelNameChars(_))));
+    }
+
+    #[test]
+    fn max_files() {
+        let check = |args: &[&str]| check_max_files(&crate::cli::parse(args.iter().copied()).unwrap());
+        assert!(matches!(check(&["--log-rotate", "--log-max-files", "0"]), Err(LogError::BadMaxFiles(0))));
+        assert!(matches!(check(&["--log-max-files", "-1"]), Err(LogError::NegativeMaxFiles(-1))));
+        assert!(check(&["--log-max-files", "0"]).is_ok());
+        assert!(check(&["--log-rotate", "--log-max-files", "1"]).is_ok());
     }
 
     #[test]
