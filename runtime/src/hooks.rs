@@ -17,6 +17,13 @@ pub fn run_all(kind: &'static str, hooks: &[Hook], state_json: &str) -> Result<(
     hooks.iter().try_for_each(|h| run_one(kind, h, state_json))
 }
 
+/// Runs every hook of one kind, even after one fails, and returns the failures: poststart and
+/// poststop failures are warnings, and the runtime-spec says the remaining hooks and the
+/// lifecycle go on.
+pub fn run_each(kind: &'static str, hooks: &[Hook], state_json: &str) -> Vec<HookError> {
+    hooks.iter().filter_map(|h| run_one(kind, h, state_json).err()).collect()
+}
+
 fn run_one(kind: &'static str, hook: &Hook, state_json: &str) -> Result<(), HookError> {
     let fail = |message: String| HookError::Failed { kind, path: hook.path.clone(), message };
     let mut cmd = Command::new(&hook.path);

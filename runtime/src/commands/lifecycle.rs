@@ -34,7 +34,7 @@ pub fn start(root: &Path, id: &str) -> Result<(), Error> {
     logging::debug(&format!("container {id}: started"));
     if let Some(hooks) = st.hooks.as_ref().filter(|h| !h.poststart.is_empty()) {
         let json = hook_state(&st, Status::Running);
-        if let Err(e) = crate::hooks::run_all("poststart", &hooks.poststart, &json) {
+        for e in crate::hooks::run_each("poststart", &hooks.poststart, &json) {
             logging::warn(&e.to_string());
         }
     }
@@ -196,7 +196,7 @@ pub fn destroy(dir: StateDir, st: &State) -> Result<(), Error> {
     let removed = if st.systemd_cgroup { cgroups::remove_systemd(&st.cgroup) } else { cgroups::remove(&st.cgroup, None) };
     if let Some(hooks) = st.hooks.as_ref().filter(|h| !h.poststop.is_empty()) {
         let json = hook_state(st, Status::Stopped);
-        if let Err(e) = crate::hooks::run_all("poststop", &hooks.poststop, &json) {
+        for e in crate::hooks::run_each("poststop", &hooks.poststop, &json) {
             logging::warn(&e.to_string());
         }
     }
