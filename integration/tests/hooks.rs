@@ -303,3 +303,25 @@ fn hooks_after_a_failing_poststart_or_poststop_hook_still_run() {
     }
     rt.assert_clean(&id, &b);
 }
+
+/// startContainer hooks run in the container just before the program and inherit the process's
+/// environment (issue 15, defect 11), as runc's do; a hook's own `env` replaces it.
+#[test]
+fn start_container_hooks_inherit_the_process_env() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| c["process"]["env"] = json!(["PATH=/bin:/usr/bin", "FROMPROC=p1"]));
+    b.set_hooks(
+        "startContainer",
+        json!([
+            {"path": "/bin/sh", "args": ["sh", "-c", "echo \"inherited=$FROMPROC\" > /hook-env-1"]},
+            {"path": "/bin/sh", "args": ["sh", "-c", "echo \"own=$FROMPROC$OWN\" > /hook-env-2"], "env": ["OWN=o1"]}
+        ]),
+    );
+    let id = unique("hook-penv");
+    rt.run_container(&id, &b, &[]).assert_ok();
+    let read = |f: &str| std::fs::read_to_string(b.rootfs().join(f)).unwrap_or_default();
+    assert_eq!(read("hook-env-1").trim(), "inherited=p1");
+    assert_eq!(read("hook-env-2").trim(), "own=o1");
+    rt.assert_clean(&id, &b);
+}

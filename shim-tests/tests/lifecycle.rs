@@ -87,8 +87,30 @@ fn sigterm_is_forwarded_to_the_container() {
     assert_eq!(wait_exit(&r, &b.file(&format!("exits/{cid}"))), "42");
 }
 
+/// Removes, at the end of a test, the cgroup parent `name` from every hierarchy where it did not
+/// exist before (the runtime makes missing parents; the host is left as found).
+struct CgroupParentGuard(Vec<std::path::PathBuf>);
+
+impl CgroupParentGuard {
+    fn new(name: &str) -> Self {
+        let made = std::fs::read_dir("/sys/fs/cgroup")
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path().join(name)).filter(|p| !p.exists()).collect())
+            .unwrap_or_default();
+        CgroupParentGuard(made)
+    }
+}
+
+impl Drop for CgroupParentGuard {
+    fn drop(&mut self) {
+        for dir in &self.0 {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
 #[test]
 fn oom_kill_is_reported() {
+    let _parent = CgroupParentGuard::new("shimtests");
     let mut b = Bundle::new(&["dd", "if=/dev/zero", "of=/dev/null", "bs=256M", "count=1"], false);
     let cid = unique_id("oom");
     b.config["linux"]["resources"] = serde_json::json!({"memory": {"limit": 33554432}});

@@ -125,7 +125,8 @@ pub fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Re
         // runc's rule: without pivot_root the old root stays reachable under the new one.
         return Err("rootfsPropagation of [r]private is not safe without pivot_root".into());
     }
-    let hooks = spec.hooks.clone().unwrap_or_default();
+    let mut hooks = spec.hooks.clone().unwrap_or_default();
+    inherit_process_env(&mut hooks.start_container, &process.env);
     check_hooks(&hooks)?;
     let plan = Plan {
         id: id.to_string(),
@@ -253,6 +254,14 @@ pub fn plan_sysctl(key: &str, ns: &NamespacePlan) -> Result<String, String> {
         return Err(format!("sysctl {key:?} is not in a namespace the container owns"));
     }
     Ok(format!("/proc/sys/{path}"))
+}
+
+/// startContainer hooks run in the container just before the program, with its environment
+/// (runc's init has set the process's env by then); a hook's own `env` still replaces it.
+fn inherit_process_env(hooks: &mut [crate::spec::Hook], env: &[String]) {
+    for hook in hooks.iter_mut().filter(|h| h.env.is_empty()) {
+        hook.env = env.to_vec();
+    }
 }
 
 #[cfg(test)]
@@ -384,5 +393,14 @@ mod tests {
         let mut s = spec();
         s.process.as_mut().unwrap().cwd = "tmp".into();
         assert!(build(&s, Path::new("/b"), "c", CreateOptions::default()).is_err());
+    }
+
+    #[test]
+    fn start_container_hooks_without_env_get_the_process_env() {
+        use crate::spec::Hook;
+        let mut hooks = vec![Hook { path: "/a".into(), ..Hook::default() }, Hook { path: "/b".into(), env: vec!["OWN=1".into()], ..Hook::default() }];
+        inherit_process_env(&mut hooks, &["PATH=/bin".into(), "X=y".into()]);
+        assert_eq!(hooks[0].env, ["PATH=/bin", "X=y"]);
+        assert_eq!(hooks[1].env, ["OWN=1"], "a hook's own env wins");
     }
 }
