@@ -285,11 +285,20 @@ fn used_below(level: &Path, controller: &str) -> bool {
             || fs::read_dir(d).is_ok_and(|rd| {
                 rd.flatten().any(|e| {
                     let name = e.file_name().to_string_lossy().into_owned();
-                    name.starts_with("hugetlb.") && name.ends_with(".max") && fs::read_to_string(e.path()).is_ok_and(|v| v.trim() != "max")
+                    name.starts_with("hugetlb.") && name.ends_with(".max") && fs::read_to_string(e.path()).is_ok_and(|v| is_hugetlb_limit(&v))
                 })
             })
     };
     fs::read_dir(level).is_ok_and(|rd| rd.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).any(|e| populated(&e.path()) && limited(&e.path())))
+}
+
+/// Whether a cgroup2 `hugetlb.<size>[.rsvd].max` value is a real limit. The kernel prints the
+/// unlimited value as "max" only where it equals its own page-rounded maximum; a `.rsvd.max` of a
+/// cgroup nobody wrote can read back as that number instead (9223372036854771712 with 2 MB pages
+/// here), which is no limit either: anything at or above 2^62 bytes is taken as unlimited.
+fn is_hugetlb_limit(value: &str) -> bool {
+    let v = value.trim();
+    v != "max" && v.parse::<u64>().map_or(true, |n| n < 1 << 62)
 }
 
 fn remove_tree(dir: &Path) -> Result<(), CgroupError> {

@@ -471,8 +471,16 @@ mod tests {
         remove(&dirs, None).unwrap();
         assert_eq!(fs::read_to_string(uni.join("cgroup.subtree_control")).unwrap(), "+hugetlb");
         fs::write(uni.join("other/hugetlb.2MB.max"), "max\n").unwrap();
+        // The kernel can print an unset reservation limit as its page-rounded maximum rather
+        // than "max" (seen on 6.18 for hugetlb.2MB.rsvd.max): that is no limit either.
+        fs::write(uni.join("other/hugetlb.2MB.rsvd.max"), "9223372036854771712\n").unwrap();
+        fs::write(uni.join("cgroup.subtree_control"), "+hugetlb").unwrap();
         remove(&dirs, None).unwrap();
         assert_eq!(fs::read_to_string(uni.join("cgroup.subtree_control")).unwrap(), "-hugetlb");
+        fs::write(uni.join("other/hugetlb.2MB.rsvd.max"), "4194304\n").unwrap();
+        fs::write(uni.join("cgroup.subtree_control"), "+hugetlb").unwrap();
+        remove(&dirs, None).unwrap();
+        assert_eq!(fs::read_to_string(uni.join("cgroup.subtree_control")).unwrap(), "+hugetlb", "a real reservation limit keeps it");
     }
 
     /// A cgroup that cannot be removed is named in the error, and the other hierarchies are
