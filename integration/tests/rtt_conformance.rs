@@ -138,3 +138,68 @@ fn start_container_hooks_run_under_a_profile_denying_clone3() {
     assert!(out.stdout.contains("start-hook-ran"), "the startContainer hook must have run: {out}");
     rt.assert_clean(&id, &b);
 }
+
+/// The container's file `file` in the first cgroup hierarchy that has it.
+fn cgroup_file(b: &Bundle, file: &str) -> Option<std::path::PathBuf> {
+    let rel = b.cgroups_path().trim_start_matches('/').to_string();
+    integration::leftovers::cgroup_roots().into_iter().map(|r| r.join(&rel).join(file)).find(|p| p.exists())
+}
+
+fn read_u64(p: &Path) -> u64 {
+    std::fs::read_to_string(p).unwrap_or_default().trim().parse().unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// config-linux.md#memory: "kernelTCP (int64, OPTIONAL, NOT RECOMMENDED) - sets hard limit for
+/// kernel TCP buffer memory in bytes". cgroup v1 has memory.kmem.tcp.limit_in_bytes (cgroup v2
+/// has no such limit). runc 1.1.5 ignores kernelTCP.
+#[test]
+fn kernel_tcp_limit_is_set_on_cgroup_v1() {
+    if !Path::new("/sys/fs/cgroup/memory/memory.kmem.tcp.limit_in_bytes").exists() {
+        integration::skip("kernel_tcp_limit_is_set_on_cgroup_v1", "no cgroup v1 memory.kmem.tcp.limit_in_bytes on this host");
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    // runtime-tools' value: a multiple of the page size (the kernel rounds the limit down to one).
+    b.edit(|c| c["linux"]["resources"]["memory"] = json!({"kernelTCP": 50593792}));
+    let id = unique("rtt-ktcp");
+    rt.create(&id, &b).assert_ok();
+    let f = cgroup_file(&b, "memory.kmem.tcp.limit_in_bytes").expect("the container's memory cgroup has memory.kmem.tcp.limit_in_bytes");
+    assert_eq!(read_u64(&f), 50593792, "{}", f.display());
+    rt.delete_force(&id).assert_ok();
+    rt.assert_clean(&id, &b);
+}
+
+/// config-linux.md#memory (1.3): "checkBeforeUpdate (bool, OPTIONAL) - enables checking if a new
+/// memory limit is lower than the current usage during update, and if so, rejecting the new
+/// limit." runc 1.1.5 ignores it (runc 1.2 checks on cgroup v2).
+#[test]
+fn update_with_check_before_update_refuses_a_limit_below_usage() {
+    let rt = Runtime::new();
+    // 8 MiB of page cache charged to the container's memory cgroup, then idle.
+    let mut b = Bundle::new(&["sh", "-c", "dd if=/dev/zero of=/tmp/fill bs=1048576 count=8 2>/dev/null; echo filled > /tmp/done; sleep 1000"]);
+    b.edit(|c| c["linux"]["resources"]["memory"] = json!({"limit": 268435456}));
+    let id = unique("rtt-cbu");
+    rt.create_start(&id, &b);
+    integration::util::wait_for(std::time::Duration::from_secs(10), "the container to fill its page cache", || b.rootfs().join("tmp/done").exists().then_some(()));
+    let (usage_file, limit_file) = match cgroup_file(&b, "memory.usage_in_bytes") {
+        Some(u) => (u, cgroup_file(&b, "memory.limit_in_bytes").expect("memory.limit_in_bytes")),
+        None => (cgroup_file(&b, "memory.current").expect("memory.current"), cgroup_file(&b, "memory.max").expect("memory.max")),
+    };
+    let usage = read_u64(&usage_file);
+    assert!(usage >= 4 << 20, "the container's usage should be over 4 MiB: {usage}");
+    let update = |limit: u64| {
+        let f = rt.scratch().join(format!("resources-{limit}.json"));
+        std::fs::write(&f, json!({"memory": {"limit": limit, "checkBeforeUpdate": true}}).to_string()).unwrap();
+        rt.run(&["update", "--resources", &f.to_string_lossy(), &id])
+    };
+    let below = (usage / 2) & !4095;
+    let out = update(below);
+    assert!(!out.ok(), "a limit of {below} below the usage {usage} must be refused: {out}");
+    assert_eq!(read_u64(&limit_file), 268435456, "a refused update leaves the limit");
+    let above = (usage * 4) & !4095;
+    update(above).assert_ok();
+    assert_eq!(read_u64(&limit_file), above, "a limit above the usage is set");
+    rt.delete_force(&id).assert_ok();
+    rt.assert_clean(&id, &b);
+}
