@@ -56,7 +56,8 @@ fn all_hooks_run_in_order_with_state_on_stdin() {
             want.contains(&got),
             "{kind} gets the init pid ({pid}, or 1 in the container's pid ns): {v}"
         );
-        assert_eq!(v["status"], "creating", "{kind}: {v}");
+        // state.md: `created` is "after step 2 in the lifecycle" (prestart..createContainer are steps 3-5).
+        assert_eq!(v["status"], "created", "{kind}: {v}");
         assert!(v["ociVersion"].is_string());
     }
     assert!(

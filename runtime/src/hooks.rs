@@ -17,6 +17,15 @@ pub fn run_all(kind: &'static str, hooks: &[Hook], state_json: &str) -> Result<(
     hooks.iter().try_for_each(|h| run_one(kind, h, state_json))
 }
 
+/// As `run_all`, for hooks that container init runs after loading the user's seccomp filter
+/// (startContainer): each hook is started with fork(2), which uses the clone syscall, not with
+/// posix_spawn, which glibc starts with clone3 and does not retry with clone when clone3 fails
+/// with EPERM (the runtime-tools and older Docker profiles deny clone3 that way and allow clone;
+/// runc's Go forks with clone). Only for a single-threaded caller (init).
+pub fn run_all_forked(kind: &'static str, hooks: &[Hook], state_json: &str) -> Result<(), HookError> {
+    hooks.iter().try_for_each(|h| run_one_forked(kind, h, state_json))
+}
+
 /// Runs every hook of one kind, even after one fails, and returns the failures: poststart and
 /// poststop failures are warnings, and the runtime-spec says the remaining hooks and the
 /// lifecycle go on.
@@ -24,17 +33,20 @@ pub fn run_each(kind: &'static str, hooks: &[Hook], state_json: &str) -> Vec<Hoo
     hooks.iter().filter_map(|h| run_one(kind, h, state_json).err()).collect()
 }
 
-fn run_one(kind: &'static str, hook: &Hook, state_json: &str) -> Result<(), HookError> {
-    let fail = |message: String| HookError::Failed { kind, path: hook.path.clone(), message };
+/// The hook's command: its args (args[0] as argv[0]) and only its own environment.
+fn command(hook: &Hook) -> Command {
     let mut cmd = Command::new(&hook.path);
     if let Some((arg0, rest)) = hook.args.split_first() {
         cmd.arg0(arg0).args(rest);
     }
-    cmd.env_clear()
-        .envs(hook.env.iter().filter_map(|e| e.split_once('=')))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.env_clear().envs(hook.env.iter().filter_map(|e| e.split_once('=')));
+    cmd
+}
+
+fn run_one(kind: &'static str, hook: &Hook, state_json: &str) -> Result<(), HookError> {
+    let fail = |message: String| HookError::Failed { kind, path: hook.path.clone(), message };
+    let mut cmd = command(hook);
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| fail(format!("start: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin must not fail the write: ignore EPIPE.
@@ -57,6 +69,56 @@ fn run_one(kind: &'static str, hook: &Hook, state_json: &str) -> Result<(), Hook
         if let Some(mut o) = child.stdout.take() {
             let _ = o.read_to_string(&mut out);
         }
+        let out = out.trim().replace('\n', " ");
+        return Err(fail(format!("{status}{}{out}", if out.is_empty() { "" } else { ": " })));
+    }
+    Ok(())
+}
+
+fn run_one_forked(kind: &'static str, hook: &Hook, state_json: &str) -> Result<(), HookError> {
+    use nix::fcntl::OFlag;
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let fail = |message: String| HookError::Failed { kind, path: hook.path.clone(), message };
+    let (stdin_r, stdin_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| fail(format!("pipe: {e}")))?;
+    let (out_r, out_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| fail(format!("pipe: {e}")))?;
+    let out_w2 = out_w.try_clone().map_err(|e| fail(format!("dup: {e}")))?;
+    let mut cmd = command(hook);
+    cmd.stdin(Stdio::from(stdin_r)).stdout(Stdio::from(out_w)).stderr(Stdio::from(out_w2));
+    let pid = match oxsys::fork().map_err(|e| fail(format!("start: fork: {e}")))? {
+        oxsys::Forked::Child => {
+            let e = cmd.exec();
+            eprintln!("oxrun: {kind} hook {}: start: {e}", hook.path);
+            oxsys::exit_now(127)
+        }
+        oxsys::Forked::Parent(pid) => nix::unistd::Pid::from_raw(pid),
+    };
+    // Closes our copies of the child's ends, so reading its output sees EOF at its exit.
+    drop(cmd);
+    let mut stdin = std::fs::File::from(stdin_w);
+    // A hook that does not read its stdin must not fail the write: ignore EPIPE.
+    let _ = stdin.write_all(state_json.as_bytes());
+    drop(stdin);
+    // Polled with WNOHANG rather than a pidfd: pidfd_open may be denied by the filter too.
+    let deadline = hook.timeout.filter(|t| *t > 0).map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let status = loop {
+        let flags = if deadline.is_some() { Some(WaitPidFlag::WNOHANG) } else { None };
+        match waitpid(pid, flags) {
+            Ok(WaitStatus::Exited(_, code)) => break code << 8,
+            Ok(WaitStatus::Signaled(_, sig, _)) => break sig as i32,
+            Ok(_) | Err(nix::Error::EINTR) => {}
+            Err(e) => return Err(fail(format!("wait: {e}"))),
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+            return Err(fail(format!("timed out after {}s", hook.timeout.unwrap_or(0))));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let status = <std::process::ExitStatus as std::os::unix::process::ExitStatusExt>::from_raw(status);
+    if !status.success() {
+        let mut out = String::new();
+        let _ = std::fs::File::from(out_r).read_to_string(&mut out);
         let out = out.trim().replace('\n', " ");
         return Err(fail(format!("{status}{}{out}", if out.is_empty() { "" } else { ": " })));
     }

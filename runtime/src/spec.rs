@@ -503,6 +503,9 @@ pub struct Memory {
     pub disable_oom_killer: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub use_hierarchy: Option<bool>,
+    /// runtime-spec 1.3: on `update`, refuse a limit below the current usage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_before_update: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -74,6 +74,20 @@ pub fn clone3(flags: u64, into_cgroup: Option<BorrowedFd<'_>>) -> io::Result<For
     }
 }
 
+/// fork(2) (glibc's, through the clone syscall). Unlike posix_spawn, which Rust's `Command`
+/// uses and which glibc starts with clone3 (falling back to clone only on ENOSYS), it works
+/// under a seccomp profile that denies clone3 with EPERM but allows clone, as many do.
+/// The caller must be single-threaded: the child continues with a copy of this one thread.
+pub fn fork() -> io::Result<Forked> {
+    // SAFETY: fork takes no arguments; the program is single-threaded (documented
+    // precondition), so no lock held by another thread can be copied into the child locked.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid)),
+    }
+}
+
 /// Ends the calling process at once, without running exit handlers or flushing stdio buffers
 /// inherited from the parent (what a forked child must do).
 pub fn exit_now(code: i32) -> ! {

@@ -65,6 +65,8 @@ pub struct ResourcePlan {
 pub enum ResourceError {
     #[error("linux.resources.{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
+    #[error("linux.resources.{field} {limit} is not above the current usage {usage} (memory.checkBeforeUpdate)")]
+    BelowUsage { field: &'static str, limit: i64, usage: u64 },
     #[error("linux.resources.unified ({key}) needs cgroup v2, and this host has no cgroup2 hierarchy")]
     UnifiedOnV1 { key: String },
     #[error("linux.resources.unified key {key:?}: controller {controller:?} is not on this hybrid host's cgroup2 hierarchy")]
@@ -120,7 +122,9 @@ pub fn plan(r: &Resources, host: &Host, extra_devices: &[DeviceRule]) -> Result<
 }
 
 fn memory_v1(m: &Memory, has_memsw: bool, p: &mut ResourcePlan) -> Result<(), ResourceError> {
-    kernel_memory_warnings(m, p);
+    if m.kernel.is_some_and(|k| k != 0) {
+        p.warnings.push(KERNEL_IGNORED.into());
+    }
     if let (Some(limit), Some(swap)) = (m.limit.filter(|l| *l > 0), m.swap.filter(|s| *s > 0)) {
         if swap < limit {
             return Err(invalid("memory.swap", format!("{swap} is below memory.limit {limit} (swap is memory+swap)")));
@@ -150,6 +154,12 @@ fn memory_v1(m: &Memory, has_memsw: bool, p: &mut ResourcePlan) -> Result<(), Re
     if m.disable_oom_killer == Some(true) {
         p.writes.push(w("memory", "memory.oom_control", 1));
     }
+    // config-linux.md: kernelTCP "sets hard limit for kernel TCP buffer memory in bytes". v1's
+    // memory.kmem.tcp.limit_in_bytes still applies it (6.x reads back what it was given), unlike
+    // memory.kmem.limit_in_bytes, which the kernel accepts and ignores since 5.16.
+    if let Some(tcp) = m.kernel_tcp.filter(|k| *k != 0) {
+        p.writes.push(w("memory", "memory.kmem.tcp.limit_in_bytes", tcp));
+    }
     match m.use_hierarchy {
         Some(true) => p.writes.push(w("memory", "memory.use_hierarchy", 1)),
         // Since Linux 5.x use_hierarchy is always 1 and writing 0 fails.
@@ -160,7 +170,12 @@ fn memory_v1(m: &Memory, has_memsw: bool, p: &mut ResourcePlan) -> Result<(), Re
 }
 
 fn memory_v2(m: &Memory, p: &mut ResourcePlan) -> Result<(), ResourceError> {
-    kernel_memory_warnings(m, p);
+    if m.kernel.is_some_and(|k| k != 0) {
+        p.warnings.push(KERNEL_IGNORED.into());
+    }
+    if m.kernel_tcp.is_some_and(|k| k != 0) {
+        p.warnings.push("linux.resources.memory.kernelTCP ignored: cgroup v2 has no kernel TCP memory limit".into());
+    }
     if let Some(limit) = m.limit.filter(|l| *l != 0) {
         p.writes.push(w("memory", "memory.max", max_or(limit)));
     }
@@ -182,13 +197,30 @@ fn memory_v2(m: &Memory, p: &mut ResourcePlan) -> Result<(), ResourceError> {
     Ok(())
 }
 
-fn kernel_memory_warnings(m: &Memory, p: &mut ResourcePlan) {
-    if m.kernel.is_some_and(|k| k != 0) {
-        p.warnings.push("linux.resources.memory.kernel ignored: kernel memory limits are deprecated and not set".into());
+const KERNEL_IGNORED: &str = "linux.resources.memory.kernel ignored: kernel memory limits are deprecated and not set";
+
+/// memory.checkBeforeUpdate (runtime-spec 1.3, config-linux.md#memory): "enables checking if a
+/// new memory limit is lower than the current usage during update, and if so, rejecting the new
+/// limit". As runc 1.2 (which does it on v2 only; v1 has the same usage file under another
+/// name): the limit and the memory+swap limit must be above the usage `read_usage` returns for
+/// the file named; a usage that cannot be read is no reason to refuse.
+pub fn check_memory_usage(m: &Memory, v2: bool, read_usage: impl Fn(&str) -> Option<u64>) -> Result<(), ResourceError> {
+    if m.check_before_update != Some(true) {
+        return Ok(());
     }
-    if m.kernel_tcp.is_some_and(|k| k != 0) {
-        p.warnings.push("linux.resources.memory.kernelTCP ignored: kernel TCP memory limits are deprecated and not set".into());
+    let (limit, swap) = (m.limit.unwrap_or(0), m.swap.unwrap_or(0));
+    if limit <= 0 && swap <= 0 {
+        return Ok(());
     }
+    let Some(usage) = read_usage(if v2 { "memory.current" } else { "memory.usage_in_bytes" }) else {
+        return Ok(());
+    };
+    for (field, value) in [("memory.swap", swap), ("memory.limit", limit)] {
+        if value > 0 && value as u64 <= usage {
+            return Err(ResourceError::BelowUsage { field, limit: value, usage });
+        }
+    }
+    Ok(())
 }
 
 /// The spec's swap is memory+swap; v2 memory.swap.max is swap alone (runc's conversion).

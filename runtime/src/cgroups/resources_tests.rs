@@ -67,6 +67,7 @@ fn every_memory_field() {
         swappiness: Some(30),
         disable_oom_killer: Some(true),
         use_hierarchy: Some(true),
+        check_before_update: Some(true),
     };
     let r = Resources { memory: Some(m.clone()), ..Resources::default() };
     let p = plan(&r, &Host::v1(true), &[]).unwrap();
@@ -78,10 +79,11 @@ fn every_memory_field() {
             ("memory.memsw.limit_in_bytes", "-1"),
             ("memory.swappiness", "30"),
             ("memory.oom_control", "1"),
+            ("memory.kmem.tcp.limit_in_bytes", "10"),
             ("memory.use_hierarchy", "1"),
         ]
     );
-    assert_eq!(p.warnings.len(), 2, "kernel and kernelTCP are ignored with a warning: {:?}", p.warnings);
+    assert_eq!(p.warnings.len(), 1, "only kernel is ignored with a warning on v1: {:?}", p.warnings);
     let p = plan(&r, &Host::v2(), &[]).unwrap();
     assert_eq!(files(&p), vec![("memory.max", "100"), ("memory.low", "50"), ("memory.swap.max", "max")]);
     assert_eq!(p.warnings.len(), 4, "kernel, kernelTCP, swappiness, disableOOMKiller: {:?}", p.warnings);
@@ -291,4 +293,25 @@ fn resources_parse_from_config_json_names() {
     assert_eq!((m.disable_oom_killer, m.kernel_tcp, m.use_hierarchy), (Some(true), Some(5), Some(true)));
     let c = r.cpu.as_ref().unwrap();
     assert_eq!((c.realtime_runtime, c.idle, c.burst), (Some(5), Some(1), Some(3)));
+}
+
+/// config-linux.md#memory, checkBeforeUpdate: "enables checking if a new memory limit is lower
+/// than the current usage during update, and if so, rejecting the new limit".
+#[test]
+fn check_before_update_refuses_limits_not_above_usage() {
+    let usage = |file: &'static str, value: u64| move |f: &str| (f == file).then_some(value);
+    let m = |limit: i64, swap: Option<i64>, check: Option<bool>| Memory { limit: Some(limit), swap, check_before_update: check, ..Memory::default() };
+    // v2 reads memory.current, v1 memory.usage_in_bytes.
+    let err = check_memory_usage(&m(4096, None, Some(true)), true, usage("memory.current", 8192)).unwrap_err();
+    assert_eq!(err.to_string(), "linux.resources.memory.limit 4096 is not above the current usage 8192 (memory.checkBeforeUpdate)");
+    assert!(check_memory_usage(&m(4096, None, Some(true)), false, usage("memory.usage_in_bytes", 4096)).is_err(), "equal to the usage is refused");
+    assert!(check_memory_usage(&m(4096, None, Some(true)), false, usage("memory.current", 8192)).is_ok(), "v1 does not read memory.current");
+    assert!(check_memory_usage(&m(16384, None, Some(true)), true, usage("memory.current", 8192)).is_ok());
+    let err = check_memory_usage(&m(16384, Some(8192), Some(true)), true, usage("memory.current", 8192)).unwrap_err();
+    assert!(err.to_string().starts_with("linux.resources.memory.swap 8192"), "{err}");
+    // Off, unlimited (-1) or an unreadable usage: no refusal.
+    assert!(check_memory_usage(&m(4096, None, None), true, usage("memory.current", 8192)).is_ok());
+    assert!(check_memory_usage(&m(4096, None, Some(false)), true, usage("memory.current", 8192)).is_ok());
+    assert!(check_memory_usage(&m(-1, None, Some(true)), true, usage("memory.current", 8192)).is_ok());
+    assert!(check_memory_usage(&m(4096, None, Some(true)), true, |_: &str| None).is_ok());
 }

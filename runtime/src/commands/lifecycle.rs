@@ -121,6 +121,13 @@ fn signal_cgroup(st: &State, signal: i32) {
 
 /// `delete`: removes a stopped container; `--force` kills a live one first. A missing container
 /// is not an error with `--force` (Podman deletes what may never have been created).
+///
+/// Without `--force` a `created` container is refused like a running one: runtime.md#delete says
+/// "Attempting to delete a container that is not stopped MUST generate an error", and `created`
+/// is not stopped. runc 1.1.5 and crun kill and delete it instead. No engine relies on that:
+/// Podman calls `delete --force`, and containerd's client refuses to delete a created task until
+/// it was killed (task.Delete with WithProcessKill), so its shim's plain `delete` finds it
+/// stopped.
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
     let dir = match StateDir::open(root, id) {
         Ok(d) => d,
@@ -135,8 +142,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
     };
     match state::status(&dir, &st) {
         Status::Stopped => {}
-        Status::Created => kill_and_wait(&st)?,
-        status @ (Status::Running | Status::Paused | Status::Creating) => {
+        status @ (Status::Created | Status::Running | Status::Paused | Status::Creating) => {
             if !force {
                 return Err(Error::WrongState { op: "delete", status });
             }

@@ -85,6 +85,11 @@ pub fn update(root: &Path, a: &UpdateArgs) -> Result<(), Error> {
     }
     let res = update_resources(a)?;
     let layout = Layout::detect()?;
+    if let Some(m) = &res.memory {
+        let dir = stats::dir_of(&layout, &st.cgroup, "memory");
+        let read = |f: &str| std::fs::read_to_string(dir.as_ref()?.join(f)).ok()?.trim().parse().ok();
+        resources::check_memory_usage(m, layout.host().is_v2("memory"), read).map_err(cgroups::CgroupError::from)?;
+    }
     let writes = cgroups::plan_update(&layout, &res)?;
     if st.systemd_cgroup {
         cgroups::scope::update_unit(&st.cgroup, &layout, &res).map_err(cgroups::CgroupError::from)?;

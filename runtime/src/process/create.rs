@@ -485,7 +485,7 @@ fn wait_ready(ch: &Channel, plan: &Plan, pid: i32) -> Result<(), Error> {
             Ok(FromInit::Ready) => return Ok(()),
             Ok(FromInit::Failed(e)) => return Err(e.into()),
             Ok(FromInit::RunCreateHooks) => {
-                let state = init::hook_state(plan, "creating", pid);
+                let state = init::hook_state(plan, init::HOOK_STATUS_CREATE, pid);
                 crate::hooks::run_all("prestart", &plan.hooks.prestart, &state)?;
                 crate::hooks::run_all("createRuntime", &plan.hooks.create_runtime, &state)?;
                 ch.send(&ToInit::HooksDone)?;

@@ -145,12 +145,12 @@ fn process(ch: Channel, req: &ExecRequest<'_>) -> ! {
         let exec = init::resolve_exec(req.process, &[])?;
         crate::lsm::apply(&req.process.labels).map_err(|e| crate::rootfs::procfs_error("apply LSM labels", e))?;
         init::mark_fds_cloexec(req.preserve_fds)?;
+        init::keep_preserved_fds(req.preserve_fds);
         let notify_fd = init::apply_process(req.process)?;
         if let (Some(fd), Some(socket), Some(state)) = (&notify_fd, &req.seccomp_listener, &listener_state) {
             init::send_seccomp_listener(socket, fd, state)?;
         }
         drop(notify_fd);
-        init::keep_preserved_fds(req.preserve_fds);
         Ok(exec)
     })();
     let err = match result {

@@ -132,7 +132,7 @@ fn setup(ctx: &mut InitContext<'_>) -> Result<Exec> {
         }
     }
     if !plan.hooks.create_container.is_empty() {
-        let state = hook_state(plan, "creating", ctx.host_pid);
+        let state = hook_state(plan, HOOK_STATUS_CREATE, ctx.host_pid);
         crate::hooks::run_all("createContainer", &plan.hooks.create_container, &state).map_err(|e| InitError::msg("createContainer hook", e.to_string()))?;
     }
     rootfs::switch_root(plan, root)?;
@@ -147,6 +147,7 @@ fn setup(ctx: &mut InitContext<'_>) -> Result<Exec> {
     // execve.
     crate::lsm::apply(&plan.process.labels).map_err(|e| rootfs::procfs_error("apply LSM labels", e))?;
     mark_fds_cloexec(ctx.preserved_fds)?;
+    keep_preserved_fds(ctx.preserved_fds);
     let listener = apply_process(&plan.process)?;
     if let (Some(fd), Some(socket), Some(prog)) = (&listener, &ctx.seccomp_listener, &plan.process.seccomp) {
         let state = crate::seccomp::listener_state(prog, &plan.id, ctx.host_pid, &plan.bundle);
@@ -168,6 +169,14 @@ fn send(ctx: &InitContext<'_>, msg: FromInit) -> Result<()> {
     ctx.channel.send(&msg).map_err(|e| InitError::msg("talk to runtime", e.to_string()))
 }
 
+/// The status in the state that prestart, createRuntime, createContainer and startContainer
+/// hooks get. state.md: `creating` is step 2 of the lifecycle (building the environment);
+/// `created` is "after step 2 in the lifecycle" while the container process "has neither exited
+/// nor executed the user-specified program", which is when these hooks run (steps 3-5 and 7).
+/// runc 1.1.5 sends `creating` to the first three; crun sends `created` (and `starting`, not a
+/// spec status, to startContainer).
+pub const HOOK_STATUS_CREATE: &str = "created";
+
 /// The state JSON hooks get: the runtime-spec's keys, annotations included. `pid` is init's pid
 /// as the runtime's pid namespace sees it.
 pub fn hook_state(plan: &Plan, status: &str, pid: i32) -> String {
@@ -187,14 +196,13 @@ pub fn hook_state(plan: &Plan, status: &str, pid: i32) -> String {
 /// rlimits, user and groups, capabilities, no_new_privs, umask, cwd — in the order the kernel's
 /// rules need: bounding set drop first, ids with KEEPCAPS, then the final sets.
 /// Returns the seccomp notify fd when the filter has a listener.
+///
+/// The user's seccomp filter is loaded last: a profile may deny any syscall (getcwd, close_range,
+/// clone3, ...), and nothing we do after the load may depend on one it denies. Without
+/// no_new_privs loading needs CAP_SYS_ADMIN, so when the process does not keep it we hold it
+/// through the load and drop it with one capset after (runc loads such a filter before all of
+/// this, its cwd check included).
 pub fn apply_process(p: &ProcessPlan) -> Result<Option<OwnedFd>> {
-    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we still have
-    // every capability. With no_new_privs it is loaded last, so fewer of our own syscalls pass
-    // through it.
-    let mut listener = None;
-    if !p.no_new_privileges {
-        listener = load_seccomp(p)?;
-    }
     for r in &p.rlimits {
         oxsys::set_rlimit(r.resource, r.soft, r.hard).map_err(|e| InitError::sys(format!("set rlimit {}", r.resource), e))?;
     }
@@ -213,13 +221,9 @@ pub fn apply_process(p: &ProcessPlan) -> Result<Option<OwnedFd>> {
     setresgid(Gid::from_raw(p.gid), Gid::from_raw(p.gid), Gid::from_raw(p.gid)).map_err(|e| InitError::sys(format!("setgid {}", p.gid), e))?;
     setresuid(Uid::from_raw(p.uid), Uid::from_raw(p.uid), Uid::from_raw(p.uid)).map_err(|e| InitError::sys(format!("setuid {}", p.uid), e))?;
     nix::sys::prctl::set_keepcaps(false).map_err(|e| InitError::sys("clear keepcaps", e))?;
-    let mask = |set: &caps::CapsHashSet| set.iter().fold(0u64, |m, c| m | (1u64 << c.index()));
-    oxsys::capset(oxsys::CapSets {
-        effective: mask(&p.caps.effective),
-        permitted: mask(&p.caps.permitted),
-        inheritable: mask(&p.caps.inheritable),
-    })
-    .map_err(|e| InitError::sys("set capabilities", e))?;
+    let final_sets = cap_sets(&p.caps, false);
+    let hold_admin = p.seccomp.is_some() && !p.no_new_privileges && !p.caps.effective.contains(&caps::Capability::CAP_SYS_ADMIN);
+    oxsys::capset(if hold_admin { cap_sets(&p.caps, true) } else { final_sets }).map_err(|e| InitError::sys("set capabilities", e))?;
     caps::clear(None, caps::CapSet::Ambient).map_err(|e| InitError::msg("clear ambient capabilities", e.to_string()))?;
     // The kernel allows an ambient capability only if it is permitted and inheritable; runc
     // skips the others silently (its default spec lists ambient caps without inheritable ones).
@@ -237,10 +241,23 @@ pub fn apply_process(p: &ProcessPlan) -> Result<Option<OwnedFd>> {
         Ok(cwd) if cwd.starts_with("/") => {}
         _ => return Err(InitError::msg("check cwd", format!("current working directory {:?} is outside the container", p.cwd))),
     }
-    if p.no_new_privileges {
-        listener = load_seccomp(p)?;
+    let listener = load_seccomp(p)?;
+    if hold_admin {
+        oxsys::capset(final_sets).map_err(|e| InitError::sys("drop CAP_SYS_ADMIN after loading the seccomp filter", e))?;
     }
     Ok(listener)
+}
+
+/// The capability sets of the process; `with_admin` adds CAP_SYS_ADMIN to effective and
+/// permitted (to load a seccomp filter without no_new_privs).
+fn cap_sets(c: &crate::plan::CapPlan, with_admin: bool) -> oxsys::CapSets {
+    let mask = |set: &caps::CapsHashSet| set.iter().fold(0u64, |m, c| m | (1u64 << c.index()));
+    let admin = if with_admin { 1u64 << caps::Capability::CAP_SYS_ADMIN.index() } else { 0 };
+    oxsys::CapSets {
+        effective: mask(&c.effective) | admin,
+        permitted: mask(&c.permitted) | admin,
+        inheritable: mask(&c.inheritable),
+    }
 }
 
 fn load_seccomp(p: &ProcessPlan) -> Result<Option<OwnedFd>> {
@@ -313,8 +330,8 @@ fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Blocks until `start` writes the exec fifo, runs startContainer hooks, closes every fd the
-/// program must not get, and execs.
+/// Blocks until `start` writes the exec fifo, runs startContainer hooks and execs (the fds the
+/// program must not get were marked close-on-exec before the seccomp filter was loaded).
 fn wait_and_exec(ctx: &InitContext<'_>, exec: Exec) -> std::result::Result<std::convert::Infallible, String> {
     let (read, _write) = &ctx.fifo;
     let mut byte = [0u8; 1];
@@ -331,14 +348,14 @@ fn wait_and_exec(ctx: &InitContext<'_>, exec: Exec) -> std::result::Result<std::
         }
     }
     if !ctx.plan.hooks.start_container.is_empty() {
-        let state = hook_state(ctx.plan, "created", ctx.host_pid);
-        crate::hooks::run_all("startContainer", &ctx.plan.hooks.start_container, &state).map_err(|e| e.to_string())?;
+        let state = hook_state(ctx.plan, HOOK_STATUS_CREATE, ctx.host_pid);
+        crate::hooks::run_all_forked("startContainer", &ctx.plan.hooks.start_container, &state).map_err(|e| e.to_string())?;
     }
-    keep_preserved_fds(ctx.preserved_fds);
     exec_now(&exec)
 }
 
 /// Clears close-on-exec on the preserved fds 3..3+n, which belong to the program, not to us.
+/// Done before the seccomp filter is loaded (fcntl may be denied).
 pub fn keep_preserved_fds(n: u32) {
     for fd in 3..3 + n as i32 {
         if let Some(fd) = oxsys::take_inherited_fd(fd) {
