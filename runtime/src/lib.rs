@@ -12,6 +12,7 @@ pub mod fault;
 pub mod hooks;
 pub mod logging;
 pub mod lsm;
+pub mod netdev;
 pub mod plan;
 pub mod process;
 pub mod procfs;

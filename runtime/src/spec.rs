@@ -314,6 +314,17 @@ pub struct Linux {
     /// Kept as JSON: only checked (see `check_intel_rdt`), Intel RDT is not implemented.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intel_rdt: Option<serde_json::Value>,
+    /// Host network devices moved into the container's network namespace, by host name
+    /// (planned in plan::netdev).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub net_devices: BTreeMap<String, NetDevice>,
+}
+
+/// One entry of `linux.netDevices`: the name inside the container (the host name when unset).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetDevice {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// `linux.intelRdt`: oxrun does not manage resctrl groups. Schemata it would have to apply are

@@ -10,6 +10,7 @@ pub mod bpf;
 pub mod exe_guard;
 
 pub mod mount_attr;
+pub mod netlink;
 pub mod sched;
 
 use std::ffi::CStr;

@@ -38,8 +38,10 @@ pub fn features() -> Value {
                 "modes": ["MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL"],
                 "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"]
             },
-            "intelRdt": { "enabled": false },
-            "mountExtensions": { "idmap": { "enabled": true } }
+            // Schemata are refused and monitoring ignored (spec::check_intel_rdt): not supported.
+            "intelRdt": { "enabled": false, "schemata": false, "monitoring": false },
+            "mountExtensions": { "idmap": { "enabled": true } },
+            "netDevices": { "enabled": true }
         },
         "annotations": {
             "org.opencontainers.oxrun.version": env!("CARGO_PKG_VERSION")
@@ -96,6 +98,67 @@ mod tests {
         for flag in m["flags"].as_array().unwrap() {
             assert!(plan("MPOL_BIND", vec![flag.as_str().unwrap().into()]).is_ok(), "{flag}");
         }
+    }
+
+    /// A config with only `linux` set (and a network namespace), as `plan::build` sees it.
+    fn plan_linux(edit: impl FnOnce(&mut crate::spec::Linux)) -> Result<(crate::plan::Plan, Vec<String>), String> {
+        let mut linux = crate::spec::Linux { namespaces: vec![crate::spec::Namespace { kind: "network".into(), path: None }], ..Default::default() };
+        edit(&mut linux);
+        let spec = crate::spec::Spec {
+            oci_version: "1.3.0".into(),
+            process: Some(crate::spec::Process { args: vec!["sh".into()], cwd: "/".into(), ..Default::default() }),
+            root: Some(crate::spec::Root { path: "rootfs".into(), readonly: false }),
+            linux: Some(linux),
+            ..Default::default()
+        };
+        crate::plan::build(&spec, std::path::Path::new("/b"), "c", Default::default())
+    }
+
+    #[test]
+    fn net_devices_are_advertised_as_planned() {
+        let f = features();
+        let enabled = f["linux"]["netDevices"]["enabled"].as_bool().expect("linux.netDevices.enabled");
+        let (plan, _) = plan_linux(|l| {
+            l.net_devices.insert("eth9".into(), crate::spec::NetDevice { name: Some("ctr0".into()) });
+        })
+        .unwrap();
+        let planned = plan.net_devices.is_some_and(|p| p.moves.iter().any(|m| m.host_name == "eth9" && m.container_name == "ctr0"));
+        assert_eq!(enabled, planned, "features says netDevices enabled={enabled}, the plan moves the device: {planned}");
+    }
+
+    #[test]
+    fn intel_rdt_is_advertised_as_the_plan_treats_it() {
+        let f = features();
+        let rdt = &f["linux"]["intelRdt"];
+        let flag = |k: &str| rdt[k].as_bool().unwrap_or_else(|| panic!("linux.intelRdt.{k}"));
+        let rdt_config = |json: &str| {
+            let value: serde_json::Value = serde_json::from_str(json).unwrap();
+            plan_linux(move |l| l.intel_rdt = Some(value))
+        };
+        // enabled: the classic schema fields are applied, not refused.
+        assert_eq!(flag("enabled"), rdt_config(r#"{"closID":"c","l3CacheSchema":"L3:0=ff","memBwSchema":"MB:0=50"}"#).is_ok());
+        assert_eq!(flag("schemata"), rdt_config(r#"{"closID":"c","schemata":["L3:0=ff"]}"#).is_ok());
+        // monitoring: taken without the warning that says it is ignored.
+        let monitored = rdt_config(r#"{"enableMonitoring":true}"#).is_ok_and(|(_, w)| !w.iter().any(|w| w.contains("intelRdt")));
+        assert_eq!(flag("monitoring"), monitored);
+    }
+
+    #[test]
+    fn the_memory_policy_list_is_the_specs_whole_list_and_nothing_else_plans() {
+        let f = features();
+        let m = &f["linux"]["memoryPolicy"];
+        let names = |v: &serde_json::Value| -> Vec<String> { v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect() };
+        let plan = |mode: &str, flags: Vec<String>| plan_linux(|l| l.memory_policy = Some(crate::spec::MemoryPolicy { mode: mode.into(), nodes: Some("0".into()), flags }));
+        // config-linux.md "Memory policy": every mode and flag the spec lists is advertised.
+        for mode in ["MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL"] {
+            assert!(names(&m["modes"]).iter().any(|n| n == mode), "{mode} is not advertised");
+        }
+        for flag in ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"] {
+            assert!(names(&m["flags"]).iter().any(|n| n == flag), "{flag} is not advertised");
+        }
+        // What is not advertised is refused, not silently taken.
+        assert!(plan("MPOL_NOT_A_MODE", Vec::new()).is_err());
+        assert!(plan("MPOL_BIND", vec!["MPOL_F_NOT_A_FLAG".into()]).is_err());
     }
 
     #[test]

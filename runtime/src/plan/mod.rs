@@ -6,6 +6,7 @@
 pub mod attrs;
 pub mod mounts;
 pub mod namespaces;
+pub mod netdev;
 pub mod process;
 
 use crate::spec::{ConsoleSize, Hooks, Spec};
@@ -66,6 +67,8 @@ pub struct Plan {
     pub domainname: Option<String>,
     /// (path under /proc/sys, value)
     pub sysctl: Vec<(String, String)>,
+    /// `linux.netDevices`: host network devices the runtime moves into the container's netns.
+    pub net_devices: Option<netdev::NetDevicePlan>,
     pub process: ProcessPlan,
     pub hooks: Hooks,
     /// The config's annotations: part of the state every hook reads on stdin.
@@ -106,6 +109,7 @@ pub fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Re
         .map(|m| mounts::plan_mount(m, bundle))
         .collect::<Result<Vec<_>, _>>()?;
     let devices = mounts::plan_devices(&linux.devices)?;
+    let net_devices = netdev::plan_net_devices(&linux.net_devices, &namespaces)?;
     let sysctl = linux
         .sysctl
         .iter()
@@ -142,6 +146,7 @@ pub fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Re
         hostname: spec.hostname.clone().filter(|h| !h.is_empty()),
         domainname: spec.domainname.clone().filter(|h| !h.is_empty()),
         sysctl,
+        net_devices,
         process: process_plan,
         hooks,
         annotations: spec.annotations.clone(),

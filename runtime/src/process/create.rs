@@ -189,6 +189,7 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
         write_id_maps(pid, &plan)?;
     }
     crate::fault::point("after-id-maps");
+    let net_devices = crate::netdev::move_devices(plan.net_devices.as_ref(), &req.id, pid)?;
     // Init sets up its mounts while we move it into its cgroups: the first write to a v1
     // cgroup.procs waits for an RCU grace period, the largest single cost of a start.
     let joined = (|| -> Result<(), Error> {
@@ -216,6 +217,7 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
         state::write_atomic(&abs, pid.to_string().as_bytes(), 0o644)?;
     }
     crate::fault::point("after-pid-file");
+    if let Some(moved) = net_devices { moved.keep() }
     Ok(Created { dir: cleanup.disarm(), state, relay_end })
 }
 
