@@ -451,3 +451,154 @@ impl Drop for Dockerd {
         let _ = self.shutdown();
     }
 }
+
+/// A container name of this test; removed (`docker rm -f`) on drop, so a
+/// failing test leaves no container in the shared daemon.
+pub struct Ctr<'a> {
+    /// The daemon.
+    pub dk: &'a Dockerd,
+    /// The container's name.
+    pub name: String,
+    /// `oxrun` or `runc`.
+    pub runtime: &'a str,
+}
+
+impl<'a> Ctr<'a> {
+    pub fn new(dk: &'a Dockerd, runtime: &'a str, case: &str) -> Ctr<'a> {
+        Ctr {
+            dk,
+            name: unique(case),
+            runtime,
+        }
+    }
+
+    /// `docker run --name N --runtime R --network none FLAGS... IMAGE ARGS...`.
+    pub fn run(&self, flags: &[&str], args: &[&str]) -> Out {
+        let mut v = vec![
+            "run",
+            "--name",
+            &self.name,
+            "--runtime",
+            self.runtime,
+            "--network",
+            "none",
+        ];
+        v.extend_from_slice(flags);
+        v.push(IMAGE);
+        v.extend_from_slice(args);
+        self.dk.docker(&v)
+    }
+
+    /// `run -d`, asserting success; waits until the container is running.
+    #[track_caller]
+    pub fn run_detached(&self, flags: &[&str], args: &[&str]) {
+        let mut f = vec!["-d"];
+        f.extend_from_slice(flags);
+        let out = self.run(&f, args);
+        assert!(
+            out.ok(),
+            "[{}] docker run -d: {out}\n{}",
+            self.runtime,
+            self.dk.log_tail(30)
+        );
+        self.wait_status("running");
+    }
+
+    /// `docker exec FLAGS... N ARGS...`.
+    pub fn exec(&self, flags: &[&str], args: &[&str]) -> Out {
+        let mut v = vec!["exec"];
+        v.extend_from_slice(flags);
+        v.push(&self.name);
+        v.extend_from_slice(args);
+        self.dk.docker(&v)
+    }
+
+    #[track_caller]
+    pub fn inspect(&self, format: &str) -> String {
+        self.dk.inspect(&self.name, format)
+    }
+
+    /// Polls `.State.Status` until it is `status` (30 s).
+    #[track_caller]
+    pub fn wait_status(&self, status: &str) {
+        let mut last = String::new();
+        let ok = poll_until(Duration::from_secs(30), || {
+            last = self
+                .dk
+                .docker(&["inspect", "-f", "{{.State.Status}}", &self.name])
+                .stdout
+                .trim()
+                .to_string();
+            last == status
+        });
+        assert!(
+            ok,
+            "[{}] {} never became {status} (last {last:?})\n{}",
+            self.runtime,
+            self.name,
+            self.dk.log_tail(30)
+        );
+    }
+
+    pub fn id(&self) -> String {
+        self.inspect("{{.Id}}")
+    }
+
+    /// The container's cgroup dir in the v1 hierarchy `ctrl` on the host.
+    pub fn cgroup_file(&self, ctrl: &str, file: &str) -> std::path::PathBuf {
+        std::path::Path::new("/sys/fs/cgroup")
+            .join(ctrl)
+            .join(self.dk.cgroups_path(&self.id()).trim_start_matches('/'))
+            .join(file)
+    }
+
+    /// Proves the container runs on this runtime: `<runtime> --root
+    /// <exec-root>/runtime-runc/moby state <id>` reports it running, and the
+    /// other runtime cannot read that state (each writes its own format).
+    #[track_caller]
+    pub fn assert_runtime_knows_it(&self) {
+        let id = self.id();
+        let out = runtime_cmd(self.dk, self.runtime, &["state", &id]);
+        assert!(
+            out.ok(),
+            "[{}] the runtime does not know the container: {out}",
+            self.runtime
+        );
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("state JSON");
+        assert_eq!(v["id"].as_str(), Some(id.as_str()), "[{}] {out}", self.runtime);
+        assert_eq!(v["status"].as_str(), Some("running"), "[{}] {out}", self.runtime);
+        let other = if self.runtime == "oxrun" { "runc" } else { "oxrun" };
+        let out = runtime_cmd(self.dk, other, &["state", &id]);
+        assert!(
+            !out.ok(),
+            "[{}] {other} reads the container's state too: {out}",
+            self.runtime
+        );
+    }
+
+    /// `docker rm -f`, then asserts nothing of the container is left.
+    #[track_caller]
+    pub fn remove_and_check(&self) {
+        let id = self.id();
+        self.dk.ok(&["rm", "-f", &self.name]);
+        self.dk.assert_clean(&id, self.runtime);
+    }
+}
+
+impl Drop for Ctr<'_> {
+    fn drop(&mut self) {
+        let _ = self.dk.docker(&["rm", "-f", &self.name]);
+    }
+}
+
+/// `<runtime binary> --root <the shim's root> ARGS...`.
+pub fn runtime_cmd(dk: &Dockerd, runtime: &str, args: &[&str]) -> Out {
+    let bin = if runtime == "oxrun" {
+        dk.oxrun.clone()
+    } else {
+        crate::util::which("runc").expect("runc")
+    };
+    let mut c = std::process::Command::new(&bin);
+    c.arg("--root").arg(dk.runtime_root()).args(args);
+    crate::util::exec(c, &dk.scratch(), Duration::from_secs(20))
+}
