@@ -446,6 +446,40 @@ fn oom_killed(rt: &str) {
     c.remove_and_check();
 }
 
+/// Known difference (oxrun's rootfs.rs, not fixed here): Docker's spec
+/// mounts `/sys/fs/cgroup` with `ro,nosuid,noexec,nodev`; on a v1 host runc
+/// gives each per-hierarchy bind mount all four flags, oxrun only `ro`.
+/// Ignored for oxrun until fixed; run with `-- --ignored cgroup_submounts`.
+mod cgroup_submounts_nosuid_nodev_noexec {
+    #[test]
+    #[ignore = "oxrun's v1 cgroup bind mounts lack nosuid,nodev,noexec (known, rootfs.rs)"]
+    fn oxrun() {
+        super::cgroup_submounts_nosuid_nodev_noexec("oxrun")
+    }
+    #[test]
+    fn runc() {
+        super::cgroup_submounts_nosuid_nodev_noexec("runc")
+    }
+}
+
+fn cgroup_submounts_nosuid_nodev_noexec(rt: &str) {
+    let Some(dk) = setup("cgroup_submounts_nosuid_nodev_noexec", rt) else {
+        return;
+    };
+    let c = Ctr::new(dk, rt, "cgmnt");
+    let out = c.run(&[], &["grep", " /sys/fs/cgroup/", "/proc/self/mounts"]);
+    assert_code(dk, rt, &out, 0);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(!lines.is_empty(), "[{rt}] no cgroup mounts: {out}");
+    for l in lines {
+        let opts: Vec<&str> = l.split_whitespace().nth(3).unwrap_or_default().split(',').collect();
+        for want in ["ro", "nosuid", "nodev", "noexec"] {
+            assert!(opts.contains(&want), "[{rt}] {want} missing: {l}");
+        }
+    }
+    c.remove_and_check();
+}
+
 /// Docker runs every runtime with runc's state root (see
 /// `Dockerd::runtime_root`), so oxrun's and runc's state dirs sit side by
 /// side: `oxrun list` lists its own containers and skips runc's dirs (exit
