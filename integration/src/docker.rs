@@ -114,6 +114,34 @@ rm -rf "$D"
 echo "watchdog: done"
 "#;
 
+/// The daemon.json of a private dockerd: everything under `dir`, no
+/// iptables, ip forwarding or bridge, containers under `cgroup_parent`.
+fn daemon_config(dir: &Path, oxrun: &Path, cgroup_parent: &str) -> serde_json::Map<String, serde_json::Value> {
+    let d = dir.display();
+    let conf = serde_json::json!({
+        "runtimes": {"oxrun": {"path": oxrun}},
+        "data-root": format!("{d}/data"),
+        "exec-root": format!("{d}/exec"),
+        "pidfile": format!("{d}/dockerd.pid"),
+        "hosts": [format!("unix://{d}/docker.sock")],
+        "deprecated-key-path": format!("{d}/key.json"),
+        "iptables": false,
+        "ip-masq": false,
+        "ip-forward": false,
+        "bridge": "none",
+        "userland-proxy": false,
+        "cgroup-parent": cgroup_parent,
+        "exec-opts": ["native.cgroupdriver=cgroupfs"],
+        "storage-driver": "overlay2",
+        "init-path": DOCKER_INIT,
+        "log-level": "info"
+    });
+    match conf {
+        serde_json::Value::Object(m) => m,
+        _ => unreachable!("a JSON object literal"),
+    }
+}
+
 /// A private dockerd with [`IMAGE`] imported.
 pub struct Dockerd {
     /// The oxrun binary registered as runtime `oxrun`.
@@ -135,6 +163,12 @@ impl Dockerd {
     /// Writes daemon.json, starts the watchdog (and so dockerd), waits for
     /// the API and imports [`IMAGE`].
     pub fn start(oxrun: &Path) -> Dockerd {
+        Dockerd::start_with(oxrun, serde_json::Map::new())
+    }
+
+    /// Like [`Dockerd::start`], with `extra` keys added to daemon.json
+    /// (e.g. `"default-runtime"`).
+    pub fn start_with(oxrun: &Path, extra: serde_json::Map<String, serde_json::Value>) -> Dockerd {
         assert!(
             oxrun.is_file(),
             "{} not found (build oxrun or set OXRUN_BIN)",
@@ -147,27 +181,17 @@ impl Dockerd {
             .keep();
         std::fs::create_dir_all(dir.join("scratch")).expect("mkdir scratch");
         let cgroup_parent = format!("/{}", unique("oxdk"));
-        let d = dir.display();
-        let conf = serde_json::json!({
-            "runtimes": {"oxrun": {"path": oxrun}},
-            "data-root": format!("{d}/data"),
-            "exec-root": format!("{d}/exec"),
-            "pidfile": format!("{d}/dockerd.pid"),
-            "hosts": [format!("unix://{d}/docker.sock")],
-            "deprecated-key-path": format!("{d}/key.json"),
-            "iptables": false,
-            "ip-masq": false,
-            "ip-forward": false,
-            "bridge": "none",
-            "userland-proxy": false,
-            "cgroup-parent": cgroup_parent,
-            "exec-opts": ["native.cgroupdriver=cgroupfs"],
-            "storage-driver": "overlay2",
-            "init-path": DOCKER_INIT,
-            "log-level": "info"
-        });
-        std::fs::write(dir.join("daemon.json"), conf.to_string()).expect("daemon.json");
+        let mut conf = daemon_config(&dir, oxrun, &cgroup_parent);
+        conf.extend(extra);
+        std::fs::write(dir.join("daemon.json"), serde_json::Value::Object(conf).to_string()).expect("daemon.json");
         let missing = crate::containerd::unmounted_v1_controllers();
+        if !missing.is_empty() {
+            crate::util::note(&format!(
+                "NOTE docker: v1 controller(s) {} not mounted on this host; dockerd runs in a private mount namespace \
+                 where they are (containerd 1.6's shim cannot load a container's cgroup otherwise: no OOMKilled, no stats)",
+                missing.join(" ")
+            ));
+        }
         let log = std::fs::File::create(dir.join("watchdog.log")).expect("watchdog log");
         let mut child = Command::new("setsid")
             .args([
@@ -234,6 +258,29 @@ impl Dockerd {
         self.ok(&["import", "--change", "CMD [\"sh\"]", &t, IMAGE]);
         let _ = std::fs::remove_dir_all(&rootfs);
         let _ = std::fs::remove_file(&tar);
+    }
+
+    /// Edits daemon.json with `edit` and makes dockerd reload it (SIGHUP, as
+    /// `systemctl reload docker` does); waits until `docker info` shows it.
+    pub fn reload_config(
+        &self,
+        edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+        applied: impl Fn(&Dockerd) -> bool,
+    ) {
+        let path = self.dir.join("daemon.json");
+        let mut conf: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&read_lossy(&path)).expect("daemon.json is JSON");
+        edit(&mut conf);
+        std::fs::write(&path, serde_json::Value::Object(conf).to_string()).expect("write daemon.json");
+        let pid = self.dockerd_pid();
+        assert!(pid > 0, "dockerd is not running");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGHUP)
+            .expect("SIGHUP dockerd");
+        assert!(
+            poll_until(Duration::from_secs(20), || applied(self)),
+            "dockerd did not reload daemon.json:\n{}",
+            self.log_tail(20)
+        );
     }
 
     /// The directory holding everything of this daemon.
@@ -587,7 +634,10 @@ impl<'a> Ctr<'a> {
 
 impl Drop for Ctr<'_> {
     fn drop(&mut self) {
-        let _ = self.dk.docker(&["rm", "-f", &self.name]);
+        // Nothing to remove once the daemon is shut down (its dir is gone).
+        if self.dk.scratch().is_dir() {
+            let _ = self.dk.docker(&["rm", "-f", &self.name]);
+        }
     }
 }
 

@@ -77,9 +77,10 @@ fn assert_code(dk: &Dockerd, runtime: &str, out: &Out, code: i32) {
 
 /// Foreground `docker run`: stdout and stderr come back separately, the exit
 /// code is the process's (0, 3), 127 for a command that does not exist in
-/// the image (dockerd maps the runtime's create error "...no such file or
-/// directory / executable file not found" to 127), 137 for a container killed
-/// by SIGKILL.
+/// the image and 126 for one that is not executable (dockerd maps the
+/// runtime's create error by its words: "no such file or directory",
+/// "executable file not found", "permission denied"), 137 for a container
+/// killed by SIGKILL.
 fn run_output_and_exit_codes(rt: &str) {
     let Some(dk) = setup("run_output_and_exit_codes", rt) else {
         return;
@@ -100,6 +101,9 @@ fn run_output_and_exit_codes(rt: &str) {
 
     let out = c.run(&["--rm"], &["/no/such/binary"]);
     assert_code(dk, rt, &out, 127);
+
+    let out = c.run(&["--rm"], &["/etc/passwd"]);
+    assert_code(dk, rt, &out, 126);
 
     // PID 1 cannot SIGKILL itself (the kernel ignores it for a namespace's
     // init): `docker kill` does, and `docker wait` reports 137.
@@ -510,6 +514,81 @@ fn oxrun_and_runc_share_the_state_root() {
     );
     ox.remove_and_check();
     rc.remove_and_check();
+}
+
+/// `"default-runtime": "oxrun"` in daemon.json (a daemon of its own): `docker
+/// info` names it, a container started without `--runtime` runs on oxrun;
+/// setting it back to `"runc"` and reloading dockerd (SIGHUP) makes runc the
+/// default again, as the README says.
+#[test]
+fn default_runtime_oxrun() {
+    if let Err(e) = installed() {
+        skip("default_runtime_oxrun", &e);
+        return;
+    }
+    let mut extra = serde_json::Map::new();
+    extra.insert("default-runtime".into(), "oxrun".into());
+    let dk = Dockerd::start_with(&integration::runtime_bin(), extra);
+    let default = |dk: &Dockerd| {
+        dk.docker(&["info", "--format", "{{.DefaultRuntime}}"])
+            .stdout
+            .trim()
+            .to_string()
+    };
+    assert_eq!(default(&dk), "oxrun");
+    let runtimes = dk.ok(&["info", "--format", "{{json .Runtimes}}"]).stdout;
+    let runtimes: serde_json::Value = serde_json::from_str(&runtimes).expect("runtimes JSON");
+    assert_eq!(
+        runtimes["oxrun"]["path"].as_str(),
+        Some(dk.oxrun.to_str().expect("utf-8 path")),
+        "{runtimes}"
+    );
+    let c = Ctr::new(&dk, "oxrun", "dflt");
+    let out = dk.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &c.name,
+        "--network",
+        "none",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    assert!(out.ok());
+    c.wait_status("running");
+    assert_eq!(c.inspect("{{.HostConfig.Runtime}}"), "oxrun");
+    c.assert_runtime_knows_it();
+    c.remove_and_check();
+    dk.reload_config(
+        |conf| {
+            conf.insert("default-runtime".into(), "runc".into());
+        },
+        |dk| default(dk) == "runc",
+    );
+    let c = Ctr::new(&dk, "runc", "dflt");
+    dk.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &c.name,
+        "--network",
+        "none",
+        IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    c.wait_status("running");
+    assert_eq!(c.inspect("{{.HostConfig.Runtime}}"), "runc");
+    c.assert_runtime_knows_it();
+    c.remove_and_check();
+    let status = dk.shutdown();
+    let left = dk.host_leftovers();
+    assert!(
+        left.is_empty(),
+        "the watchdog ({status}) left:\n  {}",
+        left.join("\n  ")
+    );
 }
 
 /// The watchdog of a daemon of its own: with a running (and a paused)
