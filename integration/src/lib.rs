@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod console;
 pub mod containerd;
 pub mod dbus_wire;
+pub mod docker;
 pub mod leftovers;
 pub mod podman;
 pub mod runtime;
