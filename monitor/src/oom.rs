@@ -5,9 +5,15 @@
 //! Why not only at exit (issue 16): under a systemd cgroup manager the container's scope is
 //! removed by systemd as soon as its last process is gone, often before the monitor has reaped
 //! the container and looked, and a removed cgroup's files cannot be read. The kernel counts the
-//! kill before the victim dies, so a read on the change notification sees it while the cgroup
-//! still exists. Only `oom_kill` counts: `oom` also grows when the OOM killer ran and found
-//! nothing to kill, and no process of the container was killed then.
+//! kill before the victim dies, so a read on the change notification usually sees it while the
+//! cgroup still exists; but the kernel rate-limits those notifications (one per 20 ms per file)
+//! and drops a pending one when the cgroup is removed. So the parent's counter is recorded too:
+//! v2 counts a descendant's kills in every ancestor's memory.events. When the container's cgroup
+//! is gone at exit, nothing was seen in it, the container died of SIGKILL and the parent's count
+//! grew meanwhile, the kill was the container's (wrong only if a sibling was OOM-killed in the
+//! same lifetime and this container was SIGKILLed by someone else, with its cgroup already gone).
+//! Only `oom_kill` counts: `oom` also grows when the OOM killer ran and found nothing to kill,
+//! and no process of the container was killed then.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -64,11 +70,13 @@ pub struct OomWatch {
     baseline: u64,
     /// The highest `oom_kill` count read since (it stays known once the cgroup is gone).
     seen: u64,
+    /// v2: the parent cgroup's `oom_kill` count when the watch began.
+    parent_baseline: Option<u64>,
 }
 
 impl OomWatch {
     pub fn none() -> Self {
-        OomWatch { cgroup: None, wakeup: None, baseline: 0, seen: 0 }
+        OomWatch { cgroup: None, wakeup: None, baseline: 0, seen: 0, parent_baseline: None }
     }
 
     /// Starts watching the memory cgroup of `pid`.
@@ -81,10 +89,16 @@ impl OomWatch {
             MemCgroup::V1(dir) => register_v1(dir).map(|(event, ctl)| Wakeup::V1 { event, _control: ctl }),
             MemCgroup::V2(dir) => watch_v2(dir).map(Wakeup::V2),
         };
-        let mut w = OomWatch { cgroup: Some(cg), wakeup, baseline: 0, seen: 0 };
+        let mut w = OomWatch { cgroup: Some(cg), wakeup, baseline: 0, seen: 0, parent_baseline: None };
         w.baseline = w.oom_kills().unwrap_or(0);
         w.seen = w.baseline;
+        w.parent_baseline = w.parent_oom_kills();
         w
+    }
+
+    fn parent_oom_kills(&self) -> Option<u64> {
+        let Some(MemCgroup::V2(d)) = &self.cgroup else { return None };
+        parse_counter(&std::fs::read_to_string(d.parent()?.join("memory.events")).ok()?, "oom_kill")
     }
 
     fn oom_kills(&self) -> Option<u64> {
@@ -135,9 +149,15 @@ impl OomWatch {
         }
     }
 
-    /// Final check at exit: did the `oom_kill` counter grow?
-    pub fn final_check(&mut self) -> bool {
-        self.killed_since_setup()
+    /// Final check at exit (`status`: the container's exit code, 128 + signal when killed): did
+    /// the `oom_kill` counter grow? See the module comment for a cgroup already removed.
+    pub fn final_check(&mut self, status: Option<i32>) -> bool {
+        if self.killed_since_setup() {
+            return true;
+        }
+        let gone = matches!(&self.cgroup, Some(MemCgroup::V2(d)) if !d.join("memory.events").exists());
+        gone && status == Some(128 + libc::SIGKILL)
+            && self.parent_baseline.zip(self.parent_oom_kills()).is_some_and(|(before, now)| now > before)
     }
 }
 
@@ -199,7 +219,7 @@ mod tests {
         std::fs::create_dir(&cg).unwrap();
         let events = cg.join("memory.events");
         std::fs::write(&events, "low 0\nhigh 0\nmax 3\noom 0\noom_kill 2\n").unwrap();
-        let mut w = OomWatch { cgroup: Some(MemCgroup::V2(cg.clone())), wakeup: watch_v2(&cg).map(Wakeup::V2), baseline: 0, seen: 0 };
+        let mut w = OomWatch { cgroup: Some(MemCgroup::V2(cg.clone())), wakeup: watch_v2(&cg).map(Wakeup::V2), baseline: 0, seen: 0, parent_baseline: None };
         w.baseline = w.oom_kills().unwrap();
         w.seen = w.baseline;
         assert_eq!(w.baseline, 2, "kills before the watch are not the container's");
@@ -209,8 +229,38 @@ mod tests {
         std::fs::write(&events, "low 0\nhigh 0\nmax 9\noom 2\noom_kill 3\n").unwrap();
         assert!(w.on_event(), "oom_kill grew");
         std::fs::remove_dir_all(&cg).unwrap();
-        assert!(w.final_check(), "the kill is still known once the cgroup is gone");
-        let mut quiet = OomWatch { cgroup: Some(MemCgroup::V2(tmp.path().join("gone"))), wakeup: None, baseline: 0, seen: 0 };
-        assert!(!quiet.final_check(), "no cgroup and nothing seen: no OOM");
+        assert!(w.final_check(Some(0)), "the kill is still known once the cgroup is gone");
+        let mut quiet = OomWatch { cgroup: Some(MemCgroup::V2(tmp.path().join("gone"))), wakeup: None, baseline: 0, seen: 0, parent_baseline: None };
+        assert!(!quiet.final_check(Some(137)), "no cgroup and nothing seen: no OOM");
+    }
+
+    /// The kill was never read in the container's cgroup (the notification was dropped with the
+    /// cgroup): the parent's count, which includes its children's kills, decides, and only for a
+    /// container that died of SIGKILL.
+    #[test]
+    fn v2_kill_missed_in_a_removed_cgroup_is_found_in_the_parent() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cg = tmp.path().join("libpod-x.scope");
+        std::fs::create_dir(&cg).unwrap();
+        std::fs::write(cg.join("memory.events"), "oom 0\noom_kill 0\n").unwrap();
+        std::fs::write(tmp.path().join("memory.events"), "oom 4\noom_kill 4\n").unwrap();
+        let watch = || {
+            let mut w = OomWatch { cgroup: Some(MemCgroup::V2(cg.clone())), wakeup: None, baseline: 0, seen: 0, parent_baseline: None };
+            w.parent_baseline = w.parent_oom_kills();
+            w
+        };
+        let mut w = watch();
+        assert_eq!(w.parent_baseline, Some(4));
+        assert!(!w.final_check(Some(137)), "the cgroup is there and counts nothing");
+        std::fs::write(tmp.path().join("memory.events"), "oom 5\noom_kill 5\n").unwrap();
+        assert!(!w.final_check(Some(137)), "a sibling's kill while our cgroup is readable and says 0");
+        std::fs::remove_dir_all(&cg).unwrap();
+        assert!(w.final_check(Some(137)), "cgroup gone, SIGKILL, the parent counted a kill");
+        assert!(!w.final_check(Some(0)), "an exit without SIGKILL was no OOM kill");
+        std::fs::create_dir(&cg).unwrap();
+        std::fs::write(cg.join("memory.events"), "oom 0\noom_kill 0\n").unwrap();
+        let mut w = watch();
+        std::fs::remove_dir_all(&cg).unwrap();
+        assert!(!w.final_check(Some(137)), "cgroup gone but the parent counted nothing new");
     }
 }
