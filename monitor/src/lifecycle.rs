@@ -313,7 +313,7 @@ fn finish(mut m: Monitor) -> i32 {
             kill_timed_out(pid);
         }
     } else {
-        if m.oom.final_check() {
+        if m.oom.final_check(m.container_status) {
             m.write_oom();
         }
         while m.read_stream(crate::logs::Stream::Stdout) {}

@@ -1,10 +1,25 @@
-//! OOM detection: cgroup v1 `memory.oom_control` eventfd, plus the `oom_kill` counter
-//! (v1 `memory.oom_control`, v2 `memory.events`) checked at exit.
+//! OOM detection: cgroup v1 `memory.oom_control` eventfd; on v2, the `oom_kill` counter of the
+//! container's `memory.events` read whenever the kernel says the file changed (inotify) and once
+//! more at exit, compared with its value when the watch began.
+//!
+//! Why not only at exit (issue 16): under a systemd cgroup manager the container's scope is
+//! removed by systemd as soon as its last process is gone, often before the monitor has reaped
+//! the container and looked, and a removed cgroup's files cannot be read. The kernel counts the
+//! kill before the victim dies, so a read on the change notification usually sees it while the
+//! cgroup still exists; but the kernel rate-limits those notifications (one per 20 ms per file)
+//! and drops a pending one when the cgroup is removed. So the parent's counter is recorded too:
+//! v2 counts a descendant's kills in every ancestor's memory.events. When the container's cgroup
+//! is gone at exit, nothing was seen in it, the container died of SIGKILL and the parent's count
+//! grew meanwhile, the kill was the container's (wrong only if a sibling was OOM-killed in the
+//! same lifetime and this container was SIGKILLed by someone else, with its cgroup already gone).
+//! Only `oom_kill` counts: `oom` also grows when the OOM killer ran and found nothing to kill,
+//! and no process of the container was killed then.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::eventfd::{EfdFlags, EventFd};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
@@ -39,17 +54,29 @@ pub fn parse_counter(content: &str, key: &str) -> Option<u64> {
     })
 }
 
+/// What wakes the event loop when the container's memory cgroup may have seen an OOM kill.
+enum Wakeup {
+    /// v1: the `memory.oom_control` eventfd (kept with the control file it was registered on).
+    V1 { event: EventFd, _control: OwnedFd },
+    /// v2: IN_MODIFY on `memory.events`.
+    V2(Inotify),
+}
+
 /// Watches one container's memory cgroup.
 pub struct OomWatch {
     cgroup: Option<MemCgroup>,
-    event: Option<EventFd>,
-    _control: Option<OwnedFd>,
+    wakeup: Option<Wakeup>,
+    /// The `oom_kill` count when the watch began.
     baseline: u64,
+    /// The highest `oom_kill` count read since (it stays known once the cgroup is gone).
+    seen: u64,
+    /// v2: the parent cgroup's `oom_kill` count when the watch began.
+    parent_baseline: Option<u64>,
 }
 
 impl OomWatch {
     pub fn none() -> Self {
-        OomWatch { cgroup: None, event: None, _control: None, baseline: 0 }
+        OomWatch { cgroup: None, wakeup: None, baseline: 0, seen: 0, parent_baseline: None }
     }
 
     /// Starts watching the memory cgroup of `pid`.
@@ -57,50 +84,87 @@ impl OomWatch {
         let unified_only = Path::new(CGROUP_ROOT).join("cgroup.controllers").exists();
         let content = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
         let Some(cg) = parse_proc_cgroup(&content, unified_only) else { return Self::none() };
-        let mut w = OomWatch { cgroup: Some(cg), event: None, _control: None, baseline: 0 };
+        // The notification is set up before the baseline is read, so no kill falls between them.
+        let wakeup = match &cg {
+            MemCgroup::V1(dir) => register_v1(dir).map(|(event, ctl)| Wakeup::V1 { event, _control: ctl }),
+            MemCgroup::V2(dir) => watch_v2(dir).map(Wakeup::V2),
+        };
+        let mut w = OomWatch { cgroup: Some(cg), wakeup, baseline: 0, seen: 0, parent_baseline: None };
         w.baseline = w.oom_kills().unwrap_or(0);
-        if let Some(MemCgroup::V1(dir)) = &w.cgroup {
-            if let Some((efd, ctl)) = register_v1(dir) {
-                w.event = Some(efd);
-                w._control = Some(ctl);
-            }
-        }
+        w.seen = w.baseline;
+        w.parent_baseline = w.parent_oom_kills();
         w
+    }
+
+    fn parent_oom_kills(&self) -> Option<u64> {
+        let Some(MemCgroup::V2(d)) = &self.cgroup else { return None };
+        parse_counter(&std::fs::read_to_string(d.parent()?.join("memory.events")).ok()?, "oom_kill")
     }
 
     fn oom_kills(&self) -> Option<u64> {
         match self.cgroup.as_ref()? {
-            MemCgroup::V1(d) => {
-                parse_counter(&std::fs::read_to_string(d.join("memory.oom_control")).ok()?, "oom_kill")
-            }
-            MemCgroup::V2(d) => {
-                let body = std::fs::read_to_string(d.join("memory.events")).ok()?;
-                Some(parse_counter(&body, "oom_kill").unwrap_or(0).max(parse_counter(&body, "oom").unwrap_or(0)))
-            }
+            MemCgroup::V1(d) => parse_counter(&std::fs::read_to_string(d.join("memory.oom_control")).ok()?, "oom_kill"),
+            MemCgroup::V2(d) => Some(parse_counter(&std::fs::read_to_string(d.join("memory.events")).ok()?, "oom_kill").unwrap_or(0)),
         }
+    }
+
+    /// Reads the counter now; true if it grew past the baseline (now or at an earlier read).
+    fn killed_since_setup(&mut self) -> bool {
+        if let Some(n) = self.oom_kills() {
+            self.seen = self.seen.max(n);
+        }
+        self.seen > self.baseline
     }
 
     pub fn poll_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.event.as_ref().map(|e| e.as_fd())
+        match self.wakeup.as_ref()? {
+            Wakeup::V1 { event, .. } => Some(event.as_fd()),
+            Wakeup::V2(ino) => Some(ino.as_fd()),
+        }
     }
 
-    /// Called when the eventfd is readable; true if this was a real OOM (cgroup still there).
+    /// Called when the poll fd is readable; true if the container saw an OOM kill.
     pub fn on_event(&mut self) -> bool {
-        let Some(ev) = self.event.as_ref() else { return false };
-        let _ = ev.read();
-        match &self.cgroup {
-            Some(MemCgroup::V1(d)) if d.join("memory.oom_control").exists() => true,
-            _ => {
-                self.event = None;
-                false
+        match &self.wakeup {
+            None => false,
+            Some(Wakeup::V1 { event, .. }) => {
+                let _ = event.read();
+                match &self.cgroup {
+                    Some(MemCgroup::V1(d)) if d.join("memory.oom_control").exists() => true,
+                    _ => {
+                        self.wakeup = None;
+                        false
+                    }
+                }
+            }
+            Some(Wakeup::V2(ino)) => {
+                let gone = ino.read_events().is_ok_and(|evs| evs.iter().any(|e| e.mask.contains(AddWatchFlags::IN_IGNORED)));
+                let killed = self.killed_since_setup();
+                if gone {
+                    // The cgroup was removed: nothing more will come.
+                    self.wakeup = None;
+                }
+                killed
             }
         }
     }
 
-    /// Final check at exit: did the `oom_kill` counter grow?
-    pub fn final_check(&self) -> bool {
-        self.oom_kills().is_some_and(|n| n > self.baseline)
+    /// Final check at exit (`status`: the container's exit code, 128 + signal when killed): did
+    /// the `oom_kill` counter grow? See the module comment for a cgroup already removed.
+    pub fn final_check(&mut self, status: Option<i32>) -> bool {
+        if self.killed_since_setup() {
+            return true;
+        }
+        let gone = matches!(&self.cgroup, Some(MemCgroup::V2(d)) if !d.join("memory.events").exists());
+        gone && status == Some(128 + libc::SIGKILL)
+            && self.parent_baseline.zip(self.parent_oom_kills()).is_some_and(|(before, now)| now > before)
     }
+}
+
+fn watch_v2(dir: &Path) -> Option<Inotify> {
+    let ino = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok()?;
+    ino.add_watch(&dir.join("memory.events"), AddWatchFlags::IN_MODIFY).ok()?;
+    Some(ino)
 }
 
 fn register_v1(dir: &Path) -> Option<(EventFd, OwnedFd)> {
@@ -142,5 +206,61 @@ mod tests {
         let c = "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n";
         assert_eq!(parse_counter(c, "oom_kill"), Some(2));
         assert_eq!(parse_counter("low 0\noom 1\n", "oom_kill"), None);
+    }
+
+    /// A v2 watch on a stand-in memory.events (inotify works on any file): a kill read on the
+    /// change notification stays known after the cgroup is gone, as under systemd, which removes
+    /// the scope's cgroup once its last process died; `oom` alone (the OOM killer ran and found
+    /// nothing to kill) is no kill.
+    #[test]
+    fn v2_kill_seen_on_change_outlives_the_cgroup() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cg = tmp.path().join("libpod-x.scope");
+        std::fs::create_dir(&cg).unwrap();
+        let events = cg.join("memory.events");
+        std::fs::write(&events, "low 0\nhigh 0\nmax 3\noom 0\noom_kill 2\n").unwrap();
+        let mut w = OomWatch { cgroup: Some(MemCgroup::V2(cg.clone())), wakeup: watch_v2(&cg).map(Wakeup::V2), baseline: 0, seen: 0, parent_baseline: None };
+        w.baseline = w.oom_kills().unwrap();
+        w.seen = w.baseline;
+        assert_eq!(w.baseline, 2, "kills before the watch are not the container's");
+        assert!(w.poll_fd().is_some(), "an inotify fd to poll");
+        std::fs::write(&events, "low 0\nhigh 0\nmax 9\noom 1\noom_kill 2\n").unwrap();
+        assert!(!w.on_event(), "oom without oom_kill");
+        std::fs::write(&events, "low 0\nhigh 0\nmax 9\noom 2\noom_kill 3\n").unwrap();
+        assert!(w.on_event(), "oom_kill grew");
+        std::fs::remove_dir_all(&cg).unwrap();
+        assert!(w.final_check(Some(0)), "the kill is still known once the cgroup is gone");
+        let mut quiet = OomWatch { cgroup: Some(MemCgroup::V2(tmp.path().join("gone"))), wakeup: None, baseline: 0, seen: 0, parent_baseline: None };
+        assert!(!quiet.final_check(Some(137)), "no cgroup and nothing seen: no OOM");
+    }
+
+    /// The kill was never read in the container's cgroup (the notification was dropped with the
+    /// cgroup): the parent's count, which includes its children's kills, decides, and only for a
+    /// container that died of SIGKILL.
+    #[test]
+    fn v2_kill_missed_in_a_removed_cgroup_is_found_in_the_parent() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cg = tmp.path().join("libpod-x.scope");
+        std::fs::create_dir(&cg).unwrap();
+        std::fs::write(cg.join("memory.events"), "oom 0\noom_kill 0\n").unwrap();
+        std::fs::write(tmp.path().join("memory.events"), "oom 4\noom_kill 4\n").unwrap();
+        let watch = || {
+            let mut w = OomWatch { cgroup: Some(MemCgroup::V2(cg.clone())), wakeup: None, baseline: 0, seen: 0, parent_baseline: None };
+            w.parent_baseline = w.parent_oom_kills();
+            w
+        };
+        let mut w = watch();
+        assert_eq!(w.parent_baseline, Some(4));
+        assert!(!w.final_check(Some(137)), "the cgroup is there and counts nothing");
+        std::fs::write(tmp.path().join("memory.events"), "oom 5\noom_kill 5\n").unwrap();
+        assert!(!w.final_check(Some(137)), "a sibling's kill while our cgroup is readable and says 0");
+        std::fs::remove_dir_all(&cg).unwrap();
+        assert!(w.final_check(Some(137)), "cgroup gone, SIGKILL, the parent counted a kill");
+        assert!(!w.final_check(Some(0)), "an exit without SIGKILL was no OOM kill");
+        std::fs::create_dir(&cg).unwrap();
+        std::fs::write(cg.join("memory.events"), "oom 0\noom_kill 0\n").unwrap();
+        let mut w = watch();
+        std::fs::remove_dir_all(&cg).unwrap();
+        assert!(!w.final_check(Some(137)), "cgroup gone but the parent counted nothing new");
     }
 }

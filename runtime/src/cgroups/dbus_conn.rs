@@ -42,18 +42,42 @@ pub enum Endpoint {
     Abstract(Vec<u8>),
 }
 
-/// The bus systemd is reached on, as runc picks it: the system bus for root, the user's bus
-/// (its systemd user instance) otherwise.
-pub fn bus_address(euid: u32, env: impl Fn(&str) -> Option<String>) -> String {
+/// The bus systemd is reached on, as runc picks it: the system bus when the bus sees us as root
+/// (`host_uid`, see `outside_uid`), the user's bus (its systemd user instance) otherwise. Root in
+/// a user namespace a regular user owns (rootless Podman) is that user to the bus: its systemd is
+/// the user's, reached on DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus.
+pub fn bus_address(host_uid: u32, env: impl Fn(&str) -> Option<String>) -> String {
     let var = |k: &str| env(k).filter(|v| !v.is_empty());
-    if euid == 0 {
+    if host_uid == 0 {
         return var("DBUS_SYSTEM_BUS_ADDRESS").unwrap_or_else(|| DEFAULT_SYSTEM_BUS.into());
     }
     if let Some(a) = var("DBUS_SESSION_BUS_ADDRESS") {
         return a;
     }
-    let runtime_dir = var("XDG_RUNTIME_DIR").unwrap_or_else(|| format!("/run/user/{euid}"));
+    let runtime_dir = var("XDG_RUNTIME_DIR").unwrap_or_else(|| format!("/run/user/{host_uid}"));
     format!("unix:path={}", escape(&format!("{}/bus", runtime_dir.trim_end_matches('/'))))
+}
+
+/// `uid` as the parent user namespace sees it, from a `/proc/self/uid_map` text ("inside outside
+/// count" lines); None when the map does not cover it. In the initial namespace the map is
+/// "0 0 4294967295" and every uid is itself.
+pub fn host_uid(uid: u32, uid_map: &str) -> Option<u32> {
+    uid_map.lines().find_map(|l| {
+        let f: Vec<u64> = l.split_whitespace().map(str::parse).collect::<Result<_, _>>().ok()?;
+        let [inside, outside, count] = f[..] else { return None };
+        let uid = u64::from(uid);
+        (uid >= inside && uid - inside < count).then(|| u32::try_from(outside + (uid - inside)).ok()).flatten()
+    })
+}
+
+/// Our effective uid as the bus sees it. The bus daemon checks AUTH EXTERNAL against the peer
+/// credentials of the socket, which the kernel gives in the daemon's user namespace: in a user
+/// namespace (rootless Podman runs the runtime as root in one) that is the namespace owner's uid,
+/// not ours. runc asks `busctl --user status` for the OwnerUID; the uid map says the same without
+/// a helper process (for a namespace nested deeper, only its parent's view).
+pub fn outside_uid() -> u32 {
+    let euid = nix::unistd::geteuid().as_raw();
+    std::fs::read_to_string("/proc/self/uid_map").ok().and_then(|m| host_uid(euid, &m)).unwrap_or(euid)
 }
 
 /// Parses a D-Bus address list ("t1:k=v,k=v;t2:..."); only unix sockets (path= or abstract=)
@@ -118,6 +142,25 @@ pub fn auth_accepted(line: &str) -> bool {
     line.strip_prefix("OK").is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
 }
 
+/// The cgroup of the systemd instance on `conn` (its Manager's ControlGroup property): a user's
+/// instance runs in "/user.slice/user-UID.slice/user@UID.service" and its slices and scopes are
+/// below that.
+pub fn manager_cgroup(conn: &mut Conn, deadline: Instant) -> Result<String, BusError> {
+    let get = |s| {
+        let h = dbus::Header::call(s, dbus::SYSTEMD_DEST, dbus::SYSTEMD_PATH, "org.freedesktop.DBus.Properties", "Get");
+        dbus::encode(&h, &Body::new().str(dbus::MANAGER_IFACE).str("ControlGroup"))
+    };
+    let reply = conn.call(get, deadline, "systemd's ControlGroup property", |_| {})?;
+    let args = reply.args().map_err(|source| BusError::Wire { address: conn.address.clone(), source })?;
+    match args.as_slice() {
+        [Arg::Variant(v)] => match v.as_ref() {
+            Arg::Str(cg) => Ok(cg.clone()),
+            other => Err(BusError::Remote { name: "(unexpected reply)".into(), message: format!("ControlGroup is {other:?}, not a string") }),
+        },
+        _ => Err(BusError::Remote { name: "(unexpected reply)".into(), message: format!("signature {:?}, not a variant", reply.header.signature) }),
+    }
+}
+
 /// Whether `m` answers call `serial`: Ok for a METHOD_RETURN, the remote error for an ERROR.
 pub fn reply_to(m: &Message, serial: u32) -> Option<Result<(), BusError>> {
     if m.header.reply_serial != Some(serial) {
@@ -174,9 +217,9 @@ impl Conn {
         move |source| BusError::Io { op, address: self.address.clone(), source }
     }
 
-    /// SASL: a NUL byte, AUTH EXTERNAL with our euid, OK, BEGIN.
+    /// SASL: a NUL byte, AUTH EXTERNAL with our uid as the bus sees it, OK, BEGIN.
     fn authenticate(&mut self, deadline: Instant) -> Result<(), BusError> {
-        let uid = nix::unistd::geteuid().as_raw();
+        let uid = outside_uid();
         let mut hello = vec![0u8];
         hello.extend_from_slice(auth_external(uid).as_bytes());
         self.write(&hello)?;
@@ -195,7 +238,7 @@ impl Conn {
                 return Ok(line);
             }
             if self.buf.len() > 16 << 10 {
-                return Err(BusError::Auth { address: self.address.clone(), uid: nix::unistd::geteuid().as_raw(), reply: "(an overlong line)".into() });
+                return Err(BusError::Auth { address: self.address.clone(), uid: outside_uid(), reply: "(an overlong line)".into() });
             }
             self.fill(deadline, "the bus's answer to AUTH")?;
         }
@@ -264,5 +307,37 @@ impl Conn {
                 None => other(&m),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uids_map_to_the_parent_namespace() {
+        assert_eq!(host_uid(0, "         0          0 4294967295\n"), Some(0));
+        assert_eq!(host_uid(1000, "         0          0 4294967295\n"), Some(1000));
+        // Rootless Podman: root inside is the user, the rest come from /etc/subuid.
+        let podman = "         0       1000          1\n         1     100000      65536\n";
+        assert_eq!(host_uid(0, podman), Some(1000));
+        assert_eq!(host_uid(1, podman), Some(100000));
+        assert_eq!(host_uid(65536, podman), Some(165535));
+        assert_eq!(host_uid(65537, podman), None);
+        assert_eq!(host_uid(0, ""), None);
+        assert_eq!(host_uid(0, "garbage\n0 x 1\n"), None);
+        assert_eq!(host_uid(5, "0 4294967294 10\n"), None, "past u32 is no uid");
+    }
+
+    #[test]
+    fn root_in_a_users_namespace_reaches_the_users_bus() {
+        let env = |vars: &'static [(&'static str, &'static str)]| move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        let podman = "0 1000 1\n1 100000 65536\n";
+        let uid = host_uid(0, podman).unwrap();
+        assert_eq!(bus_address(uid, env(&[("XDG_RUNTIME_DIR", "/run/user/1000")])), "unix:path=/run/user/1000/bus");
+        assert_eq!(bus_address(uid, env(&[])), "unix:path=/run/user/1000/bus", "the owner's runtime dir, not /run/user/0");
+        assert_eq!(bus_address(uid, env(&[("DBUS_SESSION_BUS_ADDRESS", "unix:path=/run/user/1000/bus"), ("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/x")])), "unix:path=/run/user/1000/bus");
+        // Root in a namespace root owns (a rootful container with a user namespace): the system bus.
+        assert_eq!(bus_address(host_uid(0, "0 0 4294967295\n").unwrap(), env(&[("XDG_RUNTIME_DIR", "/run/user/0")])), DEFAULT_SYSTEM_BUS);
     }
 }

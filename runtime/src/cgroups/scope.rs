@@ -49,7 +49,7 @@ fn bus_err(unit: &str, op: &'static str) -> impl FnOnce(BusError) -> SystemdErro
 
 /// The bus to reach systemd on, from the environment (as runc finds it).
 pub fn bus_from_env() -> String {
-    dbus_conn::bus_address(nix::unistd::geteuid().as_raw(), |k| std::env::var(k).ok())
+    dbus_conn::bus_address(dbus_conn::outside_uid(), |k| std::env::var(k).ok())
 }
 
 /// Everything up to the scope itself: see the module comment. `devices` are the container's
@@ -69,8 +69,14 @@ pub fn prepare(layout: &Layout, spec: &Spec, devices: &[DeviceNode], id: &str, p
         logging::warn(w);
     }
     let bus = bus_from_env();
-    let conn = Conn::open(&bus, Instant::now() + JOB_TIMEOUT).map_err(bus_err(&u.unit, "no connection to systemd"))?;
-    let path = systemd::cgroup_dir(&u).to_string_lossy().into_owned();
+    let deadline = Instant::now() + JOB_TIMEOUT;
+    let mut conn = Conn::open(&bus, deadline).map_err(bus_err(&u.unit, "no connection to systemd"))?;
+    let mut path = systemd::cgroup_dir(&u).to_string_lossy().into_owned();
+    if dbus_conn::outside_uid() != 0 {
+        // A user's systemd instance puts its slices below its own cgroup, as runc finds it.
+        let base = dbus_conn::manager_cgroup(&mut conn, deadline).map_err(bus_err(&u.unit, "read the manager's ControlGroup"))?;
+        path = format!("{}{path}", base.trim_end_matches('/'));
+    }
     let dirs = fs::make_dirs(layout, &path, plan)?;
     Ok((dirs, PendingScope { unit: u.unit, bus, path, properties, plan: plan.clone(), conn: Some(conn), started: false }))
 }

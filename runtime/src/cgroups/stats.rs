@@ -32,7 +32,15 @@ pub fn dir_of(layout: &Layout, dirs: &CgroupDirs, controller: &str) -> Option<Pa
 /// Statistics as runc's `events --stats` prints them under "data".
 pub fn collect(layout: &Layout, dirs: &CgroupDirs) -> Value {
     let mut data = json!({});
-    if let Some(d) = dir_of(layout, dirs, "cpuacct") {
+    // Pure v2 first: there `dir_of` answers the one cgroup for every controller name, cpuacct
+    // included, whose v1 files do not exist (the guest of issue 16 saw usage 0).
+    if dirs.freezer_v2 {
+        if let Some(d) = dirs.dirs.first() {
+            let stat = parse_flat_keyed(&fs::read_to_string(d.join("cpu.stat")).unwrap_or_default());
+            let get = |k: &str| stat.iter().find(|(n, _)| n == k).map_or(0, |(_, v)| *v) * 1000;
+            data["cpu"] = json!({ "usage": { "total": get("usage_usec"), "kernel": get("system_usec"), "user": get("user_usec") } });
+        }
+    } else if let Some(d) = dir_of(layout, dirs, "cpuacct") {
         let percpu: Vec<u64> = fs::read_to_string(d.join("cpuacct.usage_percpu"))
             .unwrap_or_default()
             .split_whitespace()
@@ -42,12 +50,6 @@ pub fn collect(layout: &Layout, dirs: &CgroupDirs) -> Value {
         let ticks = |k: &str| stat.iter().find(|(n, _)| n == k).map_or(0, |(_, v)| *v) * (1_000_000_000 / oxsys::clock_ticks());
         data["cpu"] = json!({ "usage": { "total": read_u64(&d, "cpuacct.usage").unwrap_or(0), "percpu": percpu,
             "kernel": ticks("system"), "user": ticks("user") } });
-    } else if dirs.freezer_v2 {
-        if let Some(d) = dirs.dirs.first() {
-            let stat = parse_flat_keyed(&fs::read_to_string(d.join("cpu.stat")).unwrap_or_default());
-            let get = |k: &str| stat.iter().find(|(n, _)| n == k).map_or(0, |(_, v)| *v) * 1000;
-            data["cpu"] = json!({ "usage": { "total": get("usage_usec"), "kernel": get("system_usec"), "user": get("user_usec") } });
-        }
     }
     if let Some(d) = dir_of(layout, dirs, "cpu") {
         if !dirs.freezer_v2 {
