@@ -142,6 +142,35 @@ fn daemon_config(dir: &Path, oxrun: &Path, cgroup_parent: &str) -> serde_json::M
     }
 }
 
+/// True when `cgroup` exists in the v1 hierarchy of controller set `set`,
+/// which this host does not mount: looked at through a mount of it in a
+/// throw-away mount namespace.
+fn unmounted_hierarchy_has(set: &str, cgroup: &str) -> bool {
+    let script = r#"d=$(mktemp -d) || exit 2
+mount -t cgroup -o "$1" cgroup "$d" || { rmdir "$d"; exit 2; }
+r=1; [ -d "$d$2" ] && r=0
+umount "$d"; rmdir "$d"; exit $r"#;
+    Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            set,
+            cgroup,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|st| st.code() == Some(0))
+        .unwrap_or(false)
+}
+
 /// A private dockerd with [`IMAGE`] imported.
 pub struct Dockerd {
     /// The oxrun binary registered as runtime `oxrun`.
@@ -174,6 +203,8 @@ impl Dockerd {
             "{} not found (build oxrun or set OXRUN_BIN)",
             oxrun.display()
         );
+        // dockerd resolves a relative runtime path against its own cwd.
+        let oxrun = &std::fs::canonicalize(oxrun).expect("canonical oxrun path");
         let dir = tempfile::Builder::new()
             .prefix("oxdk-")
             .tempdir()
@@ -476,6 +507,14 @@ impl Dockerd {
         }
         for m in crate::leftovers::mounts_mentioning(&self.dir) {
             v.push(format!("mount {m}"));
+        }
+        for set in &self.missing_controllers {
+            if unmounted_hierarchy_has(set, &self.cgroup_parent) {
+                v.push(format!(
+                    "cgroup {} in the unmounted {set} hierarchy",
+                    self.cgroup_parent
+                ));
+            }
         }
         v
     }

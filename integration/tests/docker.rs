@@ -442,7 +442,11 @@ fn oom_killed(rt: &str) {
     let c = Ctr::new(dk, rt, "oom");
     let out = c.run(
         &["--memory", "8m", "--memory-swap", "8m"],
-        &["sh", "-c", "sleep 0.3; exec dd if=/dev/zero of=/dev/null bs=64M count=1"],
+        &[
+            "sh",
+            "-c",
+            "sleep 0.3; exec dd if=/dev/zero of=/dev/null bs=64M count=1",
+        ],
     );
     assert_code(dk, rt, &out, 137);
     let mut last = String::new();
@@ -641,6 +645,18 @@ fn watchdog_leaves_nothing() {
     assert!(!dk.procs_mentioning(&id).is_empty(), "no shim for the container");
     assert!(dk.dockerd_pid() > 0);
     let dockerd = dk.dockerd_pid();
+    let before = dk.host_leftovers();
+    assert!(
+        before.iter().any(|l| l.starts_with("cgroup ")),
+        "the check sees no cgroup: {before:?}"
+    );
+    if !integration::containerd::unmounted_v1_controllers().is_empty() {
+        // oxrun places the container in every hierarchy dockerd's namespace mounts.
+        assert!(
+            before.iter().any(|l| l.contains("unmounted")),
+            "the check misses the hidden hierarchy: {before:?}"
+        );
+    }
     let status = dk.shutdown();
     assert!(
         !integration::util::pid_alive(dockerd),
