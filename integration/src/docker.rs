@@ -38,8 +38,6 @@ pub const DOCKERD: &str = "/usr/sbin/dockerd";
 pub const DOCKER_INIT: &str = "/usr/bin/docker-init";
 /// The image every test runs.
 pub const IMAGE: &str = "oxbox:latest";
-/// The runtimes every Docker test is generated for.
-pub const RUNTIMES: [&str; 2] = ["oxrun", "runc"];
 /// Deadline of one docker CLI command.
 pub const DOCKER_TIMEOUT: Duration = Duration::from_secs(90);
 /// The containerd namespace dockerd uses.
@@ -258,7 +256,8 @@ impl Dockerd {
         });
         assert!(
             ready && !dk.watchdog_exited(),
-            "dockerd did not start; log:\n{}",
+            "dockerd did not start; watchdog log:\n{}\n--- dockerd log (tail) ---\n{}",
+            read_lossy(&dk.dir.join("watchdog.log")),
             dk.log_tail(40)
         );
         dk.import_image();
@@ -538,8 +537,8 @@ impl Drop for Dockerd {
     }
 }
 
-/// A container name of this test; removed (`docker rm -f`) on drop, so a
-/// failing test leaves no container in the shared daemon.
+/// One test's container (by name) on one runtime; removed (`docker rm -f`)
+/// on drop, so a failing test leaves no container in the shared daemon.
 pub struct Ctr<'a> {
     /// The daemon.
     pub dk: &'a Dockerd,
@@ -550,6 +549,7 @@ pub struct Ctr<'a> {
 }
 
 impl<'a> Ctr<'a> {
+    /// A unique name starting with `case`; nothing is created yet.
     pub fn new(dk: &'a Dockerd, runtime: &'a str, case: &str) -> Ctr<'a> {
         Ctr {
             dk,
@@ -599,6 +599,7 @@ impl<'a> Ctr<'a> {
         self.dk.docker(&v)
     }
 
+    /// `docker inspect -f FORMAT` of this container, trimmed.
     #[track_caller]
     pub fn inspect(&self, format: &str) -> String {
         self.dk.inspect(&self.name, format)
@@ -626,6 +627,7 @@ impl<'a> Ctr<'a> {
         );
     }
 
+    /// The container's full id.
     pub fn id(&self) -> String {
         self.inspect("{{.Id}}")
     }
