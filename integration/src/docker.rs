@@ -38,8 +38,6 @@ pub const DOCKERD: &str = "/usr/sbin/dockerd";
 pub const DOCKER_INIT: &str = "/usr/bin/docker-init";
 /// The image every test runs.
 pub const IMAGE: &str = "oxbox:latest";
-/// The runtimes every Docker test is generated for.
-pub const RUNTIMES: [&str; 2] = ["oxrun", "runc"];
 /// Deadline of one docker CLI command.
 pub const DOCKER_TIMEOUT: Duration = Duration::from_secs(90);
 /// The containerd namespace dockerd uses.
@@ -142,6 +140,35 @@ fn daemon_config(dir: &Path, oxrun: &Path, cgroup_parent: &str) -> serde_json::M
     }
 }
 
+/// True when `cgroup` exists in the v1 hierarchy of controller set `set`,
+/// which this host does not mount: looked at through a mount of it in a
+/// throw-away mount namespace.
+fn unmounted_hierarchy_has(set: &str, cgroup: &str) -> bool {
+    let script = r#"d=$(mktemp -d) || exit 2
+mount -t cgroup -o "$1" cgroup "$d" || { rmdir "$d"; exit 2; }
+r=1; [ -d "$d$2" ] && r=0
+umount "$d"; rmdir "$d"; exit $r"#;
+    Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            set,
+            cgroup,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|st| st.code() == Some(0))
+        .unwrap_or(false)
+}
+
 /// A private dockerd with [`IMAGE`] imported.
 pub struct Dockerd {
     /// The oxrun binary registered as runtime `oxrun`.
@@ -174,6 +201,8 @@ impl Dockerd {
             "{} not found (build oxrun or set OXRUN_BIN)",
             oxrun.display()
         );
+        // dockerd resolves a relative runtime path against its own cwd.
+        let oxrun = &std::fs::canonicalize(oxrun).expect("canonical oxrun path");
         let dir = tempfile::Builder::new()
             .prefix("oxdk-")
             .tempdir()
@@ -227,7 +256,8 @@ impl Dockerd {
         });
         assert!(
             ready && !dk.watchdog_exited(),
-            "dockerd did not start; log:\n{}",
+            "dockerd did not start; watchdog log:\n{}\n--- dockerd log (tail) ---\n{}",
+            read_lossy(&dk.dir.join("watchdog.log")),
             dk.log_tail(40)
         );
         dk.import_image();
@@ -477,6 +507,14 @@ impl Dockerd {
         for m in crate::leftovers::mounts_mentioning(&self.dir) {
             v.push(format!("mount {m}"));
         }
+        for set in &self.missing_controllers {
+            if unmounted_hierarchy_has(set, &self.cgroup_parent) {
+                v.push(format!(
+                    "cgroup {} in the unmounted {set} hierarchy",
+                    self.cgroup_parent
+                ));
+            }
+        }
         v
     }
 
@@ -499,8 +537,8 @@ impl Drop for Dockerd {
     }
 }
 
-/// A container name of this test; removed (`docker rm -f`) on drop, so a
-/// failing test leaves no container in the shared daemon.
+/// One test's container (by name) on one runtime; removed (`docker rm -f`)
+/// on drop, so a failing test leaves no container in the shared daemon.
 pub struct Ctr<'a> {
     /// The daemon.
     pub dk: &'a Dockerd,
@@ -511,6 +549,7 @@ pub struct Ctr<'a> {
 }
 
 impl<'a> Ctr<'a> {
+    /// A unique name starting with `case`; nothing is created yet.
     pub fn new(dk: &'a Dockerd, runtime: &'a str, case: &str) -> Ctr<'a> {
         Ctr {
             dk,
@@ -560,6 +599,7 @@ impl<'a> Ctr<'a> {
         self.dk.docker(&v)
     }
 
+    /// `docker inspect -f FORMAT` of this container, trimmed.
     #[track_caller]
     pub fn inspect(&self, format: &str) -> String {
         self.dk.inspect(&self.name, format)
@@ -587,6 +627,7 @@ impl<'a> Ctr<'a> {
         );
     }
 
+    /// The container's full id.
     pub fn id(&self) -> String {
         self.inspect("{{.Id}}")
     }
