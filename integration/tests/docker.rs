@@ -458,13 +458,11 @@ fn oom_killed(rt: &str) {
     c.remove_and_check();
 }
 
-/// Known difference (oxrun's rootfs.rs, not fixed here): Docker's spec
-/// mounts `/sys/fs/cgroup` with `ro,nosuid,noexec,nodev`; on a v1 host runc
-/// gives each per-hierarchy bind mount all four flags, oxrun only `ro`.
-/// Ignored for oxrun until fixed; run with `-- --ignored cgroup_submounts`.
+/// Docker's spec mounts `/sys/fs/cgroup` with `ro,nosuid,noexec,nodev`; on a v1 host runc
+/// gives each per-hierarchy bind mount all four flags, and so does oxrun.
+/// oxrun gave them only `ro` until this test found it (rootfs.rs `mount_cgroups`).
 mod cgroup_submounts_nosuid_nodev_noexec {
     #[test]
-    #[ignore = "oxrun's v1 cgroup bind mounts lack nosuid,nodev,noexec (known, rootfs.rs)"]
     fn oxrun() {
         super::cgroup_submounts_nosuid_nodev_noexec("oxrun")
     }

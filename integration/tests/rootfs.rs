@@ -33,6 +33,35 @@ fn root_path_relative_and_absolute() {
     assert_eq!(out.stdout.trim(), "rel");
 }
 
+/// The cgroup mount's options reach every hierarchy mounted below /sys/fs/cgroup on a v1 or
+/// hybrid host, as runc gives them: a bind of the host's cgroup directory carries none of
+/// ro/nosuid/nodev/noexec by itself (Docker found oxrun giving only `ro`).
+#[test]
+fn cgroup_hierarchies_get_the_mounts_flags() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| {
+        for m in c["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/sys/fs/cgroup" {
+                m["options"] = json!(["nosuid", "noexec", "nodev", "relatime", "ro"]);
+            }
+        }
+    });
+    let out = sh(&rt, &mut b, "grep ' /sys/fs/cgroup' /proc/self/mounts");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(!lines.is_empty(), "no cgroup mounts: {out}");
+    for l in lines {
+        // runc leaves the tmpfs at /sys/fs/cgroup itself writable; the spec's `ro` asks for it.
+        if integration::is_runc() && l.split_whitespace().nth(1) == Some("/sys/fs/cgroup") {
+            continue;
+        }
+        let opts: Vec<&str> = l.split_whitespace().nth(3).unwrap_or_default().split(',').collect();
+        for want in ["ro", "nosuid", "nodev", "noexec"] {
+            assert!(opts.contains(&want), "{want} missing: {l}");
+        }
+    }
+}
+
 #[test]
 fn root_readonly() {
     let rt = Runtime::new();

@@ -249,9 +249,12 @@ fn mount_cgroups(root: BorrowedFd<'_>, op: &MountOp, tpath: &str, cg: &CgroupMou
         let sub = format!("{}/{}", op.dest.trim_end_matches('/'), h.dir_name());
         let fd = resolve_in_root(root, &sub, Create::Dir, 0).map_err(|e| InitError::sys(step(""), e))?;
         mount_one_hierarchy(h, &oxsys::fd_path(fd.as_fd()), flags, cg).map_err(|e| InitError::sys(format!("mount {sub}"), e))?;
-        if op.flags.contains(MsFlags::MS_RDONLY) {
+        // Each hierarchy gets the mount's ro/nosuid/nodev/noexec, as runc gives them (Docker asks
+        // for all four); a bind of the host's cgroup directory carries none of them by itself.
+        let sub_flags = op.flags & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+        if !sub_flags.is_empty() {
             let mounted = resolve_in_root(root, &sub, Create::Nothing, 0).map_err(|e| InitError::sys(step(""), e))?;
-            remount(mounted.as_fd(), MsFlags::MS_RDONLY).map_err(|e| InitError::sys(format!("remount {sub}"), e))?;
+            remount(mounted.as_fd(), sub_flags).map_err(|e| InitError::sys(format!("remount {sub}"), e))?;
         }
     }
     if op.flags.contains(MsFlags::MS_RDONLY) {
