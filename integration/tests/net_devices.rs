@@ -10,6 +10,7 @@
 //! - refused (one error line, nothing left behind, every device back on the host as it was): no
 //!   network namespace, a missing device, an invalid name, a name already taken inside (after a
 //!   first device has moved: it comes back with its addresses and up state).
+//!
 //! Every veth pair is deleted by a guard, also when a test fails.
 //! runc 1.1.5 predates netDevices and ignores it: with runc the tests print a SKIP.
 
@@ -258,4 +259,38 @@ fn a_name_taken_inside_is_refused_and_a_device_moved_before_comes_back() {
         |_| {},
         "File exists",
     );
+}
+
+/// The devices are part of the environment create builds (runtime.md lifecycle step 2): in place
+/// when the prestart and createRuntime hooks run (steps 3 and 4).
+#[test]
+fn the_device_is_in_the_container_when_prestart_and_create_runtime_hooks_run() {
+    if skip_for_runc("the_device_is_in_the_container_when_prestart_and_create_runtime_hooks_run") {
+        return;
+    }
+    let mut veths = HostVeths::new();
+    let dev = veths.pair(&[]);
+    let rt = Runtime::new();
+    let hook = |kind: &str| {
+        let seen = rt.scratch().join(format!("{kind}.seen"));
+        let script = rt.scratch().join(format!("{kind}.sh"));
+        // The state on stdin gives init's pid; `ip` talks netlink in init's network namespace.
+        let text = format!("#!/bin/sh\npid=$(sed 's/.*\"pid\": *\\([0-9]*\\).*/\\1/')\nnsenter -t \"$pid\" -n ip -o link show ctr0 > {} 2>&1\n", seen.display());
+        std::fs::write(&script, text).unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        (json!([{ "path": script }]), seen)
+    };
+    let ((prestart, prestart_seen), (create_runtime, create_runtime_seen)) = (hook("prestart"), hook("createRuntime"));
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| net_devices(c, json!({ &dev: { "name": "ctr0" } })));
+    b.set_hooks("prestart", prestart);
+    b.set_hooks("createRuntime", create_runtime);
+    let id = unique("netdev-hooks");
+    let out = rt.run_container(&id, &b, &[]);
+    out.assert_ok();
+    rt.assert_clean(&id, &b);
+    for seen in [prestart_seen, create_runtime_seen] {
+        let text = std::fs::read_to_string(&seen).unwrap_or_default();
+        assert!(text.contains(": ctr0") && text.contains(",UP"), "{} must show ctr0 up in the container: {text:?}", seen.display());
+    }
 }
