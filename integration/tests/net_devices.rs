@@ -294,3 +294,27 @@ fn the_device_is_in_the_container_when_prestart_and_create_runtime_hooks_run() {
         assert!(text.contains(": ctr0") && text.contains(",UP"), "{} must show ctr0 up in the container: {text:?}", seen.display());
     }
 }
+
+/// `features` says netDevices is enabled (features-linux.md "NetDevices"), which the tests above
+/// show a real container doing; and when intelRdt is not claimed, resctrl schemata are refused.
+#[test]
+fn features_advertises_net_devices_and_intel_rdt_honestly() {
+    if skip_for_runc("features_advertises_net_devices_and_intel_rdt_honestly") {
+        return;
+    }
+    let rt = Runtime::new();
+    let out = rt.run(&["features"]);
+    out.assert_ok();
+    let f: Value = serde_json::from_str(&out.stdout).expect("features JSON");
+    assert_eq!(f["linux"]["netDevices"], json!({ "enabled": true }), "{out}");
+    if f["linux"]["intelRdt"]["enabled"] != json!(false) {
+        return;
+    }
+    // Not claimed: then a config that needs it is refused, not silently run without it.
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| c["linux"]["intelRdt"] = json!({ "closID": "oxnd", "schemata": ["L3:0=f"] }));
+    let id = unique("netdev-rdt");
+    let refused = rt.create(&id, &b);
+    assert_one_error_line(&refused, &id);
+    rt.assert_clean(&id, &b);
+}
