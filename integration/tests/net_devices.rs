@@ -174,8 +174,8 @@ fn a_device_stays_in_a_joined_namespace_that_outlives_the_container() {
     }
     let mut veths = HostVeths::new();
     let dev = veths.pair(&["link set {} up"]);
-    let mut holder = Command::new("unshare").args(["--net", "sleep", "60"]).spawn().expect("unshare --net sleep");
-    let ns_path = format!("/proc/{}/ns/net", holder.id());
+    let holder = NetnsHolder(Command::new("unshare").args(["--net", "sleep", "60"]).spawn().expect("unshare --net sleep"));
+    let ns_path = format!("/proc/{}/ns/net", holder.0.id());
     assert!(poll_until(Duration::from_secs(5), || std::fs::read_link(&ns_path).ok() != std::fs::read_link("/proc/self/ns/net").ok()), "holder in its own netns");
     let rt = Runtime::new();
     let mut b = Bundle::new(&["cat", &format!("/sys/class/net/{dev}/flags")]);
@@ -185,13 +185,22 @@ fn a_device_stays_in_a_joined_namespace_that_outlives_the_container() {
     let out = rt.run_container(&id, &b, &[]);
     rt.assert_clean(&id, &b);
     let inside = Command::new("nsenter").arg(format!("--net={ns_path}")).args(["ip", "-o", "link", "show", &dev]).output().expect("nsenter");
-    let _ = holder.kill();
-    let _ = holder.wait();
+    drop(holder);
     out.assert_ok();
     assert!(out.stdout.trim().starts_with("0x"), "the device was seen inside: {out}");
     assert!(inside.status.success(), "after delete the device is still in the joined namespace: {}", String::from_utf8_lossy(&inside.stderr));
     assert!(!exists_on_host(&dev), "and was not moved back to the host");
     assert!(gone_with_the_namespace(&dev, &veths), "gone once the namespace's last process ended");
+}
+
+/// A process in a network namespace of its own, killed when dropped (also when a test fails).
+struct NetnsHolder(std::process::Child);
+
+impl Drop for NetnsHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// `create` with `devices` must fail with one line containing `want`, leave no container, and
