@@ -327,3 +327,23 @@ fn features_advertises_net_devices_and_intel_rdt_honestly() {
     assert_one_error_line(&refused, &id);
     rt.assert_clean(&id, &b);
 }
+
+/// With a user namespace the container's network namespace belongs to it; the runtime (root in
+/// the initial one) still moves the device in, and root inside sees it up with its address.
+#[test]
+fn a_device_moves_into_a_container_with_a_user_namespace() {
+    if skip_for_runc("a_device_moves_into_a_container_with_a_user_namespace") {
+        return;
+    }
+    let mut veths = HostVeths::new();
+    let dev = veths.pair(ADDRESSES);
+    let r = Running::sleeping("netdev-userns", |c| {
+        ops_support::with_userns(c);
+        net_devices(c, json!({ &dev: { "name": "ctr0" } }));
+    });
+    let out = r.exec(&[], &["ip", "addr", "show", "dev", "ctr0"]);
+    out.assert_ok();
+    assert!(out.stdout.contains(",UP") && out.stdout.contains("inet 10.231.7.1/24"), "{out}");
+    r.finish();
+    assert!(gone_with_the_namespace(&dev, &veths), "gone with the namespace after delete");
+}
