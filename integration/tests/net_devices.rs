@@ -10,6 +10,7 @@
 //! - refused (one error line, nothing left behind, every device back on the host as it was): no
 //!   network namespace, a missing device, an invalid name, a name already taken inside (after a
 //!   first device has moved: it comes back with its addresses and up state).
+//!
 //! Every veth pair is deleted by a guard, also when a test fails.
 //! runc 1.1.5 predates netDevices and ignores it: with runc the tests print a SKIP.
 
@@ -173,8 +174,8 @@ fn a_device_stays_in_a_joined_namespace_that_outlives_the_container() {
     }
     let mut veths = HostVeths::new();
     let dev = veths.pair(&["link set {} up"]);
-    let mut holder = Command::new("unshare").args(["--net", "sleep", "60"]).spawn().expect("unshare --net sleep");
-    let ns_path = format!("/proc/{}/ns/net", holder.id());
+    let holder = NetnsHolder(Command::new("unshare").args(["--net", "sleep", "60"]).spawn().expect("unshare --net sleep"));
+    let ns_path = format!("/proc/{}/ns/net", holder.0.id());
     assert!(poll_until(Duration::from_secs(5), || std::fs::read_link(&ns_path).ok() != std::fs::read_link("/proc/self/ns/net").ok()), "holder in its own netns");
     let rt = Runtime::new();
     let mut b = Bundle::new(&["cat", &format!("/sys/class/net/{dev}/flags")]);
@@ -184,13 +185,22 @@ fn a_device_stays_in_a_joined_namespace_that_outlives_the_container() {
     let out = rt.run_container(&id, &b, &[]);
     rt.assert_clean(&id, &b);
     let inside = Command::new("nsenter").arg(format!("--net={ns_path}")).args(["ip", "-o", "link", "show", &dev]).output().expect("nsenter");
-    let _ = holder.kill();
-    let _ = holder.wait();
+    drop(holder);
     out.assert_ok();
     assert!(out.stdout.trim().starts_with("0x"), "the device was seen inside: {out}");
     assert!(inside.status.success(), "after delete the device is still in the joined namespace: {}", String::from_utf8_lossy(&inside.stderr));
     assert!(!exists_on_host(&dev), "and was not moved back to the host");
     assert!(gone_with_the_namespace(&dev, &veths), "gone once the namespace's last process ended");
+}
+
+/// A process in a network namespace of its own, killed when dropped (also when a test fails).
+struct NetnsHolder(std::process::Child);
+
+impl Drop for NetnsHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// `create` with `devices` must fail with one line containing `want`, leave no container, and
@@ -258,4 +268,82 @@ fn a_name_taken_inside_is_refused_and_a_device_moved_before_comes_back() {
         |_| {},
         "File exists",
     );
+}
+
+/// The devices are part of the environment create builds (runtime.md lifecycle step 2): in place
+/// when the prestart and createRuntime hooks run (steps 3 and 4).
+#[test]
+fn the_device_is_in_the_container_when_prestart_and_create_runtime_hooks_run() {
+    if skip_for_runc("the_device_is_in_the_container_when_prestart_and_create_runtime_hooks_run") {
+        return;
+    }
+    let mut veths = HostVeths::new();
+    let dev = veths.pair(&[]);
+    let rt = Runtime::new();
+    let hook = |kind: &str| {
+        let seen = rt.scratch().join(format!("{kind}.seen"));
+        let script = rt.scratch().join(format!("{kind}.sh"));
+        // The state on stdin gives init's pid; `ip` talks netlink in init's network namespace.
+        let text = format!("#!/bin/sh\npid=$(sed 's/.*\"pid\": *\\([0-9]*\\).*/\\1/')\nnsenter -t \"$pid\" -n ip -o link show ctr0 > {} 2>&1\n", seen.display());
+        std::fs::write(&script, text).unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        (json!([{ "path": script }]), seen)
+    };
+    let ((prestart, prestart_seen), (create_runtime, create_runtime_seen)) = (hook("prestart"), hook("createRuntime"));
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| net_devices(c, json!({ &dev: { "name": "ctr0" } })));
+    b.set_hooks("prestart", prestart);
+    b.set_hooks("createRuntime", create_runtime);
+    let id = unique("netdev-hooks");
+    let out = rt.run_container(&id, &b, &[]);
+    out.assert_ok();
+    rt.assert_clean(&id, &b);
+    for seen in [prestart_seen, create_runtime_seen] {
+        let text = std::fs::read_to_string(&seen).unwrap_or_default();
+        assert!(text.contains(": ctr0") && text.contains(",UP"), "{} must show ctr0 up in the container: {text:?}", seen.display());
+    }
+}
+
+/// `features` says netDevices is enabled (features-linux.md "NetDevices"), which the tests above
+/// show a real container doing; and when intelRdt is not claimed, resctrl schemata are refused.
+#[test]
+fn features_advertises_net_devices_and_intel_rdt_honestly() {
+    if skip_for_runc("features_advertises_net_devices_and_intel_rdt_honestly") {
+        return;
+    }
+    let rt = Runtime::new();
+    let out = rt.run(&["features"]);
+    out.assert_ok();
+    let f: Value = serde_json::from_str(&out.stdout).expect("features JSON");
+    assert_eq!(f["linux"]["netDevices"], json!({ "enabled": true }), "{out}");
+    if f["linux"]["intelRdt"]["enabled"] != json!(false) {
+        return;
+    }
+    // Not claimed: then a config that needs it is refused, not silently run without it.
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| c["linux"]["intelRdt"] = json!({ "closID": "oxnd", "schemata": ["L3:0=f"] }));
+    let id = unique("netdev-rdt");
+    let refused = rt.create(&id, &b);
+    assert_one_error_line(&refused, &id);
+    rt.assert_clean(&id, &b);
+}
+
+/// With a user namespace the container's network namespace belongs to it; the runtime (root in
+/// the initial one) still moves the device in, and root inside sees it up with its address.
+#[test]
+fn a_device_moves_into_a_container_with_a_user_namespace() {
+    if skip_for_runc("a_device_moves_into_a_container_with_a_user_namespace") {
+        return;
+    }
+    let mut veths = HostVeths::new();
+    let dev = veths.pair(ADDRESSES);
+    let r = Running::sleeping("netdev-userns", |c| {
+        ops_support::with_userns(c);
+        net_devices(c, json!({ &dev: { "name": "ctr0" } }));
+    });
+    let out = r.exec(&[], &["ip", "addr", "show", "dev", "ctr0"]);
+    out.assert_ok();
+    assert!(out.stdout.contains(",UP") && out.stdout.contains("inet 10.231.7.1/24"), "{out}");
+    r.finish();
+    assert!(gone_with_the_namespace(&dev, &veths), "gone with the namespace after delete");
 }

@@ -102,11 +102,12 @@ impl MovedDevices {
         let before = self.container.links().map_err(ctx("list the container's devices"))?;
         let op = format!("move into the container's network namespace as {name}");
         let result = self.host.move_link(link.index, self.netns.as_fd(), name);
-        // The kernel may give the device another index (and a template a name): it is the one
-        // device that was not there before. A failed rename after the move (a name taken in the
-        // container) leaves it there too, so it is looked for either way.
+        // The kernel may give the device another index (and a template a name): it is a device
+        // that was not there before, under the new name or (a rename that failed after the move,
+        // the name being taken inside) its host name; looked for whether the move failed or not.
         let after = self.container.links().map_err(ctx("list the container's devices"))?;
-        let now = after.into_iter().find(|l| !before.iter().any(|b| b.index == l.index));
+        let named = |l: &Link| name.contains('%') || l.name == name || l.name == link.name;
+        let now = after.into_iter().find(|l| named(l) && !before.iter().any(|b| b.index == l.index));
         // The move flushed every address. The container gets the permanent global ones (the
         // spec's words); a move back restores every permanent one on the host.
         let host_addresses: Vec<Address> = addresses.into_iter().filter(|a| a.flags & oxsys::netlink::IFA_F_PERMANENT != 0).collect();
