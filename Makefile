@@ -10,8 +10,7 @@ SYSCONFDIR ?= /etc
 PODMAN_DROPIN_DIR := $(SYSCONFDIR)/containers/containers.conf.d
 OXRUN := $(RELEASE_DIR)/oxrun
 OXMON := $(RELEASE_DIR)/oxmon
-# Debian packages the demo, the tests and the benchmarks use.
-DEB_PACKAGES := busybox-static libseccomp-dev pkg-config runc crun conmon podman uidmap jq hyperfine iproute2 gcc containerd catatonit netavark iptables time python3 strace dbus-daemon systemd
+# Debian packages the demo, the tests and the benchmarks use: listed in scripts/deps.sh.
 
 .PHONY: all build deps demo test test-unit test-integration test-shim test-podman test-reliability fuzz soak install uninstall bench bench-smoke clean vm test-vm
 
@@ -22,11 +21,7 @@ build:
 
 # Installs what the demo and the tests need (Debian 12), skipping apt when everything is present.
 deps:
-	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-		echo "installing:$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	fi
+	./scripts/deps.sh
 
 demo: deps build
 	./scripts/demo.sh $(OXRUN)
