@@ -26,7 +26,7 @@ use std::time::Duration;
 
 fn skip_for_runc(test: &str) -> bool {
     if is_runc() {
-        eprintln!("SKIP {test}: runc 1.1.5 does not implement linux.netDevices (runtime-spec 1.3); it ignores the field");
+        integration::util::note(&format!("SKIP {test}: runc 1.1.5 does not implement linux.netDevices (runtime-spec 1.3); it ignores the field"));
     }
     is_runc()
 }

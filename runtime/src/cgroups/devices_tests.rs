@@ -1,6 +1,7 @@
 //! Device rules → v1 lines and → the v2 eBPF program (pure), plus a load-and-attach test on a real
 //! cgroup2 hierarchy when run as root on a host that has one.
 use super::*;
+use std::io::Write as _;
 
 fn rule(allow: bool, kind: &str, major: Option<i64>, minor: Option<i64>, access: &str) -> DeviceRule {
     DeviceRule { allow, kind: Some(kind.into()), major, minor, access: Some(access.into()) }
@@ -92,11 +93,11 @@ fn program_loads_and_enforces_on_a_real_cgroup2() {
         .map(std::path::Path::new)
         .find(|p| p.join("cgroup.procs").exists() && p.join("cgroup.subtree_control").exists())
     else {
-        eprintln!("SKIP program_loads_and_enforces_on_a_real_cgroup2: no cgroup2 mount");
+        let _ = writeln!(std::io::stderr(), "SKIP program_loads_and_enforces_on_a_real_cgroup2: no cgroup2 mount");
         return;
     };
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIP program_loads_and_enforces_on_a_real_cgroup2: needs root");
+        let _ = writeln!(std::io::stderr(), "SKIP program_loads_and_enforces_on_a_real_cgroup2: needs root");
         return;
     }
     let dir = mount.join(format!("oxrun-devtest-{}", std::process::id()));
