@@ -203,3 +203,53 @@ fn update_with_check_before_update_refuses_a_limit_below_usage() {
     rt.delete_force(&id).assert_ok();
     rt.assert_clean(&id, &b);
 }
+
+/// The same for a process `exec` starts in the container (runtime.md#exec runs it with the
+/// container's seccomp profile): the runtime's cwd check happens before the filter is loaded,
+/// also for an exec'd process without no_new_privs (the container's own has it, so create
+/// succeeds before the fix as well).
+#[test]
+fn exec_under_a_profile_denying_getcwd_runs() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    b.edit(|c| {
+        c["linux"]["seccomp"] = allow_all_but(&["getcwd"]);
+        c["process"]["noNewPrivileges"] = json!(true);
+    });
+    let id = unique("rtt-execcwd");
+    rt.create_start(&id, &b);
+    let mut process = integration::bundle::base_spec()["process"].clone();
+    process["terminal"] = json!(false);
+    process["args"] = json!(["echo", "exec-ok"]);
+    process["cwd"] = json!("/tmp");
+    process["noNewPrivileges"] = json!(false);
+    let f = rt.scratch().join("process.json");
+    std::fs::write(&f, process.to_string()).unwrap();
+    let out = rt.run(&["exec", "--process", &f.to_string_lossy(), &id]);
+    out.assert_ok();
+    assert!(out.stdout.contains("exec-ok"), "the exec'd process must run: {out}");
+    rt.delete_force(&id).assert_ok();
+    rt.assert_clean(&id, &b);
+}
+
+/// config.md#posix-platform-hooks: "timeout (int, OPTIONAL) is the number of seconds before
+/// aborting the hook". A startContainer hook (started by init with fork, see above) that
+/// outlives its timeout is killed and `start` reports the failure.
+#[test]
+fn a_start_container_hook_past_its_timeout_fails_start() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    b.set_hooks("startContainer", json!([{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]));
+    let id = unique("rtt-sctmo");
+    rt.create(&id, &b).assert_ok();
+    let t0 = std::time::Instant::now();
+    let out = rt.start(&id);
+    assert!(t0.elapsed() < std::time::Duration::from_secs(10), "the hook must be killed at its timeout: {out}");
+    if !integration::is_runc() {
+        // runc 1.1.5's start exits 0 when init fails before exec (see start_failures.rs).
+        assert!(!out.ok() && out.stderr.contains("timed out"), "start reports the timeout: {out}");
+    }
+    rt.wait_status(&id, "stopped");
+    rt.delete(&id).assert_ok();
+    rt.assert_clean(&id, &b);
+}
