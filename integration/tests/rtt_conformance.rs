@@ -253,3 +253,37 @@ fn a_start_container_hook_past_its_timeout_fails_start() {
     rt.delete(&id).assert_ok();
     rt.assert_clean(&id, &b);
 }
+
+/// Loading a filter without no_new_privs needs CAP_SYS_ADMIN, which the runtime now holds until
+/// the load, also for a non-root process (after setuid, only its permitted set is kept). The
+/// process gets exactly process.capabilities (config.md#linux-process), none here: checked on
+/// init itself while the container is `created` (execve would recompute a non-root process's
+/// sets anyway, and startContainer hooks run from init in that state), and in the program.
+#[test]
+fn a_non_root_process_runs_after_a_late_filter_load_without_no_new_privileges() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["grep", "-E", "^Cap(Prm|Eff|Amb)", "/proc/self/status"]);
+    b.edit(|c| {
+        c["linux"]["seccomp"] = allow_all_but(&["getcwd"]);
+        c["process"]["noNewPrivileges"] = json!(false);
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        c["process"]["capabilities"] = json!({"bounding": ["CAP_KILL"], "effective": [], "permitted": [], "inheritable": [], "ambient": []});
+        c["process"]["cwd"] = json!("/tmp");
+    });
+    let id = unique("rtt-capsadm");
+    let created = rt.create(&id, &b);
+    created.assert_ok();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", rt.pid(&id))).expect("init's status");
+    let check = |text: &str, whose: &str| {
+        for set in ["CapPrm", "CapEff", "CapAmb"] {
+            let line = text.lines().find(|l| l.starts_with(set)).unwrap_or_else(|| panic!("no {set} line for {whose}: {text}"));
+            assert!(line.ends_with("0000000000000000"), "{whose}: {set} must be empty: {line}");
+        }
+    };
+    check(&status, "init waiting for start");
+    rt.start(&id).assert_ok();
+    rt.wait_status(&id, "stopped");
+    check(&created.stdout_now(), "the program");
+    rt.delete(&id).assert_ok();
+    rt.assert_clean(&id, &b);
+}
