@@ -203,3 +203,87 @@ fn update_with_check_before_update_refuses_a_limit_below_usage() {
     rt.delete_force(&id).assert_ok();
     rt.assert_clean(&id, &b);
 }
+
+/// The same for a process `exec` starts in the container (runtime.md#exec runs it with the
+/// container's seccomp profile): the runtime's cwd check happens before the filter is loaded,
+/// also for an exec'd process without no_new_privs (the container's own has it, so create
+/// succeeds before the fix as well).
+#[test]
+fn exec_under_a_profile_denying_getcwd_runs() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sleep", "1000"]);
+    b.edit(|c| {
+        c["linux"]["seccomp"] = allow_all_but(&["getcwd"]);
+        c["process"]["noNewPrivileges"] = json!(true);
+    });
+    let id = unique("rtt-execcwd");
+    rt.create_start(&id, &b);
+    let mut process = integration::bundle::base_spec()["process"].clone();
+    process["terminal"] = json!(false);
+    process["args"] = json!(["echo", "exec-ok"]);
+    process["cwd"] = json!("/tmp");
+    process["noNewPrivileges"] = json!(false);
+    let f = rt.scratch().join("process.json");
+    std::fs::write(&f, process.to_string()).unwrap();
+    let out = rt.run(&["exec", "--process", &f.to_string_lossy(), &id]);
+    out.assert_ok();
+    assert!(out.stdout.contains("exec-ok"), "the exec'd process must run: {out}");
+    rt.delete_force(&id).assert_ok();
+    rt.assert_clean(&id, &b);
+}
+
+/// config.md#posix-platform-hooks: "timeout (int, OPTIONAL) is the number of seconds before
+/// aborting the hook". A startContainer hook (started by init with fork, see above) that
+/// outlives its timeout is killed and `start` reports the failure.
+#[test]
+fn a_start_container_hook_past_its_timeout_fails_start() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    b.set_hooks("startContainer", json!([{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]));
+    let id = unique("rtt-sctmo");
+    rt.create(&id, &b).assert_ok();
+    let t0 = std::time::Instant::now();
+    let out = rt.start(&id);
+    assert!(t0.elapsed() < std::time::Duration::from_secs(10), "the hook must be killed at its timeout: {out}");
+    if !integration::is_runc() {
+        // runc 1.1.5's start exits 0 when init fails before exec (see start_failures.rs).
+        assert!(!out.ok() && out.stderr.contains("timed out"), "start reports the timeout: {out}");
+    }
+    rt.wait_status(&id, "stopped");
+    rt.delete(&id).assert_ok();
+    rt.assert_clean(&id, &b);
+}
+
+/// Loading a filter without no_new_privs needs CAP_SYS_ADMIN, which the runtime now holds until
+/// the load, also for a non-root process (after setuid, only its permitted set is kept). The
+/// process gets exactly process.capabilities (config.md#linux-process), none here: checked on
+/// init itself while the container is `created` (execve would recompute a non-root process's
+/// sets anyway, and startContainer hooks run from init in that state), and in the program.
+#[test]
+fn a_non_root_process_runs_after_a_late_filter_load_without_no_new_privileges() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["grep", "-E", "^Cap(Prm|Eff|Amb)", "/proc/self/status"]);
+    b.edit(|c| {
+        c["linux"]["seccomp"] = allow_all_but(&["getcwd"]);
+        c["process"]["noNewPrivileges"] = json!(false);
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        c["process"]["capabilities"] = json!({"bounding": ["CAP_KILL"], "effective": [], "permitted": [], "inheritable": [], "ambient": []});
+        c["process"]["cwd"] = json!("/tmp");
+    });
+    let id = unique("rtt-capsadm");
+    let created = rt.create(&id, &b);
+    created.assert_ok();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", rt.pid(&id))).expect("init's status");
+    let check = |text: &str, whose: &str| {
+        for set in ["CapPrm", "CapEff", "CapAmb"] {
+            let line = text.lines().find(|l| l.starts_with(set)).unwrap_or_else(|| panic!("no {set} line for {whose}: {text}"));
+            assert!(line.ends_with("0000000000000000"), "{whose}: {set} must be empty: {line}");
+        }
+    };
+    check(&status, "init waiting for start");
+    rt.start(&id).assert_ok();
+    rt.wait_status(&id, "stopped");
+    check(&created.stdout_now(), "the program");
+    rt.delete(&id).assert_ok();
+    rt.assert_clean(&id, &b);
+}
