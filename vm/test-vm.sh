@@ -7,8 +7,16 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 cargo=${CARGO:-cargo}
+missing=
+for tool in mmdebstrap:mmdebstrap qemu-system-x86_64:qemu-system-x86 mkfs.ext4:e2fsprogs jq:jq; do
+	command -v "${tool%%:*}" >/dev/null || missing="$missing ${tool#*:}"
+done
+if [ -n "$missing" ]; then
+	echo "test-vm: missing Debian packages:$missing (apt-get install -y$missing)" >&2
+	exit 1
+fi
 # The integration test files that mean something on a pure cgroup v2 host with systemd.
-VM_TESTS=${VM_TESTS:-cgroup_v2_host systemd_cgroup}
+VM_TESTS=${VM_TESTS:-cgroup_v2_host systemd_cgroup cgroups operate clone_into_cgroup cgroups_resources vm_podman}
 t0=$(date +%s)
 img=$("$here/build.sh")
 t1=$(date +%s)
