@@ -33,7 +33,14 @@ for t in $VM_TESTS; do
 done
 rm -f "$list.all"
 # The guest script gets its test list from the shared folder.
-{ echo "cat > /mnt/share/tests <<'LIST'"; cat "$list"; echo "LIST"; cat "$here/guest-tests.sh"; } > "$script"
+# VM_TEST_ARGS (e.g. a test name filter) go to every test binary; VM_OXRUN_BIN and VM_OXMON_BIN
+# (paths under the repository) replace the runtime and monitor the tests use, to compare two
+# builds in the guest.
+{
+	echo "cat > /mnt/share/tests <<'LIST'"; cat "$list"; echo "LIST"
+	printf 'VM_TEST_ARGS=%q\nVM_OXRUN_BIN=%q\nVM_OXMON_BIN=%q\n' "${VM_TEST_ARGS:-}" "${VM_OXRUN_BIN:-}" "${VM_OXMON_BIN:-}"
+	cat "$here/guest-tests.sh"
+} > "$script"
 t2=$(date +%s)
 rc=0
 "$here/run.sh" "$img" "$script" "${VM_TIMEOUT:-1500}" || rc=$?
