@@ -26,7 +26,7 @@ deps:
 demo: deps build
 	./scripts/demo.sh $(OXRUN)
 
-test: deps build test-unit test-integration test-shim test-podman test-reliability
+test: deps build test-unit test-integration test-shim test-podman test-reliability test-vm
 
 test-unit:
 	$(CARGO) test --release -p oxrun -p oxsys -p oxmon
@@ -103,7 +103,8 @@ bench-smoke: deps build
 
 # Issue 16: a Debian 12 VM (systemd as PID 1, pure cgroup v2) built from Debian packages by
 # mmdebstrap, cached under /var/cache/oxrun-vm keyed by a hash of vm/'s recipe; booted under QEMU
-# TCG, where the cgroup v2 and systemd tests run (vm/test-vm.sh).
+# TCG, where the cgroup v2, systemd and Podman tests run (vm/test-vm.sh). Needs the Debian
+# packages mmdebstrap and qemu-system-x86 (vm/test-vm.sh says so when they are missing).
 vm:
 	./vm/build.sh
 

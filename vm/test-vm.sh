@@ -7,8 +7,16 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 cargo=${CARGO:-cargo}
+missing=
+for tool in mmdebstrap:mmdebstrap qemu-system-x86_64:qemu-system-x86 mkfs.ext4:e2fsprogs jq:jq; do
+	command -v "${tool%%:*}" >/dev/null || missing="$missing ${tool#*:}"
+done
+if [ -n "$missing" ]; then
+	echo "test-vm: missing Debian packages:$missing (apt-get install -y$missing)" >&2
+	exit 1
+fi
 # The integration test files that mean something on a pure cgroup v2 host with systemd.
-VM_TESTS=${VM_TESTS:-cgroup_v2_host systemd_cgroup}
+VM_TESTS=${VM_TESTS:-cgroup_v2_host systemd_cgroup cgroups operate clone_into_cgroup cgroups_resources vm_podman}
 t0=$(date +%s)
 img=$("$here/build.sh")
 t1=$(date +%s)
@@ -25,7 +33,14 @@ for t in $VM_TESTS; do
 done
 rm -f "$list.all"
 # The guest script gets its test list from the shared folder.
-{ echo "cat > /mnt/share/tests <<'LIST'"; cat "$list"; echo "LIST"; cat "$here/guest-tests.sh"; } > "$script"
+# VM_TEST_ARGS (e.g. a test name filter) go to every test binary; VM_OXRUN_BIN and VM_OXMON_BIN
+# (paths under the repository) replace the runtime and monitor the tests use, to compare two
+# builds in the guest.
+{
+	echo "cat > /mnt/share/tests <<'LIST'"; cat "$list"; echo "LIST"
+	printf 'VM_TEST_ARGS=%q\nVM_OXRUN_BIN=%q\nVM_OXMON_BIN=%q\n' "${VM_TEST_ARGS:-}" "${VM_OXRUN_BIN:-}" "${VM_OXMON_BIN:-}"
+	cat "$here/guest-tests.sh"
+} > "$script"
 t2=$(date +%s)
 rc=0
 "$here/run.sh" "$img" "$script" "${VM_TIMEOUT:-1500}" || rc=$?

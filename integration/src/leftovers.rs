@@ -10,6 +10,11 @@ use crate::util::{pid_alive, poll_until};
 /// named systemd hierarchy and the unified mount), deduplicated by real path.
 pub fn cgroup_roots() -> Vec<PathBuf> {
     let mut roots: Vec<PathBuf> = Vec::new();
+    // A pure cgroup v2 host: /sys/fs/cgroup is the one hierarchy (its subdirectories are cgroups).
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        roots.push(PathBuf::from("/sys/fs/cgroup"));
+        return roots;
+    }
     let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") else {
         return roots;
     };

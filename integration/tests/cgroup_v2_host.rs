@@ -209,3 +209,89 @@ fn systemd_scope_has_the_limits_and_update_sets_the_unit() {
     assert!(state == "inactive" || state.is_empty(), "the scope is stopped after delete: {state}");
     assert!(!dir.exists(), "no scope cgroup left: {}", dir.display());
 }
+
+/// The device filter is an eBPF program on the container's cgroup (v2 has no devices.* files):
+/// the block device of the host's / bind-mounted in (a device no default rule allows, readable
+/// by root without a capability) cannot be opened without an allow rule, /dev/null (a default
+/// device) can, and an allow rule for the device opens it.
+#[test]
+fn device_filter_is_attached_and_enforced() {
+    if !needs_v2("device_filter_is_attached_and_enforced") {
+        return;
+    }
+    let dev = std::fs::metadata("/").map(|m| std::os::unix::fs::MetadataExt::dev(&m)).unwrap_or(0);
+    let (major, minor) = (nix::sys::stat::major(dev), nix::sys::stat::minor(dev));
+    let node = format!("/dev/block/{major}:{minor}");
+    if major == 0 || !Path::new(&node).exists() {
+        skip("device_filter_is_attached_and_enforced", &format!("/ is not on a block device here ({major}:{minor})"));
+        return;
+    }
+    for allow in [false, true] {
+        let mut b = Bundle::new(&["sh", "-c", "head -c1 /dev/null && echo null-ok; head -c1 /dev/xblk >/dev/null && echo blk-ok; true"]);
+        b.edit(|c| {
+            c["mounts"].as_array_mut().unwrap().push(json!({ "destination": "/dev/xblk", "type": "bind", "source": node, "options": ["bind"] }));
+            // runc spec's default: deny every device (the defaults are allowed after it).
+            c["linux"]["resources"]["devices"] = json!([{ "allow": false, "access": "rwm" }]);
+            if allow {
+                c["linux"]["resources"]["devices"].as_array_mut().unwrap().push(json!({ "allow": true, "type": "b", "major": major, "minor": minor, "access": "r" }));
+            }
+        });
+        let rt = Runtime::new();
+        let id = unique("v2dev");
+        let out = rt.run_container(&id, &b, &[]);
+        out.assert_ok();
+        assert!(out.stdout.contains("null-ok"), "/dev/null is a default device: {out}");
+        if allow {
+            assert!(out.stdout.contains("blk-ok"), "b {major}:{minor} r allowed: {out}");
+        } else {
+            assert!(!out.stdout.contains("blk-ok") && out.stderr.contains("ermitted"), "b {major}:{minor} not allowed: EPERM from the filter: {out}");
+        }
+        rt.assert_clean(&id, &b);
+    }
+}
+
+/// CLONE_INTO_CGROUP: init and exec'd processes are born in the container's cgroup (clone3 with
+/// the directory's fd, and no cgroup.procs write at all on a pure v2 host). The bundle has no
+/// cgroup namespace, so /proc/self/cgroup in the container shows the host path.
+#[test]
+fn init_and_exec_are_born_in_the_cgroup() {
+    if !needs_v2("init_and_exec_are_born_in_the_cgroup") {
+        return;
+    }
+    if is_runc() {
+        skip("init_and_exec_are_born_in_the_cgroup", "runc 1.1 does not use CLONE_INTO_CGROUP");
+        return;
+    }
+    let no_cgroupns = |c: &mut Value| c["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "cgroup");
+    let rt = Runtime::new();
+    let traced = |args: &[&str]| {
+        let trace = rt.scratch().join(format!("trace-{}", unique("t")));
+        let mut cmd = Command::new("strace");
+        cmd.args(["-f", "-y", "-qq", "-s", "128", "-e", "trace=clone3,write", "-e", "signal=none", "-o"]).arg(&trace);
+        cmd.arg(rt.bin()).arg("--root").arg(rt.root()).args(args);
+        let out = rt.exec(cmd);
+        out.assert_ok();
+        let text = std::fs::read_to_string(&trace).expect("strace output");
+        let clones: Vec<&str> = text.lines().filter(|l| l.contains("clone3(")).collect();
+        assert!(clones.iter().any(|l| l.contains("CLONE_INTO_CGROUP") && l.contains("cgroup=")), "{args:?}: no clone3 into a cgroup: {clones:#?}");
+        let writes: Vec<&str> = text.lines().filter(|l| l.contains("cgroup.procs>")).collect();
+        assert!(writes.is_empty(), "{args:?}: moved by a cgroup.procs write: {writes:#?}");
+        out
+    };
+    // init: `run`, as strace -f waits for every traced process and a created init waits.
+    let mut b = Bundle::new(&["cat", "/proc/self/cgroup"]);
+    b.edit(no_cgroupns);
+    let id = unique("v2clone");
+    rt.track(&id);
+    let out = traced(&["run", "--bundle", &b.path_str(), &id]);
+    assert_eq!(out.stdout.trim(), format!("0::{}", b.cgroups_path()), "init's cgroup");
+    rt.assert_clean(&id, &b);
+    let mut b = Bundle::new(&["sleep", "60"]);
+    b.edit(no_cgroupns);
+    let id = unique("v2clonex");
+    rt.create_start(&id, &b).assert_ok();
+    let out = traced(&["exec", &id, "cat", "/proc/self/cgroup"]);
+    assert_eq!(out.stdout.trim(), format!("0::{}", b.cgroups_path()), "the exec'd process's cgroup");
+    rt.delete_force(&id).assert_ok();
+    rt.assert_clean(&id, &b);
+}

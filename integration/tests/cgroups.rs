@@ -131,6 +131,10 @@ fn cgroup_removed_after_natural_exit_and_delete() {
 
 #[test]
 fn run_foreground_removes_cgroup() {
+    if !std::path::Path::new("/sys/fs/cgroup/memory").is_dir() {
+        skip("run_foreground_removes_cgroup", "no cgroup v1 memory hierarchy: the test looks for its :memory: line (pure v2 hosts: cgroup_v2_host.rs)");
+        return;
+    }
     let rt = Runtime::new();
     let b = Bundle::new(&["sh", "-c", "cat /proc/self/cgroup"]);
     let id = unique("cgrun");
@@ -142,6 +146,10 @@ fn run_foreground_removes_cgroup() {
 
 #[test]
 fn default_cgroup_path_without_cgroups_path() {
+    if !std::path::Path::new("/sys/fs/cgroup/memory").is_dir() {
+        skip("default_cgroup_path_without_cgroups_path", "no cgroup v1 memory hierarchy: the test reads the path from the :memory: line (pure v2 hosts: cgroup_v2_host.rs)");
+        return;
+    }
     let rt = Runtime::new();
     let mut b = Bundle::new(&["sleep", "1000"]);
     b.edit(|c| {

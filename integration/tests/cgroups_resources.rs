@@ -20,6 +20,11 @@ fn v1_mount(controller: &str) -> Option<PathBuf> {
     })
 }
 
+/// Whether /sys/fs/cgroup is a cgroup2 mount (no v1 hierarchy at all).
+fn pure_v2() -> bool {
+    std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
 /// The cgroup2 mount point, if any.
 fn v2_mount() -> Option<PathBuf> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
@@ -348,6 +353,12 @@ impl Drop for NetClsMount {
 
 #[test]
 fn network_classid_and_priorities_read_back() {
+    if pure_v2() {
+        // Mounting a v1 net_cls hierarchy would make this host hybrid for every test running
+        // meanwhile (their runtime would see a v1 hierarchy and take the v1 paths).
+        skip("network_classid_and_priorities_read_back", "a pure cgroup v2 host: net_cls/net_prio are v1 only (runc and oxrun ignore linux.resources.network there)");
+        return;
+    }
     let mount = match NetClsMount::ensure() {
         Ok(m) => m,
         Err(e) => {
@@ -385,6 +396,10 @@ fn unified_on_a_v1_controller_is_an_error() {
 
 #[test]
 fn systemd_driver_fails_clearly_without_systemd() {
+    if std::path::Path::new("/run/systemd/system").exists() {
+        skip("systemd_driver_fails_clearly_without_systemd", "systemd runs here (its driver is tested against it in cgroup_v2_host.rs)");
+        return;
+    }
     let mut b = Bundle::new(&["true"]);
     b.edit(|c| c["linux"]["cgroupsPath"] = json!("system.slice:oxrun:sd"));
     let rt = Runtime::new();
@@ -434,6 +449,10 @@ fn rw_cgroup_mount(c: &mut Value) {
 
 #[test]
 fn delete_removes_sub_cgroups_the_container_made() {
+    if pure_v2() {
+        skip("delete_removes_sub_cgroups_the_container_made", "a pure cgroup v2 host: the test counts sub-cgroups in v1 hierarchies");
+        return;
+    }
     for force in [true, false] {
         let mut b = Bundle::new(&["true"]);
         b.edit(rw_cgroup_mount);
