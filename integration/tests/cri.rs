@@ -12,13 +12,13 @@
 //! catatonit and containernetworking-plugins; without them the tests print
 //! `SKIP <test>: <reason>`.
 //!
-//! Not covered: Exec/Attach streaming (the CRI plugin answers with a URL of
-//! its streaming server, spoken in SPDY or WebSocket channel protocols; no
-//! such client is in the dependencies); ExecSync covers exec.
+//! Exec is also driven through containerd's streaming server (the URL the
+//! Exec call returns, upgraded to a WebSocket with `v4.channel.k8s.io`, as
+//! kubectl's path ends); Attach and PortForward are not covered.
 
 use std::time::{Duration, Instant};
 
-use integration::cri::{api, container_config, CriContainerd, IMAGE};
+use integration::cri::{api, container_config, websocket_exec, CriContainerd, IMAGE};
 use integration::util::{poll_until, skip};
 use integration::{rpc, runtime_bin};
 
@@ -80,6 +80,7 @@ fn ns_links(c: &CriContainerd, id: &str) -> (String, String, String) {
 
 /// RunPodSandbox on the handler; two containers sharing the pod's network
 /// and IPC namespaces (seen from inside); ExecSync output and exit code;
+/// Exec through the streaming server;
 /// ListContainers and ContainerStatus; UpdateContainerResources read back
 /// from the container's cgroup v1 files; CRI-format logs; StopPodSandbox and
 /// RemovePodSandbox leaving nothing.
@@ -127,6 +128,23 @@ fn pod_with_two_containers(handler: &str) {
     // ExecSync: stdout, stderr and exit code.
     let (code, out, err) = c.exec_sync(&a, &["sh", "-c", "echo out; echo err >&2; exit 3"]).expect("ExecSync");
     assert_eq!((code, out.as_str(), err.as_str()), (3, "out\n", "err\n"), "[{handler}] ExecSync");
+    // Exec through the streaming server (what `kubectl exec` reaches).
+    let req = api::ExecRequest {
+        container_id: a.clone(),
+        cmd: ["sh", "-c", "echo streamed; echo streamed-err >&2; exit 5"].map(String::from).to_vec(),
+        stdout: true,
+        stderr: true,
+        ..Default::default()
+    };
+    let url = rpc!(c.cri(), exec, req).unwrap_or_else(|e| panic!("[{handler}] {e}")).url;
+    let s = websocket_exec(&url, c.pid().expect("containerd pid")).unwrap_or_else(|e| panic!("[{handler}] {e}"));
+    assert_eq!((s.stdout.as_str(), s.stderr.as_str()), ("streamed\n", "streamed-err\n"), "[{handler}] Exec stream");
+    assert!(
+        s.status.contains("Failure") && s.status.contains(r#""reason":"ExitCode","message":"5""#),
+        "[{handler}] Exec status should carry exit code 5: {}",
+        s.status
+    );
+
     // A missing binary: the runtime's exec fails, the CRI call fails (as on
     // runc) with the runtime's reason.
     match c.exec_sync(&a, &["/no/such/binary"]) {

@@ -25,8 +25,10 @@
 
 mod client;
 mod image;
+mod stream;
 
 pub use client::{api, CriClient, CALL_TIMEOUT};
+pub use stream::{websocket_exec, StreamOutput};
 
 use nix::mount::{umount2, MntFlags};
 use nix::sys::signal::{kill, Signal};
