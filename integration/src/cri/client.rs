@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
+pub use k8s_cri::v1 as api;
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
-pub use k8s_cri::v1 as api;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 /// Deadline of one CRI call (StopContainer waits for its grace period).
@@ -34,10 +34,16 @@ impl CriClient {
             .map_err(|e| format!("CRI endpoint: {e}"))?
             .connect_timeout(Duration::from_secs(5));
         let channel = rt
-            .block_on(endpoint.connect_with_connector(tower::service_fn(move |_: Uri| {
-                let p = path.clone();
-                async move { Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(p).await?)) }
-            })))
+            .block_on(
+                endpoint.connect_with_connector(tower::service_fn(move |_: Uri| {
+                    let p = path.clone();
+                    async move {
+                        Ok::<_, std::io::Error>(TokioIo::new(
+                            tokio::net::UnixStream::connect(p).await?,
+                        ))
+                    }
+                })),
+            )
             .map_err(|e| format!("connecting to CRI at {}: {e}", socket.display()))?;
         Ok(CriClient { rt, channel })
     }
@@ -59,7 +65,10 @@ impl CriClient {
         F: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let _guard = self.rt.enter();
-        match self.rt.block_on(async { tokio::time::timeout(CALL_TIMEOUT, f).await }) {
+        match self
+            .rt
+            .block_on(async { tokio::time::timeout(CALL_TIMEOUT, f).await })
+        {
             Ok(Ok(r)) => Ok(r.into_inner()),
             Ok(Err(s)) => Err(format!("{what}: {:?}: {}", s.code(), s.message())),
             Err(_) => Err(format!("{what}: no answer within {CALL_TIMEOUT:?}")),

@@ -11,7 +11,8 @@ use crate::util::{exec, which};
 
 /// Writes the pause image's OCI layout tar, named `name`, to `out`.
 pub fn build_pause_image(work: &Path, name: &str, out: &Path) -> Result<(), String> {
-    let catatonit = which("catatonit").ok_or("catatonit is not installed (apt-get install catatonit)")?;
+    let catatonit =
+        which("catatonit").ok_or("catatonit is not installed (apt-get install catatonit)")?;
     let rootfs = work.join("pause-rootfs");
     let layout = work.join("pause-layout");
     let blobs = layout.join("blobs/sha256");
@@ -64,7 +65,10 @@ pub fn build_pause_image(work: &Path, name: &str, out: &Path) -> Result<(), Stri
         }]
     });
     write(&layout.join("index.json"), &index.to_string())?;
-    write(&layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    write(
+        &layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )?;
     let mut c = Command::new("tar");
     c.arg("-C").arg(&layout).arg("-cf").arg(out).arg(".");
     run(c, work)?;
@@ -95,7 +99,9 @@ fn add_blob(work: &Path, blobs: &Path, f: &Path) -> Result<(String, u64), String
         .next()
         .ok_or("sha256sum printed nothing")?
         .to_string();
-    let size = std::fs::metadata(f).map_err(|e| format!("stat {}: {e}", f.display()))?.len();
+    let size = std::fs::metadata(f)
+        .map_err(|e| format!("stat {}: {e}", f.display()))?
+        .len();
     std::fs::copy(f, blobs.join(&digest)).map_err(|e| format!("copy blob {}: {e}", f.display()))?;
     Ok((digest, size))
 }

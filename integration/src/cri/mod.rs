@@ -25,6 +25,8 @@
 
 mod client;
 mod image;
+mod inspect;
+mod setup;
 mod stream;
 
 pub use client::{api, CriClient, CALL_TIMEOUT};
@@ -36,11 +38,12 @@ use nix::unistd::Pid;
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use crate::containerd::{build_image, unmounted_v1_controllers, CTR_TIMEOUT};
+use crate::containerd::{build_image, CTR_TIMEOUT};
 use crate::util::{cmdline_of, exec, pid_alive, poll_until, unique, which, Out};
+use setup::{cni_conflist, config_toml, spawn_containerd, CNI_BIN_DIR};
 
 /// The container image (busybox-static, `Cmd: sh`).
 pub const IMAGE: &str = crate::containerd::IMAGE;
@@ -66,7 +69,13 @@ impl CriContainerd {
     /// handlers, connects, and imports [`IMAGE`] and [`PAUSE_IMAGE`].
     pub fn start(oxrun_bin: &Path) -> Result<CriContainerd, String> {
         let runc = which("runc").ok_or("runc is not installed")?;
-        for tool in ["containerd", "ctr", "containerd-shim-runc-v2", "unshare", "ip"] {
+        for tool in [
+            "containerd",
+            "ctr",
+            "containerd-shim-runc-v2",
+            "unshare",
+            "ip",
+        ] {
             which(tool).ok_or(format!("{tool} is not installed"))?;
         }
         if !Path::new(CNI_BIN_DIR).join("bridge").is_file() {
@@ -74,20 +83,45 @@ impl CriContainerd {
                 "no CNI bridge plugin in {CNI_BIN_DIR} (apt-get install containernetworking-plugins)"
             ));
         }
-        let dir = tempfile::Builder::new().prefix("oxcri-").tempdir().map_err(|e| format!("tempdir: {e}"))?;
+        let dir = tempfile::Builder::new()
+            .prefix("oxcri-")
+            .tempdir()
+            .map_err(|e| format!("tempdir: {e}"))?;
         let path = dir.path().to_path_buf();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o711))
             .map_err(|e| format!("chmod {}: {e}", path.display()))?;
-        for d in ["root", "state", "opt", "scratch", "logs", "cni/net.d", "cni/ipam", "rt/oxrun", "rt/runc"] {
+        for d in [
+            "root",
+            "state",
+            "opt",
+            "scratch",
+            "logs",
+            "cni/net.d",
+            "cni/ipam",
+            "rt/oxrun",
+            "rt/runc",
+        ] {
             std::fs::create_dir_all(path.join(d)).map_err(|e| format!("mkdir {d}: {e}"))?;
         }
-        std::fs::write(path.join("config.toml"), config_toml(&path, oxrun_bin, &runc))
-            .map_err(|e| format!("write config.toml: {e}"))?;
-        std::fs::write(path.join("cni/net.d/10-oxcri.conflist"), cni_conflist(&path))
-            .map_err(|e| format!("write CNI config: {e}"))?;
+        std::fs::write(
+            path.join("config.toml"),
+            config_toml(&path, oxrun_bin, &runc),
+        )
+        .map_err(|e| format!("write config.toml: {e}"))?;
+        std::fs::write(
+            path.join("cni/net.d/10-oxcri.conflist"),
+            cni_conflist(&path),
+        )
+        .map_err(|e| format!("write CNI config: {e}"))?;
         let cgroup_root = unique("oxcri").replace('-', "_");
         let child = spawn_containerd(&path)?;
-        let mut c = CriContainerd { dir: Some(dir), path, child: Some(child), client: None, cgroup_root };
+        let mut c = CriContainerd {
+            dir: Some(dir),
+            path,
+            child: Some(child),
+            client: None,
+            cgroup_root,
+        };
         c.wait_ready()?;
         c.import_images()?;
         Ok(c)
@@ -103,7 +137,10 @@ impl CriContainerd {
         });
         let alive = matches!(self.child.as_mut().map(|ch| ch.try_wait()), Some(Ok(None)));
         if !up || !alive {
-            return Err(format!("containerd did not start; log:\n{}", self.log_tail(40)));
+            return Err(format!(
+                "containerd did not start; log:\n{}",
+                self.log_tail(40)
+            ));
         }
         let client = CriClient::connect(&sock)?;
         let mut last = String::new();
@@ -117,7 +154,10 @@ impl CriContainerd {
             }
         });
         if !ok {
-            return Err(format!("CRI Version never answered v1 ({last}); log:\n{}", self.log_tail(40)));
+            return Err(format!(
+                "CRI Version never answered v1 ({last}); log:\n{}",
+                self.log_tail(40)
+            ));
         }
         self.client = Some(client);
         Ok(())
@@ -139,7 +179,10 @@ impl CriContainerd {
         // The CRI plugin learns about images imported through ctr from events.
         for name in [IMAGE, PAUSE_IMAGE] {
             let seen = poll_until(Duration::from_secs(20), || {
-                let req = api::ImageStatusRequest { image: Some(image_spec(name)), verbose: false };
+                let req = api::ImageStatusRequest {
+                    image: Some(image_spec(name)),
+                    verbose: false,
+                };
                 matches!(crate::image_rpc!(self.cri(), image_status, req), Ok(r) if r.image.is_some())
             });
             if !seen {
@@ -183,7 +226,10 @@ impl CriContainerd {
     /// `ctr --address SOCK -n k8s.io ARGS...`.
     pub fn ctr(&self, args: &[&str]) -> Out {
         let mut c = Command::new("ctr");
-        c.arg("--address").arg(self.socket()).args(["--namespace", K8S_NS]).args(args);
+        c.arg("--address")
+            .arg(self.socket())
+            .args(["--namespace", K8S_NS])
+            .args(args);
         exec(c, &self.scratch(), CTR_TIMEOUT)
     }
 
@@ -207,7 +253,10 @@ impl CriContainerd {
                 namespace: "oxrun-tests".into(),
                 attempt: 0,
             }),
-            hostname: name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect(),
+            hostname: name
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect(),
             log_directory: log_dir.to_string_lossy().into_owned(),
             linux: Some(api::LinuxPodSandboxConfig {
                 cgroup_parent: self.pod_cgroup_parent(name),
@@ -228,7 +277,10 @@ impl CriContainerd {
 
     /// RunPodSandbox of `config` on `handler`; the pod id.
     pub fn run_pod(&self, config: &api::PodSandboxConfig, handler: &str) -> Result<String, String> {
-        let req = api::RunPodSandboxRequest { config: Some(config.clone()), runtime_handler: handler.into() };
+        let req = api::RunPodSandboxRequest {
+            config: Some(config.clone()),
+            runtime_handler: handler.into(),
+        };
         let r = crate::rpc!(self.cri(), run_pod_sandbox, req)
             .map_err(|e| format!("{e}\n--- containerd log (tail) ---\n{}", self.log_tail(30)))?;
         Ok(r.pod_sandbox_id)
@@ -266,7 +318,9 @@ impl CriContainerd {
 
     /// StartContainer.
     pub fn start_container(&self, id: &str) -> Result<(), String> {
-        let req = api::StartContainerRequest { container_id: id.into() };
+        let req = api::StartContainerRequest {
+            container_id: id.into(),
+        };
         crate::rpc!(self.cri(), start_container, req)
             .map(|_| ())
             .map_err(|e| format!("{e}\n--- containerd log (tail) ---\n{}", self.log_tail(30)))
@@ -289,7 +343,10 @@ impl CriContainerd {
 
     /// ContainerStatus of `id`.
     pub fn container_status(&self, id: &str) -> Result<api::ContainerStatus, String> {
-        let req = api::ContainerStatusRequest { container_id: id.into(), verbose: false };
+        let req = api::ContainerStatusRequest {
+            container_id: id.into(),
+            verbose: false,
+        };
         crate::rpc!(self.cri(), container_status, req)?
             .status
             .ok_or_else(|| format!("ContainerStatus of {id}: no status"))
@@ -297,113 +354,21 @@ impl CriContainerd {
 
     /// Stops and removes pod `pod` (its containers go with it).
     pub fn stop_and_remove_pod(&self, pod: &str) -> Result<(), String> {
-        crate::rpc!(self.cri(), stop_pod_sandbox, api::StopPodSandboxRequest { pod_sandbox_id: pod.into() })?;
-        crate::rpc!(self.cri(), remove_pod_sandbox, api::RemovePodSandboxRequest { pod_sandbox_id: pod.into() })?;
+        crate::rpc!(
+            self.cri(),
+            stop_pod_sandbox,
+            api::StopPodSandboxRequest {
+                pod_sandbox_id: pod.into()
+            }
+        )?;
+        crate::rpc!(
+            self.cri(),
+            remove_pod_sandbox,
+            api::RemovePodSandboxRequest {
+                pod_sandbox_id: pod.into()
+            }
+        )?;
         Ok(())
-    }
-
-    /// What pod `pod` (with containers `containers`, handler `handler`,
-    /// cgroup parent `cgroup_parent`) left behind once removed: runtime
-    /// state dirs, task bundles, CRI dirs, mounts (on the host and in
-    /// containerd's mount namespace), cgroups, shims, CNI IP leases.
-    pub fn pod_leftovers(&self, handler: &str, pod: &str, containers: &[String], cgroup_parent: &str) -> Vec<String> {
-        let mut v = Vec::new();
-        let ids: Vec<&str> = std::iter::once(pod).chain(containers.iter().map(String::as_str)).collect();
-        for id in &ids {
-            for d in [
-                self.runtime_root(handler).join(id),
-                self.path.join("state/io.containerd.runtime.v2.task").join(K8S_NS).join(id),
-                self.path.join("root/io.containerd.grpc.v1.cri/containers").join(id),
-                self.path.join("root/io.containerd.grpc.v1.cri/sandboxes").join(id),
-                self.path.join("state/io.containerd.grpc.v1.cri/containers").join(id),
-                self.path.join("state/io.containerd.grpc.v1.cri/sandboxes").join(id),
-            ] {
-                if d.exists() {
-                    v.push(format!("dir {}", d.display()));
-                }
-            }
-            for m in self.mounts_mentioning(id) {
-                v.push(format!("mount {m}"));
-            }
-            for pid in self.shim_pids() {
-                if cmdline_of(pid).iter().any(|a| a == id) {
-                    v.push(format!("shim {pid} serving {id}"));
-                }
-            }
-        }
-        for root in self.cgroup_roots() {
-            let d = root.join(cgroup_parent.trim_start_matches('/'));
-            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-                if e.path().is_dir() {
-                    v.push(format!("cgroup {}", e.path().display()));
-                }
-            }
-        }
-        if let Ok(rd) = std::fs::read_dir(self.path.join("state/netns")) {
-            for e in rd.flatten() {
-                v.push(format!("netns pin {}", e.path().display()));
-            }
-        }
-        let leases = self.path.join("cni/ipam/oxcri");
-        for e in std::fs::read_dir(&leases).into_iter().flatten().flatten() {
-            let n = e.file_name().to_string_lossy().into_owned();
-            if n.contains('.') && !n.starts_with("last_reserved_ip") && n != "lock" {
-                v.push(format!("CNI lease {}", e.path().display()));
-            }
-        }
-        v
-    }
-
-    /// Mount lines mentioning `needle`, in the host's and in containerd's
-    /// mount namespace.
-    pub fn mounts_mentioning(&self, needle: &str) -> Vec<String> {
-        let mut files = vec![PathBuf::from("/proc/self/mountinfo")];
-        if let Some(pid) = self.pid() {
-            files.push(PathBuf::from(format!("/proc/{pid}/mountinfo")));
-        }
-        let mut v: Vec<String> = files
-            .iter()
-            .flat_map(|f| {
-                std::fs::read_to_string(f)
-                    .unwrap_or_default()
-                    .lines()
-                    .filter(|l| l.contains(needle))
-                    .map(str::to_string)
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        v.dedup();
-        v
-    }
-
-    /// Every cgroup hierarchy: the host's and those mounted in containerd's
-    /// mount namespace only (seen through `/proc/<pid>/root`).
-    pub fn cgroup_roots(&self) -> Vec<PathBuf> {
-        let mut v = crate::leftovers::cgroup_roots();
-        if let Some(pid) = self.pid() {
-            for (i, _) in unmounted_v1_controllers().iter().enumerate() {
-                let mp = self.path.join(format!("cgmnt{i}"));
-                let p = PathBuf::from(format!("/proc/{pid}/root")).join(mp.strip_prefix("/").unwrap_or(&mp));
-                if p.join("cgroup.procs").exists() {
-                    v.push(p);
-                }
-            }
-        }
-        v
-    }
-
-    /// Shim processes serving this containerd.
-    pub fn shim_pids(&self) -> Vec<i32> {
-        let sock = self.socket().to_string_lossy().into_owned();
-        let mut v = Vec::new();
-        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-            let cl = cmdline_of(pid);
-            if cl.first().is_some_and(|a| a.contains("containerd-shim")) && cl.iter().any(|a| a == &sock) {
-                v.push(pid);
-            }
-        }
-        v
     }
 
     /// Removes every pod, stops containerd and its shims, unmounts, removes
@@ -428,7 +393,9 @@ impl CriContainerd {
         }
         let needle = dir.to_string_lossy().into_owned();
         for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+            let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
             if cmdline_of(p).iter().any(|a| a.contains(&needle)) {
                 v.push(format!("process {p}: {}", cmdline_of(p).join(" ")));
             }
@@ -437,8 +404,14 @@ impl CriContainerd {
     }
 
     fn remove_all_pods(&self) {
-        let Some(client) = self.client.as_ref() else { return };
-        let Ok(pods) = crate::rpc!(client, list_pod_sandbox, api::ListPodSandboxRequest::default()) else {
+        let Some(client) = self.client.as_ref() else {
+            return;
+        };
+        let Ok(pods) = crate::rpc!(
+            client,
+            list_pod_sandbox,
+            api::ListPodSandboxRequest::default()
+        ) else {
             return;
         };
         for p in pods.items {
@@ -454,7 +427,11 @@ impl CriContainerd {
         // Whatever CRI could not remove: kill it by cgroup, then remove the
         // cgroups (those in containerd's private hierarchies while it lives).
         // (`cgroup_root` is never empty: an empty one would name the roots.)
-        let roots = if self.cgroup_root.is_empty() { Vec::new() } else { self.cgroup_roots() };
+        let roots = if self.cgroup_root.is_empty() {
+            Vec::new()
+        } else {
+            self.cgroup_roots()
+        };
         for r in &roots {
             kill_cgroup_tree(&r.join(&self.cgroup_root));
         }
@@ -511,8 +488,6 @@ impl Drop for CriContainerd {
     }
 }
 
-const CNI_BIN_DIR: &str = "/usr/lib/cni";
-
 /// Network and IPC shared by the pod, a PID namespace per container (what
 /// the kubelet sends for a pod without `shareProcessNamespace`).
 pub fn pod_namespaces() -> api::NamespaceOption {
@@ -526,14 +501,20 @@ pub fn pod_namespaces() -> api::NamespaceOption {
 
 /// An image reference as CRI takes it.
 pub fn image_spec(name: &str) -> api::ImageSpec {
-    api::ImageSpec { image: name.into(), ..Default::default() }
+    api::ImageSpec {
+        image: name.into(),
+        ..Default::default()
+    }
 }
 
 /// A container config running `command` from [`IMAGE`], logging to
 /// `<name>.log` in the pod's log dir.
 pub fn container_config(name: &str, command: &[&str]) -> api::ContainerConfig {
     api::ContainerConfig {
-        metadata: Some(api::ContainerMetadata { name: name.into(), attempt: 0 }),
+        metadata: Some(api::ContainerMetadata {
+            name: name.into(),
+            attempt: 0,
+        }),
         image: Some(image_spec(IMAGE)),
         command: command.iter().map(|s| s.to_string()).collect(),
         log_path: format!("{name}.log"),
@@ -547,112 +528,6 @@ pub fn container_config(name: &str, command: &[&str]) -> api::ContainerConfig {
         labels: HashMap::from([("oxrun-test".to_string(), name.to_string())]),
         ..Default::default()
     }
-}
-
-fn config_toml(p: &Path, oxrun: &Path, runc: &Path) -> String {
-    let p = p.display();
-    let handler = |name: &str, bin: &Path| {
-        format!(
-            r#"
-  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{name}]
-    runtime_type = "io.containerd.runc.v2"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{name}.options]
-      BinaryName = "{bin}"
-      Root = "{p}/rt/{name}"
-      SystemdCgroup = false
-"#,
-            bin = bin.display()
-        )
-    };
-    format!(
-        r#"version = 2
-root = "{p}/root"
-state = "{p}/state"
-disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
-
-[grpc]
-  address = "{p}/c.sock"
-[ttrpc]
-  address = "{p}/c.sock.ttrpc"
-[debug]
-  address = ""
-  level = "info"
-[metrics]
-  address = ""
-[plugins."io.containerd.internal.v1.opt"]
-  path = "{p}/opt"
-[plugins."io.containerd.runtime.v1.linux"]
-  runtime_root = "{p}/runc-v1"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "{PAUSE_IMAGE}"
-  netns_mounts_under_state_dir = true
-  restrict_oom_score_adj = true
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "{CNI_BIN_DIR}"
-    conf_dir = "{p}/cni/net.d"
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    default_runtime_name = "runc"
-    snapshotter = "overlayfs"
-{}{}"#,
-        handler("oxrun", oxrun),
-        handler("runc", runc)
-    )
-}
-
-/// A bridge in containerd's own network namespace, host-local IPAM with its
-/// data under the temp dir; no masquerading, no gateway, no iptables. The
-/// test sends no traffic: the address only shows the pod has its network.
-fn cni_conflist(p: &Path) -> String {
-    serde_json::json!({
-        "cniVersion": "0.4.0",
-        "name": "oxcri",
-        "plugins": [{
-            "type": "bridge",
-            "bridge": "oxcri0",
-            "isGateway": false,
-            "ipMasq": false,
-            "ipam": {
-                "type": "host-local",
-                "ranges": [[{"subnet": "10.88.0.0/24"}]],
-                "dataDir": p.join("cni/ipam").to_string_lossy()
-            }
-        }]
-    })
-    .to_string()
-}
-
-/// `unshare --net --mount --propagation slave` running a script that sets up
-/// containerd's namespaces (see the module doc), then execs containerd.
-fn spawn_containerd(path: &Path) -> Result<Child, String> {
-    // A tmpfs over the dir when it exists on the host, else over its parent
-    // (never creating a dir on the host: mkdir is not namespaced).
-    let mut script = String::from("set -e\nip link set lo up\n");
-    for (dir, parent) in [("/run/containerd", "/run"), ("/var/lib/cni", "/var/lib")] {
-        script.push_str(&format!(
-            "if [ -d {dir} ]; then mount -t tmpfs -o mode=0711,size=16m oxcri {dir}; \
-             else mount -t tmpfs -o mode=0755,size=16m oxcri {parent}; fi\n"
-        ));
-    }
-    for (i, ctrls) in unmounted_v1_controllers().iter().enumerate() {
-        let mp = path.join(format!("cgmnt{i}"));
-        std::fs::create_dir_all(&mp).map_err(|e| format!("mkdir {}: {e}", mp.display()))?;
-        script.push_str(&format!("mount -t cgroup -o {ctrls} cgroup '{}'\n", mp.display()));
-    }
-    script.push_str("exec \"$0\" \"$@\"\n");
-    let log = std::fs::File::create(path.join("containerd.log")).map_err(|e| format!("containerd.log: {e}"))?;
-    let log2 = log.try_clone().map_err(|e| format!("dup log: {e}"))?;
-    Command::new("unshare")
-        .args(["--net", "--mount", "--propagation", "slave", "--", "sh", "-c", &script])
-        .arg(which("containerd").unwrap_or_else(|| "containerd".into()))
-        .arg("--config")
-        .arg(path.join("config.toml"))
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log2)
-        .spawn()
-        .map_err(|e| format!("spawn containerd: {e}"))
 }
 
 /// SIGKILLs every process in the cgroup tree at `dir`.
