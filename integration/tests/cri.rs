@@ -14,11 +14,11 @@
 //!
 //! Exec is also driven through containerd's streaming server (the URL the
 //! Exec call returns, upgraded to a WebSocket with `v4.channel.k8s.io`, as
-//! kubectl's path ends); Attach and PortForward are not covered.
+//! kubectl's path ends), and so is Attach; PortForward is not covered.
 
 use std::time::{Duration, Instant};
 
-use integration::cri::{api, container_config, websocket_exec, CriContainerd, IMAGE};
+use integration::cri::{api, container_config, websocket_stream, CriContainerd, IMAGE};
 use integration::util::{poll_until, skip};
 use integration::{rpc, runtime_bin};
 
@@ -39,7 +39,11 @@ macro_rules! for_handlers {
     };
 }
 
-for_handlers!(pod_with_two_containers, stop_container_grace_period);
+for_handlers!(
+    pod_with_two_containers,
+    stop_container_grace_period,
+    attach_streams_output
+);
 
 /// A started containerd with CRI, or `None` after printing why not.
 fn setup(test: &str, handler: &str) -> Option<CriContainerd> {
@@ -275,7 +279,7 @@ fn exec_sync_and_stream(c: &CriContainerd, handler: &str, a: &str) {
     let url = rpc!(c.cri(), exec, req)
         .unwrap_or_else(|e| panic!("[{handler}] {e}"))
         .url;
-    let s = websocket_exec(&url, c.pid().expect("containerd pid"))
+    let s = websocket_stream(&url, c.pid().expect("containerd pid"))
         .unwrap_or_else(|e| panic!("[{handler}] {e}"));
     assert_eq!(
         (s.stdout.as_str(), s.stderr.as_str()),
@@ -540,6 +544,56 @@ fn stop_container_grace_period(handler: &str) {
         )
         .unwrap_or_else(|e| panic!("[{handler}] {e}"));
     }
+    c.stop_and_remove_pod(&pod)
+        .unwrap_or_else(|e| panic!("[{handler}] {e}"));
+    shutdown_clean(c, handler);
+}
+
+/// Attach through the streaming server: what the container writes after the
+/// attach arrives on the stdout and stderr channels, and the stream ends when
+/// the container exits.
+fn attach_streams_output(handler: &str) {
+    let Some(c) = setup("attach_streams_output", handler) else {
+        return;
+    };
+    let pod_cfg = c.pod_config(&format!("attach-{handler}"));
+    let pod = c
+        .run_pod(&pod_cfg, handler)
+        .unwrap_or_else(|e| panic!("[{handler}] {e}"));
+    // Output only after a pause long enough for the attach to be in place.
+    let cmd = "sleep 3; echo attached-out; echo attached-err >&2; exit 0";
+    let id = c
+        .create_container(&pod, &pod_cfg, "att", &["sh", "-c", cmd])
+        .unwrap_or_else(|e| panic!("[{handler}] {e}"));
+    c.start_container(&id)
+        .unwrap_or_else(|e| panic!("[{handler}] {e}"));
+    let req = api::AttachRequest {
+        container_id: id.clone(),
+        stdout: true,
+        stderr: true,
+        ..Default::default()
+    };
+    let url = rpc!(c.cri(), attach, req)
+        .unwrap_or_else(|e| panic!("[{handler}] {e}"))
+        .url;
+    let s = websocket_stream(&url, c.pid().expect("containerd pid"))
+        .unwrap_or_else(|e| panic!("[{handler}] {e}"));
+    assert_eq!(
+        (s.stdout.as_str(), s.stderr.as_str()),
+        ("attached-out\n", "attached-err\n"),
+        "[{handler}] Attach stream"
+    );
+    // The exit event reaches the CRI plugin a moment after the stream ends.
+    let mut st = c.container_status(&id).expect("ContainerStatus");
+    poll_until(Duration::from_secs(10), || {
+        st = c.container_status(&id).expect("ContainerStatus");
+        st.state == api::ContainerState::ContainerExited as i32
+    });
+    assert_eq!(
+        (st.state, st.exit_code),
+        (api::ContainerState::ContainerExited as i32, 0),
+        "[{handler}] after the attached container exited: {st:?}"
+    );
     c.stop_and_remove_pod(&pod)
         .unwrap_or_else(|e| panic!("[{handler}] {e}"));
     shutdown_clean(c, handler);

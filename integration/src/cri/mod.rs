@@ -30,7 +30,7 @@ mod setup;
 mod stream;
 
 pub use client::{api, CriClient, CALL_TIMEOUT};
-pub use stream::{websocket_exec, StreamOutput};
+pub use stream::{websocket_stream, StreamOutput};
 
 use nix::mount::{umount2, MntFlags};
 use nix::sys::signal::{kill, Signal};

@@ -1,4 +1,5 @@
-//! The CRI streaming path for Exec: the CRI plugin answers an Exec request
+//! The CRI streaming path for Exec and Attach: the CRI plugin answers an
+//! Exec (or Attach) request
 //! with a URL of its streaming server; the client (kubectl through the API
 //! server, here the test) upgrades an HTTP request on it to a WebSocket with
 //! the `v4.channel.k8s.io` protocol, where each binary message starts with a
@@ -22,10 +23,10 @@ pub struct StreamOutput {
     pub status: String,
 }
 
-/// Connects to `url` (`http://127.0.0.1:PORT/exec/TOKEN`) from inside the
+/// Connects to `url` (`http://127.0.0.1:PORT/exec/TOKEN`, `.../attach/...`) from inside the
 /// network namespace of process `netns_pid`, upgrades to a WebSocket and
 /// reads every message until the server closes.
-pub fn websocket_exec(url: &str, netns_pid: i32) -> Result<StreamOutput, String> {
+pub fn websocket_stream(url: &str, netns_pid: i32) -> Result<StreamOutput, String> {
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| format!("streaming URL {url}: not http"))?;
