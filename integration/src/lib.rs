@@ -4,6 +4,7 @@
 pub mod bundle;
 pub mod console;
 pub mod containerd;
+pub mod cri;
 pub mod dbus_wire;
 pub mod docker;
 pub mod leftovers;
