@@ -397,8 +397,8 @@ impl Monitor {
     }
 
     fn resize(&self, pty: BorrowedFd<'_>, rows: u16, cols: u16) {
-        if let Err(e) = crate::sys::set_winsize(pty, rows, cols) {
-            crate::warn(&format!("failed to set terminal size: {e}"));
+        if let Err(e) = oxsys::set_window_size(pty, rows, cols) {
+            crate::warn(&format!("failed to set terminal size: {}", crate::os_error::errno(e)));
         }
     }
 

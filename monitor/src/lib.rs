@@ -1,5 +1,6 @@
 //! oxmon: a conmon-compatible container monitor (drop-in for conmon 2.1.x as used by Podman).
-#![deny(unsafe_code)]
+//! Every system call that needs `unsafe` lives in oxsys (`oxsys::monitor_io` and the crate root).
+#![forbid(unsafe_code)]
 
 pub mod child;
 pub mod cli;
@@ -11,10 +12,10 @@ pub mod lifecycle;
 pub mod logs;
 pub mod notify;
 pub mod oom;
+mod os_error;
 pub mod runtime_cmd;
 pub mod setup;
 pub mod sync_pipe;
-pub mod sys;
 pub mod timefmt;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,7 +68,7 @@ pub fn run() -> i32 {
         return 0;
     }
     SYSLOG.store(opts.syslog, Ordering::Relaxed);
-    sys::init_timezone();
+    oxsys::monitor_io::init_timezone();
     match lifecycle::main(opts) {
         Ok(code) => code,
         Err(e) => {

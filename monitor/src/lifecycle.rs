@@ -8,6 +8,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
+use oxsys::monitor_io::InheritedFds;
 use thiserror::Error;
 
 use crate::cli::Options;
@@ -51,11 +52,13 @@ pub enum MonError {
 
 /// Runs the monitor; returns the process exit code.
 pub fn main(opts: Options) -> Result<i32, MonError> {
+    // First, before oxmon opens a descriptor of its own: own what Podman passed.
+    let mut inherited = InheritedFds::take_all().unwrap_or_default();
     let key = message_key(opts.api_version, opts.exec);
     let cfg = match setup::validate(opts) {
         Ok(cfg) => cfg,
         Err(e) => {
-            report_invalid(key, &e);
+            report_invalid(&mut inherited, key, &e);
             return Err(e.into());
         }
     };
@@ -67,13 +70,12 @@ pub fn main(opts: Options) -> Result<i32, MonError> {
     if cfg.opts.exec_attach && nums[2].is_none() {
         return Err(SetupError::NoAttachPipe.into());
     }
-    let exclude: Vec<i32> = nums.iter().flatten().copied().collect();
-    let inherited = setup::adopt_inherited(&exclude);
-    let sync_fd = setup::adopt_env_fd("_OCI_SYNCPIPE", nums[0])?;
-    let start_fd = setup::adopt_env_fd("_OCI_STARTPIPE", nums[1])?;
-    let attach_fd = setup::adopt_env_fd("_OCI_ATTACHPIPE", nums[2])?;
+    let sync_fd = setup::adopt_env_fd(&mut inherited, "_OCI_SYNCPIPE", nums[0])?;
+    let start_fd = setup::adopt_env_fd(&mut inherited, "_OCI_STARTPIPE", nums[1])?;
+    let attach_fd = setup::adopt_env_fd(&mut inherited, "_OCI_ATTACHPIPE", nums[2])?;
+    let inherited = inherited.into_rest();
     let _ = std::fs::write("/proc/self/oom_score_adj", "-1000");
-    crate::sys::ignore_sigpipe();
+    oxsys::monitor_io::ignore_signal(libc::SIGPIPE);
     if let Some(s) = &start_fd {
         setup::wait_start(s);
     }
@@ -107,8 +109,9 @@ pub fn main(opts: Options) -> Result<i32, MonError> {
 /// Tells Podman why the options were refused (conmon 2.1 only exits): once Podman has written
 /// the start pipe it reads the sync pipe, so the message reaches the user instead of "unexpected
 /// end of JSON input". Nothing else has been set up at this point.
-fn report_invalid(key: &'static str, e: &SetupError) {
-    let adopt = |var| setup::env_fd_number(var).ok().and_then(|n| setup::adopt_env_fd(var, n).ok()).flatten();
+fn report_invalid(inherited: &mut InheritedFds, key: &'static str, e: &SetupError) {
+    let mut adopt =
+        |var| setup::env_fd_number(var).ok().and_then(|n| setup::adopt_env_fd(inherited, var, n).ok()).flatten();
     let sync = adopt("_OCI_SYNCPIPE");
     if let Some(start) = adopt("_OCI_STARTPIPE") {
         setup::wait_start(&start);

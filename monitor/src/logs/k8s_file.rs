@@ -38,7 +38,7 @@ pub fn split_lines(buf: &[u8]) -> impl Iterator<Item = (&[u8], bool)> {
         if rest.is_empty() {
             return None;
         }
-        match crate::sys::memchr(b'\n', rest) {
+        match oxsys::monitor_io::memchr(b'\n', rest) {
             Some(i) => {
                 let (line, tail) = rest.split_at(i + 1);
                 rest = tail;
@@ -63,7 +63,7 @@ pub const MAX_RECORD_CONTENT: usize = 8192;
 /// an 8192-byte read.
 pub fn next_record(buf: &[u8]) -> (usize, bool) {
     let window = buf.len().min(MAX_RECORD_CONTENT);
-    match crate::sys::memchr(b'\n', &buf[..window]) {
+    match oxsys::monitor_io::memchr(b'\n', &buf[..window]) {
         Some(i) => (i + 1, false),
         None => (window, true),
     }
