@@ -62,7 +62,7 @@ pub fn run_exit_command(cmd: &str, args: &[String], delay: i64) -> Option<i32> {
         }
         Ok(oxsys::Forked::Parent(child)) => Pid::from_raw(child),
         Err(e) => {
-            crate::error(&format!("failed to fork exit command {cmd}: {}", crate::os_error::errno(e)));
+            crate::diag::error(&format!("failed to fork exit command {cmd}: {}", crate::os_error::errno(e)));
             return None;
         }
     };

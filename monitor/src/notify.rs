@@ -65,7 +65,7 @@ impl Notify {
         let Some(msg) = pick_message(&buf[..n]) else { return };
         let Ok(addr) = UnixAddr::new(self.host.as_str()) else { return };
         if let Err(e) = sendto(self.sock.as_raw_fd(), msg.as_bytes(), &addr, MsgFlags::empty()) {
-            crate::warn(&format!("failed to forward {msg} to {}: {e}", self.host));
+            crate::diag::warn(&format!("failed to forward {msg} to {}: {e}", self.host));
         }
     }
 }

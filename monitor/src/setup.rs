@@ -90,7 +90,7 @@ pub fn validate(opts: Options) -> Result<Config, SetupError> {
     let drivers = parse_drivers(&opts)?;
     let passthrough = drivers.contains(&Driver::Passthrough);
     if opts.no_container_partial_message && !drivers.contains(&Driver::Journald) {
-        crate::warn("--no-container-partial-message has no effect without journald log driver");
+        crate::diag::warn("--no-container-partial-message has no effect without journald log driver");
     }
     if passthrough && [0, 1, 2].iter().any(|&fd| nix::unistd::isatty(fd).unwrap_or(false)) {
         return Err(SetupError::PassthroughTty);
@@ -139,7 +139,7 @@ pub fn daemonize(cfg: &Config, devnull: &OwnedFd) -> Result<(), SetupError> {
                 if let Some(path) = &cfg.opts.conmon_pidfile {
                     if let Err(source) = crate::exit::write_atomic(path.as_ref(), &child.to_string()) {
                         let e = SetupError::Pidfile { path: path.clone(), source };
-                        crate::error(&e.to_string());
+                        crate::diag::error(&e.to_string());
                         oxsys::exit_now(1);
                     }
                 }

@@ -96,7 +96,7 @@ impl AttachServer {
             return;
         }
         let id = [stream as u8];
-        for piece in data.chunks(crate::event_loop::STDIO_BUF_SIZE) {
+        for piece in data.chunks(super::STDIO_BUF_SIZE) {
             let iov = [IoSlice::new(&id), IoSlice::new(piece)];
             for c in self.clients.iter_mut().filter(|c| c.writable) {
                 if sendmsg::<()>(c.fd.as_raw_fd(), &iov, &[], MsgFlags::MSG_NOSIGNAL, None).is_err() {

@@ -241,7 +241,7 @@ impl K8sFile {
                 }
             }
             if self.dropped == 0 {
-                crate::warn(&format!(
+                crate::diag::warn(&format!(
                     "log {}: write failed: {source}; dropping records until the log can be written again",
                     self.path.display()
                 ));
@@ -250,7 +250,7 @@ impl K8sFile {
             return;
         }
         if self.dropped > 0 && batch > 0 {
-            crate::warn(&format!(
+            crate::diag::warn(&format!(
                 "log {}: {} bytes of records were dropped while the log could not be written",
                 self.path.display(),
                 self.dropped
@@ -267,7 +267,7 @@ impl K8sFile {
     /// At exit: reports records still counted as dropped (the log never became writable again).
     pub fn report_dropped_at_exit(&mut self) {
         if self.dropped > 0 {
-            crate::warn(&format!(
+            crate::diag::warn(&format!(
                 "log {}: {} bytes of records were dropped; the log could not be written again before the container exited",
                 self.path.display(),
                 self.dropped
