@@ -157,6 +157,15 @@ mod tests {
     }
 
     #[test]
+    fn inherited_fds_are_taken_only_once() {
+        let first = InheritedFds::take_all();
+        let second = InheritedFds::take_all();
+        // The harness (and tests running alongside) own these numbers: never close them here.
+        std::mem::forget(first);
+        assert!(second.is_none(), "a second take_all would give inherited fds a second owner");
+    }
+
+    #[test]
     fn fds_passed_over_a_socket_arrive_owned() {
         use nix::sys::socket::{sendmsg, socketpair, AddressFamily, ControlMessage, SockFlag, SockType};
         use std::os::fd::AsFd;
