@@ -5,7 +5,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
-use nix::unistd::{ForkResult, Pid};
+use nix::unistd::Pid;
+use oxsys::Forked;
 use thiserror::Error;
 
 use crate::io::stdio::ChildStdio;
@@ -39,10 +40,10 @@ pub fn spawn_runtime(sp: Spawn<'_>) -> Result<Pid, ChildError> {
         .map(|a| CString::new(a.as_str()).map_err(|_| ChildError::Nul(a.clone())))
         .collect::<Result<Vec<_>, _>>()?;
     let parent_pid = nix::unistd::getpid();
-    match crate::sys::fork() {
-        Ok(ForkResult::Parent { child }) => Ok(child),
-        Ok(ForkResult::Child) => child_main(&sp, &argv, parent_pid),
-        Err(source) => Err(ChildError::Fork { runtime: sp.argv[0].clone(), source }),
+    match oxsys::fork() {
+        Ok(Forked::Parent(child)) => Ok(Pid::from_raw(child)),
+        Ok(Forked::Child) => child_main(&sp, &argv, parent_pid),
+        Err(e) => Err(ChildError::Fork { runtime: sp.argv[0].clone(), source: crate::os_error::errno(e) }),
     }
 }
 
@@ -57,7 +58,7 @@ fn install(fd: Option<&OwnedFd>, devnull: &OwnedFd, target: i32) {
 fn child_main(sp: &Spawn<'_>, argv: &[CString], parent_pid: Pid) -> ! {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    crate::sys::default_signal(Signal::SIGPIPE);
+    oxsys::monitor_io::default_signal(Signal::SIGPIPE as i32);
     if !sp.passthrough {
         install(sp.stdio.stdin.as_ref(), sp.devnull, 0);
         install(sp.stdio.stdout.as_ref(), sp.devnull, 1);
@@ -73,5 +74,5 @@ fn child_main(sp: &Spawn<'_>, argv: &[CString], parent_pid: Pid) -> ! {
     }
     let _ = std::fs::write("/proc/self/oom_score_adj", "0");
     let _ = nix::unistd::execv(&argv[0], argv);
-    crate::sys::exit_now(127)
+    oxsys::exit_now(127)
 }

@@ -4,7 +4,6 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
 use thiserror::Error;
 
@@ -135,12 +134,8 @@ impl Fifo {
             Err(e) => return Err(err("remove", e)),
         }
         nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o660)).map_err(|e| err("create", e))?;
-        let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
-        let read = open(path, flags, Mode::empty()).map_err(|e| err("open", e))?;
-        let wflags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
-        let write = open(path, wflags, Mode::empty()).map_err(|e| err("open", e))?;
-        let read = crate::sys::adopt_fd(read).ok_or_else(|| err("adopt", Errno::EBADF))?;
-        let write = crate::sys::adopt_fd(write).ok_or_else(|| err("adopt", Errno::EBADF))?;
+        let read = crate::os_error::open(path, false, libc::O_NONBLOCK).map_err(|e| err("open", e))?;
+        let write = crate::os_error::open(path, true, libc::O_NONBLOCK).map_err(|e| err("open", e))?;
         Ok(Fifo { read, write, path: path.to_path_buf() })
     }
 

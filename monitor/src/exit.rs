@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::ForkResult;
+use nix::unistd::Pid;
 use thiserror::Error;
 
 /// Errors writing exit files.
@@ -45,9 +45,9 @@ pub fn run_exit_command(cmd: &str, args: &[String], delay: i64) -> Option<i32> {
         argv.push(CString::new(a).ok()?);
     }
     let _ = nix::sys::prctl::set_child_subreaper(false);
-    crate::sys::default_signal(nix::sys::signal::Signal::SIGCHLD);
-    let child = match crate::sys::fork() {
-        Ok(ForkResult::Child) => {
+    oxsys::monitor_io::default_signal(libc::SIGCHLD);
+    let child = match oxsys::fork() {
+        Ok(oxsys::Forked::Child) => {
             let _ = nix::sys::signal::sigprocmask(
                 nix::sys::signal::SigmaskHow::SIG_SETMASK,
                 Some(&nix::sys::signal::SigSet::empty()),
@@ -58,11 +58,11 @@ pub fn run_exit_command(cmd: &str, args: &[String], delay: i64) -> Option<i32> {
             }
             let _ = std::fs::write("/proc/self/oom_score_adj", "0");
             let _ = nix::unistd::execv(&argv[0], &argv);
-            crate::sys::exit_now(127)
+            oxsys::exit_now(127)
         }
-        Ok(ForkResult::Parent { child }) => child,
+        Ok(oxsys::Forked::Parent(child)) => Pid::from_raw(child),
         Err(e) => {
-            crate::error(&format!("failed to fork exit command {cmd}: {e}"));
+            crate::diag::error(&format!("failed to fork exit command {cmd}: {}", crate::os_error::errno(e)));
             return None;
         }
     };

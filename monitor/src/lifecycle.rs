@@ -1,23 +1,22 @@
 //! The monitor's life: set-up, runtime, container wait, exit reporting.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
+use oxsys::monitor_io::InheritedFds;
 use thiserror::Error;
 
 use crate::cli::Options;
-use crate::ctl::{CtlError, Fifo, LineBuf};
-use crate::event_loop::{Monitor, Phase};
+use crate::ctl::{CtlError, Fifo};
+use crate::event_loop::{Exit, Monitor, Served};
 use crate::io::attach::{symlink_path, AttachError, AttachServer};
 use crate::io::console::{ConsoleError, ConsoleSocket};
 use crate::io::stdio::{self, StdioError};
 use crate::logs::{LogError, Logs};
-use crate::oom::OomWatch;
 use crate::runtime_cmd::{build_argv, RuntimeCall};
 use crate::setup::{self, Config, SetupError};
 use crate::sync_pipe::{message_key, SyncPipe};
@@ -51,11 +50,13 @@ pub enum MonError {
 
 /// Runs the monitor; returns the process exit code.
 pub fn main(opts: Options) -> Result<i32, MonError> {
+    // First, before oxmon opens a descriptor of its own: own what Podman passed.
+    let mut inherited = InheritedFds::take_all().unwrap_or_default();
     let key = message_key(opts.api_version, opts.exec);
     let cfg = match setup::validate(opts) {
         Ok(cfg) => cfg,
         Err(e) => {
-            report_invalid(key, &e);
+            report_invalid(&mut inherited, key, &e);
             return Err(e.into());
         }
     };
@@ -67,13 +68,12 @@ pub fn main(opts: Options) -> Result<i32, MonError> {
     if cfg.opts.exec_attach && nums[2].is_none() {
         return Err(SetupError::NoAttachPipe.into());
     }
-    let exclude: Vec<i32> = nums.iter().flatten().copied().collect();
-    let inherited = setup::adopt_inherited(&exclude);
-    let sync_fd = setup::adopt_env_fd("_OCI_SYNCPIPE", nums[0])?;
-    let start_fd = setup::adopt_env_fd("_OCI_STARTPIPE", nums[1])?;
-    let attach_fd = setup::adopt_env_fd("_OCI_ATTACHPIPE", nums[2])?;
+    let sync_fd = setup::adopt_env_fd(&mut inherited, "_OCI_SYNCPIPE", nums[0])?;
+    let start_fd = setup::adopt_env_fd(&mut inherited, "_OCI_STARTPIPE", nums[1])?;
+    let attach_fd = setup::adopt_env_fd(&mut inherited, "_OCI_ATTACHPIPE", nums[2])?;
+    let inherited = inherited.into_rest();
     let _ = std::fs::write("/proc/self/oom_score_adj", "-1000");
-    crate::sys::ignore_sigpipe();
+    oxsys::monitor_io::ignore_signal(libc::SIGPIPE);
     if let Some(s) = &start_fd {
         setup::wait_start(s);
     }
@@ -96,19 +96,31 @@ pub fn main(opts: Options) -> Result<i32, MonError> {
         }
     };
     drop(err_pipe);
-    m.run(Phase::Runtime);
-    if let Some(code) = after_runtime(&mut m) {
-        return Ok(exit_command(&m.cfg.opts).unwrap_or(code));
+    let pid = match m.wait_runtime() {
+        Ok(pid) => pid,
+        Err(e) => {
+            fail(&m, &e.to_string());
+            return Ok(exit_command(&m.config().opts).unwrap_or(1));
+        }
+    };
+    if let Some(s) = m.sync() {
+        if let Err(e) = s.send(i64::from(pid.as_raw()), None) {
+            crate::diag::warn(&e.to_string());
+        }
     }
-    m.run(Phase::Container);
-    Ok(finish(m))
+    let exit = m.wait_container();
+    if exit.timed_out {
+        kill_timed_out(pid);
+    }
+    Ok(finish(m, exit))
 }
 
 /// Tells Podman why the options were refused (conmon 2.1 only exits): once Podman has written
 /// the start pipe it reads the sync pipe, so the message reaches the user instead of "unexpected
 /// end of JSON input". Nothing else has been set up at this point.
-fn report_invalid(key: &'static str, e: &SetupError) {
-    let adopt = |var| setup::env_fd_number(var).ok().and_then(|n| setup::adopt_env_fd(var, n).ok()).flatten();
+fn report_invalid(inherited: &mut InheritedFds, key: &'static str, e: &SetupError) {
+    let mut adopt =
+        |var| setup::env_fd_number(var).ok().and_then(|n| setup::adopt_env_fd(inherited, var, n).ok()).flatten();
     let sync = adopt("_OCI_SYNCPIPE");
     if let Some(start) = adopt("_OCI_STARTPIPE") {
         setup::wait_start(&start);
@@ -200,99 +212,28 @@ fn start_container(cfg: Config, p: Parts) -> Result<Monitor, MonError> {
         setup::redirect_stdio(&p.devnull);
     }
     drop(p.start_fd);
-    Ok(Monitor {
-        cfg,
+    let served = Served {
         logs: p.logs,
         sync: p.sync,
-        sigfd: Some(sigfd),
+        sigfd,
         console,
-        stdin: mon_stdio.stdin,
-        pending_stdin: Vec::new(),
-        close_stdin_pending: false,
-        stdout: mon_stdio.stdout,
-        stderr: mon_stdio.stderr,
-        pty: false,
-        pty_retry: None,
+        stdio: mon_stdio,
         attach,
         ctl,
         winsz,
-        ctl_lines: LineBuf::default(),
-        winsz_lines: LineBuf::default(),
-        oom: OomWatch::none(),
-        oom_written: false,
-        runtime_pid: Some(runtime_pid),
-        runtime_status: None,
-        container_pid: None,
-        container_status: None,
-        reaped: Vec::new(),
-        deadline: None,
-        timed_out: false,
-        echild: false,
-        inherited: p.inherited,
         notify,
-        out_buf: Vec::new(),
-    })
-}
-
-fn read_runtime_stderr(m: &Monitor) -> String {
-    let mut buf = [0u8; 8191];
-    let Some(fd) = m.stderr.as_ref() else { return String::new() };
-    match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
-        Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
-        Err(_) => String::new(),
-    }
-}
-
-fn fail(m: &Monitor, data: i64, msg: &str) -> Option<i32> {
-    crate::error(msg.trim_end());
-    if let Some(s) = &m.sync {
-        let _ = s.send(data, Some(msg));
-    }
-    Some(1)
-}
-
-/// Handles the runtime's exit. Returns an exit code if the monitor must stop now.
-fn after_runtime(m: &mut Monitor) -> Option<i32> {
-    let st = m.runtime_status.unwrap_or(-1);
-    // For exec a non-zero runtime status may be the command's own (conmon HEAD): only a missing
-    // pidfile says that the runtime failed, reported below as -1 with the runtime's words.
-    if st != 0 && !(m.cfg.opts.exec && m.cfg.pidfile.exists()) {
-        let mut msg = read_runtime_stderr(m);
-        if msg.is_empty() {
-            msg = format!("runtime {} failed with exit status {st}", m.cfg.runtime);
-        }
-        return fail(m, -1, &msg);
-    }
-    for _ in 0..4 {
-        if m.console.is_none() || m.pty {
-            break;
-        }
-        m.on_console();
-    }
-    if m.cfg.opts.terminal && !m.pty {
-        return fail(m, -1, "Runtime did not set up terminal");
-    }
-    let pid = match std::fs::read_to_string(&m.cfg.pidfile).map(|s| s.trim().parse::<i32>()) {
-        Ok(Ok(pid)) if pid > 0 => Pid::from_raw(pid),
-        _ => {
-            let msg = format!("Failed to read pidfile {}", m.cfg.pidfile.display());
-            return fail(m, -1, &msg);
-        }
+        inherited: p.inherited,
+        runtime_pid,
     };
-    m.container_pid = Some(pid);
-    if let Some(i) = m.reaped.iter().position(|(p, _)| *p == pid) {
-        m.container_status = Some(m.reaped.remove(i).1);
+    Ok(Monitor::new(cfg, served))
+}
+
+/// Reports why there is no container: on stderr, and to Podman on the sync pipe.
+fn fail(m: &Monitor, msg: &str) {
+    crate::diag::error(msg.trim_end());
+    if let Some(s) = m.sync() {
+        let _ = s.send(-1, Some(msg));
     }
-    if let Some(s) = &m.sync {
-        if let Err(e) = s.send(i64::from(pid.as_raw()), None) {
-            crate::warn(&e.to_string());
-        }
-    }
-    m.oom = OomWatch::setup(pid.as_raw());
-    if m.cfg.opts.timeout > 0 {
-        m.deadline = Some(Instant::now() + Duration::from_secs(m.cfg.opts.timeout as u64));
-    }
-    None
 }
 
 fn kill_timed_out(pid: Pid) {
@@ -306,52 +247,35 @@ fn kill_timed_out(pid: Pid) {
     }
 }
 
-/// After the container exited (or timed out): drain, exit files, exit command.
-fn finish(mut m: Monitor) -> i32 {
-    if m.timed_out {
-        if let Some(pid) = m.container_pid {
-            kill_timed_out(pid);
-        }
-    } else {
-        if m.oom.final_check(m.container_status) {
-            m.write_oom();
-        }
-        while m.read_stream(crate::logs::Stream::Stdout) {}
-        while m.read_stream(crate::logs::Stream::Stderr) {}
-    }
-    m.logs.finish();
-    let status = if m.timed_out { -1 } else { m.container_status.unwrap_or(-1) };
-    m.sigfd = None;
-    m.inherited.clear();
-    if let Some(a) = m.attach.as_mut() {
-        a.close_all();
-    }
+/// After the container exited (or timed out and was killed): exit files, exit command.
+fn finish(mut m: Monitor, exit: Exit) -> i32 {
+    m.close_streams();
+    let status = if exit.timed_out { -1 } else { exit.status.unwrap_or(-1) };
+    let opts = &m.config().opts;
     let mut code = status;
     let text = status.to_string();
     let mut files = Vec::new();
-    if let Some(d) = &m.cfg.opts.persist_dir {
+    if let Some(d) = &opts.persist_dir {
         files.push(Path::new(d).join("exit"));
     }
-    if let Some(d) = &m.cfg.opts.exit_dir {
-        files.push(Path::new(d).join(&m.cfg.cid));
+    if let Some(d) = &opts.exit_dir {
+        files.push(Path::new(d).join(&m.config().cid));
     }
     for f in files {
         if let Err(e) = crate::exit::write_atomic(&f, &text) {
-            crate::error(&e.to_string());
+            crate::diag::error(&e.to_string());
             code = 1;
         }
     }
-    if let (true, Some(s)) = (m.cfg.opts.exec, m.sync.as_ref()) {
-        let res = if m.timed_out { s.send(-1, Some("command timed out")) } else { s.send(i64::from(status), None) };
+    if let (true, Some(s)) = (opts.exec, m.sync()) {
+        let res = if exit.timed_out { s.send(-1, Some("command timed out")) } else { s.send(i64::from(status), None) };
         if let Err(e) = res {
-            crate::warn(&e.to_string());
+            crate::diag::warn(&e.to_string());
         }
     }
-    if let Some(a) = &m.attach {
-        a.unlink();
-    }
-    drop(m.sync.take());
-    if let Some(c) = exit_command(&m.cfg.opts) {
+    m.remove_attach_socket();
+    m.close_sync();
+    if let Some(c) = exit_command(&m.config().opts) {
         return c;
     }
     m.reap();

@@ -1,1 +1,2 @@
+#![forbid(unsafe_code)]
 fn main() { std::process::exit(oxmon::run()) }

@@ -6,9 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{open, OFlag};
 use nix::sys::socket::{bind, sendto, socket, AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr};
-use nix::sys::stat::Mode;
 use thiserror::Error;
 
 /// Errors of the notify proxy.
@@ -44,9 +42,8 @@ impl Notify {
         let path = dir.join("notify.sock");
         let err = |op, source| NotifyError::Socket { op, path: path.clone(), source };
         let _ = std::fs::create_dir_all(&dir);
-        let dirfd = open(&dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        let dirfd = crate::os_error::open(&dir, false, libc::O_PATH | libc::O_DIRECTORY)
             .map_err(|e| err("open directory of", e))?;
-        let dirfd = crate::sys::adopt_fd(dirfd).ok_or_else(|| err("open directory of", Errno::EBADF))?;
         let proc_path = format!("/proc/self/fd/{}/notify.sock", dirfd.as_raw_fd());
         let _ = std::fs::remove_file(&proc_path);
         let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
@@ -68,7 +65,7 @@ impl Notify {
         let Some(msg) = pick_message(&buf[..n]) else { return };
         let Ok(addr) = UnixAddr::new(self.host.as_str()) else { return };
         if let Err(e) = sendto(self.sock.as_raw_fd(), msg.as_bytes(), &addr, MsgFlags::empty()) {
-            crate::warn(&format!("failed to forward {msg} to {}: {e}", self.host));
+            crate::diag::warn(&format!("failed to forward {msg} to {}: {e}", self.host));
         }
     }
 }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-use nix::unistd::ForkResult;
+use oxsys::monitor_io::InheritedFds;
+use oxsys::Forked;
 use thiserror::Error;
 
 use crate::cli::{validate_log_level, Options};
@@ -89,7 +90,7 @@ pub fn validate(opts: Options) -> Result<Config, SetupError> {
     let drivers = parse_drivers(&opts)?;
     let passthrough = drivers.contains(&Driver::Passthrough);
     if opts.no_container_partial_message && !drivers.contains(&Driver::Journald) {
-        crate::warn("--no-container-partial-message has no effect without journald log driver");
+        crate::diag::warn("--no-container-partial-message has no effect without journald log driver");
     }
     if passthrough && [0, 1, 2].iter().any(|&fd| nix::unistd::isatty(fd).unwrap_or(false)) {
         return Err(SetupError::PassthroughTty);
@@ -107,25 +108,19 @@ pub fn env_fd_number(var: &'static str) -> Result<Option<RawFd>, SetupError> {
     }
 }
 
-/// Takes ownership of an env fd and makes it close-on-exec.
-pub fn adopt_env_fd(var: &'static str, n: Option<RawFd>) -> Result<Option<OwnedFd>, SetupError> {
+/// Takes the inherited env fd `n` and makes it close-on-exec.
+pub fn adopt_env_fd(
+    inherited: &mut InheritedFds,
+    var: &'static str,
+    n: Option<RawFd>,
+) -> Result<Option<OwnedFd>, SetupError> {
     let Some(n) = n else { return Ok(None) };
-    let fd = crate::sys::adopt_fd(n).ok_or_else(|| SetupError::BadEnvFd { var, value: n.to_string() })?;
+    let fd = inherited.take(n).ok_or_else(|| SetupError::BadEnvFd { var, value: n.to_string() })?;
     fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))
         .map_err(|source| SetupError::Sys { op: "set FD_CLOEXEC", source })?;
     Ok(Some(fd))
 }
 
-/// Adopts every fd ≥ 3 open at start-up except `exclude`; they are held (and inherited by the
-/// runtime) until the container exits, then closed.
-pub fn adopt_inherited(exclude: &[RawFd]) -> Vec<OwnedFd> {
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return Vec::new() };
-    let nums: Vec<RawFd> = dir
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .filter(|n| *n > 2 && !exclude.contains(n))
-        .collect();
-    nums.into_iter().filter_map(crate::sys::adopt_fd).collect()
-}
 
 /// Blocks until Podman writes to the start pipe (content ignored, EOF is fine).
 pub fn wait_start(start: &OwnedFd) {
@@ -138,18 +133,19 @@ pub fn wait_start(start: &OwnedFd) {
 /// passthrough).
 pub fn daemonize(cfg: &Config, devnull: &OwnedFd) -> Result<(), SetupError> {
     if !cfg.opts.sync {
-        match crate::sys::fork().map_err(|source| SetupError::Sys { op: "fork", source })? {
-            ForkResult::Parent { child } => {
+        let forked = oxsys::fork().map_err(|e| SetupError::Sys { op: "fork", source: crate::os_error::errno(e) })?;
+        match forked {
+            Forked::Parent(child) => {
                 if let Some(path) = &cfg.opts.conmon_pidfile {
                     if let Err(source) = crate::exit::write_atomic(path.as_ref(), &child.to_string()) {
                         let e = SetupError::Pidfile { path: path.clone(), source };
-                        crate::error(&e.to_string());
-                        crate::sys::exit_now(1);
+                        crate::diag::error(&e.to_string());
+                        oxsys::exit_now(1);
                     }
                 }
-                crate::sys::exit_now(0);
+                oxsys::exit_now(0);
             }
-            ForkResult::Child => {}
+            Forked::Child => {}
         }
     }
     // With --sync nobody forks, and (like conmon) no conmon pidfile is written.

@@ -101,7 +101,7 @@ impl Clock {
         let off = match self.last {
             Some((s, off)) if s == secs => off,
             _ => {
-                let off = crate::sys::local_gmtoff(secs);
+                let off = oxsys::monitor_io::local_gmtoff(secs);
                 self.last = Some((secs, off));
                 off
             }

@@ -9,6 +9,7 @@ pub mod bpf;
 
 pub mod exe_guard;
 
+pub mod monitor_io;
 pub mod mount_attr;
 pub mod netlink;
 pub mod sched;

@@ -6,12 +6,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{open, OFlag};
 use nix::sys::socket::{
-    accept4, bind, listen, sendmsg, shutdown, socket, AddressFamily, Backlog, MsgFlags, Shutdown,
+    bind, listen, sendmsg, shutdown, socket, AddressFamily, Backlog, MsgFlags, Shutdown,
     SockFlag, SockType, UnixAddr,
 };
-use nix::sys::stat::Mode;
 use thiserror::Error;
 
 use crate::logs::Stream;
@@ -62,9 +60,8 @@ impl AttachServer {
     pub fn create(dir: &Path) -> Result<Self, AttachError> {
         let path = dir.join("attach");
         let err = |op, source| AttachError::Socket { op, path: path.clone(), source };
-        let dirfd = open(dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        let dirfd = crate::os_error::open(dir, false, libc::O_PATH | libc::O_DIRECTORY)
             .map_err(|e| err("open directory of", e))?;
-        let dirfd = crate::sys::adopt_fd(dirfd).ok_or_else(|| err("open directory of", Errno::EBADF))?;
         let proc_path = format!("/proc/self/fd/{}/attach", dirfd.as_raw_fd());
         match std::fs::remove_file(&proc_path) {
             Ok(()) => {}
@@ -87,10 +84,8 @@ impl AttachServer {
     /// Accepts one pending client (blocking socket: output writes block like conmon's).
     pub fn accept(&mut self) {
         let Some(l) = self.listener.as_ref() else { return };
-        if let Ok(fd) = accept4(l.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
-            if let Some(fd) = crate::sys::adopt_fd(fd) {
-                self.clients.push(Client { fd, reading: true, writable: true });
-            }
+        if let Ok(fd) = oxsys::monitor_io::accept(l.as_fd()) {
+            self.clients.push(Client { fd, reading: true, writable: true });
         }
     }
 
@@ -101,7 +96,7 @@ impl AttachServer {
             return;
         }
         let id = [stream as u8];
-        for piece in data.chunks(crate::event_loop::STDIO_BUF_SIZE) {
+        for piece in data.chunks(super::STDIO_BUF_SIZE) {
             let iov = [IoSlice::new(&id), IoSlice::new(piece)];
             for c in self.clients.iter_mut().filter(|c| c.writable) {
                 if sendmsg::<()>(c.fd.as_raw_fd(), &iov, &[], MsgFlags::MSG_NOSIGNAL, None).is_err() {

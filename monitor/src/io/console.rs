@@ -1,12 +1,11 @@
 //! The `--console-socket` listener that receives the container's pty master.
 
-use std::io::IoSliceMut;
-use std::os::fd::{AsRawFd, BorrowedFd, AsFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, AsFd, OwnedFd};
 use std::path::PathBuf;
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    accept4, bind, listen, recvmsg, socket, AddressFamily, Backlog, ControlMessageOwned, MsgFlags,
+    bind, listen, socket, AddressFamily, Backlog,
     SockFlag, SockType, UnixAddr,
 };
 use nix::sys::termios::{tcgetattr, tcsetattr, OutputFlags, SetArg};
@@ -86,9 +85,9 @@ impl ConsoleSocket {
             return self.receive(conn);
         }
         let Some(listener) = self.listener.as_ref() else { return Ok(None) };
-        match accept4(listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
+        match oxsys::monitor_io::accept(listener.as_fd()).map_err(crate::os_error::errno) {
             Ok(fd) => {
-                self.conn = crate::sys::adopt_fd(fd);
+                self.conn = Some(fd);
                 self.remove_listener();
                 Ok(None)
             }
@@ -99,18 +98,9 @@ impl ConsoleSocket {
 
     fn receive(&mut self, conn: OwnedFd) -> Result<Option<OwnedFd>, ConsoleError> {
         let mut name = [0u8; 4096];
-        let mut iov = [IoSliceMut::new(&mut name)];
-        let mut space = nix::cmsg_space!([RawFd; 4]);
-        let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-            .map_err(|source| ConsoleError::Socket { op: "receive from", path: self.path.clone(), source })?;
-        let mut fds: Vec<OwnedFd> = Vec::new();
-        if let Ok(cmsgs) = msg.cmsgs() {
-            for c in cmsgs {
-                if let ControlMessageOwned::ScmRights(raw) = c {
-                    fds.extend(raw.into_iter().filter_map(crate::sys::adopt_fd));
-                }
-            }
-        }
+        let (_, mut fds) = oxsys::monitor_io::recv_with_fds(conn.as_fd(), &mut name).map_err(|e| {
+            ConsoleError::Socket { op: "receive from", path: self.path.clone(), source: crate::os_error::errno(e) }
+        })?;
         if fds.len() != 1 {
             return Err(ConsoleError::BadFdCount(self.path.clone(), fds.len()));
         }

@@ -3,3 +3,6 @@
 pub mod attach;
 pub mod console;
 pub mod stdio;
+
+/// conmon's STDIO_BUF_SIZE: the largest attach payload and k8s-file record.
+pub const STDIO_BUF_SIZE: usize = 8192;

@@ -38,7 +38,7 @@ pub fn split_lines(buf: &[u8]) -> impl Iterator<Item = (&[u8], bool)> {
         if rest.is_empty() {
             return None;
         }
-        match crate::sys::memchr(b'\n', rest) {
+        match oxsys::monitor_io::memchr(b'\n', rest) {
             Some(i) => {
                 let (line, tail) = rest.split_at(i + 1);
                 rest = tail;
@@ -63,7 +63,7 @@ pub const MAX_RECORD_CONTENT: usize = 8192;
 /// an 8192-byte read.
 pub fn next_record(buf: &[u8]) -> (usize, bool) {
     let window = buf.len().min(MAX_RECORD_CONTENT);
-    match crate::sys::memchr(b'\n', &buf[..window]) {
+    match oxsys::monitor_io::memchr(b'\n', &buf[..window]) {
         Some(i) => (i + 1, false),
         None => (window, true),
     }
@@ -241,7 +241,7 @@ impl K8sFile {
                 }
             }
             if self.dropped == 0 {
-                crate::warn(&format!(
+                crate::diag::warn(&format!(
                     "log {}: write failed: {source}; dropping records until the log can be written again",
                     self.path.display()
                 ));
@@ -250,7 +250,7 @@ impl K8sFile {
             return;
         }
         if self.dropped > 0 && batch > 0 {
-            crate::warn(&format!(
+            crate::diag::warn(&format!(
                 "log {}: {} bytes of records were dropped while the log could not be written",
                 self.path.display(),
                 self.dropped
@@ -267,7 +267,7 @@ impl K8sFile {
     /// At exit: reports records still counted as dropped (the log never became writable again).
     pub fn report_dropped_at_exit(&mut self) {
         if self.dropped > 0 {
-            crate::warn(&format!(
+            crate::diag::warn(&format!(
                 "log {}: {} bytes of records were dropped; the log could not be written again before the container exited",
                 self.path.display(),
                 self.dropped

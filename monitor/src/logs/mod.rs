@@ -246,7 +246,7 @@ impl Logs {
 
     fn warn(&mut self, err: &dyn std::fmt::Display) {
         if !self.warned {
-            crate::warn(&format!("{err}"));
+            crate::diag::warn(&format!("{err}"));
             self.warned = true;
         }
     }
@@ -258,7 +258,7 @@ impl Logs {
             for i in 0..self.k8s.len() {
                 match self.k8s[i].write_chunk(ts.as_bytes(), stream, buf) {
                     Ok(()) => {}
-                    Err(e @ k8s_file::K8sError::GlobalLimit { .. }) => crate::warn(&e.to_string()),
+                    Err(e @ k8s_file::K8sError::GlobalLimit { .. }) => crate::diag::warn(&e.to_string()),
                     Err(e) => self.warn(&e),
                 }
             }
@@ -287,7 +287,7 @@ impl Logs {
     pub fn finish(&mut self) {
         if let Some(j) = self.journald.as_mut() {
             if let Err(e) = j.flush() {
-                crate::warn(&format!("{e}"));
+                crate::diag::warn(&format!("{e}"));
             }
         }
         for f in &mut self.k8s {

@@ -19,8 +19,9 @@ use crate::oom::OomWatch;
 use crate::setup::Config;
 use crate::sync_pipe::SyncPipe;
 
-/// conmon's STDIO_BUF_SIZE: the largest attach payload and k8s-file record.
-pub const STDIO_BUF_SIZE: usize = 8192;
+mod phases;
+pub use phases::{Exit, RuntimeFailure, Served};
+
 /// oxmon's read size for container output: a whole default pipe (64 KiB) per read, so a busy
 /// container costs one poll + read + writev per 64 KiB instead of per 8 KiB. Attach frames are
 /// still at most STDIO_BUF_SIZE bytes and log records at most that many line bytes.
@@ -32,7 +33,7 @@ const PTY_RETRY: Duration = Duration::from_millis(100);
 
 /// Which part of the lifetime the loop is serving.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+enum Phase {
     /// Waiting for `runtime create/exec` to exit (console socket, attach, ctl are served).
     Runtime,
     /// Waiting for the container process to exit.
@@ -53,39 +54,39 @@ enum Token {
     Notify,
 }
 
-/// All state of one monitor.
+/// All state of one monitor; lifecycle drives it through the methods in `phases`.
 pub struct Monitor {
-    pub cfg: Config,
-    pub logs: Logs,
-    pub sync: Option<SyncPipe>,
-    pub sigfd: Option<SignalFd>,
-    pub console: Option<ConsoleSocket>,
-    pub stdin: Option<OwnedFd>,
-    pub pending_stdin: Vec<u8>,
-    pub close_stdin_pending: bool,
-    pub stdout: Option<OwnedFd>,
-    pub stderr: Option<OwnedFd>,
-    pub pty: bool,
-    pub pty_retry: Option<Instant>,
-    pub attach: Option<AttachServer>,
-    pub ctl: Option<Fifo>,
-    pub winsz: Option<Fifo>,
-    pub ctl_lines: LineBuf,
-    pub winsz_lines: LineBuf,
-    pub oom: OomWatch,
-    pub oom_written: bool,
-    pub runtime_pid: Option<Pid>,
-    pub runtime_status: Option<i32>,
-    pub container_pid: Option<Pid>,
-    pub container_status: Option<i32>,
-    pub reaped: Vec<(Pid, i32)>,
-    pub deadline: Option<Instant>,
-    pub timed_out: bool,
-    pub echild: bool,
-    pub inherited: Vec<OwnedFd>,
-    pub notify: Option<crate::notify::Notify>,
+    cfg: Config,
+    logs: Logs,
+    sync: Option<SyncPipe>,
+    sigfd: Option<SignalFd>,
+    console: Option<ConsoleSocket>,
+    stdin: Option<OwnedFd>,
+    pending_stdin: Vec<u8>,
+    close_stdin_pending: bool,
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+    pty: bool,
+    pty_retry: Option<Instant>,
+    attach: Option<AttachServer>,
+    ctl: Option<Fifo>,
+    winsz: Option<Fifo>,
+    ctl_lines: LineBuf,
+    winsz_lines: LineBuf,
+    oom: OomWatch,
+    oom_written: bool,
+    runtime_pid: Option<Pid>,
+    runtime_status: Option<i32>,
+    container_pid: Option<Pid>,
+    container_status: Option<i32>,
+    reaped: Vec<(Pid, i32)>,
+    deadline: Option<Instant>,
+    timed_out: bool,
+    echild: bool,
+    inherited: Vec<OwnedFd>,
+    notify: Option<crate::notify::Notify>,
     /// Container output read buffer ([`READ_BUF_SIZE`]), allocated on the first read.
-    pub out_buf: Vec<u8>,
+    out_buf: Vec<u8>,
 }
 
 impl Monitor {
@@ -104,7 +105,7 @@ impl Monitor {
     }
 
     /// Runs the loop until `phase` is complete.
-    pub fn run(&mut self, phase: Phase) {
+    fn run(&mut self, phase: Phase) {
         while !self.done(phase) {
             let now = Instant::now();
             if phase == Phase::Container && self.deadline.is_some_and(|d| d <= now) {
@@ -228,7 +229,7 @@ impl Monitor {
     }
 
     /// Creates the `oom` files once.
-    pub fn write_oom(&mut self) {
+    fn write_oom(&mut self) {
         if self.oom_written {
             return;
         }
@@ -281,7 +282,7 @@ impl Monitor {
     }
 
     /// Records an exit; statuses of pids not yet known are kept for later.
-    pub fn record_exit(&mut self, pid: Pid, status: i32) {
+    fn record_exit(&mut self, pid: Pid, status: i32) {
         if Some(pid) == self.runtime_pid && self.runtime_status.is_none() {
             self.runtime_status = Some(status);
         } else if Some(pid) == self.container_pid {
@@ -292,7 +293,7 @@ impl Monitor {
     }
 
     /// Progresses the console socket (accept, then receive the pty).
-    pub fn on_console(&mut self) {
+    fn on_console(&mut self) {
         let Some(cs) = self.console.as_mut() else { return };
         match cs.on_ready() {
             Ok(Some(master)) => {
@@ -305,7 +306,7 @@ impl Monitor {
                 }
             }
             Err(e) => {
-                crate::warn(&e.to_string());
+                crate::diag::warn(&e.to_string());
                 self.console = None;
             }
         }
@@ -315,7 +316,7 @@ impl Monitor {
         let _ = crate::io::stdio::set_nonblock(&master);
         match master.try_clone() {
             Ok(out) => self.stdout = Some(out),
-            Err(e) => crate::warn(&format!("failed to dup pty master: {e}")),
+            Err(e) => crate::diag::warn(&format!("failed to dup pty master: {e}")),
         }
         self.stdin = Some(master);
         self.pty = true;
@@ -349,7 +350,7 @@ impl Monitor {
     }
 
     /// Writes buffered attach input to the container's stdin (non-blocking).
-    pub fn flush_stdin(&mut self) {
+    fn flush_stdin(&mut self) {
         let Some(fd) = self.stdin.as_ref() else {
             if !self.cfg.opts.terminal || self.pty {
                 self.pending_stdin.clear();
@@ -380,7 +381,7 @@ impl Monitor {
         let n = ctl.read_available(&mut buf);
         let lines = self.ctl_lines.feed(&buf[..n]);
         if std::mem::take(&mut self.ctl_lines.overlong) > 0 {
-            crate::warn("ctl message longer than 200 bytes, ignored");
+            crate::diag::warn("ctl message longer than 200 bytes, ignored");
         }
         for line in lines {
             match parse_ctl_line(&line) {
@@ -391,14 +392,14 @@ impl Monitor {
                     _ => {}
                 },
                 Ok(CtlMsg::ReopenLogs) => self.logs.reopen(),
-                Err(e) => crate::warn(&e.to_string()),
+                Err(e) => crate::diag::warn(&e.to_string()),
             }
         }
     }
 
     fn resize(&self, pty: BorrowedFd<'_>, rows: u16, cols: u16) {
-        if let Err(e) = crate::sys::set_winsize(pty, rows, cols) {
-            crate::warn(&format!("failed to set terminal size: {e}"));
+        if let Err(e) = oxsys::set_window_size(pty, rows, cols) {
+            crate::diag::warn(&format!("failed to set terminal size: {}", crate::os_error::errno(e)));
         }
     }
 
@@ -413,20 +414,20 @@ impl Monitor {
             }
             let lines = self.winsz_lines.feed(&buf[..n]);
             if std::mem::take(&mut self.winsz_lines.overlong) > 0 {
-                crate::warn("winsz message longer than 200 bytes, ignored");
+                crate::diag::warn("winsz message longer than 200 bytes, ignored");
             }
             for line in lines {
                 match (parse_winsz_line(&line), self.stdout.as_ref()) {
                     (Ok((rows, cols)), Some(pty)) => self.resize(pty.as_fd(), rows, cols),
                     (Ok(_), None) => {}
-                    (Err(e), _) => crate::warn(&e.to_string()),
+                    (Err(e), _) => crate::diag::warn(&e.to_string()),
                 }
             }
         }
     }
 
     /// Reads one chunk of container output; returns false when nothing more is available now.
-    pub fn read_stream(&mut self, stream: Stream) -> bool {
+    fn read_stream(&mut self, stream: Stream) -> bool {
         if self.out_buf.is_empty() {
             self.out_buf = vec![0u8; READ_BUF_SIZE];
         }
