@@ -2,9 +2,12 @@
 # Installs the Debian 12 packages the demo, the tests and the benchmarks use, skipping apt when
 # everything is present. `make deps` and CI (.ci/run) both call this; the lists live only here.
 set -euo pipefail
-# Installed with their recommended packages.
+# Installed with their recommended packages. protobuf-compiler builds the CRI client of the
+# integration tests; containernetworking-plugins gives their pods a network; mmdebstrap and
+# qemu-system-x86 build and boot the systemd + cgroup v2 guest of `make test-vm`.
 with_recommends=(busybox-static libseccomp-dev pkg-config runc crun conmon podman uidmap jq hyperfine
-  iproute2 gcc containerd catatonit netavark iptables time python3 strace dbus-daemon systemd)
+  iproute2 gcc containerd catatonit netavark iptables time python3 strace dbus-daemon systemd
+  protobuf-compiler containernetworking-plugins mmdebstrap qemu-system-x86)
 # Installed without: docker.io would bring apparmor, cgroupfs-mount and more, none of which the
 # tests use (tini, which `docker run --init` needs, is a dependency).
 without_recommends=(docker.io)
