@@ -326,35 +326,10 @@ fn devices_denied_cannot_be_opened_allowed_can() {
     rt.assert_clean(&id, &b);
 }
 
-/// Mounts net_cls,net_prio as a v1 hierarchy for the test when the host has none, and unmounts it
-/// afterwards (a private mount point, so the shared /sys/fs/cgroup is not changed).
-struct NetClsMount(Option<PathBuf>);
-
-impl NetClsMount {
-    fn ensure() -> Result<NetClsMount, String> {
-        if v1_mount("net_cls").is_some() {
-            return Ok(NetClsMount(None));
-        }
-        let dir = std::env::temp_dir().join(format!("oxrun-netcls-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let r = nix::mount::mount(Some("cgroup"), &dir, Some("cgroup"), nix::mount::MsFlags::empty(), Some("net_cls,net_prio"));
-        if let Err(e) = r {
-            let _ = std::fs::remove_dir(&dir);
-            return Err(format!("mount -t cgroup -o net_cls,net_prio: {e}"));
-        }
-        Ok(NetClsMount(Some(dir)))
-    }
-}
-
-impl Drop for NetClsMount {
-    fn drop(&mut self) {
-        if let Some(dir) = self.0.take() {
-            let _ = nix::mount::umount2(&dir, nix::mount::MntFlags::MNT_DETACH);
-            let _ = std::fs::remove_dir(&dir);
-        }
-    }
-}
-
+/// net_cls and net_prio read back from their v1 hierarchy. When the host mounts none, the test
+/// mounts one in a private mount namespace and runs the container's whole life there: a mount in
+/// the shared namespace would let every test running meanwhile make cgroups in that hierarchy,
+/// left behind (and out of sight) once it is unmounted.
 #[test]
 fn network_classid_and_priorities_read_back() {
     if pure_v2() {
@@ -363,21 +338,38 @@ fn network_classid_and_priorities_read_back() {
         skip("network_classid_and_priorities_read_back", "a pure cgroup v2 host: net_cls/net_prio are v1 only (runc and oxrun ignore linux.resources.network there)");
         return;
     }
-    let mount = match NetClsMount::ensure() {
-        Ok(m) => m,
-        Err(e) => {
-            skip("network_classid_and_priorities_read_back", &e);
-            return;
-        }
-    };
     let mut b = Bundle::new(&["sleep", "1000"]);
     b.edit(|c| c["linux"]["resources"]["network"] = json!({ "classID": 1048577, "priorities": [{ "name": "lo", "priority": 7 }] }));
-    with_container(&b, "cgnet", |_, _| {
-        assert_eq!(read_v1(&b, "net_cls", "net_cls.classid"), "1048577");
-        let map = read_v1(&b, "net_prio", "net_prio.ifpriomap");
-        assert!(map.lines().any(|l| l.trim() == "lo 7"), "ifpriomap: {map}");
-    });
-    drop(mount);
+    let rt = Runtime::new();
+    let id = unique("cgnet");
+    rt.track(&id);
+    let rel = b.cgroups_path().trim_start_matches('/').to_string();
+    let mount = v1_mount("net_cls").map(|p| p.display().to_string()).unwrap_or_default();
+    // The runtime finds the hierarchy in /proc/self/mountinfo wherever it is mounted.
+    let script = r#"set -e
+d="$MOUNT"
+made=""
+if [ -z "$d" ]; then
+  d=$(mktemp -d /tmp/oxrun-netcls.XXXXXX)
+  made=$d
+  mount -t cgroup -o net_cls,net_prio cgroup "$d"
+fi
+trap '"$BIN" --root "$ROOT" delete --force "$ID" >/dev/null 2>&1 || true; [ -z "$made" ] || { umount "$made"; rmdir "$made"; }' EXIT
+"$BIN" --root "$ROOT" create --bundle "$BUNDLE" "$ID"
+echo "classid=$(cat "$d/$REL/net_cls.classid")"
+sed 's/^/prio:/' "$d/$REL/net_prio.ifpriomap"
+"$BIN" --root "$ROOT" delete --force "$ID"
+if [ -e "$d/$REL" ]; then echo "left: $d/$REL"; else echo removed; fi
+"#;
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", script]);
+    cmd.env("MOUNT", &mount).env("BIN", rt.bin()).env("ROOT", rt.root()).env("BUNDLE", b.path_str()).env("ID", &id).env("REL", &rel);
+    let out = rt.exec(cmd);
+    out.assert_ok();
+    assert!(out.stdout.contains("classid=1048577"), "{out}");
+    assert!(out.stdout.lines().any(|l| l.trim() == "prio:lo 7"), "ifpriomap: {out}");
+    assert!(out.stdout.lines().any(|l| l == "removed"), "the net_cls cgroup is removed at delete: {out}");
+    rt.assert_clean(&id, &b);
 }
 
 #[test]
