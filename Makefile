@@ -92,14 +92,20 @@ clean:
 	$(CARGO) clean
 
 # oxrun/oxmon against crun, runc and conmon, interleaved; writes bench/results.md and bench/chart.svg (~10 min).
-# ... then issue 11's scale test: 200 containers through containerd's runc shim, oxrun against runc.
+# ... then issue 11's scale test: 200 containers through containerd's runc shim, oxrun against runc,
+# and issue 18's: 100 pods through containerd's CRI plugin (handlers oxrun and runc), appended to
+# bench/results.md (bench.py rewrites that file).
 bench: deps build
 	OXRUN_BIN=$(OXRUN) OXMON_BIN=$(OXMON) ./bench/run.sh
 	OXRUN_BIN=$(OXRUN) ./bench/containerd_scale.sh -n 200 -r 1 -o bench/out/containerd_scale.md
+	OXRUN_BIN=$(OXRUN) ./bench/cri_scale.sh -n 100 -o bench/out/cri_scale.md
+	printf '\n## CRI scale (issue 18): 100 pods through the CRI plugin of containerd, oxrun vs runc\n\n' >> bench/results.md
+	cat bench/out/cri_scale.md >> bench/results.md
 
 # A few iterations of every benchmark (< 1 min), no timing assertions; writes bench/out/ only.
 bench-smoke: deps build
 	BENCH_QUICK=1 OXRUN_BIN=$(OXRUN) OXMON_BIN=$(OXMON) ./bench/run.sh
+	BENCH_QUICK=1 OXRUN_BIN=$(OXRUN) ./bench/cri_scale.sh -o bench/out/cri_scale_quick.md
 
 # Issue 16: a Debian 12 VM (systemd as PID 1, pure cgroup v2) built from Debian packages by
 # mmdebstrap, cached under /var/cache/oxrun-vm keyed by a hash of vm/'s recipe; booted under QEMU
