@@ -472,3 +472,52 @@ fn other_fds_are_closed() {
     );
     rt.assert_clean(&id, &b);
 }
+
+/// The container's process starts with every signal's default action and nothing blocked, as
+/// under runc, whatever the caller left ignored or blocked: a runtime started under `nohup` (or
+/// by a shell that ran `trap "" HUP`) must not hand the container a SIGHUP its shell cannot trap.
+#[test]
+fn ignored_and_blocked_signals_of_the_caller_do_not_reach_the_container() {
+    let rt = Runtime::new();
+    for how in ["run", "exec"] {
+        let mut b = Bundle::new(&["cat", "/proc/self/status"]);
+        if how == "exec" {
+            b.set_args(&["sleep", "100"]);
+        }
+        let id = unique("sigs");
+        rt.track(&id);
+        let mut args: Vec<String> = vec![rt.bin().display().to_string(), "--root".into(), rt.root().display().to_string()];
+        if how == "run" {
+            args.extend(["run".into(), "--bundle".into(), b.path_str(), id.clone()]);
+        } else {
+            rt.create_start(&id, &b).assert_ok();
+            args.extend(["exec".into(), id.clone(), "cat".into(), "/proc/self/status".into()]);
+        }
+        // python3 blocks SIGUSR2 and ignores SIGHUP and SIGUSR1, then execs the runtime: both
+        // survive execve into it.
+        let py = "import os, signal, sys\n\
+                  signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})\n\
+                  signal.signal(signal.SIGHUP, signal.SIG_IGN)\n\
+                  signal.signal(signal.SIGUSR1, signal.SIG_IGN)\n\
+                  os.execv(sys.argv[1], sys.argv[1:])";
+        let mut cmd = Command::new("python3");
+        cmd.arg("-c").arg(py).args(&args);
+        let out = exec(cmd, rt.scratch(), CMD_TIMEOUT);
+        out.assert_ok();
+        let mask = |key: &str| u64::from_str_radix(&status_field(&out.stdout, key), 16).unwrap_or_else(|_| panic!("{key} in {out}"));
+        let (hup, usr1, usr2) = (1u64 << (libc::SIGHUP - 1), 1u64 << (libc::SIGUSR1 - 1), 1u64 << (libc::SIGUSR2 - 1));
+        if is_runc() {
+            // runc (Go) resets what it can handle, leaves glibc's internal signal 32 as found and
+            // keeps the caller's mask; crun and oxrun give an empty mask.
+            assert_eq!(mask("SigIgn") & (hup | usr1), 0, "{how}: {out}");
+            note(&format!("runc: SigIgn {:#x}, SigBlk {:#x} (USR2 blocked: {})", mask("SigIgn"), mask("SigBlk"), mask("SigBlk") & usr2 != 0));
+        } else {
+            assert_eq!(mask("SigIgn"), 0, "{how}: {out}");
+            assert_eq!(mask("SigBlk"), 0, "{how}: {out}");
+        }
+        if how == "exec" {
+            rt.delete_force(&id).assert_ok();
+        }
+        rt.assert_clean(&id, &b);
+    }
+}

@@ -97,6 +97,38 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// Gives the calling process every signal's default action and an empty signal mask (as crun;
+/// runc resets dispositions but keeps the caller's mask). Ignored dispositions and the mask
+/// survive execve: without this
+/// a runtime started under `nohup` (SIGHUP ignored) starts a container whose shell cannot trap
+/// SIGHUP, since POSIX shells may not trap a signal ignored on entry.
+pub fn reset_signals() -> nix::Result<()> {
+    /// The kernel's `struct sigaction` for rt_sigaction(2) on x86_64 and aarch64.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let default = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // The raw syscall, not glibc's sigaction: glibc refuses its two internal real-time
+        // signals, which a caller may still have left ignored (python does).
+        // SAFETY: `default` is a valid kernel sigaction that installs no handler (SIG_DFL), so no
+        // code of ours ever runs in signal context; the old-action pointer is null; the last
+        // argument is the kernel's sigset size (8 bytes).
+        let rc = unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, &default as *const KernelSigaction, std::ptr::null_mut::<KernelSigaction>(), 8usize) };
+        if rc != 0 {
+            return Err(nix::Error::last());
+        }
+    }
+    nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&nix::sys::signal::SigSet::empty()), None)
+}
+
 /// Ends the process as a write to a closed pipe ends a program that keeps SIGPIPE's default
 /// action (runc, like any Go program writing to a closed stdout): killed by SIGPIPE.
 pub fn die_of_sigpipe() -> ! {

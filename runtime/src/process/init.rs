@@ -203,6 +203,7 @@ pub fn hook_state(plan: &Plan, status: &str, pid: i32) -> String {
 /// through the load and drop it with one capset after (runc loads such a filter before all of
 /// this, its cwd check included).
 pub fn apply_process(p: &ProcessPlan) -> Result<Option<OwnedFd>> {
+    oxsys::reset_signals().map_err(|e| InitError::sys("reset signal dispositions and mask", e))?;
     for r in &p.rlimits {
         oxsys::set_rlimit(r.resource, r.soft, r.hard).map_err(|e| InitError::sys(format!("set rlimit {}", r.resource), e))?;
     }
