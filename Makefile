@@ -12,7 +12,7 @@ OXRUN := $(RELEASE_DIR)/oxrun
 OXMON := $(RELEASE_DIR)/oxmon
 # Debian packages the demo, the tests and the benchmarks use: listed in scripts/deps.sh.
 
-.PHONY: all build deps demo test test-unit test-integration test-shim test-podman test-reliability fuzz soak install uninstall bench bench-smoke clean vm test-vm
+.PHONY: all build deps lint demo test test-unit test-integration test-shim test-podman test-reliability fuzz soak install uninstall bench bench-smoke clean vm test-vm
 
 all: build
 
@@ -22,6 +22,10 @@ build:
 # Installs what the demo and the tests need (Debian 12), skipping apt when everything is present.
 deps:
 	./scripts/deps.sh
+
+# Clippy over every crate and target, warnings as errors (CI runs it before make test).
+lint:
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
 demo: deps build
 	./scripts/demo.sh $(OXRUN)

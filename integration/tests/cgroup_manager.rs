@@ -4,7 +4,7 @@ use integration::{unique, Bundle, Runtime};
 #[test]
 fn cgroup_manager_disabled_creates_and_joins_no_cgroup() {
     if integration::is_runc() {
-        integration::util::note(&format!("SKIP cgroup_manager_disabled_creates_and_joins_no_cgroup: runc has no --cgroup-manager flag"));
+        integration::util::note("SKIP cgroup_manager_disabled_creates_and_joins_no_cgroup: runc has no --cgroup-manager flag");
         return;
     }
     let rt = Runtime::new();
@@ -23,7 +23,7 @@ fn cgroup_manager_disabled_creates_and_joins_no_cgroup() {
 #[test]
 fn cgroup_manager_rejects_unknown_values() {
     if integration::is_runc() {
-        integration::util::note(&format!("SKIP cgroup_manager_rejects_unknown_values: runc has no --cgroup-manager flag"));
+        integration::util::note("SKIP cgroup_manager_rejects_unknown_values: runc has no --cgroup-manager flag");
         return;
     }
     let rt = Runtime::new();

@@ -29,7 +29,7 @@ fn sha_of(path: &std::path::Path) -> Vec<u8> {
 #[test]
 fn runtime_binary_cannot_be_reopened_for_writing_through_init_exe() {
     if integration::is_runc() {
-        integration::util::note(&format!("SKIP runtime_binary_cannot_be_reopened_for_writing_through_init_exe: runc 1.1.5 uses a memfd clone, checked by its own suite"));
+        integration::util::note("SKIP runtime_binary_cannot_be_reopened_for_writing_through_init_exe: runc 1.1.5 uses a memfd clone, checked by its own suite");
         return;
     }
     let rt = Runtime::new();
@@ -166,7 +166,7 @@ fn proc_as_a_symlink_is_refused() {
 #[test]
 fn masked_paths_need_a_real_dev_null() {
     if integration::is_runc() {
-        integration::util::note(&format!("SKIP masked_paths_need_a_real_dev_null: runc 1.1.5 predates the fix"));
+        integration::util::note("SKIP masked_paths_need_a_real_dev_null: runc 1.1.5 predates the fix");
         return;
     }
     let rt = Runtime::new();
@@ -212,7 +212,7 @@ fn inheritable_and_ambient_are_empty_unless_asked() {
 #[test]
 fn lsm_requests_without_the_lsm() {
     if std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|v| v.trim() == "Y") {
-        integration::util::note(&format!("SKIP lsm_requests_without_the_lsm: AppArmor is enabled on this host"));
+        integration::util::note("SKIP lsm_requests_without_the_lsm: AppArmor is enabled on this host");
         return;
     }
     let rt = Runtime::new();

@@ -124,7 +124,7 @@ fn personality_linux32_makes_uname_show_i686() {
         return;
     }
     if std::env::consts::ARCH != "x86_64" {
-        integration::util::note(&format!("SKIP personality_linux32_makes_uname_show_i686: i686 is what LINUX32 shows on x86_64 only"));
+        integration::util::note("SKIP personality_linux32_makes_uname_show_i686: i686 is what LINUX32 shows on x86_64 only");
         return;
     }
     let out = run_sh("uname -m; cat /proc/self/personality", |c| c["linux"]["personality"] = json!({ "domain": "LINUX32" }));
@@ -145,7 +145,7 @@ fn memory_policy_every_mode_one_node_allows_is_seen_in_numa_maps() {
         return;
     }
     if !std::path::Path::new("/proc/self/numa_maps").exists() {
-        integration::util::note(&format!("SKIP memory_policy_every_mode_one_node_allows_is_seen_in_numa_maps: no NUMA support in this kernel"));
+        integration::util::note("SKIP memory_policy_every_mode_one_node_allows_is_seen_in_numa_maps: no NUMA support in this kernel");
         return;
     }
     for (policy, shown) in [
@@ -211,7 +211,7 @@ fn exec_cpu_affinity_final_is_set_after_the_cgroup_join_for_exec_only() {
         return;
     }
     if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
-        integration::util::note(&format!("SKIP exec_cpu_affinity_final_is_set_after_the_cgroup_join_for_exec_only: needs 2 CPUs"));
+        integration::util::note("SKIP exec_cpu_affinity_final_is_set_after_the_cgroup_join_for_exec_only: needs 2 CPUs");
         return;
     }
     let all = status_field(&std::fs::read_to_string("/proc/self/status").unwrap(), "Cpus_allowed_list");
@@ -238,7 +238,7 @@ fn exec_cpu_affinity_initial_is_what_the_process_is_born_with() {
         return;
     }
     if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
-        integration::util::note(&format!("SKIP exec_cpu_affinity_initial_is_what_the_process_is_born_with: needs 2 CPUs"));
+        integration::util::note("SKIP exec_cpu_affinity_initial_is_what_the_process_is_born_with: needs 2 CPUs");
         return;
     }
     // Without cgroups (--cgroup-manager disabled) no cgroup join resets the affinity, so the

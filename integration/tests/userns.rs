@@ -136,7 +136,7 @@ fn rootless_state_lives_in_the_users_runtime_dir_and_lifecycle_works() {
 #[test]
 fn rootless_with_several_ranges_uses_newuidmap() {
     if Command::new("newuidmap").arg("--help").output().is_err() && !Path::new("/usr/bin/newuidmap").exists() {
-        integration::util::note(&format!("SKIP rootless_with_several_ranges_uses_newuidmap: newuidmap (package uidmap) is not installed"));
+        integration::util::note("SKIP rootless_with_several_ranges_uses_newuidmap: newuidmap (package uidmap) is not installed");
         return;
     }
     let rt = Runtime::new();

@@ -130,7 +130,9 @@ fn wait_with_deadline(child: &mut std::process::Child, deadline: Option<Instant>
     if let Some(deadline) = deadline {
         let pidfd = oxsys::pidfd_open(child.id() as i32).ok()?;
         let left = deadline.saturating_duration_since(Instant::now());
-        crate::process::wait_pidfd_exit(pidfd.as_fd(), left).ok()?;
+        if !crate::process::wait_pidfd_exit(pidfd.as_fd(), left) {
+            return None;
+        }
     }
     child.wait().ok()
 }

@@ -85,6 +85,8 @@ fn root_dir(cli: &Cli) -> PathBuf {
     })
 }
 
+// One error per command run, returned once: its size costs nothing worth a Box.
+#[allow(clippy::result_large_err)]
 fn dispatch(cli: &Cli, command: &Command) -> Result<i32, CommandError> {
     let root = root_dir(cli);
     fn with(id: &str, op: &'static str) -> impl FnOnce(Error) -> CommandError {

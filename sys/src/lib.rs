@@ -460,7 +460,7 @@ pub fn capset(sets: CapSets) -> io::Result<()> {
 pub fn seccomp_set_filter(bpf: &[u8], flags: u32) -> io::Result<Option<OwnedFd>> {
     const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
     const NEW_LISTENER: u32 = 8;
-    if bpf.len() % std::mem::size_of::<libc::sock_filter>() != 0 || bpf.is_empty() {
+    if !bpf.len().is_multiple_of(std::mem::size_of::<libc::sock_filter>()) || bpf.is_empty() {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
     // Copy into properly aligned instructions; the byte buffer carries no alignment guarantee.

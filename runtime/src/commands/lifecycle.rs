@@ -185,7 +185,9 @@ pub fn kill_and_wait(st: &State) -> Result<(), Error> {
         cgroups::thaw(&st.cgroup)?;
     }
     if let Some(fd) = fd {
-        crate::process::wait_pidfd_exit(fd.as_fd(), Duration::from_secs(10)).map_err(|_| Error::Usage(format!("init {} did not die within 10s of SIGKILL", st.pid)))?;
+        if !crate::process::wait_pidfd_exit(fd.as_fd(), Duration::from_secs(10)) {
+            return Err(Error::Usage(format!("init {} did not die within 10s of SIGKILL", st.pid)));
+        }
     }
     Ok(())
 }

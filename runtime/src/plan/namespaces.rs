@@ -108,7 +108,7 @@ impl NamespacePlan {
         if new_user && (plan.uid_mappings.is_empty() || plan.gid_mappings.is_empty()) {
             return Err("a new user namespace needs uidMappings and gidMappings".into());
         }
-        if !plan.has(NsKind::User) && !(plan.uid_mappings.is_empty() && plan.gid_mappings.is_empty()) {
+        if !plan.has(NsKind::User) && (!plan.uid_mappings.is_empty() || !plan.gid_mappings.is_empty()) {
             return Err("uidMappings/gidMappings need a user namespace".into());
         }
         for (clock, off) in &linux.time_offsets {
@@ -141,7 +141,7 @@ impl NamespacePlan {
     pub fn clone_flags(&self) -> u64 {
         self.new
             .iter()
-            .filter(|k| !(**k == NsKind::Time && !self.time_offsets.is_empty()))
+            .filter(|k| **k != NsKind::Time || self.time_offsets.is_empty())
             .fold(0, |acc, k| acc | k.clone_flag())
     }
 

@@ -148,7 +148,7 @@ mod tests {
     #[test]
     fn rlimits_resolve_and_validate() {
         let ok = plan_rlimits(&[Rlimit { kind: "RLIMIT_NOFILE".into(), hard: 2048, soft: 1024 }]).unwrap();
-        assert_eq!(ok, vec![RlimitOp { resource: libc::RLIMIT_NOFILE as u32, soft: 1024, hard: 2048 }]);
+        assert_eq!(ok, vec![RlimitOp { resource: libc::RLIMIT_NOFILE, soft: 1024, hard: 2048 }]);
         assert!(plan_rlimits(&[Rlimit { kind: "RLIMIT_BOGUS".into(), hard: 1, soft: 1 }]).is_err());
         assert!(plan_rlimits(&[Rlimit { kind: "RLIMIT_NOFILE".into(), hard: 1, soft: 2 }]).is_err());
     }
