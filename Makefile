@@ -23,8 +23,10 @@ build:
 deps:
 	./scripts/deps.sh
 
-# Clippy over every crate and target, warnings as errors (CI runs it before make test).
+# rustfmt (rustfmt.toml) and clippy over every crate and target, warnings as errors (CI runs it
+# before make test).
 lint:
+	$(CARGO) fmt --all --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
 demo: deps build

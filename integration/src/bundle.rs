@@ -56,15 +56,8 @@ impl Drop for HostCgroupsGuard {
 fn applets() -> &'static Vec<String> {
     static A: OnceLock<Vec<String>> = OnceLock::new();
     A.get_or_init(|| {
-        let out = Command::new(BUSYBOX)
-            .arg("--list")
-            .output()
-            .expect("run busybox --list (install busybox-static)");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect()
+        let out = Command::new(BUSYBOX).arg("--list").output().expect("run busybox --list (install busybox-static)");
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()
     })
 }
 
@@ -79,8 +72,7 @@ pub fn base_spec() -> &'static Value {
         cmd.arg("spec").current_dir(dir.path());
         let out = exec(cmd, dir.path(), CMD_TIMEOUT);
         out.assert_ok();
-        let text = std::fs::read_to_string(dir.path().join("config.json"))
-            .expect("spec wrote config.json");
+        let text = std::fs::read_to_string(dir.path().join("config.json")).expect("spec wrote config.json");
         serde_json::from_str(&text).expect("spec output is JSON")
     })
 }
@@ -89,14 +81,10 @@ impl Bundle {
     /// A bundle running `args` (PATH lookup inside the busybox rootfs), no
     /// terminal, writable rootfs, and a unique `linux.cgroupsPath`.
     pub fn new(args: &[&str]) -> Bundle {
-        let dir = tempfile::Builder::new()
-            .prefix("oxrun-bundle-")
-            .tempdir()
-            .expect("bundle tempdir");
+        let dir = tempfile::Builder::new().prefix("oxrun-bundle-").tempdir().expect("bundle tempdir");
         let path = dir.path().to_path_buf();
         // Readable by anyone: user-namespaced containers must traverse it.
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-            .expect("chmod bundle");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod bundle");
         let rootfs = path.join("rootfs");
         populate_rootfs(&rootfs);
         let mut config = base_spec().clone();
@@ -104,12 +92,7 @@ impl Bundle {
         config["process"]["args"] = json!(args);
         config["root"]["readonly"] = json!(false);
         config["linux"]["cgroupsPath"] = json!(format!("{CGROUP_PARENT}/{}", unique("cg")));
-        let b = Bundle {
-            dir: Some(dir),
-            path,
-            config,
-            _host_cgroups: HostCgroupsGuard::shared(),
-        };
+        let b = Bundle { dir: Some(dir), path, config, _host_cgroups: HostCgroupsGuard::shared() };
         b.save();
         b
     }
@@ -131,10 +114,7 @@ impl Bundle {
 
     /// `linux.cgroupsPath` of this bundle.
     pub fn cgroups_path(&self) -> String {
-        self.config["linux"]["cgroupsPath"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        self.config["linux"]["cgroupsPath"].as_str().unwrap_or_default().to_string()
     }
 
     /// Writes `config.json`.
@@ -160,9 +140,7 @@ impl Bundle {
     /// Adds a namespace entry (optionally joining `path`), replacing one of the same type.
     pub fn set_namespace(&mut self, ty: &str, path: Option<&str>) -> &mut Self {
         self.edit(|c| {
-            let ns = c["linux"]["namespaces"]
-                .as_array_mut()
-                .expect("namespaces array");
+            let ns = c["linux"]["namespaces"].as_array_mut().expect("namespaces array");
             ns.retain(|n| n["type"] != ty);
             let mut e = json!({ "type": ty });
             if let Some(p) = path {
@@ -190,35 +168,15 @@ impl Bundle {
 
 /// Builds a busybox rootfs at `rootfs`.
 pub fn populate_rootfs(rootfs: &Path) {
-    for d in [
-        "bin",
-        "etc",
-        "proc",
-        "sys",
-        "dev",
-        "tmp",
-        "root",
-        "home/user",
-        "mnt",
-        "run",
-        "var",
-    ] {
+    for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root", "home/user", "mnt", "run", "var"] {
         std::fs::create_dir_all(rootfs.join(d)).expect("mkdir rootfs dir");
     }
-    for d in [
-        "", "bin", "etc", "proc", "sys", "dev", "root", "home", "mnt", "run", "var",
-    ] {
+    for d in ["", "bin", "etc", "proc", "sys", "dev", "root", "home", "mnt", "run", "var"] {
         let _ = std::fs::set_permissions(rootfs.join(d), std::fs::Permissions::from_mode(0o755));
     }
-    std::fs::set_permissions(rootfs.join("tmp"), std::fs::Permissions::from_mode(0o1777))
-        .expect("chmod tmp");
-    std::fs::copy(BUSYBOX, rootfs.join("bin/busybox"))
-        .expect("copy busybox (install busybox-static)");
-    std::fs::set_permissions(
-        rootfs.join("bin/busybox"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .expect("chmod");
+    std::fs::set_permissions(rootfs.join("tmp"), std::fs::Permissions::from_mode(0o1777)).expect("chmod tmp");
+    std::fs::copy(BUSYBOX, rootfs.join("bin/busybox")).expect("copy busybox (install busybox-static)");
+    std::fs::set_permissions(rootfs.join("bin/busybox"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     for a in applets() {
         let name = a.rsplit('/').next().unwrap_or(a);
         if name == "busybox" {
@@ -234,11 +192,8 @@ pub fn populate_rootfs(rootfs: &Path) {
         "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
     )
     .expect("passwd");
-    std::fs::write(
-        rootfs.join("etc/group"),
-        "root:x:0:\nuser:x:1000:\nextra:x:2000:user\nnogroup:x:65534:\n",
-    )
-    .expect("group");
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\nuser:x:1000:\nextra:x:2000:user\nnogroup:x:65534:\n")
+        .expect("group");
     std::fs::write(rootfs.join("etc/hostname"), "bundle\n").expect("hostname");
 }
 
@@ -253,10 +208,7 @@ impl Drop for Bundle {
             } else {
                 // Never recurse into a directory that may still hold bind mounts of host paths.
                 let kept = dir.keep();
-                crate::util::note(&format!(
-                    "bundle {} kept: mounts still present",
-                    kept.display()
-                ));
+                crate::util::note(&format!("bundle {} kept: mounts still present", kept.display()));
             }
         }
     }

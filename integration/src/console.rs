@@ -28,9 +28,7 @@ impl ConsoleSocket {
     pub fn bind(dir: &Path) -> ConsoleSocket {
         let path = dir.join(format!("{}.sock", crate::util::unique("console")));
         let listener = UnixListener::bind(&path).expect("bind console socket");
-        listener
-            .set_nonblocking(true)
-            .expect("nonblocking listener");
+        listener.set_nonblocking(true).expect("nonblocking listener");
         ConsoleSocket { path, listener }
     }
 
@@ -55,19 +53,12 @@ impl ConsoleSocket {
             }
         };
         stream.set_nonblocking(false).map_err(|e| e.to_string())?;
-        stream
-            .set_read_timeout(Some(timeout))
-            .map_err(|e| e.to_string())?;
+        stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
         let mut buf = vec![0u8; 4096];
         let mut iov = [IoSliceMut::new(&mut buf)];
         let mut space = nix::cmsg_space!([RawFd; 8]);
-        let msg = recvmsg::<()>(
-            stream.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .map_err(|e| format!("recvmsg: {e}"))?;
+        let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
+            .map_err(|e| format!("recvmsg: {e}"))?;
         let mut fds = Vec::new();
         for c in msg.cmsgs().map_err(|e| e.to_string())? {
             if let ControlMessageOwned::ScmRights(v) = c {
@@ -82,11 +73,7 @@ impl ConsoleSocket {
         for extra in &fds[1..] {
             let _ = nix::unistd::close(*extra);
         }
-        Ok(PtyMaster {
-            fd,
-            payload,
-            nfds: fds.len(),
-        })
+        Ok(PtyMaster { fd, payload, nfds: fds.len() })
     }
 }
 

@@ -46,11 +46,7 @@ pub fn binary(name: &str) -> PathBuf {
 pub fn ensure_installed() -> Result<(), String> {
     static LOCK: Mutex<()> = Mutex::new(());
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let have = || {
-        which("containerd").is_some()
-            && which("ctr").is_some()
-            && which("containerd-shim-runc-v2").is_some()
-    };
+    let have = || which("containerd").is_some() && which("ctr").is_some() && which("containerd-shim-runc-v2").is_some();
     if have() {
         return Ok(());
     }
@@ -61,10 +57,7 @@ pub fn ensure_installed() -> Result<(), String> {
         .output()
         .map_err(|e| format!("apt-get: {e}"))?;
     if !out.status.success() || !have() {
-        return Err(format!(
-            "apt-get install -y containerd failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
+        return Err(format!("apt-get install -y containerd failed: {}", String::from_utf8_lossy(&out.stderr)));
     }
     Ok(())
 }
@@ -81,20 +74,12 @@ pub fn build_image(work: &Path, out: &Path) {
     std::fs::create_dir_all(&blobs).expect("mkdir blobs");
     let layer_tar = work.join("layer.tar");
     let mut c = Command::new("tar");
-    c.args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&layer_tar)
-        .arg(".");
+    c.args(["--numeric-owner", "--owner=0", "--group=0", "-C"]).arg(&rootfs).arg("-cf").arg(&layer_tar).arg(".");
     exec(c, work, CTR_TIMEOUT).assert_ok();
     let diff_id = sha256_file(work, &layer_tar);
     let layer_gz = work.join("layer.tar.gz");
     let mut c = Command::new("sh");
-    c.arg("-c")
-        .arg("gzip -n -c \"$1\" > \"$2\"")
-        .arg("sh")
-        .arg(&layer_tar)
-        .arg(&layer_gz);
+    c.arg("-c").arg("gzip -n -c \"$1\" > \"$2\"").arg("sh").arg(&layer_tar).arg(&layer_gz);
     exec(c, work, CTR_TIMEOUT).assert_ok();
     let (layer_digest, layer_size) = add_blob(work, &blobs, &layer_gz);
     let config = serde_json::json!({
@@ -140,8 +125,7 @@ pub fn build_image(work: &Path, out: &Path) {
         }]
     });
     std::fs::write(layout.join("index.json"), index.to_string()).expect("index.json");
-    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
-        .expect("oci-layout");
+    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).expect("oci-layout");
     let mut c = Command::new("tar");
     c.arg("-C").arg(&layout).arg("-cf").arg(out).arg(".");
     exec(c, work, CTR_TIMEOUT).assert_ok();
@@ -167,11 +151,7 @@ fn sha256_file(work: &Path, f: &Path) -> String {
     c.arg(f);
     let out = exec(c, work, CTR_TIMEOUT);
     out.assert_ok();
-    out.stdout
-        .split_whitespace()
-        .next()
-        .expect("sha256sum output")
-        .to_string()
+    out.stdout.split_whitespace().next().expect("sha256sum output").to_string()
 }
 
 fn add_blob(work: &Path, blobs: &Path, f: &Path) -> (String, u64) {
@@ -253,15 +233,8 @@ impl Containerd {
     /// task's cgroup (no `task metrics`) otherwise. Mounts made by containerd
     /// are then invisible to the test's leftover checks.
     pub fn start_with(binary: &Path, mount_missing_controllers: bool) -> Containerd {
-        assert!(
-            binary.is_file(),
-            "runtime binary {} not found (build it or set OXRUN_BIN)",
-            binary.display()
-        );
-        let dir = tempfile::Builder::new()
-            .prefix("oxctd-")
-            .tempdir()
-            .expect("tempdir");
+        assert!(binary.is_file(), "runtime binary {} not found (build it or set OXRUN_BIN)", binary.display());
+        let dir = tempfile::Builder::new().prefix("oxctd-").tempdir().expect("tempdir");
         let path = dir.path().to_path_buf();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o711)).expect("chmod");
         for d in ["root", "state", "opt", "runc", "scratch"] {
@@ -339,11 +312,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
             c.raw_ctr(&["version"], Duration::from_secs(5)).ok()
         });
         let alive = matches!(c.child.as_mut().map(|ch| ch.try_wait()), Some(Ok(None)));
-        assert!(
-            ready && alive,
-            "containerd did not start; log:\n{}",
-            c.log()
-        );
+        assert!(ready && alive, "containerd did not start; log:\n{}", c.log());
         let tar = c.path.join("scratch/oxbox.tar");
         build_image(&c.path.join("scratch"), &tar);
         let t = tar.to_string_lossy().into_owned();
@@ -383,21 +352,13 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
 
     /// The binary's basename (`oxrun`, `runc`).
     pub fn binary_name(&self) -> String {
-        self.binary
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned()
+        self.binary.file_name().unwrap_or_default().to_string_lossy().into_owned()
     }
 
     /// `ctr --address SOCK -n NS ARGS...` as a command.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(which("ctr").unwrap_or_else(|| "ctr".into()));
-        c.arg("--address")
-            .arg(self.socket())
-            .arg("--namespace")
-            .arg(&self.ns)
-            .args(args);
+        c.arg("--address").arg(self.socket()).arg("--namespace").arg(&self.ns).args(args);
         c
     }
 
@@ -486,12 +447,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
             last = self.task(id);
             last.as_ref().map(|(_, s)| s == status).unwrap_or(false)
         });
-        assert!(
-            ok,
-            "[{}] task {id} never became {status} (last: {last:?})\n{}",
-            self.binary_name(),
-            self.log_tail(30)
-        );
+        assert!(ok, "[{}] task {id} never became {status} (last: {last:?})\n{}", self.binary_name(), self.log_tail(30));
     }
 
     /// The cgroup path containerd gives container `id` (ctr's default).
@@ -517,11 +473,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
                 v.push(format!("cgroup {} (containerd's mount namespace)", d.display()));
             }
         }
-        let bundle = self
-            .path
-            .join("state/io.containerd.runtime.v2.task")
-            .join(&self.ns)
-            .join(id);
+        let bundle = self.path.join("state/io.containerd.runtime.v2.task").join(&self.ns).join(id);
         if bundle.exists() {
             v.push(format!("task bundle {}", bundle.display()));
         }
@@ -546,12 +498,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
             last = self.leftovers(id);
             last.is_empty()
         });
-        assert!(
-            clean,
-            "[{}] container {id} left behind:\n  {}",
-            self.binary_name(),
-            last.join("\n  ")
-        );
+        assert!(clean, "[{}] container {id} left behind:\n  {}", self.binary_name(), last.join("\n  "));
     }
 
     /// The hierarchies mounted in containerd's private mount namespace, seen
@@ -577,9 +524,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
                     continue;
                 };
                 let cl = cmdline_of(pid);
-                if cl.first().map(|a| a.contains("containerd-shim")).unwrap_or(false)
-                    && cl.iter().any(|a| a == &sock)
-                {
+                if cl.first().map(|a| a.contains("containerd-shim")).unwrap_or(false) && cl.iter().any(|a| a == &sock) {
                     v.push(pid);
                 }
             }

@@ -151,9 +151,7 @@ fn sig_of(body: &[V]) -> String {
 pub fn encode(m: &Msg) -> Vec<u8> {
     let mut body = Writer { b: Vec::new() };
     m.body.iter().for_each(|v| body.put(v));
-    let mut w = Writer {
-        b: vec![b'l', m.kind, 0, 1],
-    };
+    let mut w = Writer { b: vec![b'l', m.kind, 0, 1] };
     w.u32(body.b.len() as u32);
     w.u32(m.serial);
     let mut fields: Vec<(u8, V)> = Vec::new();
@@ -208,11 +206,7 @@ impl Reader<'_> {
         Ok(a)
     }
     fn text(&mut self, short: bool) -> Result<String, String> {
-        let len = if short {
-            self.take(1)?[0] as usize
-        } else {
-            u32::from_le_bytes(self.num()?) as usize
-        };
+        let len = if short { self.take(1)?[0] as usize } else { u32::from_le_bytes(self.num()?) as usize };
         let s = String::from_utf8(self.take(len)?.to_vec()).map_err(|e| e.to_string())?;
         self.take(1)?;
         Ok(s)
@@ -294,19 +288,9 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Msg, usize)>, String> {
     if buf.len() < hend + blen {
         return Ok(None);
     }
-    let mut m = Msg {
-        kind: buf[1],
-        serial,
-        ..Msg::default()
-    };
-    let mut r = Reader {
-        b: &buf[..hend],
-        at: 12,
-        be,
-    };
-    let V::A(fields) = r.get(b"a(yv)")? else {
-        unreachable!()
-    };
+    let mut m = Msg { kind: buf[1], serial, ..Msg::default() };
+    let mut r = Reader { b: &buf[..hend], at: 12, be };
+    let V::A(fields) = r.get(b"a(yv)")? else { unreachable!() };
     for f in fields {
         let V::R(pair) = f else { continue };
         let (V::Y(code), V::Var(v)) = (&pair[0], &pair[1]) else {
@@ -325,11 +309,7 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Msg, usize)>, String> {
             _ => {}
         }
     }
-    let mut br = Reader {
-        b: &buf[hend..hend + blen],
-        at: 0,
-        be,
-    };
+    let mut br = Reader { b: &buf[hend..hend + blen], at: 0, be };
     m.body = br.all(&m.sig)?;
     Ok(Some((m, hend + blen)))
 }
@@ -352,12 +332,7 @@ impl Peer {
             .ok_or_else(|| std::io::Error::other(format!("not a unix:path= address: {address}")))?;
         let mut s = UnixStream::connect(path)?;
         s.set_read_timeout(Some(Duration::from_secs(10)))?;
-        let uid: String = nix::unistd::geteuid()
-            .as_raw()
-            .to_string()
-            .bytes()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let uid: String = nix::unistd::geteuid().as_raw().to_string().bytes().map(|b| format!("{b:02x}")).collect();
         s.write_all(format!("\0AUTH EXTERNAL {uid}\r\n").as_bytes())?;
         let mut line = Vec::new();
         let mut byte = [0u8];
@@ -366,25 +341,12 @@ impl Peer {
             line.push(byte[0]);
         }
         if !line.starts_with(b"OK ") {
-            return Err(std::io::Error::other(format!(
-                "auth: {}",
-                String::from_utf8_lossy(&line)
-            )));
+            return Err(std::io::Error::other(format!("auth: {}", String::from_utf8_lossy(&line))));
         }
         s.write_all(b"BEGIN\r\n")?;
-        let mut p = Peer {
-            s,
-            buf: Vec::new(),
-            serial: 0,
-            name: String::new(),
-        };
+        let mut p = Peer { s, buf: Vec::new(), serial: 0, name: String::new() };
         let reply = p.call_bus("Hello", vec![])?;
-        p.name = reply
-            .body
-            .first()
-            .and_then(V::text)
-            .unwrap_or_default()
-            .to_string();
+        p.name = reply.body.first().and_then(V::text).unwrap_or_default().to_string();
         Ok(p)
     }
 
@@ -406,19 +368,9 @@ impl Peer {
             }
             let mut chunk = [0u8; 4096];
             match self.s.read(&mut chunk) {
-                Ok(0) => {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "bus closed",
-                    ))
-                }
+                Ok(0) => return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "bus closed")),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
                     return Ok(None)
                 }
                 Err(e) => return Err(e),
@@ -441,10 +393,7 @@ impl Peer {
             match self.recv(Duration::from_secs(10))? {
                 Some(m) if m.reply_serial == Some(serial) && m.kind == RETURN => return Ok(m),
                 Some(m) if m.reply_serial == Some(serial) => {
-                    return Err(std::io::Error::other(format!(
-                        "{member}: {:?} {:?}",
-                        m.error, m.body
-                    )))
+                    return Err(std::io::Error::other(format!("{member}: {:?} {:?}", m.error, m.body)))
                 }
                 Some(_) => {}
                 None => return Err(std::io::Error::other(format!("no reply to {member}"))),
@@ -453,11 +402,7 @@ impl Peer {
     }
 
     /// Replies to `call` (a method return with `body`, or an error `name: text`).
-    pub fn reply(
-        &mut self,
-        call: &Msg,
-        result: Result<Vec<V>, (String, String)>,
-    ) -> std::io::Result<()> {
+    pub fn reply(&mut self, call: &Msg, result: Result<Vec<V>, (String, String)>) -> std::io::Result<()> {
         let (kind, error, body) = match result {
             Ok(body) => (RETURN, None, body),
             Err((name, text)) => (ERROR, Some(name), vec![V::S(text)]),

@@ -149,18 +149,7 @@ mount -t cgroup -o "$1" cgroup "$d" || { rmdir "$d"; exit 2; }
 r=1; [ -d "$d$2" ] && r=0
 umount "$d"; rmdir "$d"; exit $r"#;
     Command::new("unshare")
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            script,
-            "sh",
-            set,
-            cgroup,
-        ])
+        .args(["--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", set, cgroup])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -196,18 +185,10 @@ impl Dockerd {
     /// Like [`Dockerd::start`], with `extra` keys added to daemon.json
     /// (e.g. `"default-runtime"`).
     pub fn start_with(oxrun: &Path, extra: serde_json::Map<String, serde_json::Value>) -> Dockerd {
-        assert!(
-            oxrun.is_file(),
-            "{} not found (build oxrun or set OXRUN_BIN)",
-            oxrun.display()
-        );
+        assert!(oxrun.is_file(), "{} not found (build oxrun or set OXRUN_BIN)", oxrun.display());
         // dockerd resolves a relative runtime path against its own cwd.
         let oxrun = &std::fs::canonicalize(oxrun).expect("canonical oxrun path");
-        let dir = tempfile::Builder::new()
-            .prefix("oxdk-")
-            .tempdir()
-            .expect("tempdir")
-            .keep();
+        let dir = tempfile::Builder::new().prefix("oxdk-").tempdir().expect("tempdir").keep();
         std::fs::create_dir_all(dir.join("scratch")).expect("mkdir scratch");
         let cgroup_parent = format!("/{}", unique("oxdk"));
         let mut conf = daemon_config(&dir, oxrun, &cgroup_parent);
@@ -223,17 +204,7 @@ impl Dockerd {
         }
         let log = std::fs::File::create(dir.join("watchdog.log")).expect("watchdog log");
         let mut child = Command::new("setsid")
-            .args([
-                "unshare",
-                "--mount",
-                "--propagation",
-                "slave",
-                "--",
-                "sh",
-                "-c",
-                WATCHDOG,
-                "sh",
-            ])
+            .args(["unshare", "--mount", "--propagation", "slave", "--", "sh", "-c", WATCHDOG, "sh"])
             .arg(&dir)
             .arg(&cgroup_parent)
             .args([DOCKERD, DOCKER])
@@ -278,11 +249,7 @@ impl Dockerd {
         crate::bundle::populate_rootfs(&rootfs);
         let tar = self.scratch().join("oxbox.tar");
         let mut c = Command::new("tar");
-        c.args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
-            .arg(&rootfs)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".");
+        c.args(["--numeric-owner", "--owner=0", "--group=0", "-C"]).arg(&rootfs).arg("-cf").arg(&tar).arg(".");
         exec(c, &self.scratch(), DOCKER_TIMEOUT).assert_ok();
         let t = tar.to_string_lossy().into_owned();
         self.ok(&["import", "--change", "CMD [\"sh\"]", &t, IMAGE]);
@@ -369,11 +336,7 @@ impl Dockerd {
     #[track_caller]
     pub fn ok(&self, args: &[&str]) -> Out {
         let out = self.docker(args);
-        assert!(
-            out.ok(),
-            "docker failed: {out}\n--- dockerd log (tail) ---\n{}",
-            self.log_tail(30)
-        );
+        assert!(out.ok(), "docker failed: {out}\n--- dockerd log (tail) ---\n{}", self.log_tail(30));
         out
     }
 
@@ -418,11 +381,7 @@ impl Dockerd {
     pub fn cgroup_dirs(&self, id: &str) -> Vec<PathBuf> {
         let rel = self.cgroups_path(id);
         let rel = rel.trim_start_matches('/');
-        self.cgroup_roots()
-            .into_iter()
-            .map(|r| r.join(rel))
-            .filter(|p| p.is_dir())
-            .collect()
+        self.cgroup_roots().into_iter().map(|r| r.join(rel)).filter(|p| p.is_dir()).collect()
     }
 
     /// Lines of dockerd's mountinfo (its private namespace) mentioning `needle`.
@@ -481,11 +440,7 @@ impl Dockerd {
             last = self.leftovers(id);
             last.is_empty()
         });
-        assert!(
-            clean,
-            "[{runtime}] container {id} left behind:\n  {}",
-            last.join("\n  ")
-        );
+        assert!(clean, "[{runtime}] container {id} left behind:\n  {}", last.join("\n  "));
     }
 
     /// Everything of the whole daemon still present on the host: its
@@ -509,10 +464,7 @@ impl Dockerd {
         }
         for set in &self.missing_controllers {
             if unmounted_hierarchy_has(set, &self.cgroup_parent) {
-                v.push(format!(
-                    "cgroup {} in the unmounted {set} hierarchy",
-                    self.cgroup_parent
-                ));
+                v.push(format!("cgroup {} in the unmounted {set} hierarchy", self.cgroup_parent));
             }
         }
         v
@@ -551,24 +503,12 @@ pub struct Ctr<'a> {
 impl<'a> Ctr<'a> {
     /// A unique name starting with `case`; nothing is created yet.
     pub fn new(dk: &'a Dockerd, runtime: &'a str, case: &str) -> Ctr<'a> {
-        Ctr {
-            dk,
-            name: unique(case),
-            runtime,
-        }
+        Ctr { dk, name: unique(case), runtime }
     }
 
     /// `docker run --name N --runtime R --network none FLAGS... IMAGE ARGS...`.
     pub fn run(&self, flags: &[&str], args: &[&str]) -> Out {
-        let mut v = vec![
-            "run",
-            "--name",
-            &self.name,
-            "--runtime",
-            self.runtime,
-            "--network",
-            "none",
-        ];
+        let mut v = vec!["run", "--name", &self.name, "--runtime", self.runtime, "--network", "none"];
         v.extend_from_slice(flags);
         v.push(IMAGE);
         v.extend_from_slice(args);
@@ -581,12 +521,7 @@ impl<'a> Ctr<'a> {
         let mut f = vec!["-d"];
         f.extend_from_slice(flags);
         let out = self.run(&f, args);
-        assert!(
-            out.ok(),
-            "[{}] docker run -d: {out}\n{}",
-            self.runtime,
-            self.dk.log_tail(30)
-        );
+        assert!(out.ok(), "[{}] docker run -d: {out}\n{}", self.runtime, self.dk.log_tail(30));
         self.wait_status("running");
     }
 
@@ -610,21 +545,10 @@ impl<'a> Ctr<'a> {
     pub fn wait_status(&self, status: &str) {
         let mut last = String::new();
         let ok = poll_until(Duration::from_secs(30), || {
-            last = self
-                .dk
-                .docker(&["inspect", "-f", "{{.State.Status}}", &self.name])
-                .stdout
-                .trim()
-                .to_string();
+            last = self.dk.docker(&["inspect", "-f", "{{.State.Status}}", &self.name]).stdout.trim().to_string();
             last == status
         });
-        assert!(
-            ok,
-            "[{}] {} never became {status} (last {last:?})\n{}",
-            self.runtime,
-            self.name,
-            self.dk.log_tail(30)
-        );
+        assert!(ok, "[{}] {} never became {status} (last {last:?})\n{}", self.runtime, self.name, self.dk.log_tail(30));
     }
 
     /// The container's full id.
@@ -647,21 +571,13 @@ impl<'a> Ctr<'a> {
     pub fn assert_runtime_knows_it(&self) {
         let id = self.id();
         let out = runtime_cmd(self.dk, self.runtime, &["state", &id]);
-        assert!(
-            out.ok(),
-            "[{}] the runtime does not know the container: {out}",
-            self.runtime
-        );
+        assert!(out.ok(), "[{}] the runtime does not know the container: {out}", self.runtime);
         let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("state JSON");
         assert_eq!(v["id"].as_str(), Some(id.as_str()), "[{}] {out}", self.runtime);
         assert_eq!(v["status"].as_str(), Some("running"), "[{}] {out}", self.runtime);
         let other = if self.runtime == "oxrun" { "runc" } else { "oxrun" };
         let out = runtime_cmd(self.dk, other, &["state", &id]);
-        assert!(
-            !out.ok(),
-            "[{}] {other} reads the container's state too: {out}",
-            self.runtime
-        );
+        assert!(!out.ok(), "[{}] {other} reads the container's state too: {out}", self.runtime);
     }
 
     /// `docker rm -f`, then asserts nothing of the container is left.
@@ -684,11 +600,7 @@ impl Drop for Ctr<'_> {
 
 /// `<runtime binary> --root <the shim's root> ARGS...`.
 pub fn runtime_cmd(dk: &Dockerd, runtime: &str, args: &[&str]) -> Out {
-    let bin = if runtime == "oxrun" {
-        dk.oxrun.clone()
-    } else {
-        crate::util::which("runc").expect("runc")
-    };
+    let bin = if runtime == "oxrun" { dk.oxrun.clone() } else { crate::util::which("runc").expect("runc") };
     let mut c = std::process::Command::new(&bin);
     c.arg("--root").arg(dk.runtime_root()).args(args);
     crate::util::exec(c, &dk.scratch(), Duration::from_secs(20))

@@ -35,11 +35,7 @@ pub fn cgroup_dirs(cgroups_path: &str) -> Vec<PathBuf> {
     if rel.is_empty() {
         return Vec::new();
     }
-    cgroup_roots()
-        .into_iter()
-        .map(|r| r.join(rel))
-        .filter(|p| p.is_dir())
-        .collect()
+    cgroup_roots().into_iter().map(|r| r.join(rel)).filter(|p| p.is_dir()).collect()
 }
 
 /// Lines of /proc/self/mountinfo that mention `path`.
@@ -86,12 +82,9 @@ pub fn procs_rooted_in(rootfs: &Path) -> Vec<i32> {
             continue;
         }
         let root = e.path().join("root");
-        let same_inode = std::fs::metadata(&root)
-            .map(|m| m.dev() == target.dev() && m.ino() == target.ino())
-            .unwrap_or(false);
-        let under = std::fs::read_link(&root)
-            .map(|l| l.to_string_lossy().starts_with(&prefix))
-            .unwrap_or(false);
+        let same_inode =
+            std::fs::metadata(&root).map(|m| m.dev() == target.dev() && m.ino() == target.ino()).unwrap_or(false);
+        let under = std::fs::read_link(&root).map(|l| l.to_string_lossy().starts_with(&prefix)).unwrap_or(false);
         if (same_inode || under) && pid_alive(pid) {
             pids.push(pid);
         }
@@ -101,18 +94,10 @@ pub fn procs_rooted_in(rootfs: &Path) -> Vec<i32> {
 
 /// Everything a removed container must not leave behind; empty when clean.
 /// `state_dir` is `<root>/<id>`.
-pub fn find_leftovers(
-    state_dir: &Path,
-    bundle: &Path,
-    rootfs: &Path,
-    cgroups_path: &str,
-) -> Vec<String> {
+pub fn find_leftovers(state_dir: &Path, bundle: &Path, rootfs: &Path, cgroups_path: &str) -> Vec<String> {
     let mut found = Vec::new();
     if state_dir.exists() {
-        found.push(format!(
-            "state directory {} still exists",
-            state_dir.display()
-        ));
+        found.push(format!("state directory {} still exists", state_dir.display()));
     }
     for d in cgroup_dirs(cgroups_path) {
         found.push(format!("cgroup directory {} still exists", d.display()));
@@ -121,10 +106,7 @@ pub fn find_leftovers(
         found.push(format!("mount still present: {l}"));
     }
     for p in procs_rooted_in(rootfs) {
-        found.push(format!(
-            "process {p} ({:?}) still runs in the rootfs",
-            crate::util::cmdline_of(p)
-        ));
+        found.push(format!("process {p} ({:?}) still runs in the rootfs", crate::util::cmdline_of(p)));
     }
     found
 }
@@ -138,25 +120,16 @@ pub fn assert_clean(state_dir: &Path, bundle: &Path, rootfs: &Path, cgroups_path
         last = find_leftovers(state_dir, bundle, rootfs, cgroups_path);
         last.is_empty()
     });
-    assert!(
-        last.is_empty(),
-        "container left things behind:\n  {}",
-        last.join("\n  ")
-    );
+    assert!(last.is_empty(), "container left things behind:\n  {}", last.join("\n  "));
 }
 
 /// Kills processes in the rootfs, unmounts what is under the bundle and removes
 /// the cgroup directories. Returns true when no mount remains under the bundle.
 pub fn force_cleanup(bundle: &Path, rootfs: &Path, cgroups_path: &str) -> bool {
     for pid in procs_rooted_in(rootfs) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
     }
-    poll_until(Duration::from_secs(2), || {
-        procs_rooted_in(rootfs).is_empty()
-    });
+    poll_until(Duration::from_secs(2), || procs_rooted_in(rootfs).is_empty());
     for mp in mount_points_under(bundle) {
         let _ = nix::mount::umount2(mp.as_str(), nix::mount::MntFlags::MNT_DETACH);
     }
@@ -166,17 +139,12 @@ pub fn force_cleanup(bundle: &Path, rootfs: &Path, cgroups_path: &str) -> bool {
             // Kill stragglers that are still attached, then remove (children first).
             if let Ok(procs) = std::fs::read_to_string(d.join("cgroup.procs")) {
                 for p in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(p),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
                 }
             }
         }
         poll_until(Duration::from_secs(2), || {
-            cgroup_dirs(cgroups_path)
-                .iter()
-                .all(|d| std::fs::remove_dir(d).is_ok() || !d.exists())
+            cgroup_dirs(cgroups_path).iter().all(|d| std::fs::remove_dir(d).is_ok() || !d.exists())
         });
     }
     mount_points_under(bundle).is_empty()
@@ -228,7 +196,11 @@ impl HostCgroups {
             let before = self.subtree_control.iter().find(|(d, _)| d == dir).map(|(_, w)| w.clone());
             // A parent made during the run is reported above; its own controllers with it.
             if before.as_ref().is_some_and(|b| b != words) {
-                out.push(format!("{}/cgroup.subtree_control is {words:?}, was {:?}", dir.display(), before.unwrap_or_default()));
+                out.push(format!(
+                    "{}/cgroup.subtree_control is {words:?}, was {:?}",
+                    dir.display(),
+                    before.unwrap_or_default()
+                ));
             }
         }
         out
@@ -245,7 +217,8 @@ impl HostCgroups {
         };
         let now = HostCgroups::snapshot();
         for (dir, words) in now.subtree_control.iter().rev() {
-            let before = self.subtree_control.iter().find(|(d, _)| d == dir).map(|(_, w)| w.clone()).unwrap_or_default();
+            let before =
+                self.subtree_control.iter().find(|(d, _)| d == dir).map(|(_, w)| w.clone()).unwrap_or_default();
             for c in words.iter().filter(|c| !before.contains(c)) {
                 busy_retry(&|| std::fs::write(dir.join("cgroup.subtree_control"), format!("-{c}")));
             }

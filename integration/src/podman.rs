@@ -43,10 +43,7 @@ pub struct Pair {
 pub fn oxmon_bin() -> PathBuf {
     match std::env::var_os("OXMON_BIN") {
         Some(v) if !v.is_empty() => PathBuf::from(v),
-        _ => PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../target/release/oxmon"
-        )),
+        _ => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/oxmon")),
     }
 }
 
@@ -63,27 +60,15 @@ impl Pair {
             other => panic!("unknown pair {other:?}"),
         };
         for b in [&runtime, &monitor] {
-            assert!(
-                b.is_file(),
-                "{name}: {} not found (build it or set OXRUN_BIN/OXMON_BIN)",
-                b.display()
-            );
+            assert!(b.is_file(), "{name}: {} not found (build it or set OXRUN_BIN/OXMON_BIN)", b.display());
         }
-        Pair {
-            name,
-            runtime,
-            monitor,
-        }
+        Pair { name, runtime, monitor }
     }
 
     /// The runtime's name in `[engine.runtimes]`: its basename (Podman
     /// matches `runtime_supports_json` against the basename).
     pub fn runtime_name(&self) -> String {
-        self.runtime
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned()
+        self.runtime.file_name().unwrap_or_default().to_string_lossy().into_owned()
     }
 
     /// True when the runtime is oxrun (not runc).
@@ -143,13 +128,9 @@ impl Podman {
 
     /// A private Podman for `pair`.
     pub fn with(pair: Pair, opts: Options) -> Podman {
-        let dir = tempfile::Builder::new()
-            .prefix("oxrun-podman-")
-            .tempdir()
-            .expect("tempdir");
+        let dir = tempfile::Builder::new().prefix("oxrun-podman-").tempdir().expect("tempdir");
         let path = dir.path().to_path_buf();
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .expect("chmod");
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
         for d in ["tmp", "scratch", "libpod"] {
             std::fs::create_dir_all(path.join(d)).expect("mkdir");
         }
@@ -189,23 +170,13 @@ runtime_supports_json = ["oxrun", "runc", "crun"]
             let home = home_of(u);
             let xdg = path.join("xdg");
             std::fs::create_dir_all(&xdg).expect("mkdir xdg");
-            std::fs::set_permissions(&xdg, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-                .expect("chmod");
+            std::fs::set_permissions(&xdg, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
             env.push(("HOME".to_string(), home));
-            env.push((
-                "XDG_RUNTIME_DIR".to_string(),
-                xdg.to_string_lossy().into_owned(),
-            ));
+            env.push(("XDG_RUNTIME_DIR".to_string(), xdg.to_string_lossy().into_owned()));
             env.push(("USER".to_string(), u.clone()));
             user = Some(u.clone());
         }
-        let pm = Podman {
-            pair,
-            dir: Some(dir),
-            path,
-            env,
-            user,
-        };
+        let pm = Podman { pair, dir: Some(dir), path, env, user };
         if let Some(u) = &opts.rootless {
             let mut c = Command::new("chown");
             c.arg("-R").arg(format!("{u}:")).arg(&pm.path);
@@ -308,9 +279,7 @@ runtime_supports_json = ["oxrun", "runc", "crun"]
             .stdout(std::fs::File::create(&out_path).expect("stdout file"))
             .stderr(std::fs::File::create(&err_path).expect("stderr file"));
         let cmdline = describe(&cmd);
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {cmdline}: {e}"));
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmdline}: {e}"));
         let mut stdin = child.stdin.take().expect("stdin");
         let data = input.to_vec();
         let writer = std::thread::spawn(move || {
@@ -353,9 +322,7 @@ runtime_supports_json = ["oxrun", "runc", "crun"]
         let cmdline = describe(&cmd);
         let master = std::fs::File::from(pty.master);
         let mut writer = master.try_clone().expect("dup master");
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {cmdline}: {e}"));
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmdline}: {e}"));
         drop(cmd);
         let seen = Arc::new(Mutex::new(Vec::<u8>::new()));
         let seen2 = seen.clone();
@@ -381,22 +348,13 @@ runtime_supports_json = ["oxrun", "runc", "crun"]
         }
         drop(writer);
         let text = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
-        Out {
-            cmdline,
-            status,
-            stdout: text,
-            stderr: String::new(),
-            stdout_path: PathBuf::new(),
-        }
+        Out { cmdline, status, stdout: text, stderr: String::new(), stdout_path: PathBuf::new() }
     }
 
     /// `podman inspect --format FMT NAME`, trimmed.
     #[track_caller]
     pub fn inspect(&self, name: &str, fmt: &str) -> String {
-        self.ok(&["inspect", "--format", fmt, name])
-            .stdout
-            .trim()
-            .to_string()
+        self.ok(&["inspect", "--format", fmt, name]).stdout.trim().to_string()
     }
 
     /// `podman run -d ARGS`: returns the container id after checking that its
@@ -405,14 +363,7 @@ runtime_supports_json = ["oxrun", "runc", "crun"]
     pub fn run_d(&self, args: &[&str]) -> String {
         let mut v = vec!["run", "-d"];
         v.extend_from_slice(args);
-        let id = self
-            .ok(&v)
-            .stdout
-            .trim()
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .to_string();
+        let id = self.ok(&v).stdout.trim().lines().last().unwrap_or_default().to_string();
         self.assert_pair(&id);
         id
     }
@@ -435,10 +386,7 @@ runtime_supports_json = ["oxrun", "runc", "crun"]
     #[track_caller]
     pub fn assert_pair(&self, name: &str) {
         let p = &self.pair;
-        let mon_pid: i32 = self
-            .inspect(name, "{{.State.ConmonPid}}")
-            .parse()
-            .unwrap_or(0);
+        let mon_pid: i32 = self.inspect(name, "{{.State.ConmonPid}}").parse().unwrap_or(0);
         assert!(mon_pid > 0, "[{}] {name}: no ConmonPid", p.name);
         let exe = std::fs::read_link(format!("/proc/{mon_pid}/exe")).unwrap_or_default();
         assert_eq!(
@@ -454,12 +402,7 @@ runtime_supports_json = ["oxrun", "runc", "crun"]
             .position(|a| a == "-r" || a == "--runtime")
             .and_then(|i| argv.get(i + 1))
             .unwrap_or_else(|| panic!("[{}] monitor argv has no -r: {argv:?}", p.name));
-        assert_eq!(
-            canon(Path::new(r)),
-            canon(&p.runtime),
-            "[{}] monitor runs runtime {r}",
-            p.name
-        );
+        assert_eq!(canon(Path::new(r)), canon(&p.runtime), "[{}] monitor runs runtime {r}", p.name);
         // runtime_supports_json matched the runtime's basename: Podman asked for JSON error logs.
         assert!(
             argv.iter().any(|a| a == "--log-format=json"),
@@ -467,12 +410,7 @@ runtime_supports_json = ["oxrun", "runc", "crun"]
             p.name,
             p.runtime_name()
         );
-        assert_eq!(
-            self.inspect(name, "{{.OCIRuntime}}"),
-            p.runtime_name(),
-            "[{}] OCIRuntime",
-            p.name
-        );
+        assert_eq!(self.inspect(name, "{{.OCIRuntime}}"), p.runtime_name(), "[{}] OCIRuntime", p.name);
     }
 
     /// Starts a short-lived sentinel container to prove the pair is in use
@@ -493,11 +431,7 @@ runtime_supports_json = ["oxrun", "runc", "crun"]
                 return;
             }
             if Instant::now() > deadline {
-                panic!(
-                    "[{}] {name}: status {:?}, wanted {want}: {st}",
-                    self.pair.name,
-                    st.stdout.trim()
-                );
+                panic!("[{}] {name}: status {:?}, wanted {want}: {st}", self.pair.name, st.stdout.trim());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -518,9 +452,7 @@ pub fn procs_using(dir: &Path) -> Vec<i32> {
             continue;
         }
         let mentions = |f: &str| {
-            std::fs::read(e.path().join(f))
-                .map(|b| String::from_utf8_lossy(&b).contains(&needle))
-                .unwrap_or(false)
+            std::fs::read(e.path().join(f)).map(|b| String::from_utf8_lossy(&b).contains(&needle)).unwrap_or(false)
         };
         if mentions("cmdline") || mentions("environ") {
             v.push(pid);
@@ -539,23 +471,15 @@ impl Drop for Podman {
         // running and would recreate the storage after it is gone: wait for
         // them, then kill what is left.
         let pause = |pid: i32| {
-            cmdline_of(pid)
-                .first()
-                .is_some_and(|a| a.ends_with("catatonit"))
+            cmdline_of(pid).first().is_some_and(|a| a.ends_with("catatonit"))
                 && cmdline_of(pid).iter().any(|a| a == "-P")
         };
         let kill = |pid: i32| {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         };
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let left: Vec<i32> = procs_using(&self.path)
-                .into_iter()
-                .filter(|p| !pause(*p))
-                .collect();
+            let left: Vec<i32> = procs_using(&self.path).into_iter().filter(|p| !pause(*p)).collect();
             if left.is_empty() {
                 break;
             }
@@ -578,10 +502,7 @@ impl Drop for Podman {
                 drop(dir);
             } else {
                 let kept = dir.keep();
-                crate::util::note(&format!(
-                    "podman dir {} kept: mounts still present",
-                    kept.display()
-                ));
+                crate::util::note(&format!("podman dir {} kept: mounts still present", kept.display()));
             }
         }
     }

@@ -14,19 +14,13 @@ use crate::util::{exec, wait_for, Out, CMD_TIMEOUT};
 pub fn runtime_bin() -> PathBuf {
     match std::env::var_os("OXRUN_BIN") {
         Some(v) if !v.is_empty() => PathBuf::from(v),
-        _ => PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../target/release/oxrun"
-        )),
+        _ => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/oxrun")),
     }
 }
 
 /// The basename of the binary under test ("oxrun", "runc", ...).
 pub fn runtime_name() -> String {
-    runtime_bin()
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    runtime_bin().file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// True when the binary under test is runc (the reference), whose error
@@ -54,21 +48,11 @@ impl Runtime {
     /// A runner with a fresh `--root`. Panics with a clear message when the binary is missing.
     pub fn new() -> Runtime {
         let bin = runtime_bin();
-        assert!(
-            bin.is_file(),
-            "runtime under test not found at {} (build it or set OXRUN_BIN)",
-            bin.display()
-        );
+        assert!(bin.is_file(), "runtime under test not found at {} (build it or set OXRUN_BIN)", bin.display());
         Runtime {
             bin,
-            root: tempfile::Builder::new()
-                .prefix("oxrun-root-")
-                .tempdir()
-                .expect("root tempdir"),
-            scratch: tempfile::Builder::new()
-                .prefix("oxrun-scratch-")
-                .tempdir()
-                .expect("scratch tempdir"),
+            root: tempfile::Builder::new().prefix("oxrun-root-").tempdir().expect("root tempdir"),
+            scratch: tempfile::Builder::new().prefix("oxrun-scratch-").tempdir().expect("scratch tempdir"),
             ids: Mutex::new(Vec::new()),
         }
     }
@@ -152,17 +136,13 @@ impl Runtime {
     pub fn state(&self, id: &str) -> Value {
         let out = self.run(&["state", id]);
         out.assert_ok();
-        serde_json::from_str(&out.stdout)
-            .unwrap_or_else(|e| panic!("state is not JSON ({e}): {out}"))
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("state is not JSON ({e}): {out}"))
     }
 
     /// `status` field of the state.
     #[track_caller]
     pub fn status(&self, id: &str) -> String {
-        self.state(id)["status"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        self.state(id)["status"].as_str().unwrap_or_default().to_string()
     }
 
     /// `pid` field of the state.
@@ -209,16 +189,12 @@ impl Runtime {
     #[track_caller]
     pub fn wait_status(&self, id: &str, want: &str) {
         let mut last = String::new();
-        wait_for(
-            Duration::from_secs(10),
-            &format!("container {id} to be {want}"),
-            || {
-                let out = self.run(&["state", id]);
-                let v: Value = serde_json::from_str(&out.stdout).ok()?;
-                last = v["status"].as_str().unwrap_or_default().to_string();
-                (last == want).then_some(())
-            },
-        );
+        wait_for(Duration::from_secs(10), &format!("container {id} to be {want}"), || {
+            let out = self.run(&["state", id]);
+            let v: Value = serde_json::from_str(&out.stdout).ok()?;
+            last = v["status"].as_str().unwrap_or_default().to_string();
+            (last == want).then_some(())
+        });
     }
 
     /// Creates, starts, waits until the container stops and returns what it
@@ -233,12 +209,7 @@ impl Runtime {
     /// Asserts the container left nothing behind (state dir, cgroups, mounts, processes).
     #[track_caller]
     pub fn assert_clean(&self, id: &str, bundle: &Bundle) {
-        leftovers::assert_clean(
-            &self.state_dir(id),
-            bundle.path(),
-            &bundle.rootfs(),
-            &bundle.cgroups_path(),
-        );
+        leftovers::assert_clean(&self.state_dir(id), bundle.path(), &bundle.rootfs(), &bundle.cgroups_path());
     }
 }
 
@@ -246,11 +217,7 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         let ids = std::mem::take(&mut *self.ids.lock().unwrap_or_else(|e| e.into_inner()));
         for id in ids {
-            let _ = exec(
-                self.cmd(&["delete", "--force", &id]),
-                self.scratch(),
-                Duration::from_secs(20),
-            );
+            let _ = exec(self.cmd(&["delete", "--force", &id]), self.scratch(), Duration::from_secs(20));
         }
     }
 }

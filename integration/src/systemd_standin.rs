@@ -36,10 +36,7 @@ impl PrivateBus {
     /// Starts the daemon and waits until its socket accepts connections. With
     /// `OXRUN_TEST_DBUS_MONITOR=<file>`, `dbus-monitor --binary` records the traffic there.
     pub fn start() -> PrivateBus {
-        let dir = tempfile::Builder::new()
-            .prefix("oxrun-dbus-")
-            .tempdir()
-            .expect("bus tempdir");
+        let dir = tempfile::Builder::new().prefix("oxrun-dbus-").tempdir().expect("bus tempdir");
         let sock = dir.path().join("system_bus_socket");
         let conf = dir.path().join("bus.conf");
         std::fs::write(&conf, config(&sock)).expect("write bus config");
@@ -52,9 +49,8 @@ impl PrivateBus {
             .spawn()
             .expect("start dbus-daemon");
         let address = format!("unix:path={}", sock.display());
-        let up = crate::util::poll_until(Duration::from_secs(10), || {
-            std::os::unix::net::UnixStream::connect(&sock).is_ok()
-        });
+        let up =
+            crate::util::poll_until(Duration::from_secs(10), || std::os::unix::net::UnixStream::connect(&sock).is_ok());
         assert!(up, "dbus-daemon did not listen on {}", sock.display());
         let monitor = std::env::var_os("OXRUN_TEST_DBUS_MONITOR").map(|out| {
             let file = std::fs::File::create(out).expect("monitor output");
@@ -67,22 +63,13 @@ impl PrivateBus {
             std::thread::sleep(Duration::from_millis(300));
             child
         });
-        PrivateBus {
-            daemon,
-            monitor,
-            _dir: dir,
-            address,
-        }
+        PrivateBus { daemon, monitor, _dir: dir, address }
     }
 }
 
 impl Drop for PrivateBus {
     fn drop(&mut self) {
-        for c in self
-            .monitor
-            .iter_mut()
-            .chain(std::iter::once(&mut self.daemon))
-        {
+        for c in self.monitor.iter_mut().chain(std::iter::once(&mut self.daemon)) {
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -147,10 +134,7 @@ pub struct Behaviour {
 
 impl Default for Behaviour {
     fn default() -> Self {
-        Behaviour {
-            start_error: None,
-            start_result: "done".into(),
-        }
+        Behaviour { start_error: None, start_result: "done".into() }
     }
 }
 
@@ -175,27 +159,14 @@ impl StandIn {
     pub fn start(address: &str, behaviour: Behaviour) -> StandIn {
         let mut peer = Peer::connect(address).expect("stand-in connects to the bus");
         // DBUS_NAME_FLAG_DO_NOT_QUEUE; 1 = we are the primary owner.
-        let r = peer
-            .call_bus(
-                "RequestName",
-                vec![V::S("org.freedesktop.systemd1".into()), V::U(4)],
-            )
-            .expect("RequestName");
-        assert_eq!(
-            r.body,
-            vec![V::U(1)],
-            "the stand-in must own org.freedesktop.systemd1"
-        );
+        let r =
+            peer.call_bus("RequestName", vec![V::S("org.freedesktop.systemd1".into()), V::U(4)]).expect("RequestName");
+        assert_eq!(r.body, vec![V::U(1)], "the stand-in must own org.freedesktop.systemd1");
         let shared = Arc::new(Mutex::new(Shared::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let (s, st) = (shared.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
-            let mut server = Server {
-                peer,
-                shared: s,
-                behaviour,
-                next_job: 0,
-            };
+            let mut server = Server { peer, shared: s, behaviour, next_job: 0 };
             while !st.load(Ordering::SeqCst) {
                 match server.peer.recv(Duration::from_millis(100)) {
                     Ok(Some(m)) if m.kind == CALL => server.handle(&m),
@@ -204,11 +175,7 @@ impl StandIn {
                 }
             }
         });
-        StandIn {
-            shared,
-            stop,
-            thread: Some(thread),
-        }
+        StandIn { shared, stop, thread: Some(thread) }
     }
 
     /// Every call received so far.
@@ -255,24 +222,11 @@ struct Server {
 impl Server {
     fn handle(&mut self, m: &Msg) {
         let member = m.member.clone().unwrap_or_default();
-        self.shared.lock().unwrap().calls.push(Call {
-            member: member.clone(),
-            args: m.body.clone(),
-        });
-        let unit = m
-            .body
-            .first()
-            .and_then(V::text)
-            .unwrap_or_default()
-            .to_string();
+        self.shared.lock().unwrap().calls.push(Call { member: member.clone(), args: m.body.clone() });
+        let unit = m.body.first().and_then(V::text).unwrap_or_default().to_string();
         let ours = m.path.as_deref() == Some(SYSTEMD_PATH) && m.iface.as_deref() == Some(MANAGER);
         let known = self.shared.lock().unwrap().units.contains_key(&unit);
-        let no_such = || {
-            Err((
-                "org.freedesktop.systemd1.NoSuchUnit".to_string(),
-                format!("Unit {unit} not loaded."),
-            ))
-        };
+        let no_such = || Err(("org.freedesktop.systemd1.NoSuchUnit".to_string(), format!("Unit {unit} not loaded.")));
         match member.as_str() {
             "StartTransientUnit" if ours => self.start(m, &unit),
             "StopUnit" if ours && !known => self.reply(m, no_such()),
@@ -287,13 +241,8 @@ impl Server {
                 drop(sh);
                 self.reply(m, Ok(vec![]))
             }
-            _ => self.reply(
-                m,
-                Err((
-                    "org.freedesktop.DBus.Error.UnknownMethod".into(),
-                    format!("Unknown method {member}"),
-                )),
-            ),
+            _ => self
+                .reply(m, Err(("org.freedesktop.DBus.Error.UnknownMethod".into(), format!("Unknown method {member}")))),
         }
     }
 
@@ -327,32 +276,19 @@ impl Server {
         if self.shared.lock().unwrap().units.contains_key(unit) {
             return self.reply(
                 call,
-                Err((
-                    "org.freedesktop.systemd1.UnitExists".into(),
-                    format!("Unit {unit} already exists."),
-                )),
+                Err(("org.freedesktop.systemd1.UnitExists".into(), format!("Unit {unit} already exists."))),
             );
         }
-        let c = Call {
-            member: String::new(),
-            args: call.body.clone(),
-        };
+        let c = Call { member: String::new(), args: call.body.clone() };
         let props = c.properties();
         let (id, job) = self.new_job(call);
         // systemd runs the job after replying: realize the scope, then report.
         let mut result = self.behaviour.start_result.clone();
         let mut dirs = Vec::new();
         if result == "done" {
-            let slice = props
-                .get("Slice")
-                .and_then(V::text)
-                .unwrap_or("system.slice")
-                .to_string();
+            let slice = props.get("Slice").and_then(V::text).unwrap_or("system.slice").to_string();
             let pids: Vec<u32> = match props.get("PIDs") {
-                Some(V::A(p)) => p
-                    .iter()
-                    .filter_map(|v| if let V::U(n) = v { Some(*n) } else { None })
-                    .collect(),
+                Some(V::A(p)) => p.iter().filter_map(|v| if let V::U(n) = v { Some(*n) } else { None }).collect(),
                 _ => Vec::new(),
             };
             let limit = match props.get("MemoryLimit") {
@@ -371,23 +307,13 @@ impl Server {
             }
             self.shared.lock().unwrap().slices.extend(slices);
         }
-        self.shared
-            .lock()
-            .unwrap()
-            .units
-            .insert(unit.to_string(), dirs);
+        self.shared.lock().unwrap().units.insert(unit.to_string(), dirs);
         self.job_removed(id, job, unit, &result);
     }
 
     fn stop(&mut self, call: &Msg, unit: &str) {
         let (id, job) = self.new_job(call);
-        let dirs = self
-            .shared
-            .lock()
-            .unwrap()
-            .units
-            .remove(unit)
-            .unwrap_or_default();
+        let dirs = self.shared.lock().unwrap().units.remove(unit).unwrap_or_default();
         remove_scope(&dirs);
         self.job_removed(id, job, unit, "done");
     }
@@ -395,25 +321,11 @@ impl Server {
 
 /// The hierarchies systemd realizes a unit's cgroup in on a v1 (hybrid) host.
 fn managed_roots() -> Vec<PathBuf> {
-    const MANAGED: [&str; 10] = [
-        "systemd",
-        "unified",
-        "cpu",
-        "cpuacct",
-        "cpu,cpuacct",
-        "cpuacct,cpu",
-        "blkio",
-        "memory",
-        "devices",
-        "pids",
-    ];
+    const MANAGED: [&str; 10] =
+        ["systemd", "unified", "cpu", "cpuacct", "cpu,cpuacct", "cpuacct,cpu", "blkio", "memory", "devices", "pids"];
     cgroup_roots()
         .into_iter()
-        .filter(|r| {
-            r.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| MANAGED.contains(&n))
-        })
+        .filter(|r| r.file_name().and_then(|n| n.to_str()).is_some_and(|n| MANAGED.contains(&n)))
         .collect()
 }
 
@@ -477,10 +389,7 @@ fn remove_scope(dirs: &[PathBuf]) {
                 .filter_map(|l| l.trim().parse::<i32>().ok())
             {
                 any = true;
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             }
         }
         if !any {

@@ -76,24 +76,12 @@ impl Out {
     #[track_caller]
     pub fn assert_no_panic(&self) -> &Self {
         use std::os::unix::process::ExitStatusExt;
-        assert!(
-            !self.stderr.contains("panicked"),
-            "runtime panicked: {self}"
-        );
-        assert!(
-            !self.stderr.contains("RUST_BACKTRACE"),
-            "runtime panicked: {self}"
-        );
+        assert!(!self.stderr.contains("panicked"), "runtime panicked: {self}");
+        assert!(!self.stderr.contains("RUST_BACKTRACE"), "runtime panicked: {self}");
         let code = self.code();
+        assert!(code != 101 && code != 134, "runtime crashed (exit {code}): {self}");
         assert!(
-            code != 101 && code != 134,
-            "runtime crashed (exit {code}): {self}"
-        );
-        assert!(
-            !matches!(
-                self.status.signal(),
-                Some(libc::SIGABRT) | Some(libc::SIGSEGV) | Some(libc::SIGBUS)
-            ),
+            !matches!(self.status.signal(), Some(libc::SIGABRT) | Some(libc::SIGSEGV) | Some(libc::SIGBUS)),
             "runtime killed by a signal: {self}"
         );
         self
@@ -118,10 +106,7 @@ impl std::fmt::Display for Out {
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::SeqCst);
-    let t = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .subsec_nanos();
+    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().subsec_nanos();
     format!("{prefix}-{}-{n}-{:x}", std::process::id(), t & 0xfffff)
 }
 
@@ -175,9 +160,7 @@ pub fn exec(mut cmd: Command, scratch: &Path, timeout: Duration) -> Out {
 /// Like [`exec`] but the caller already wired stdout/stderr to these files.
 pub fn exec_captured(mut cmd: Command, out_path: &Path, err_path: &Path, timeout: Duration) -> Out {
     let cmdline = describe(&cmd);
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn `{cmdline}`: {e}"));
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn `{cmdline}`: {e}"));
     let status = wait_child(&mut child, timeout, &cmdline);
     drop(cmd);
     Out {
@@ -235,9 +218,7 @@ pub fn pid_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(s) => {
             // state is the field after the parenthesised comm
-            let state = s
-                .rsplit_once(')')
-                .map(|(_, r)| r.trim_start().chars().next());
+            let state = s.rsplit_once(')').map(|(_, r)| r.trim_start().chars().next());
             !matches!(state, Some(Some('Z')) | Some(Some('X')) | None)
         }
         Err(_) => false,
@@ -248,18 +229,15 @@ pub fn pid_alive(pid: i32) -> bool {
 pub fn cmdline_of(pid: i32) -> Vec<String> {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|b| {
-            b.split(|c| *c == 0)
-                .filter(|s| !s.is_empty())
-                .map(|s| String::from_utf8_lossy(s).into_owned())
-                .collect()
+            b.split(|c| *c == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
         })
         .unwrap_or_default()
 }
 
 /// Absolute path of a host tool, if installed.
 pub fn which(tool: &str) -> Option<std::path::PathBuf> {
-    let path = std::env::var("PATH")
-        .unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    let path =
+        std::env::var("PATH").unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
     let found = path
         .split(':')
         .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"])

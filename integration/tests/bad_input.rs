@@ -26,11 +26,7 @@ fn assert_one_error_line(out: &Out, id: &str) {
 fn malformed_config_json() {
     let rt = Runtime::new();
     let b = Bundle::new(&["true"]);
-    std::fs::write(
-        b.path().join("config.json"),
-        "{\"ociVersion\": \"1.0.2\", \"process\": {",
-    )
-    .unwrap();
+    std::fs::write(b.path().join("config.json"), "{\"ociVersion\": \"1.0.2\", \"process\": {").unwrap();
     let id = unique("badjson");
     let out = rt.create(&id, &b);
     assert_one_error_line(&out, &id);
@@ -66,12 +62,7 @@ fn missing_rootfs() {
 fn unknown_id_for_state_start_kill_delete() {
     let rt = Runtime::new();
     let id = unique("ghost");
-    for args in [
-        vec!["state", &id],
-        vec!["start", &id],
-        vec!["kill", &id, "KILL"],
-        vec!["delete", &id],
-    ] {
+    for args in [vec!["state", &id], vec!["start", &id], vec!["kill", &id, "KILL"], vec!["delete", &id]] {
         let out = rt.run(&args);
         assert_one_error_line(&out, &id);
     }
@@ -92,12 +83,7 @@ fn duplicate_id_keeps_the_first_container() {
     assert_eq!(before, after, "the existing container must be untouched");
     assert!(pid_alive(after["pid"].as_i64().unwrap_or(0) as i32));
     // the second bundle got nothing (its own cgroup, mounts, processes)
-    integration::leftovers::assert_clean(
-        &rt.root().join("not-there"),
-        b2.path(),
-        &b2.rootfs(),
-        &b2.cgroups_path(),
-    );
+    integration::leftovers::assert_clean(&rt.root().join("not-there"), b2.path(), &b2.rootfs(), &b2.cgroups_path());
     rt.delete_force(&id).assert_ok();
     rt.assert_clean(&id, &b);
 }
@@ -111,18 +97,9 @@ fn bad_id_is_rejected() {
         assert_one_error_line(&out, id);
         let out = rt.run_container(id, &b, &[]);
         assert_one_error_line(&out, id);
-        assert_eq!(
-            std::fs::read_dir(rt.root()).map(|r| r.count()).unwrap_or(0),
-            0,
-            "bad id {id:?} left state"
-        );
+        assert_eq!(std::fs::read_dir(rt.root()).map(|r| r.count()).unwrap_or(0), 0, "bad id {id:?} left state");
     }
-    integration::leftovers::assert_clean(
-        &rt.root().join("none"),
-        b.path(),
-        &b.rootfs(),
-        &b.cgroups_path(),
-    );
+    integration::leftovers::assert_clean(&rt.root().join("none"), b.path(), &b.rootfs(), &b.cgroups_path());
 }
 
 #[test]
@@ -184,7 +161,10 @@ fn a_failing_mount_is_named_even_when_init_fails_during_the_cgroup_join() {
         let out = rt.create(&id, &b);
         assert_one_error_line(&out, &id);
         if !is_runc() {
-            assert!(out.stderr.contains("/nonexistent/oxrun-src") || out.stderr.contains("/mnt"), "the error names the mount: {out}");
+            assert!(
+                out.stderr.contains("/nonexistent/oxrun-src") || out.stderr.contains("/mnt"),
+                "the error names the mount: {out}"
+            );
         }
         rt.assert_clean(&id, &b);
     }

@@ -4,7 +4,9 @@ use integration::{unique, Bundle, Runtime};
 #[test]
 fn cgroup_manager_disabled_creates_and_joins_no_cgroup() {
     if integration::is_runc() {
-        integration::util::note("SKIP cgroup_manager_disabled_creates_and_joins_no_cgroup: runc has no --cgroup-manager flag");
+        integration::util::note(
+            "SKIP cgroup_manager_disabled_creates_and_joins_no_cgroup: runc has no --cgroup-manager flag",
+        );
         return;
     }
     let rt = Runtime::new();

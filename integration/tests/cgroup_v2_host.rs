@@ -144,7 +144,8 @@ fn oom_kill_is_counted_in_memory_events_and_reported() {
     let id = unique("v2oom");
     rt.create(&id, &b).assert_ok();
     let dir = cg_dir(&b);
-    let mut events = rt.cmd(&["events", "--interval", "50ms", &id]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut events =
+        rt.cmd(&["events", "--interval", "50ms", &id]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     rt.start(&id).assert_ok();
     rt.wait_status(&id, "stopped");
@@ -154,7 +155,11 @@ fn oom_kill_is_counted_in_memory_events_and_reported() {
     let mut text = String::new();
     std::io::Read::read_to_string(events.stdout.as_mut().unwrap(), &mut text).unwrap();
     assert!(status.success(), "events: {text}");
-    assert!(text.lines().any(|l| serde_json::from_str::<Value>(l).is_ok_and(|v| v["type"] == "oom" && v["id"] == id.as_str())), "an oom event: {text}");
+    assert!(
+        text.lines()
+            .any(|l| serde_json::from_str::<Value>(l).is_ok_and(|v| v["type"] == "oom" && v["id"] == id.as_str())),
+        "an oom event: {text}"
+    );
     let stats = rt.run(&["events", "--stats", &id]);
     stats.assert_ok();
     let v: Value = serde_json::from_str(stats.stdout.lines().last().unwrap_or_default()).unwrap();
@@ -197,7 +202,10 @@ fn systemd_scope_has_the_limits_and_update_sets_the_unit() {
     assert_eq!(read(&dir, "memory.max"), (64u64 << 20).to_string());
     assert_eq!(read(&dir, "cgroup.procs"), rt.pid(&id).to_string());
     if is_runc() {
-        skip("systemd_scope_has_the_limits_and_update_sets_the_unit (update part)", "runc 1.1.5's --systemd-cgroup update is the reference being matched");
+        skip(
+            "systemd_scope_has_the_limits_and_update_sets_the_unit (update part)",
+            "runc 1.1.5's --systemd-cgroup update is the reference being matched",
+        );
     }
     sd(&rt, &["update", "--memory", "134217728", "--pids-limit", "60", &id]).assert_ok();
     assert_eq!(read(&dir, "memory.max"), "134217728");
@@ -227,13 +235,23 @@ fn device_filter_is_attached_and_enforced() {
         return;
     }
     for allow in [false, true] {
-        let mut b = Bundle::new(&["sh", "-c", "head -c1 /dev/null && echo null-ok; head -c1 /dev/xblk >/dev/null && echo blk-ok; true"]);
+        let mut b = Bundle::new(&[
+            "sh",
+            "-c",
+            "head -c1 /dev/null && echo null-ok; head -c1 /dev/xblk >/dev/null && echo blk-ok; true",
+        ]);
         b.edit(|c| {
-            c["mounts"].as_array_mut().unwrap().push(json!({ "destination": "/dev/xblk", "type": "bind", "source": node, "options": ["bind"] }));
+            c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({ "destination": "/dev/xblk", "type": "bind", "source": node, "options": ["bind"] }));
             // runc spec's default: deny every device (the defaults are allowed after it).
             c["linux"]["resources"]["devices"] = json!([{ "allow": false, "access": "rwm" }]);
             if allow {
-                c["linux"]["resources"]["devices"].as_array_mut().unwrap().push(json!({ "allow": true, "type": "b", "major": major, "minor": minor, "access": "r" }));
+                c["linux"]["resources"]["devices"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({ "allow": true, "type": "b", "major": major, "minor": minor, "access": "r" }));
             }
         });
         let rt = Runtime::new();
@@ -244,7 +262,10 @@ fn device_filter_is_attached_and_enforced() {
         if allow {
             assert!(out.stdout.contains("blk-ok"), "b {major}:{minor} r allowed: {out}");
         } else {
-            assert!(!out.stdout.contains("blk-ok") && out.stderr.contains("ermitted"), "b {major}:{minor} not allowed: EPERM from the filter: {out}");
+            assert!(
+                !out.stdout.contains("blk-ok") && out.stderr.contains("ermitted"),
+                "b {major}:{minor} not allowed: EPERM from the filter: {out}"
+            );
         }
         rt.assert_clean(&id, &b);
     }
@@ -262,7 +283,8 @@ fn init_and_exec_are_born_in_the_cgroup() {
         skip("init_and_exec_are_born_in_the_cgroup", "runc 1.1 does not use CLONE_INTO_CGROUP");
         return;
     }
-    let no_cgroupns = |c: &mut Value| c["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "cgroup");
+    let no_cgroupns =
+        |c: &mut Value| c["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "cgroup");
     let rt = Runtime::new();
     let traced = |args: &[&str]| {
         let trace = rt.scratch().join(format!("trace-{}", unique("t")));
@@ -273,7 +295,10 @@ fn init_and_exec_are_born_in_the_cgroup() {
         out.assert_ok();
         let text = std::fs::read_to_string(&trace).expect("strace output");
         let clones: Vec<&str> = text.lines().filter(|l| l.contains("clone3(")).collect();
-        assert!(clones.iter().any(|l| l.contains("CLONE_INTO_CGROUP") && l.contains("cgroup=")), "{args:?}: no clone3 into a cgroup: {clones:#?}");
+        assert!(
+            clones.iter().any(|l| l.contains("CLONE_INTO_CGROUP") && l.contains("cgroup=")),
+            "{args:?}: no clone3 into a cgroup: {clones:#?}"
+        );
         let writes: Vec<&str> = text.lines().filter(|l| l.contains("cgroup.procs>")).collect();
         assert!(writes.is_empty(), "{args:?}: moved by a cgroup.procs write: {writes:#?}");
         out

@@ -16,7 +16,8 @@ fn v1_mount(controller: &str) -> Option<PathBuf> {
     info.lines().find_map(|l| {
         let (left, right) = l.split_once(" - ")?;
         let r: Vec<&str> = right.split(' ').collect();
-        (r.first() == Some(&"cgroup") && r.get(2)?.split(',').any(|o| o == controller)).then(|| PathBuf::from(left.split(' ').nth(4).unwrap()))
+        (r.first() == Some(&"cgroup") && r.get(2)?.split(',').any(|o| o == controller))
+            .then(|| PathBuf::from(left.split(' ').nth(4).unwrap()))
     })
 }
 
@@ -78,7 +79,11 @@ fn memory_fields_read_back() {
     out.assert_ok();
     assert!(out.stderr.contains("memory.kernel ignored"), "kernel warns (the kernel ignores v1 kmem limits): {out}");
     if Path::new("/sys/fs/cgroup/memory/memory.kmem.tcp.limit_in_bytes").exists() {
-        assert_eq!(read_v1(&b, "memory", "memory.kmem.tcp.limit_in_bytes"), (1u64 << 20).to_string(), "kernelTCP is set on v1");
+        assert_eq!(
+            read_v1(&b, "memory", "memory.kmem.tcp.limit_in_bytes"),
+            (1u64 << 20).to_string(),
+            "kernelTCP is set on v1"
+        );
     }
     assert_eq!(read_v1(&b, "memory", "memory.limit_in_bytes"), (64u64 << 20).to_string());
     assert_eq!(read_v1(&b, "memory", "memory.soft_limit_in_bytes"), (32u64 << 20).to_string());
@@ -100,14 +105,18 @@ fn cpu_and_cpuset_fields_read_back() {
     // Fields whose file only some kernels have (burst: 5.14, idle: 5.15, rt_*: RT_GROUP_SCHED)
     // are set only where the host's cpu hierarchy has the file.
     let cpu_root = v1_mount("cpu").expect("checked");
-    let optional = [("burst", "cpu.cfs_burst_us", 10000), ("idle", "cpu.idle", 0), ("realtimePeriod", "cpu.rt_period_us", 500000)];
+    let optional =
+        [("burst", "cpu.cfs_burst_us", 10000), ("idle", "cpu.idle", 0), ("realtimePeriod", "cpu.rt_period_us", 500000)];
     let present: Vec<_> = optional.iter().filter(|(_, file, _)| cpu_root.join(file).exists()).collect();
     for (field, file, _) in optional.iter().filter(|o| !present.contains(o)) {
-        integration::util::note(&format!("cpu_and_cpuset_fields_read_back: cpu.{field} not checked, this kernel has no {file}"));
+        integration::util::note(&format!(
+            "cpu_and_cpuset_fields_read_back: cpu.{field} not checked, this kernel has no {file}"
+        ));
     }
     let mut b = Bundle::new(&["sleep", "1000"]);
     b.edit(|c| {
-        c["linux"]["resources"]["cpu"] = json!({ "shares": 256, "quota": 30000, "period": 60000, "cpus": "0", "mems": "0" });
+        c["linux"]["resources"]["cpu"] =
+            json!({ "shares": 256, "quota": 30000, "period": 60000, "cpus": "0", "mems": "0" });
         for (field, _, value) in &present {
             c["linux"]["resources"]["cpu"][field] = json!(value);
         }
@@ -192,7 +201,10 @@ fn blkio_throttles_read_back() {
 #[test]
 fn blkio_weight_reads_back_or_fails_like_runc_without_the_file() {
     let Some(blkio) = v1_mount("blkio") else {
-        skip("blkio_weight_reads_back_or_fails_like_runc_without_the_file", "no cgroup v1 blkio hierarchy on this host");
+        skip(
+            "blkio_weight_reads_back_or_fails_like_runc_without_the_file",
+            "no cgroup v1 blkio hierarchy on this host",
+        );
         return;
     };
     let weight_file = ["blkio.weight", "blkio.bfq.weight"].into_iter().find(|f| blkio.join(f).exists());
@@ -220,13 +232,21 @@ fn v2_subtree_controls(cgroups_path: &str) -> Vec<(PathBuf, String)> {
     let Some(mount) = v2_mount() else { return Vec::new() };
     let mut levels = vec![mount.clone()];
     let rel = Path::new(cgroups_path.trim_start_matches('/'));
-    for a in rel.parent().into_iter().flat_map(|p| p.ancestors().collect::<Vec<_>>().into_iter().rev()).filter(|a| !a.as_os_str().is_empty()) {
+    for a in rel
+        .parent()
+        .into_iter()
+        .flat_map(|p| p.ancestors().collect::<Vec<_>>().into_iter().rev())
+        .filter(|a| !a.as_os_str().is_empty())
+    {
         levels.push(mount.join(a));
     }
-    levels.into_iter().map(|l| {
-        let text = std::fs::read_to_string(l.join("cgroup.subtree_control")).unwrap_or_default();
-        (l, text.trim().to_string())
-    }).collect()
+    levels
+        .into_iter()
+        .map(|l| {
+            let text = std::fs::read_to_string(l.join("cgroup.subtree_control")).unwrap_or_default();
+            (l, text.trim().to_string())
+        })
+        .collect()
 }
 
 /// hugetlb is on the cgroup2 mount of this hybrid host unless someone mounted a v1 hierarchy.
@@ -249,7 +269,9 @@ fn hugetlb_limit_reads_back() {
     let rel = b.cgroups_path().trim_start_matches('/').to_string();
     let (dir, usage, rsvd) = if let Some(m) = v1_mount("hugetlb") {
         (m.join(&rel), format!("hugetlb.{size}.limit_in_bytes"), format!("hugetlb.{size}.rsvd.limit_in_bytes"))
-    } else if let Some(m) = v2_mount().filter(|m| std::fs::read_to_string(m.join("cgroup.controllers")).unwrap_or_default().contains("hugetlb")) {
+    } else if let Some(m) = v2_mount()
+        .filter(|m| std::fs::read_to_string(m.join("cgroup.controllers")).unwrap_or_default().contains("hugetlb"))
+    {
         (m.join(&rel), format!("hugetlb.{size}.max"), format!("hugetlb.{size}.rsvd.max"))
     } else {
         // Without a hugetlb controller the limit cannot be applied: create must say so.
@@ -280,7 +302,12 @@ fn hugetlb_limit_reads_back() {
             let now = after.iter().find(|(l, _)| l == level).map(|(_, w)| w.as_str()).unwrap_or_default();
             // Another test's container below may hold a real hugetlb limit meanwhile; none of
             // this file's other tests sets one, so the level must be back as it was.
-            assert_eq!(now.contains("hugetlb"), words.contains("hugetlb"), "{}/cgroup.subtree_control: {now:?}, was {words:?}", level.display());
+            assert_eq!(
+                now.contains("hugetlb"),
+                words.contains("hugetlb"),
+                "{}/cgroup.subtree_control: {now:?}, was {words:?}",
+                level.display()
+            );
         }
         for (level, now) in after.iter().filter(|(l, _)| !levels_before.iter().any(|(b, _)| b == l)) {
             assert!(!now.contains("hugetlb"), "{}/cgroup.subtree_control keeps hugetlb", level.display());
@@ -335,11 +362,17 @@ fn network_classid_and_priorities_read_back() {
     if pure_v2() {
         // Mounting a v1 net_cls hierarchy would make this host hybrid for every test running
         // meanwhile (their runtime would see a v1 hierarchy and take the v1 paths).
-        skip("network_classid_and_priorities_read_back", "a pure cgroup v2 host: net_cls/net_prio are v1 only (runc and oxrun ignore linux.resources.network there)");
+        skip(
+            "network_classid_and_priorities_read_back",
+            "a pure cgroup v2 host: net_cls/net_prio are v1 only (runc and oxrun ignore linux.resources.network there)",
+        );
         return;
     }
     let mut b = Bundle::new(&["sleep", "1000"]);
-    b.edit(|c| c["linux"]["resources"]["network"] = json!({ "classID": 1048577, "priorities": [{ "name": "lo", "priority": 7 }] }));
+    b.edit(|c| {
+        c["linux"]["resources"]["network"] =
+            json!({ "classID": 1048577, "priorities": [{ "name": "lo", "priority": 7 }] })
+    });
     let rt = Runtime::new();
     let id = unique("cgnet");
     rt.track(&id);
@@ -363,7 +396,12 @@ if [ -e "$d/$REL" ]; then echo "left: $d/$REL"; else echo removed; fi
 "#;
     let mut cmd = std::process::Command::new("unshare");
     cmd.args(["-m", "--propagation", "private", "sh", "-c", script]);
-    cmd.env("MOUNT", &mount).env("BIN", rt.bin()).env("ROOT", rt.root()).env("BUNDLE", b.path_str()).env("ID", &id).env("REL", &rel);
+    cmd.env("MOUNT", &mount)
+        .env("BIN", rt.bin())
+        .env("ROOT", rt.root())
+        .env("BUNDLE", b.path_str())
+        .env("ID", &id)
+        .env("REL", &rel);
     let out = rt.exec(cmd);
     out.assert_ok();
     assert!(out.stdout.contains("classid=1048577"), "{out}");
@@ -393,7 +431,10 @@ fn unified_on_a_v1_controller_is_an_error() {
 #[test]
 fn systemd_driver_fails_clearly_without_systemd() {
     if std::path::Path::new("/run/systemd/system").exists() {
-        skip("systemd_driver_fails_clearly_without_systemd", "systemd runs here (its driver is tested against it in cgroup_v2_host.rs)");
+        skip(
+            "systemd_driver_fails_clearly_without_systemd",
+            "systemd runs here (its driver is tested against it in cgroup_v2_host.rs)",
+        );
         return;
     }
     let mut b = Bundle::new(&["true"]);
@@ -414,7 +455,10 @@ fn relative_cgroups_path_is_below_our_own_cgroup() {
         return;
     };
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let own_mem = own.lines().find_map(|l| l.split(':').nth(1).filter(|c| c.split(',').any(|x| x == "memory")).and(l.rsplit(':').next())).unwrap();
+    let own_mem = own
+        .lines()
+        .find_map(|l| l.split(':').nth(1).filter(|c| c.split(',').any(|x| x == "memory")).and(l.rsplit(':').next()))
+        .unwrap();
     let rel = format!("oxrun-rel-{}", unique("r"));
     let mut b = Bundle::new(&["sleep", "1000"]);
     b.edit(|c| {
@@ -433,7 +477,8 @@ fn relative_cgroups_path_is_below_our_own_cgroup() {
 
 /// A shell script that makes a sub-cgroup "sub" in every hierarchy it sees (rw cgroup mount) and
 /// moves itself there.
-const MAKE_SUBS: &str = "for d in /sys/fs/cgroup/*/; do mkdir -p ${d}sub/deeper && echo $$ > ${d}sub/cgroup.procs; done; echo subs-made;";
+const MAKE_SUBS: &str =
+    "for d in /sys/fs/cgroup/*/; do mkdir -p ${d}sub/deeper && echo $$ > ${d}sub/cgroup.procs; done; echo subs-made;";
 
 fn rw_cgroup_mount(c: &mut Value) {
     for m in c["mounts"].as_array_mut().unwrap() {
@@ -446,7 +491,10 @@ fn rw_cgroup_mount(c: &mut Value) {
 #[test]
 fn delete_removes_sub_cgroups_the_container_made() {
     if pure_v2() {
-        skip("delete_removes_sub_cgroups_the_container_made", "a pure cgroup v2 host: the test counts sub-cgroups in v1 hierarchies");
+        skip(
+            "delete_removes_sub_cgroups_the_container_made",
+            "a pure cgroup v2 host: the test counts sub-cgroups in v1 hierarchies",
+        );
         return;
     }
     for force in [true, false] {
@@ -457,8 +505,11 @@ fn delete_removes_sub_cgroups_the_container_made() {
         let rt = Runtime::new();
         let id = unique("cgsub");
         let c = rt.create_start(&id, &b);
-        integration::util::wait_for(Duration::from_secs(10), "subs-made", || c.stdout_now().contains("subs-made").then_some(()));
-        let subs: Vec<PathBuf> = cgroup_dirs(&b.cgroups_path()).into_iter().map(|d| d.join("sub/deeper")).filter(|d| d.is_dir()).collect();
+        integration::util::wait_for(Duration::from_secs(10), "subs-made", || {
+            c.stdout_now().contains("subs-made").then_some(())
+        });
+        let subs: Vec<PathBuf> =
+            cgroup_dirs(&b.cgroups_path()).into_iter().map(|d| d.join("sub/deeper")).filter(|d| d.is_dir()).collect();
         assert!(subs.len() >= 4, "sub-cgroups in the v1 hierarchies: {subs:?} ({})", c.stdout_now());
         if force {
             rt.delete_force(&id).assert_ok();
@@ -483,7 +534,8 @@ fn oom_in_a_32mib_container_is_reported() {
     let id = unique("cgoom");
     rt.create(&id, &b).assert_ok();
     // `events` polls every 50 ms from before the OOM until the container stops.
-    let mut events = rt.cmd(&["events", "--interval", "50ms", &id]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut events =
+        rt.cmd(&["events", "--interval", "50ms", &id]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     rt.start(&id).assert_ok();
     rt.wait_status(&id, "stopped");
@@ -491,10 +543,15 @@ fn oom_in_a_32mib_container_is_reported() {
     let mut text = String::new();
     std::io::Read::read_to_string(events.stdout.as_mut().unwrap(), &mut text).unwrap();
     assert!(status.success(), "events: {text}");
-    assert!(text.lines().any(|l| serde_json::from_str::<Value>(l).is_ok_and(|v| v["type"] == "oom" && v["id"] == id.as_str())), "an oom event: {text}");
+    assert!(
+        text.lines()
+            .any(|l| serde_json::from_str::<Value>(l).is_ok_and(|v| v["type"] == "oom" && v["id"] == id.as_str())),
+        "an oom event: {text}"
+    );
     // The count, for a monitor or a late reader: memory.oom_control and `events --stats`.
     let control = read_v1(&b, "memory", "memory.oom_control");
-    let kills: u64 = control.lines().find_map(|l| l.strip_prefix("oom_kill ")).and_then(|n| n.parse().ok()).unwrap_or(0);
+    let kills: u64 =
+        control.lines().find_map(|l| l.strip_prefix("oom_kill ")).and_then(|n| n.parse().ok()).unwrap_or(0);
     assert!(kills >= 1, "memory.oom_control: {control}");
     let stats = rt.run(&["events", "--stats", &id]);
     stats.assert_ok();

@@ -31,26 +31,14 @@ fn version_prints_name_version_and_spec() {
     out.assert_ok();
     let first = out.stdout.lines().next().unwrap_or_default();
     let prefix = format!("{} version ", runtime_name());
-    assert!(
-        first.starts_with(&prefix),
-        "first line must start with {prefix:?}: {out}"
-    );
-    let ver = first[prefix.len()..]
-        .split(['+', '-', ' '])
-        .next()
-        .unwrap_or_default();
+    assert!(first.starts_with(&prefix), "first line must start with {prefix:?}: {out}");
+    let ver = first[prefix.len()..].split(['+', '-', ' ']).next().unwrap_or_default();
     let parts: Vec<&str> = ver.split('.').collect();
     assert!(
-        parts.len() == 3
-            && parts
-                .iter()
-                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())),
+        parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())),
         "version must be X.Y.Z: {out}"
     );
-    assert!(
-        out.stdout.lines().any(|l| l.starts_with("spec: 1.")),
-        "a line must start with `spec: 1.`: {out}"
-    );
+    assert!(out.stdout.lines().any(|l| l.starts_with("spec: 1.")), "a line must start with `spec: 1.`: {out}");
 }
 
 /// The default state root: /run/<binary name> (oxrun -> /run/oxrun, runc -> /run/runc),
@@ -98,10 +86,7 @@ fn default_root_is_run_binary_name_for_every_subcommand() {
         list = bare(&["list", "-q"]);
     }
     list.assert_ok();
-    assert!(
-        list.stdout.lines().any(|l| l.trim() == id),
-        "list -q without --root must show {id}: {list}"
-    );
+    assert!(list.stdout.lines().any(|l| l.trim() == id), "list -q without --root must show {id}: {list}");
     bare(&["start", &id]).assert_ok();
     let st: Value = serde_json::from_str(&bare(&["state", &id]).stdout).expect("state JSON");
     assert_eq!(st["status"], "running");
@@ -111,12 +96,7 @@ fn default_root_is_run_binary_name_for_every_subcommand() {
         (v["status"] == "stopped").then_some(())
     });
     bare(&["delete", &id]).assert_ok();
-    integration::leftovers::assert_clean(
-        &default_root.join(&id),
-        b.path(),
-        &b.rootfs(),
-        &b.cgroups_path(),
-    );
+    integration::leftovers::assert_clean(&default_root.join(&id), b.path(), &b.rootfs(), &b.cgroups_path());
 }
 
 fn log_lines(p: &Path) -> Vec<String> {
@@ -133,42 +113,24 @@ fn log_format_json_failure_writes_one_error_object_and_same_message_on_stderr() 
     let rt = Runtime::new();
     let log = rt.scratch().join("log.json");
     let id = unique("nosuch");
-    let out = rt.run(&[
-        "--log",
-        log.to_str().unwrap(),
-        "--log-format",
-        "json",
-        "state",
-        &id,
-    ]);
+    let out = rt.run(&["--log", log.to_str().unwrap(), "--log-format", "json", "state", &id]);
     out.assert_fail().assert_no_panic();
     let lines = log_lines(&log);
     let mut errors = Vec::new();
     for l in &lines {
-        let v: Value =
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {l}"));
+        let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {l}"));
         for k in ["level", "msg", "time"] {
             assert!(v.get(k).is_some(), "log object lacks {k}: {l}");
         }
-        assert!(
-            is_rfc3339(v["time"].as_str().unwrap_or_default()),
-            "time is not RFC 3339: {l}"
-        );
+        assert!(is_rfc3339(v["time"].as_str().unwrap_or_default()), "time is not RFC 3339: {l}");
         if v["level"] == "error" {
             errors.push(v);
         }
     }
-    assert_eq!(
-        errors.len(),
-        1,
-        "exactly one error line expected in {lines:?}"
-    );
+    assert_eq!(errors.len(), 1, "exactly one error line expected in {lines:?}");
     let msg = errors[0]["msg"].as_str().unwrap_or_default();
     assert!(!msg.is_empty());
-    assert!(
-        out.stderr.contains(msg),
-        "stderr must carry the logged message {msg:?}: {out}"
-    );
+    assert!(out.stderr.contains(msg), "stderr must carry the logged message {msg:?}: {out}");
 }
 
 #[test]
@@ -179,34 +141,14 @@ fn log_format_json_success_lines_are_all_json() {
     let id = unique("logok");
     rt.track(&id);
     let l = log.to_str().unwrap();
-    let out = rt.run(&[
-        "--log",
-        l,
-        "--log-format",
-        "json",
-        "--debug",
-        "run",
-        "--bundle",
-        &b.path_str(),
-        &id,
-    ]);
+    let out = rt.run(&["--log", l, "--log-format", "json", "--debug", "run", "--bundle", &b.path_str(), &id]);
     out.assert_ok();
     let lines = log_lines(&log);
-    assert!(
-        !lines.is_empty(),
-        "--debug must write debug lines to the log file: {out}"
-    );
-    assert!(
-        lines.iter().any(|l| l.contains("\"debug\"")),
-        "debug-level lines expected: {lines:?}"
-    );
+    assert!(!lines.is_empty(), "--debug must write debug lines to the log file: {out}");
+    assert!(lines.iter().any(|l| l.contains("\"debug\"")), "debug-level lines expected: {lines:?}");
     for line in lines {
-        let v: Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
-        assert!(
-            v["level"].is_string() && v["msg"].is_string() && v["time"].is_string(),
-            "{line}"
-        );
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
+        assert!(v["level"].is_string() && v["msg"].is_string() && v["time"].is_string(), "{line}");
         assert_ne!(v["level"], "error", "no error expected on success: {line}");
     }
     rt.assert_clean(&id, &b);
@@ -217,28 +159,12 @@ fn log_format_text_failure_is_logged() {
     let rt = Runtime::new();
     let log = rt.scratch().join("log.txt");
     let id = unique("nosuch");
-    let out = rt.run(&[
-        "--log",
-        log.to_str().unwrap(),
-        "--log-format",
-        "text",
-        "state",
-        &id,
-    ]);
+    let out = rt.run(&["--log", log.to_str().unwrap(), "--log-format", "text", "state", &id]);
     out.assert_fail().assert_no_panic();
     let text = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(
-        text.to_lowercase().contains("error"),
-        "text log must record the error: {text:?}; {out}"
-    );
-    assert!(
-        serde_json::from_str::<Value>(text.lines().next().unwrap_or("")).is_err(),
-        "text log must not be JSON"
-    );
-    assert!(
-        !out.stderr.trim().is_empty(),
-        "the error must also go to stderr"
-    );
+    assert!(text.to_lowercase().contains("error"), "text log must record the error: {text:?}; {out}");
+    assert!(serde_json::from_str::<Value>(text.lines().next().unwrap_or("")).is_err(), "text log must not be JSON");
+    assert!(!out.stderr.trim().is_empty(), "the error must also go to stderr");
 }
 
 #[test]
@@ -265,18 +191,12 @@ fn kill_accepts_names_with_and_without_sig_numbers_and_defaults_to_term() {
     let id = unique("kill");
     rt.create_start(&id, &b);
     let sigs = b.rootfs().join("sigs");
-    wait_for(Duration::from_secs(10), "trap setup", || {
-        b.rootfs().join("ready").exists().then_some(())
-    });
+    wait_for(Duration::from_secs(10), "trap setup", || b.rootfs().join("ready").exists().then_some(()));
     let expect_lines = |n: usize| {
-        wait_for(
-            Duration::from_secs(10),
-            &format!("{n} handled signals"),
-            || {
-                let t = std::fs::read_to_string(&sigs).unwrap_or_default();
-                (t.lines().count() >= n).then_some(t)
-            },
-        )
+        wait_for(Duration::from_secs(10), &format!("{n} handled signals"), || {
+            let t = std::fs::read_to_string(&sigs).unwrap_or_default();
+            (t.lines().count() >= n).then_some(t)
+        })
     };
     for bad in ["65", "NOTASIGNAL", "SIGNOPE"] {
         rt.kill(&id, bad).assert_fail().assert_no_panic();
@@ -289,10 +209,7 @@ fn kill_accepts_names_with_and_without_sig_numbers_and_defaults_to_term() {
     expect_lines(3);
     rt.run(&["kill", &id]).assert_ok();
     let t = expect_lines(4);
-    assert_eq!(
-        t.lines().collect::<Vec<_>>(),
-        ["USR1", "HUP", "USR2", "TERM"]
-    );
+    assert_eq!(t.lines().collect::<Vec<_>>(), ["USR1", "HUP", "USR2", "TERM"]);
     rt.wait_status(&id, "stopped");
     rt.delete(&id).assert_ok();
     rt.assert_clean(&id, &b);
@@ -302,27 +219,13 @@ fn kill_accepts_names_with_and_without_sig_numbers_and_defaults_to_term() {
 fn kill_all_reaches_every_process() {
     let rt = Runtime::new();
     // pid 1 ignores SIGTERM (no handler); its child does not: only --all kills the child.
-    let b = Bundle::new(&[
-        "sh",
-        "-c",
-        "sleep 1000 & echo started > /started; wait; echo done > /done; sleep 1000",
-    ]);
+    let b = Bundle::new(&["sh", "-c", "sleep 1000 & echo started > /started; wait; echo done > /done; sleep 1000"]);
     let id = unique("killall");
     rt.create_start(&id, &b);
-    wait_for(Duration::from_secs(10), "child", || {
-        b.rootfs().join("started").exists().then_some(())
-    });
+    wait_for(Duration::from_secs(10), "child", || b.rootfs().join("started").exists().then_some(()));
     rt.run(&["kill", "--all", &id, "TERM"]).assert_ok();
-    wait_for(
-        Duration::from_secs(10),
-        "child killed by kill --all",
-        || b.rootfs().join("done").exists().then_some(()),
-    );
-    assert_eq!(
-        rt.status(&id),
-        "running",
-        "pid 1 has no TERM handler and must survive"
-    );
+    wait_for(Duration::from_secs(10), "child killed by kill --all", || b.rootfs().join("done").exists().then_some(()));
+    assert_eq!(rt.status(&id), "running", "pid 1 has no TERM handler and must survive");
     rt.run(&["kill", "-a", &id, "KILL"]).assert_ok();
     rt.wait_status(&id, "stopped");
     rt.delete(&id).assert_ok();
@@ -332,29 +235,12 @@ fn kill_all_reaches_every_process() {
 #[test]
 fn create_accepts_pid_file_no_pivot_no_new_keyring() {
     let rt = Runtime::new();
-    let b = Bundle::new(&[
-        "sh",
-        "-c",
-        "cat /proc/self/mountinfo | head -1; echo opts-ok",
-    ]);
+    let b = Bundle::new(&["sh", "-c", "cat /proc/self/mountinfo | head -1; echo opts-ok"]);
     let id = unique("opts");
     let pidfile = rt.scratch().join("p.pid");
-    let c = rt.create_with(
-        &id,
-        &b,
-        &[
-            "--pid-file",
-            pidfile.to_str().unwrap(),
-            "--no-pivot",
-            "--no-new-keyring",
-        ],
-    );
+    let c = rt.create_with(&id, &b, &["--pid-file", pidfile.to_str().unwrap(), "--no-pivot", "--no-new-keyring"]);
     c.assert_ok();
-    let pid: i32 = std::fs::read_to_string(&pidfile)
-        .expect("pid file")
-        .trim()
-        .parse()
-        .expect("pid number");
+    let pid: i32 = std::fs::read_to_string(&pidfile).expect("pid file").trim().parse().expect("pid number");
     assert_eq!(pid, rt.pid(&id));
     rt.start(&id).assert_ok();
     rt.wait_status(&id, "stopped");
@@ -384,9 +270,7 @@ fn run_foreground_killed_by_signal_exits_128_plus_n() {
     let mut c = rt.cmd(&["run", "--bundle", &b.path_str(), &id]);
     c.stdin(Stdio::null()).stdout(out_f).stderr(Stdio::null());
     let mut child = c.spawn().expect("spawn run");
-    let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        rt.wait_status(&id, "running")
-    }));
+    let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.wait_status(&id, "running")));
     if waited.is_err() {
         let _ = child.kill();
         let _ = child.wait();
@@ -410,17 +294,9 @@ fn run_detach_with_pid_file_and_keep() {
     let b = Bundle::new(&["sleep", "1000"]);
     let id = unique("rund");
     let pidfile = rt.scratch().join("d.pid");
-    let out = rt.run_container(
-        &id,
-        &b,
-        &["--detach", "--pid-file", pidfile.to_str().unwrap()],
-    );
+    let out = rt.run_container(&id, &b, &["--detach", "--pid-file", pidfile.to_str().unwrap()]);
     out.assert_ok();
-    let pid: i32 = std::fs::read_to_string(&pidfile)
-        .expect("pid file")
-        .trim()
-        .parse()
-        .expect("pid");
+    let pid: i32 = std::fs::read_to_string(&pidfile).expect("pid file").trim().parse().expect("pid");
     assert!(pid_alive(pid));
     assert_eq!(rt.status(&id), "running");
     rt.kill(&id, "KILL").assert_ok();
@@ -434,11 +310,7 @@ fn run_detach_with_pid_file_and_keep() {
     let out = rt.run_container(&id2, &b2, &["-d", "--keep"]);
     out.assert_ok();
     rt.wait_status(&id2, "stopped");
-    assert_eq!(
-        rt.state(&id2)["pid"],
-        0,
-        "a stopped container reports pid 0"
-    );
+    assert_eq!(rt.state(&id2)["pid"], 0, "a stopped container reports pid 0");
     rt.delete(&id2).assert_ok();
     rt.assert_clean(&id2, &b2);
 }
@@ -462,15 +334,7 @@ fn list_quiet_table_and_json() {
     rt.create(&id, &b).assert_ok();
     let q = rt.run(&["list", "-q"]);
     q.assert_ok();
-    assert_eq!(
-        q.stdout
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>(),
-        [id.as_str()],
-        "{q}"
-    );
+    assert_eq!(q.stdout.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>(), [id.as_str()], "{q}");
     let t = rt.run(&["list", "--format", "table"]);
     t.assert_ok();
     let mut lines = t.stdout.lines();
@@ -479,14 +343,10 @@ fn list_quiet_table_and_json() {
         assert!(header.contains(col), "table header lacks {col}: {t}");
     }
     let row = lines.next().unwrap_or_default();
-    assert!(
-        row.starts_with(&id) && row.contains("created") && row.contains(&b.path_str()),
-        "{t}"
-    );
+    assert!(row.starts_with(&id) && row.contains("created") && row.contains(&b.path_str()), "{t}");
     let j = rt.run(&["list", "--format", "json"]);
     j.assert_ok();
-    let v: Value =
-        serde_json::from_str(&j.stdout).unwrap_or_else(|e| panic!("list json ({e}): {j}"));
+    let v: Value = serde_json::from_str(&j.stdout).unwrap_or_else(|e| panic!("list json ({e}): {j}"));
     let arr = v.as_array().expect("array");
     assert_eq!(arr.len(), 1);
     assert_eq!(arr[0]["id"], id.as_str());
@@ -497,10 +357,7 @@ fn list_quiet_table_and_json() {
     let e = rt.run(&["list", "--format", "json"]);
     e.assert_ok();
     let v: Value = serde_json::from_str(e.stdout.trim()).unwrap_or(Value::Null);
-    assert!(
-        v.as_array().map(|a| a.is_empty()).unwrap_or(true) || e.stdout.trim() == "null",
-        "{e}"
-    );
+    assert!(v.as_array().map(|a| a.is_empty()).unwrap_or(true) || e.stdout.trim() == "null", "{e}");
 }
 
 fn spec_in(rt: &Runtime, dir: &Path, extra: &[&str]) -> Value {
@@ -516,26 +373,11 @@ fn spec_default_is_runnable_after_replacing_args() {
     let rt = Runtime::new();
     let dir = tempfile::tempdir().unwrap();
     let mut v = spec_in(&rt, dir.path(), &[]);
-    assert!(
-        v["ociVersion"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("1."),
-        "{v}"
-    );
+    assert!(v["ociVersion"].as_str().unwrap_or_default().starts_with("1."), "{v}");
     assert_eq!(v["root"]["path"], "rootfs");
-    assert_eq!(
-        v["process"]["terminal"], true,
-        "runc's default spec has terminal: true"
-    );
-    assert!(v["linux"]["namespaces"]
-        .as_array()
-        .map(|a| a.len() >= 5)
-        .unwrap_or(false));
-    assert!(v["mounts"]
-        .as_array()
-        .map(|a| a.iter().any(|m| m["destination"] == "/proc"))
-        .unwrap_or(false));
+    assert_eq!(v["process"]["terminal"], true, "runc's default spec has terminal: true");
+    assert!(v["linux"]["namespaces"].as_array().map(|a| a.len() >= 5).unwrap_or(false));
+    assert!(v["mounts"].as_array().map(|a| a.iter().any(|m| m["destination"] == "/proc")).unwrap_or(false));
     // Use it as the whole config of a bundle.
     let mut b = Bundle::new(&["true"]);
     v["process"]["args"] = serde_json::json!(["sh", "-c", "echo from-spec; hostname"]);
@@ -556,31 +398,16 @@ fn spec_bundle_flag_and_rootless() {
     let elsewhere = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     let mut c = rt.raw_cmd();
-    c.args(["spec", "--rootless", "-b", d])
-        .current_dir(elsewhere.path());
+    c.args(["spec", "--rootless", "-b", d]).current_dir(elsewhere.path());
     exec(c, rt.scratch(), CMD_TIMEOUT).assert_ok();
-    assert!(
-        !elsewhere.path().join("config.json").exists(),
-        "-b must write into the bundle dir, not cwd"
-    );
-    let v: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
-            .unwrap();
+    assert!(!elsewhere.path().join("config.json").exists(), "-b must write into the bundle dir, not cwd");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap()).unwrap();
     let ns = v["linux"]["namespaces"].as_array().expect("namespaces");
-    assert!(
-        ns.iter().any(|n| n["type"] == "user"),
-        "rootless spec needs a user namespace: {v}"
-    );
+    assert!(ns.iter().any(|n| n["type"] == "user"), "rootless spec needs a user namespace: {v}");
     for k in ["uidMappings", "gidMappings"] {
-        let m = v["linux"][k]
-            .as_array()
-            .unwrap_or_else(|| panic!("rootless spec lacks {k}"));
+        let m = v["linux"][k].as_array().unwrap_or_else(|| panic!("rootless spec lacks {k}"));
         assert!(!m.is_empty());
-        assert!(
-            m[0]["containerID"].is_u64()
-                && m[0]["hostID"].is_u64()
-                && m[0]["size"].as_u64().unwrap_or(0) >= 1
-        );
+        assert!(m[0]["containerID"].is_u64() && m[0]["hostID"].is_u64() && m[0]["size"].as_u64().unwrap_or(0) >= 1);
     }
     // spec refuses to overwrite an existing config.json (runc behaviour).
     let again = spec_in_fail(&rt, dir.path());

@@ -12,7 +12,8 @@ use std::process::Stdio;
 fn assert_error_line_with_level(out: &Out, json: bool) {
     let line = out.one_error_line();
     if json {
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("stderr line is not JSON ({e}): {out}"));
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("stderr line is not JSON ({e}): {out}"));
         assert_eq!(v["level"], "error", "{out}");
         assert!(v["msg"].as_str().is_some_and(|m| !m.is_empty()), "{out}");
     } else {

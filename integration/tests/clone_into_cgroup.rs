@@ -35,13 +35,19 @@ fn traced(rt: &Runtime, args: &[&str]) -> (integration::Out, String) {
 /// Asserts the trace has a clone3 into a cgroup and no cgroup.procs write under `mount`.
 fn assert_born_in_cgroup(trace: &str, mount: &str, what: &str) {
     let clones: Vec<&str> = trace.lines().filter(|l| l.contains("clone3(")).collect();
-    assert!(clones.iter().any(|l| l.contains("CLONE_INTO_CGROUP") && l.contains("cgroup=")), "{what}: no clone3 into a cgroup: {clones:#?}");
+    assert!(
+        clones.iter().any(|l| l.contains("CLONE_INTO_CGROUP") && l.contains("cgroup=")),
+        "{what}: no clone3 into a cgroup: {clones:#?}"
+    );
     let procs_writes: Vec<&str> = trace.lines().filter(|l| l.contains("cgroup.procs>")).collect();
     let into_v2: Vec<&&str> = procs_writes.iter().filter(|l| l.contains(&format!("<{mount}/"))).collect();
     assert!(into_v2.is_empty(), "{what}: moved into the cgroup2 hierarchy by a write: {into_v2:#?}");
     // On a hybrid host the v1 hierarchies are still joined by a write.
     let v1 = std::path::Path::new("/sys/fs/cgroup/memory").exists();
-    assert!(!v1 || procs_writes.iter().any(|l| l.contains("<fs/cgroup/memory/") || l.contains("/sys/fs/cgroup/memory/")), "{what}: v1 joined: {procs_writes:#?}");
+    assert!(
+        !v1 || procs_writes.iter().any(|l| l.contains("<fs/cgroup/memory/") || l.contains("/sys/fs/cgroup/memory/")),
+        "{what}: v1 joined: {procs_writes:#?}"
+    );
 }
 
 fn skip() -> Option<String> {
@@ -53,7 +59,10 @@ fn skip() -> Option<String> {
         eprintln!("NOTE: skipping: no cgroup2 hierarchy mounted on this host");
         return None;
     };
-    if integration::bundle::base_spec()["linux"]["namespaces"].as_array().is_some_and(|ns| ns.iter().any(|n| n["type"] == "cgroup")) {
+    if integration::bundle::base_spec()["linux"]["namespaces"]
+        .as_array()
+        .is_some_and(|ns| ns.iter().any(|n| n["type"] == "cgroup"))
+    {
         integration::skip("clone_into_cgroup", "the base spec has a cgroup namespace (runc spec adds one on a pure v2 host), so /proc/self/cgroup in the container shows 0::/ (pure v2: cgroup_v2_host.rs checks CLONE_INTO_CGROUP)");
         return None;
     }

@@ -102,32 +102,18 @@ fn runtime_state(c: &Containerd, id: &str) -> serde_json::Value {
 
 /// PIDs listed by `ctr task ps` (the shim runs `<binary> ps --format json`).
 fn task_pids(c: &Containerd, id: &str) -> Vec<i32> {
-    c.ok(&["task", "ps", id])
-        .stdout
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
-        .collect()
+    c.ok(&["task", "ps", id]).stdout.lines().skip(1).filter_map(|l| l.split_whitespace().next()?.parse().ok()).collect()
 }
 
 /// The v1 cgroup file `ctrl/<ns>/<id>/file`, if this host has that controller.
 fn cgroup_file(c: &Containerd, ctrl: &str, id: &str, file: &str) -> Option<PathBuf> {
-    let p = PathBuf::from("/sys/fs/cgroup")
-        .join(ctrl)
-        .join(c.cgroups_path(id).trim_start_matches('/'))
-        .join(file);
+    let p = PathBuf::from("/sys/fs/cgroup").join(ctrl).join(c.cgroups_path(id).trim_start_matches('/')).join(file);
     p.exists().then_some(p)
 }
 
 #[track_caller]
 fn assert_code(c: &Containerd, out: &Out, code: i32) {
-    assert_eq!(
-        out.code(),
-        code,
-        "[{}] wrong exit code: {out}\n{}",
-        c.binary_name(),
-        c.log_tail(20)
-    );
+    assert_eq!(out.code(), code, "[{}] wrong exit code: {out}\n{}", c.binary_name(), c.log_tail(20));
 }
 
 /// Runs `<binary> --root R --log L --log-format json update --resources - ID`
@@ -138,9 +124,7 @@ fn shim_update(c: &Containerd, id: &str, json: &str) -> Out {
     let mut cmd = std::process::Command::new(&c.binary);
     cmd.arg("--root").arg(c.runtime_root()).arg("--log").arg(&log).args(["--log-format", "json"]);
     cmd.args(["update", "--resources", "-", id]);
-    cmd.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+    cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     let cmdline = integration::util::describe(&cmd);
     let mut child = cmd.spawn().expect("spawn update");
     child.stdin.take().expect("stdin").write_all(json.as_bytes()).expect("write resources");
@@ -156,13 +140,10 @@ fn shim_update(c: &Containerd, id: &str, json: &str) -> Out {
 
 /// True when `path` is a cgroup2 mount point.
 fn is_cgroup2_mount(path: &str) -> bool {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.get(4) == Some(&path) && l.split(" - ").nth(1).map(|r| r.starts_with("cgroup2 ")).unwrap_or(false)
-        })
+    std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default().lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.get(4) == Some(&path) && l.split(" - ").nth(1).map(|r| r.starts_with("cgroup2 ")).unwrap_or(false)
+    })
 }
 
 /// The task's exit code as `ctr task delete` reports it (a warning "task ID
@@ -190,11 +171,7 @@ fn remove_and_check(c: &Containerd, id: &str) {
 fn run_exit_code_and_cgroup(name: &str) {
     let Some(c) = setup("run_exit_code_and_cgroup", name) else { return };
     let id = "exitcode";
-    let out = c.run(
-        id,
-        &["--rm"],
-        &["sh", "-c", "echo hello from the container; cat /proc/self/cgroup; exit 7"],
-    );
+    let out = c.run(id, &["--rm"], &["sh", "-c", "echo hello from the container; cat /proc/self/cgroup; exit 7"]);
     assert_code(&c, &out, 7);
     assert!(out.stdout.contains("hello from the container"), "[{name}] {out}");
     let want = c.cgroups_path(id);
@@ -225,21 +202,27 @@ fn run_exit_code_and_cgroup(name: &str) {
 fn lifecycle_exec_pause_update_kill(name: &str) {
     let Some(c) = setup("lifecycle_exec_pause_update_kill", name) else { return };
     let id = "life";
-    c.run_detached(
-        id,
-        &[],
-        &["sh", "-c", "trap 'exit 42' TERM; while true; do sleep 0.1; done"],
-    );
+    c.run_detached(id, &[], &["sh", "-c", "trap 'exit 42' TERM; while true; do sleep 0.1; done"]);
     let (pid, _) = c.task(id).expect("task listed");
     let st = runtime_state(&c, id);
     assert_eq!(st["status"], "running", "[{name}] {st}");
     assert_eq!(st["pid"].as_i64().unwrap_or(0) as i32, pid, "[{name}] {st}");
 
     // exec: output and exit code
-    let out = c.ctr(&["task", "exec", "--exec-id", "e1", id, "sh", "-c", "echo in-$(cat /proc/1/cmdline | tr '\\0' ' '); exit 3"]);
+    let out = c.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        id,
+        "sh",
+        "-c",
+        "echo in-$(cat /proc/1/cmdline | tr '\\0' ' '); exit 3",
+    ]);
     assert_code(&c, &out, 3);
     assert!(out.stdout.contains("in-sh -c trap"), "[{name}] exec not in the container's pid namespace: {out}");
-    let out = c.ctr(&["task", "exec", "--exec-id", "e2", "--cwd", "/tmp", "--user", "1000", id, "sh", "-c", "pwd; id -u"]);
+    let out =
+        c.ctr(&["task", "exec", "--exec-id", "e2", "--cwd", "/tmp", "--user", "1000", id, "sh", "-c", "pwd; id -u"]);
     assert_code(&c, &out, 0);
     assert!(out.stdout.contains("/tmp") && out.stdout.contains("1000"), "[{name}] {out}");
     let out = c.ctr(&["task", "exec", "--exec-id", "e3", id, "/no/such/binary"]);
@@ -267,11 +250,9 @@ fn lifecycle_exec_pause_update_kill(name: &str) {
     let res = r#"{"memory":{"limit":67108864},"cpu":{"shares":512},"pids":{"limit":321}}"#;
     let out = shim_update(&c, id, res);
     assert!(out.ok(), "[{name}] update --resources -: {out}");
-    for (ctrl, file, want) in [
-        ("memory", "memory.limit_in_bytes", "67108864"),
-        ("cpu", "cpu.shares", "512"),
-        ("pids", "pids.max", "321"),
-    ] {
+    for (ctrl, file, want) in
+        [("memory", "memory.limit_in_bytes", "67108864"), ("cpu", "cpu.shares", "512"), ("pids", "pids.max", "321")]
+    {
         if let Some(f) = cgroup_file(&c, ctrl, id, file) {
             let s = std::fs::read_to_string(&f).unwrap_or_default();
             assert_eq!(s.trim(), want, "[{name}] {}", f.display());
@@ -335,7 +316,8 @@ fn exec_tty_and_run_tty(name: &str) {
     let Some(c) = setup("exec_tty_and_run_tty", name) else { return };
     let id = "tty";
     c.run_detached(id, &[], &["sleep", "1000"]);
-    let out = run_on_pty(&c, &["task", "exec", "-t", "--exec-id", "t1", id, "sh", "-c", "tty; stty size; sleep 0.3; exit 5"]);
+    let out =
+        run_on_pty(&c, &["task", "exec", "-t", "--exec-id", "t1", id, "sh", "-c", "tty; stty size; sleep 0.3; exit 5"]);
     assert_eq!(out.code(), 5, "[{name}] tty exec: {out}");
     assert!(out.stdout.contains("/dev/pts/"), "[{name}] exec has no tty: {out}");
     // run -t: the container's init on a terminal
@@ -502,19 +484,19 @@ fn user_namespace(name: &str) {
     let out = c.run(
         id,
         &["--rm", "--uidmap", "0:200000:65536", "--gidmap", "0:200000:65536"],
-        &["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u; ls -ln /bin/busybox; touch /x && echo writable"],
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map /proc/self/gid_map; id -u; ls -ln /bin/busybox; touch /x && echo writable",
+        ],
     );
     if !out.ok() && out.stderr.contains("remap") && name == "runc" {
         skip(&format!("user_namespace::{name}"), &format!("containerd 1.6 refused: {}", out.stderr.trim()));
         return;
     }
     assert_code(&c, &out, 0);
-    let maps: Vec<Vec<&str>> = out
-        .stdout
-        .lines()
-        .map(|l| l.split_whitespace().collect())
-        .filter(|f: &Vec<&str>| f.len() == 3)
-        .collect();
+    let maps: Vec<Vec<&str>> =
+        out.stdout.lines().map(|l| l.split_whitespace().collect()).filter(|f: &Vec<&str>| f.len() == 3).collect();
     assert!(
         maps.len() >= 2 && maps.iter().take(2).all(|f| f == &["0", "200000", "65536"]),
         "[{name}] wrong mappings: {out}"
@@ -537,20 +519,16 @@ fn features_for_containerd(name: &str) {
     let out = std::process::Command::new(&bin).arg("features").output().expect("run features");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "[{name}] features failed: {text} {}", String::from_utf8_lossy(&out.stderr));
-    let f: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("[{name}] not JSON ({e}): {text}"));
+    let f: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("[{name}] not JSON ({e}): {text}"));
     assert!(f["ociVersionMin"].is_string() && f["ociVersionMax"].is_string(), "[{name}] {f}");
-    let ns: Vec<&str> = f["linux"]["namespaces"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
-        .unwrap_or_default();
+    let ns: Vec<&str> =
+        f["linux"]["namespaces"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default();
     for want in ["mount", "pid", "network", "ipc", "uts", "user", "cgroup"] {
         assert!(ns.contains(&want), "[{name}] namespaces lack {want}: {ns:?}");
     }
     let idmap = f["linux"]["mountExtensions"]["idmap"]["enabled"].as_bool().unwrap_or(false);
-    let rro = f["mountOptions"]
-        .as_array()
-        .map(|a| a.iter().any(|v| v == "rro"))
-        .unwrap_or(false);
+    let rro = f["mountOptions"].as_array().map(|a| a.iter().any(|v| v == "rro")).unwrap_or(false);
     note(&format!(
         "NOTE features_for_containerd::{name}: containerd CRI would see userns support = {}, recursive read-only mounts = {rro}",
         ns.contains(&"user") && idmap

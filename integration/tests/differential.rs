@@ -19,12 +19,7 @@ struct Runc {
 impl Runc {
     fn new() -> Option<Runc> {
         let bin = which("runc")?;
-        Some(Runc {
-            bin,
-            root: tempfile::tempdir().ok()?,
-            scratch: tempfile::tempdir().ok()?,
-            ids: Vec::new(),
-        })
+        Some(Runc { bin, root: tempfile::tempdir().ok()?, scratch: tempfile::tempdir().ok()?, ids: Vec::new() })
     }
     fn run(&mut self, args: &[&str]) -> Out {
         let mut c = Command::new(&self.bin);
@@ -75,12 +70,7 @@ fn compare(test: &str, args: &[&str], edit: impl Fn(&mut Value)) {
     let id = unique("diff");
     let want = runc.run_container(&id, &b_ref);
     let got = rt.run_container(&id, &b_ut, &[]);
-    integration::leftovers::assert_clean(
-        &runc.state_dir(&id),
-        b_ref.path(),
-        &b_ref.rootfs(),
-        &b_ref.cgroups_path(),
-    );
+    integration::leftovers::assert_clean(&runc.state_dir(&id), b_ref.path(), &b_ref.rootfs(), &b_ref.cgroups_path());
     rt.assert_clean(&id, &b_ut);
     got.assert_no_panic();
     assert_eq!(
@@ -89,48 +79,29 @@ fn compare(test: &str, args: &[&str], edit: impl Fn(&mut Value)) {
         "exit code differs from runc ({}):\nrunc: {want}\nut: {got}",
         runtime_bin().display()
     );
-    assert_eq!(
-        got.stdout, want.stdout,
-        "stdout differs from runc:\nrunc: {want}\nut: {got}"
-    );
+    assert_eq!(got.stdout, want.stdout, "stdout differs from runc:\nrunc: {want}\nut: {got}");
 }
 
 #[test]
 fn diff_echo_stdout() {
-    compare(
-        "diff_echo_stdout",
-        &["echo", "hello from a container"],
-        |_| {},
-    );
+    compare("diff_echo_stdout", &["echo", "hello from a container"], |_| {});
 }
 
 #[test]
 fn diff_exit_code_3() {
-    compare(
-        "diff_exit_code_3",
-        &["sh", "-c", "echo before; exit 3"],
-        |_| {},
-    );
+    compare("diff_exit_code_3", &["sh", "-c", "echo before; exit 3"], |_| {});
 }
 
 #[test]
 fn diff_capabilities() {
-    compare(
-        "diff_capabilities",
-        &["sh", "-c", "cat /proc/self/status | grep Cap"],
-        |_| {},
-    );
+    compare("diff_capabilities", &["sh", "-c", "cat /proc/self/status | grep Cap"], |_| {});
 }
 
 #[test]
 fn diff_capabilities_non_root_user() {
     compare(
         "diff_capabilities_non_root_user",
-        &[
-            "sh",
-            "-c",
-            "id; cat /proc/self/status | grep -E 'Cap|NoNewPrivs'",
-        ],
+        &["sh", "-c", "id; cat /proc/self/status | grep -E 'Cap|NoNewPrivs'"],
         |c| {
             c["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000});
         },
@@ -150,15 +121,7 @@ fn diff_ls_root() {
 #[test]
 fn diff_ls_dev() {
     // No timestamps: the two runs may straddle a minute.
-    compare(
-        "diff_ls_dev",
-        &[
-            "sh",
-            "-c",
-            "stat -c '%n %F %a %u:%g %t:%T %N' /dev/* /dev/pts/*",
-        ],
-        |_| {},
-    );
+    compare("diff_ls_dev", &["sh", "-c", "stat -c '%n %F %a %u:%g %t:%T %N' /dev/* /dev/pts/*"], |_| {});
 }
 
 #[test]
@@ -176,11 +139,7 @@ fn diff_env_non_root_user_home() {
 #[test]
 fn diff_mounts() {
     // Mount points and types (options and sources carry host-specific values).
-    compare(
-        "diff_mounts",
-        &["sh", "-c", "awk '{print $2, $3}' /proc/self/mounts"],
-        |_| {},
-    );
+    compare("diff_mounts", &["sh", "-c", "awk '{print $2, $3}' /proc/self/mounts"], |_| {});
 }
 
 #[test]
@@ -189,9 +148,7 @@ fn diff_missing_binary_exit_code() {
 }
 
 fn state_keys(v: &Value) -> BTreeSet<String> {
-    v.as_object()
-        .map(|o| o.keys().cloned().collect())
-        .unwrap_or_default()
+    v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default()
 }
 
 #[test]
@@ -210,17 +167,12 @@ fn diff_state_keys_of_created_container() {
         }
         let id = unique("dstate");
         runc.ids.push(id.clone());
-        runc.run(&["create", "--bundle", &b_ref.path_str(), &id])
-            .assert_ok();
+        runc.run(&["create", "--bundle", &b_ref.path_str(), &id]).assert_ok();
         rt.create(&id, &b_ut).assert_ok();
         let want_out = runc.run(&["state", &id]);
         let want: Value = serde_json::from_str(&want_out.stdout).expect("runc state JSON");
         let got = rt.state(&id);
-        assert_eq!(
-            state_keys(&got),
-            state_keys(&want),
-            "state keys differ from runc:\nrunc: {want}\nut: {got}"
-        );
+        assert_eq!(state_keys(&got), state_keys(&want), "state keys differ from runc:\nrunc: {want}\nut: {got}");
         assert_eq!(got["status"], want["status"]);
         assert_eq!(got["ociVersion"].as_str().map(|s| &s[..2]), Some("1."));
         runc.run(&["delete", "--force", &id]).assert_ok();
@@ -251,16 +203,12 @@ fn diff_spec_default_matches_runc() {
         }
         exec(c, rt.scratch(), CMD_TIMEOUT).assert_ok();
         let mut v: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
-                .unwrap();
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap()).unwrap();
         let o = v.as_object_mut().unwrap();
         o.remove("ociVersion");
         // runc names the default hostname after itself; oxrun may do the same.
         let host = o.remove("hostname").unwrap_or(Value::Null);
-        assert!(
-            host.as_str().is_some_and(|h| !h.is_empty()),
-            "spec sets a default hostname: {host}"
-        );
+        assert!(host.as_str().is_some_and(|h| !h.is_empty()), "spec sets a default hostname: {host}");
         v
     };
     for rootless in [false, true] {
@@ -268,11 +216,7 @@ fn diff_spec_default_matches_runc() {
         let got = gen(rt.bin(), rootless);
         if rootless {
             // The mappings name the caller's ids: same shape, compared field by field above.
-            assert_eq!(
-                state_keys(&got["linux"]),
-                state_keys(&want["linux"]),
-                "rootless linux keys"
-            );
+            assert_eq!(state_keys(&got["linux"]), state_keys(&want["linux"]), "rootless linux keys");
             assert_eq!(got["linux"]["namespaces"], want["linux"]["namespaces"]);
             assert_eq!(got["mounts"], want["mounts"], "rootless mounts");
         } else {

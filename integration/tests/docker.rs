@@ -67,12 +67,7 @@ fn setup(test: &str, runtime: &str) -> Option<&'static Dockerd> {
 
 #[track_caller]
 fn assert_code(dk: &Dockerd, runtime: &str, out: &Out, code: i32) {
-    assert_eq!(
-        out.code(),
-        code,
-        "[{runtime}] wrong exit code: {out}\n{}",
-        dk.log_tail(20)
-    );
+    assert_eq!(out.code(), code, "[{runtime}] wrong exit code: {out}\n{}", dk.log_tail(20));
 }
 
 /// Foreground `docker run`: stdout and stderr come back separately, the exit
@@ -89,10 +84,7 @@ fn run_output_and_exit_codes(rt: &str) {
     let out = c.run(&[], &["sh", "-c", "echo to-stdout; echo to-stderr >&2"]);
     assert_code(dk, rt, &out, 0);
     assert_eq!(out.stdout.trim(), "to-stdout", "[{rt}] {out}");
-    assert!(
-        out.stderr.contains("to-stderr") && !out.stdout.contains("to-stderr"),
-        "[{rt}] {out}"
-    );
+    assert!(out.stderr.contains("to-stderr") && !out.stdout.contains("to-stderr"), "[{rt}] {out}");
     assert_eq!(c.inspect("{{.HostConfig.Runtime}}"), rt);
     c.remove_and_check();
 
@@ -149,21 +141,12 @@ fn exec_and_exec_tty(rt: &str) {
     c.assert_runtime_knows_it();
     let out = c.exec(&[], &["sh", "-c", "echo in-exec; cat /proc/1/cmdline; exit 5"]);
     assert_code(dk, rt, &out, 5);
-    assert!(
-        out.stdout.contains("in-exec") && out.stdout.contains("sleep"),
-        "[{rt}] {out}"
-    );
+    assert!(out.stdout.contains("in-exec") && out.stdout.contains("sleep"), "[{rt}] {out}");
     let out = c.exec(&["-t"], &["sh", "-c", "tty; exit 4"]);
     assert_code(dk, rt, &out, 4);
-    assert!(
-        out.stdout.contains("/dev/pts/"),
-        "[{rt}] exec -t has no terminal: {out}"
-    );
+    assert!(out.stdout.contains("/dev/pts/"), "[{rt}] exec -t has no terminal: {out}");
     let out = c.exec(&[], &["sh", "-c", "tty"]);
-    assert!(
-        !out.stdout.contains("/dev/pts/"),
-        "[{rt}] exec without -t has a terminal: {out}"
-    );
+    assert!(!out.stdout.contains("/dev/pts/"), "[{rt}] exec without -t has a terminal: {out}");
     c.remove_and_check();
 }
 
@@ -183,11 +166,7 @@ fn top_lists_the_processes(rt: &str) {
     });
     let out = out.expect("top ran");
     assert!(ok, "[{rt}] top lacks the sleeps: {out}");
-    assert_eq!(
-        out.stdout.lines().count(),
-        4,
-        "[{rt}] header + 3 processes expected: {out}"
-    );
+    assert_eq!(out.stdout.lines().count(), 4, "[{rt}] header + 3 processes expected: {out}");
     c.remove_and_check();
 }
 
@@ -209,10 +188,7 @@ fn pause_and_unpause(rt: &str) {
     let st = std::fs::read_to_string(&freezer).unwrap_or_default();
     assert_eq!(st.trim(), "THAWED", "[{rt}] {}", freezer.display());
     let out = c.exec(&[], &["echo", "alive"]);
-    assert!(
-        out.ok() && out.stdout.contains("alive"),
-        "[{rt}] exec after unpause: {out}"
-    );
+    assert!(out.ok() && out.stdout.contains("alive"), "[{rt}] exec after unpause: {out}");
     c.remove_and_check();
 }
 
@@ -225,18 +201,7 @@ fn update_read_back_inside(rt: &str) {
     let c = Ctr::new(dk, rt, "update");
     c.run_detached(&[], &["sleep", "1000"]);
     c.assert_runtime_knows_it();
-    dk.ok(&[
-        "update",
-        "--memory",
-        "64m",
-        "--memory-swap",
-        "64m",
-        "--pids-limit",
-        "99",
-        "--cpus",
-        "0.5",
-        &c.name,
-    ]);
+    dk.ok(&["update", "--memory", "64m", "--memory-swap", "64m", "--pids-limit", "99", "--cpus", "0.5", &c.name]);
     let files = "/sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max \
                  /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us";
     let out = c.exec(&[], &["sh", "-c", &format!("cat {files}")]);
@@ -262,10 +227,7 @@ fn stop_with_timeout(rt: &str) {
     let t0 = Instant::now();
     dk.ok(&["stop", "-t", "2", &c.name]);
     let took = t0.elapsed();
-    assert!(
-        took >= Duration::from_secs(2) && took < Duration::from_secs(12),
-        "[{rt}] stop took {took:?}"
-    );
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(12), "[{rt}] stop took {took:?}");
     assert_eq!(c.inspect("{{.State.ExitCode}}"), "137", "[{rt}]");
     c.remove_and_check();
 
@@ -273,10 +235,7 @@ fn stop_with_timeout(rt: &str) {
     let t0 = Instant::now();
     dk.ok(&["stop", "-t", "20", &c.name]);
     let took = t0.elapsed();
-    assert!(
-        took < Duration::from_secs(10),
-        "[{rt}] stop of a trapping process took {took:?}"
-    );
+    assert!(took < Duration::from_secs(10), "[{rt}] stop of a trapping process took {took:?}");
     assert_eq!(c.inspect("{{.State.ExitCode}}"), "42", "[{rt}]");
     c.remove_and_check();
 }
@@ -290,18 +249,12 @@ fn read_only_and_tmpfs(rt: &str) {
     let c = Ctr::new(dk, rt, "ro");
     let script = "touch /rootfile 2>/dev/null && echo root-writable; \
                   echo x > /tmp/f && echo tmp-writable; grep ' /tmp ' /proc/mounts";
-    let out = c.run(
-        &["--read-only", "--tmpfs", "/tmp:rw,size=1m,mode=1777"],
-        &["sh", "-c", script],
-    );
+    let out = c.run(&["--read-only", "--tmpfs", "/tmp:rw,size=1m,mode=1777"], &["sh", "-c", script]);
     assert_code(dk, rt, &out, 0);
     assert!(!out.stdout.contains("root-writable"), "[{rt}] root is writable: {out}");
     assert!(out.stdout.contains("tmp-writable"), "[{rt}] /tmp not writable: {out}");
     let tmp = out.stdout.lines().find(|l| l.contains(" /tmp ")).unwrap_or_default();
-    assert!(
-        tmp.starts_with("tmpfs /tmp tmpfs rw") && tmp.contains("size=1024k"),
-        "[{rt}] /tmp mount: {out}"
-    );
+    assert!(tmp.starts_with("tmpfs /tmp tmpfs rw") && tmp.contains("size=1024k"), "[{rt}] /tmp mount: {out}");
     c.remove_and_check();
 }
 
@@ -309,10 +262,7 @@ fn read_only_and_tmpfs(rt: &str) {
 fn user_and_groups(rt: &str) {
     let Some(dk) = setup("user_and_groups", rt) else { return };
     let c = Ctr::new(dk, rt, "user");
-    let out = c.run(
-        &["--user", "1000:1000", "--group-add", "2000"],
-        &["sh", "-c", "id -u; id -g; id -G"],
-    );
+    let out = c.run(&["--user", "1000:1000", "--group-add", "2000"], &["sh", "-c", "id -u; id -g; id -G"]);
     assert_code(dk, rt, &out, 0);
     let l: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(l.first().copied(), Some("1000"), "[{rt}] {out}");
@@ -333,10 +283,7 @@ fn cap_drop_all(rt: &str) {
     for l in caps {
         assert!(l.ends_with("0000000000000000"), "[{rt}] capability left: {l}\n{out}");
     }
-    assert!(
-        !out.stdout.contains("chown-ok"),
-        "[{rt}] chown worked without CAP_CHOWN: {out}"
-    );
+    assert!(!out.stdout.contains("chown-ok"), "[{rt}] chown worked without CAP_CHOWN: {out}");
     c.remove_and_check();
 }
 
@@ -349,16 +296,10 @@ fn bind_volume(rt: &str) {
     std::fs::create_dir_all(&host).expect("mkdir volume");
     std::fs::write(host.join("from-host"), "hello\n").expect("write");
     let v = format!("{}:/data", host.display());
-    let out = c.run(
-        &["-v", &v],
-        &["sh", "-c", "cat /data/from-host; echo inside > /data/from-container"],
-    );
+    let out = c.run(&["-v", &v], &["sh", "-c", "cat /data/from-host; echo inside > /data/from-container"]);
     assert_code(dk, rt, &out, 0);
     assert!(out.stdout.contains("hello"), "[{rt}] {out}");
-    assert_eq!(
-        std::fs::read_to_string(host.join("from-container")).unwrap_or_default(),
-        "inside\n"
-    );
+    assert_eq!(std::fs::read_to_string(host.join("from-container")).unwrap_or_default(), "inside\n");
     c.remove_and_check();
     let v = format!("{}:/data:ro", host.display());
     let out = c.run(&["-v", &v], &["sh", "-c", "echo x > /data/nope"]);
@@ -378,10 +319,7 @@ fn restart_on_failure(rt: &str) {
     let host = dk.scratch().join(unique("restart"));
     std::fs::create_dir_all(&host).expect("mkdir");
     let v = format!("{}:/data", host.display());
-    let out = c.run(
-        &["-d", "--restart", "on-failure:2", "-v", &v],
-        &["sh", "-c", "echo run >> /data/runs; exit 1"],
-    );
+    let out = c.run(&["-d", "--restart", "on-failure:2", "-v", &v], &["sh", "-c", "echo run >> /data/runs; exit 1"]);
     assert!(out.ok(), "[{rt}] {out}");
     let mut last = String::new();
     let ok = poll_until(Duration::from_secs(30), || {
@@ -405,29 +343,12 @@ fn init_is_docker_init(rt: &str) {
     };
     let c = Ctr::new(dk, rt, "init");
     c.run_detached(&["--init"], &["sleep", "1000"]);
-    let out = c.exec(
-        &[],
-        &[
-            "sh",
-            "-c",
-            "tr '\\0' ' ' < /proc/1/cmdline; echo; cat /proc/1/status | grep PPid",
-        ],
-    );
-    assert!(
-        out.stdout.starts_with("/sbin/docker-init -- sleep 1000"),
-        "[{rt}] PID 1: {out}"
-    );
+    let out = c.exec(&[], &["sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline; echo; cat /proc/1/status | grep PPid"]);
+    assert!(out.stdout.starts_with("/sbin/docker-init -- sleep 1000"), "[{rt}] PID 1: {out}");
     let t0 = Instant::now();
     dk.ok(&["stop", "-t", "20", &c.name]);
-    assert!(
-        t0.elapsed() < Duration::from_secs(10),
-        "[{rt}] tini did not forward SIGTERM"
-    );
-    assert_eq!(
-        c.inspect("{{.State.ExitCode}}"),
-        "143",
-        "[{rt}] sleep killed by SIGTERM through tini"
-    );
+    assert!(t0.elapsed() < Duration::from_secs(10), "[{rt}] tini did not forward SIGTERM");
+    assert_eq!(c.inspect("{{.State.ExitCode}}"), "143", "[{rt}] sleep killed by SIGTERM through tini");
     c.remove_and_check();
 }
 
@@ -442,11 +363,7 @@ fn oom_killed(rt: &str) {
     let c = Ctr::new(dk, rt, "oom");
     let out = c.run(
         &["--memory", "8m", "--memory-swap", "8m"],
-        &[
-            "sh",
-            "-c",
-            "sleep 0.3; exec dd if=/dev/zero of=/dev/null bs=64M count=1",
-        ],
+        &["sh", "-c", "sleep 0.3; exec dd if=/dev/zero of=/dev/null bs=64M count=1"],
     );
     assert_code(dk, rt, &out, 137);
     let mut last = String::new();
@@ -508,16 +425,10 @@ fn oxrun_and_runc_share_the_state_root() {
     assert!(dk.runtime_root().join(&ox_id).is_dir() && dk.runtime_root().join(&rc_id).is_dir());
     let out = runtime_cmd(dk, "oxrun", &["list", "-q"]);
     assert!(out.ok(), "{out}");
-    assert!(
-        out.stdout.lines().any(|l| l == ox_id) && !out.stdout.contains(&rc_id),
-        "oxrun list: {out}"
-    );
+    assert!(out.stdout.lines().any(|l| l == ox_id) && !out.stdout.contains(&rc_id), "oxrun list: {out}");
     let out = runtime_cmd(dk, "runc", &["list", "-q"]);
     assert!(out.ok(), "{out}");
-    assert!(
-        out.stdout.lines().any(|l| l == rc_id) && !out.stdout.contains(&ox_id),
-        "runc list: {out}"
-    );
+    assert!(out.stdout.lines().any(|l| l == rc_id) && !out.stdout.contains(&ox_id), "runc list: {out}");
     ox.remove_and_check();
     rc.remove_and_check();
 }
@@ -535,32 +446,13 @@ fn default_runtime_oxrun() {
     let mut extra = serde_json::Map::new();
     extra.insert("default-runtime".into(), "oxrun".into());
     let dk = Dockerd::start_with(&integration::runtime_bin(), extra);
-    let default = |dk: &Dockerd| {
-        dk.docker(&["info", "--format", "{{.DefaultRuntime}}"])
-            .stdout
-            .trim()
-            .to_string()
-    };
+    let default = |dk: &Dockerd| dk.docker(&["info", "--format", "{{.DefaultRuntime}}"]).stdout.trim().to_string();
     assert_eq!(default(&dk), "oxrun");
     let runtimes = dk.ok(&["info", "--format", "{{json .Runtimes}}"]).stdout;
     let runtimes: serde_json::Value = serde_json::from_str(&runtimes).expect("runtimes JSON");
-    assert_eq!(
-        runtimes["oxrun"]["path"].as_str(),
-        Some(dk.oxrun.to_str().expect("utf-8 path")),
-        "{runtimes}"
-    );
+    assert_eq!(runtimes["oxrun"]["path"].as_str(), Some(dk.oxrun.to_str().expect("utf-8 path")), "{runtimes}");
     let c = Ctr::new(&dk, "oxrun", "dflt");
-    let out = dk.ok(&[
-        "run",
-        "-d",
-        "--name",
-        &c.name,
-        "--network",
-        "none",
-        IMAGE,
-        "sleep",
-        "1000",
-    ]);
+    let out = dk.ok(&["run", "-d", "--name", &c.name, "--network", "none", IMAGE, "sleep", "1000"]);
     assert!(out.ok());
     c.wait_status("running");
     assert_eq!(c.inspect("{{.HostConfig.Runtime}}"), "oxrun");
@@ -573,28 +465,14 @@ fn default_runtime_oxrun() {
         |dk| default(dk) == "runc",
     );
     let c = Ctr::new(&dk, "runc", "dflt");
-    dk.ok(&[
-        "run",
-        "-d",
-        "--name",
-        &c.name,
-        "--network",
-        "none",
-        IMAGE,
-        "sleep",
-        "1000",
-    ]);
+    dk.ok(&["run", "-d", "--name", &c.name, "--network", "none", IMAGE, "sleep", "1000"]);
     c.wait_status("running");
     assert_eq!(c.inspect("{{.HostConfig.Runtime}}"), "runc");
     c.assert_runtime_knows_it();
     c.remove_and_check();
     let status = dk.shutdown();
     let left = dk.host_leftovers();
-    assert!(
-        left.is_empty(),
-        "the watchdog ({status}) left:\n  {}",
-        left.join("\n  ")
-    );
+    assert!(left.is_empty(), "the watchdog ({status}) left:\n  {}", left.join("\n  "));
 }
 
 /// The watchdog of a daemon of its own: with a running (and a paused)
@@ -610,67 +488,28 @@ fn watchdog_leaves_nothing() {
     let links_before = net_devices();
     let dk = Dockerd::start(&integration::runtime_bin());
     let name = unique("guard");
-    let out = dk.ok(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--runtime",
-        "oxrun",
-        "--network",
-        "none",
-        IMAGE,
-        "sleep",
-        "1000",
-    ]);
+    let out = dk.ok(&["run", "-d", "--name", &name, "--runtime", "oxrun", "--network", "none", IMAGE, "sleep", "1000"]);
     let id = out.stdout.trim().to_string();
     let paused = unique("guard-p");
-    dk.ok(&[
-        "run",
-        "-d",
-        "--name",
-        &paused,
-        "--runtime",
-        "runc",
-        "--network",
-        "none",
-        IMAGE,
-        "sleep",
-        "1000",
-    ]);
+    dk.ok(&["run", "-d", "--name", &paused, "--runtime", "runc", "--network", "none", IMAGE, "sleep", "1000"]);
     dk.ok(&["pause", &paused]);
     assert!(!dk.cgroup_dirs(&id).is_empty(), "container cgroup missing");
     assert!(!dk.procs_mentioning(&id).is_empty(), "no shim for the container");
     assert!(dk.dockerd_pid() > 0);
     let dockerd = dk.dockerd_pid();
     let before = dk.host_leftovers();
-    assert!(
-        before.iter().any(|l| l.starts_with("cgroup ")),
-        "the check sees no cgroup: {before:?}"
-    );
+    assert!(before.iter().any(|l| l.starts_with("cgroup ")), "the check sees no cgroup: {before:?}");
     if !integration::containerd::unmounted_v1_controllers().is_empty() {
         // oxrun places the container in every hierarchy dockerd's namespace mounts.
-        assert!(
-            before.iter().any(|l| l.contains("unmounted")),
-            "the check misses the hidden hierarchy: {before:?}"
-        );
+        assert!(before.iter().any(|l| l.contains("unmounted")), "the check misses the hidden hierarchy: {before:?}");
     }
     let status = dk.shutdown();
-    assert!(
-        !integration::util::pid_alive(dockerd),
-        "dockerd {dockerd} still running"
-    );
+    assert!(!integration::util::pid_alive(dockerd), "dockerd {dockerd} still running");
     let left = dk.host_leftovers();
-    assert!(
-        left.is_empty(),
-        "the watchdog ({status}) left:\n  {}",
-        left.join("\n  ")
-    );
+    assert!(left.is_empty(), "the watchdog ({status}) left:\n  {}", left.join("\n  "));
     let links_after = net_devices();
     assert!(
-        !links_after
-            .iter()
-            .any(|l| l.starts_with("docker") || l.starts_with("veth") && !links_before.contains(l)),
+        !links_after.iter().any(|l| l.starts_with("docker") || l.starts_with("veth") && !links_before.contains(l)),
         "network devices: before {links_before:?}, after {links_after:?}"
     );
     let rules = std::process::Command::new("iptables-save")
@@ -678,17 +517,11 @@ fn watchdog_leaves_nothing() {
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
     assert!(!rules.contains("DOCKER"), "iptables has DOCKER rules:\n{rules}");
-    note(&format!(
-        "watchdog_leaves_nothing: dockerd {dockerd} and everything of it removed ({status})"
-    ));
+    note(&format!("watchdog_leaves_nothing: dockerd {dockerd} and everything of it removed ({status})"));
 }
 
 fn net_devices() -> Vec<String> {
     std::fs::read_dir("/sys/class/net")
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
+        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default()
 }

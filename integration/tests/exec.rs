@@ -7,7 +7,9 @@ mod ops_support;
 use integration::console::ConsoleSocket;
 use integration::util::{exec_captured, wait_child, wait_for, CMD_TIMEOUT};
 use integration::{is_runc, runtime_name, unique, Bundle, Runtime};
-use ops_support::{assert_one_error_line, exec_args, ns_link, read_pid_file, status_field, with_userns, with_userns_at, Running};
+use ops_support::{
+    assert_one_error_line, exec_args, ns_link, read_pid_file, status_field, with_userns, with_userns_at, Running,
+};
 use serde_json::json;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -64,7 +66,10 @@ fn exec_env_cwd_user_and_groups() {
     let groups: Vec<&str> = lines[5].split_whitespace().collect();
     assert!(groups.contains(&"2000") && groups.contains(&"3000"), "{out}");
     // Long forms; a uid alone keeps the container's gid (0).
-    let out = c.exec(&["--user", "1000", "--env", "BAR=1", "--additional-gids", "5"], &["sh", "-c", "id -u; id -g; id -G; echo $BAR"]);
+    let out = c.exec(
+        &["--user", "1000", "--env", "BAR=1", "--additional-gids", "5"],
+        &["sh", "-c", "id -u; id -g; id -G; echo $BAR"],
+    );
     out.assert_ok();
     assert_eq!(out.stdout, "1000\n0\n0 5\n1\n", "{out}");
     c.finish();
@@ -117,7 +122,9 @@ fn exec_no_new_privs_flag() {
 #[test]
 fn exec_apparmor_and_process_label_are_reported() {
     let c = Running::sleeping("ex-lsm", |_| {});
-    for (flag, value, word) in [("--apparmor", "some-profile", "AppArmor"), ("--process-label", "system_u:system_r:container_t:s0", "SELinux")] {
+    for (flag, value, word) in
+        [("--apparmor", "some-profile", "AppArmor"), ("--process-label", "system_u:system_r:container_t:s0", "SELinux")]
+    {
         let out = c.exec(&[flag, value], &["echo", "ran"]);
         if is_runc() {
             integration::note(&format!("[runc 1.1.5 refuses {flag} without the LSM] exit {}", out.code()));
@@ -192,11 +199,7 @@ pid=$(cat "$pf")
 echo "self=$$"
 grep PPid "/proc/$pid/status""#;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_subreaper"));
-    cmd.args(["sh", "-c", script])
-        .arg(c.rt.bin())
-        .arg(c.rt.root())
-        .arg(&c.id)
-        .arg(&pid_file);
+    cmd.args(["sh", "-c", script]).arg(c.rt.bin()).arg(c.rt.root()).arg(&c.id).arg(&pid_file);
     let out = c.rt.exec(cmd);
     out.assert_ok();
     let me = out.stdout.lines().find_map(|l| l.strip_prefix("self=")).unwrap_or("?").to_string();
@@ -384,14 +387,13 @@ fn exec_into_paused_container_needs_ignore_paused() {
         assert!(out.stderr.contains("paused"), "{out}");
     }
     // With --ignore-paused the process starts frozen and runs once the container is resumed.
-    let mut child = c
-        .rt
-        .cmd(&exec_args(&["--ignore-paused", "-d"], &c.id, &["sh", "-c", "echo ran > /tmp/ran"]))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child =
+        c.rt.cmd(&exec_args(&["--ignore-paused", "-d"], &c.id, &["sh", "-c", "echo ran > /tmp/ran"]))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
     std::thread::sleep(Duration::from_millis(700));
     let ran = c.b.rootfs().join("tmp/ran");
     assert!(!ran.exists(), "nothing runs in a frozen container");
@@ -491,11 +493,46 @@ fn exec_helpers_are_not_dumpable_inside_the_container() {
 
 fn cap_name(n: u32) -> String {
     const NAMES: [&str; 41] = [
-        "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-        "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-        "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-        "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-        "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "DAC_READ_SEARCH",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "SETGID",
+        "SETUID",
+        "SETPCAP",
+        "LINUX_IMMUTABLE",
+        "NET_BIND_SERVICE",
+        "NET_BROADCAST",
+        "NET_ADMIN",
+        "NET_RAW",
+        "IPC_LOCK",
+        "IPC_OWNER",
+        "SYS_MODULE",
+        "SYS_RAWIO",
+        "SYS_CHROOT",
+        "SYS_PTRACE",
+        "SYS_PACCT",
+        "SYS_ADMIN",
+        "SYS_BOOT",
+        "SYS_NICE",
+        "SYS_RESOURCE",
+        "SYS_TIME",
+        "SYS_TTY_CONFIG",
+        "MKNOD",
+        "LEASE",
+        "AUDIT_WRITE",
+        "AUDIT_CONTROL",
+        "SETFCAP",
+        "MAC_OVERRIDE",
+        "MAC_ADMIN",
+        "SYSLOG",
+        "WAKE_ALARM",
+        "BLOCK_SUSPEND",
+        "AUDIT_READ",
+        "PERFMON",
+        "BPF",
         "CHECKPOINT_RESTORE",
     ];
     format!("CAP_{}", NAMES[n as usize])

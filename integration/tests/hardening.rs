@@ -39,13 +39,19 @@ fn runtime_binary_cannot_be_reopened_for_writing_through_init_exe() {
     rt.create(&id, &b).assert_ok();
     let pid = rt.pid(&id);
     // Keep a handle on whatever init runs, as an attacker with ptrace rights would.
-    let handle = std::fs::OpenOptions::new().custom_flags(libc::O_PATH).read(true).open(format!("/proc/{pid}/exe")).unwrap();
+    let handle =
+        std::fs::OpenOptions::new().custom_flags(libc::O_PATH).read(true).open(format!("/proc/{pid}/exe")).unwrap();
     rt.start(&id).assert_ok();
-    let reopen = std::fs::OpenOptions::new().append(true).open(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&handle)));
+    let reopen = std::fs::OpenOptions::new()
+        .append(true)
+        .open(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&handle)));
     match reopen {
         Ok(_) => panic!("the runtime's binary was reopened for writing through init's exe"),
         Err(e) => assert!(
-            matches!(e.raw_os_error(), Some(libc::EROFS) | Some(libc::ETXTBSY) | Some(libc::EPERM) | Some(libc::EACCES)),
+            matches!(
+                e.raw_os_error(),
+                Some(libc::EROFS) | Some(libc::ETXTBSY) | Some(libc::EPERM) | Some(libc::EACCES)
+            ),
             "unexpected error {e}"
         ),
     }
@@ -64,7 +70,13 @@ fn init_is_not_readable_from_the_container_before_start() {
     let b = Bundle::new(&["sleep", "30"]);
     let id = unique("dump");
     rt.create(&id, &b).assert_ok();
-    let out = rt.run(&["exec", &id, "sh", "-c", "cat /proc/1/environ >/dev/null 2>&1; echo environ=$?; ls -l /proc/1/exe >/dev/null 2>&1; echo exe=$?"]);
+    let out = rt.run(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "cat /proc/1/environ >/dev/null 2>&1; echo environ=$?; ls -l /proc/1/exe >/dev/null 2>&1; echo exe=$?",
+    ]);
     out.assert_ok();
     assert!(out.stdout.contains("environ=1"), "init's environ must not be readable: {out}");
     rt.delete_force(&id).assert_ok();
@@ -154,7 +166,11 @@ fn proc_as_a_symlink_is_refused() {
     let id = unique("procsym");
     let out = rt.run_container(&id, &b, &[]);
     out.assert_fail().assert_no_panic();
-    assert_eq!(std::fs::read_dir(target.path()).unwrap().count(), 0, "something was mounted or written at the symlink target");
+    assert_eq!(
+        std::fs::read_dir(target.path()).unwrap().count(),
+        0,
+        "something was mounted or written at the symlink target"
+    );
     assert!(integration::leftovers::mounts_mentioning(target.path()).is_empty());
     rt.assert_clean(&id, &b);
 }
@@ -173,7 +189,18 @@ fn masked_paths_need_a_real_dev_null() {
     let mut b = Bundle::new(&["true"]);
     // No /dev tmpfs: the rootfs's own /dev is used, where we plant a regular file as /dev/null.
     b.edit(|c| {
-        let mounts: Vec<serde_json::Value> = c["mounts"].as_array().unwrap().iter().filter(|m| m["destination"] != "/dev" && m["destination"] != "/dev/pts" && m["destination"] != "/dev/shm" && m["destination"] != "/dev/mqueue").cloned().collect();
+        let mounts: Vec<serde_json::Value> = c["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| {
+                m["destination"] != "/dev"
+                    && m["destination"] != "/dev/pts"
+                    && m["destination"] != "/dev/shm"
+                    && m["destination"] != "/dev/mqueue"
+            })
+            .cloned()
+            .collect();
         c["mounts"] = json!(mounts);
         c["linux"]["maskedPaths"] = json!(["/proc/kcore", "/etc/hostname"]);
     });
@@ -201,7 +228,10 @@ fn inheritable_and_ambient_are_empty_unless_asked() {
     let id = unique("capinh");
     let out = rt.run_container(&id, &b, &[]);
     out.assert_ok();
-    assert!(out.stdout.contains("CapInh:\t0000000000000000") && out.stdout.contains("CapAmb:\t0000000000000000"), "{out}");
+    assert!(
+        out.stdout.contains("CapInh:\t0000000000000000") && out.stdout.contains("CapAmb:\t0000000000000000"),
+        "{out}"
+    );
     rt.assert_clean(&id, &b);
 }
 
@@ -253,7 +283,8 @@ fn mounts_of(pid: i32) -> Vec<(String, String, String)> {
 fn bundle_with_own_dev(args: &[&str]) -> Bundle {
     let mut b = Bundle::new(args);
     b.edit(|c| {
-        let mounts: Vec<serde_json::Value> = c["mounts"].as_array().unwrap().iter().filter(|m| m["destination"] != "/dev").cloned().collect();
+        let mounts: Vec<serde_json::Value> =
+            c["mounts"].as_array().unwrap().iter().filter(|m| m["destination"] != "/dev").cloned().collect();
         c["mounts"] = json!(mounts);
     });
     b
@@ -287,7 +318,9 @@ fn mount_target_swapped_by_a_racing_rename_stays_inside_the_rootfs() {
     let mut b = Bundle::new(&["sleep", "30"]);
     let canary = tempfile::Builder::new().prefix("oxrun-canary-").tempdir().unwrap();
     let tag = unique("oxrace");
-    b.add_mount(json!({"destination": "/race/a/b", "type": "tmpfs", "source": tag, "options": ["nosuid", "nodev", "size=64k"]}));
+    b.add_mount(
+        json!({"destination": "/race/a/b", "type": "tmpfs", "source": tag, "options": ["nosuid", "nodev", "size=64k"]}),
+    );
     // The host directory has a `b` already, so a mount that escapes needs no mkdir to land there.
     std::fs::create_dir(canary.path().join("b")).unwrap();
     let race = b.rootfs().join("race");
@@ -302,7 +335,8 @@ fn mount_target_swapped_by_a_racing_rename_stays_inside_the_rootfs() {
         s.spawn(|| {
             while !stop.load(Ordering::Relaxed) {
                 let flags = nix::fcntl::RenameFlags::RENAME_EXCHANGE;
-                nix::fcntl::renameat2(None, &race.join("a"), None, &race.join("a.swap"), flags).expect("swap a and a.swap");
+                nix::fcntl::renameat2(None, &race.join("a"), None, &race.join("a.swap"), flags)
+                    .expect("swap a and a.swap");
                 swaps.fetch_add(1, Ordering::Relaxed);
             }
         });
@@ -313,8 +347,12 @@ fn mount_target_swapped_by_a_racing_rename_stays_inside_the_rootfs() {
             let out = rt.create(&id, &b);
             if out.ok() {
                 created += 1;
-                let ours: Vec<String> = mounts_of(rt.pid(&id)).into_iter().filter(|m| m.2 == tag).map(|m| m.0).collect();
-                assert!(ours.len() == 1 && inside.contains(&ours[0]), "create {created}: the tmpfs must be inside the container, at one of {inside:?}; it is at {ours:?}");
+                let ours: Vec<String> =
+                    mounts_of(rt.pid(&id)).into_iter().filter(|m| m.2 == tag).map(|m| m.0).collect();
+                assert!(
+                    ours.len() == 1 && inside.contains(&ours[0]),
+                    "create {created}: the tmpfs must be inside the container, at one of {inside:?}; it is at {ours:?}"
+                );
                 *landed.entry(ours[0].clone()).or_default() += 1;
                 rt.delete_force(&id).assert_ok();
             } else {
@@ -329,7 +367,10 @@ fn mount_target_swapped_by_a_racing_rename_stays_inside_the_rootfs() {
             assert!(entries(&canary.path().join("b")).is_empty(), "something was created in the host directory");
         }
     });
-    note(&format!("mount race: {created} creates (tmpfs at {landed:?}), {failed} clean failures, {} swaps", swaps.load(Ordering::Relaxed)));
+    note(&format!(
+        "mount race: {created} creates (tmpfs at {landed:?}), {failed} clean failures, {} swaps",
+        swaps.load(Ordering::Relaxed)
+    ));
     assert!(created > 0, "no create succeeded while racing: the test checked nothing");
 }
 
@@ -355,7 +396,10 @@ fn dev_console_as_a_symlink_is_refused() {
         let id = unique("console");
         let out = rt.create_with(&id, &b, &["--console-socket", &sock.path_str()]);
         out.assert_fail().assert_no_panic();
-        assert!(out.stderr.contains("/dev/console") && out.stderr.contains("symlink"), "/dev/console -> {target}: the error must say why: {out}");
+        assert!(
+            out.stderr.contains("/dev/console") && out.stderr.contains("symlink"),
+            "/dev/console -> {target}: the error must say why: {out}"
+        );
         if !integration::is_runc() {
             assert_eq!(out.stderr.lines().filter(|l| !l.trim().is_empty()).count(), 1, "one error line: {out}");
         }
@@ -389,8 +433,16 @@ fn dev_pts_as_a_symlink_keeps_devpts_inside_the_rootfs() {
         out.assert_ok();
         let master = sock.receive(Duration::from_secs(10)).expect("pty master over the console socket");
         // /dev/console is a bind of the pty, on devpts too.
-        let devpts: Vec<String> = mounts_of(rt.pid(&id)).into_iter().filter(|m| m.1 == "devpts" && m.0 != "/dev/console").map(|m| m.0).collect();
-        assert_eq!(devpts, std::slice::from_ref(&target), "/dev/pts -> {target}: devpts must be mounted at the target inside the root");
+        let devpts: Vec<String> = mounts_of(rt.pid(&id))
+            .into_iter()
+            .filter(|m| m.1 == "devpts" && m.0 != "/dev/console")
+            .map(|m| m.0)
+            .collect();
+        assert_eq!(
+            devpts,
+            std::slice::from_ref(&target),
+            "/dev/pts -> {target}: devpts must be mounted at the target inside the root"
+        );
         rt.start(&id).assert_ok();
         let text = master.read_all(Duration::from_secs(10));
         assert!(text.contains("pty-ok"), "/dev/pts -> {target}: {text:?}");

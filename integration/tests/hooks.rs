@@ -12,10 +12,8 @@ fn record_hook(dir: &Path, kind: &str) -> Value {
 }
 
 fn read_json(p: &Path) -> Value {
-    let text = std::fs::read_to_string(p)
-        .unwrap_or_else(|e| panic!("hook output {} missing: {e}", p.display()));
-    serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("hook stdin was not state JSON ({e}): {text:?}"))
+    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("hook output {} missing: {e}", p.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("hook stdin was not state JSON ({e}): {text:?}"))
 }
 
 #[test]
@@ -24,13 +22,7 @@ fn all_hooks_run_in_order_with_state_on_stdin() {
     let out_dir = tempfile::tempdir().unwrap();
     let o = out_dir.path();
     let mut b = Bundle::new(&["sh", "-c", "echo body >> /order-inside"]);
-    for kind in [
-        "prestart",
-        "createRuntime",
-        "createContainer",
-        "poststart",
-        "poststop",
-    ] {
+    for kind in ["prestart", "createRuntime", "createContainer", "poststart", "poststop"] {
         b.set_hooks(kind, json!([record_hook(o, kind)]));
     }
     // startContainer runs inside the container: its path and files resolve in the rootfs.
@@ -46,24 +38,14 @@ fn all_hooks_run_in_order_with_state_on_stdin() {
         assert_eq!(v["id"], id.as_str(), "{kind}: {v}");
         assert_eq!(v["bundle"], b.path_str().as_str(), "{kind}: {v}");
         // createContainer runs in the container's pid namespace, where init is pid 1 (runc reports 1).
-        let want = if kind == "createContainer" {
-            [pid, 1]
-        } else {
-            [pid, pid]
-        };
+        let want = if kind == "createContainer" { [pid, 1] } else { [pid, pid] };
         let got = v["pid"].as_i64().unwrap_or(0) as i32;
-        assert!(
-            want.contains(&got),
-            "{kind} gets the init pid ({pid}, or 1 in the container's pid ns): {v}"
-        );
+        assert!(want.contains(&got), "{kind} gets the init pid ({pid}, or 1 in the container's pid ns): {v}");
         // state.md: `created` is "after step 2 in the lifecycle" (prestart..createContainer are steps 3-5).
         assert_eq!(v["status"], "created", "{kind}: {v}");
         assert!(v["ociVersion"].is_string());
     }
-    assert!(
-        !b.rootfs().join("startContainer.json").exists(),
-        "startContainer must wait for start"
-    );
+    assert!(!b.rootfs().join("startContainer.json").exists(), "startContainer must wait for start");
     rt.start(&id).assert_ok();
     rt.wait_status(&id, "stopped");
     let v = read_json(&b.rootfs().join("startContainer.json"));
@@ -86,13 +68,7 @@ fn all_hooks_run_in_order_with_state_on_stdin() {
     let order = std::fs::read_to_string(o.join("order")).unwrap_or_default();
     assert_eq!(
         order.lines().collect::<Vec<_>>(),
-        [
-            "prestart",
-            "createRuntime",
-            "createContainer",
-            "poststart",
-            "poststop"
-        ],
+        ["prestart", "createRuntime", "createContainer", "poststart", "poststop"],
         "host hook order"
     );
     rt.assert_clean(&id, &b);
@@ -111,10 +87,7 @@ fn hook_args_and_env_are_passed() {
     );
     let id = unique("hookenv");
     rt.run_container(&id, &b, &[]).assert_ok();
-    assert_eq!(
-        std::fs::read_to_string(&f).unwrap_or_default().trim(),
-        "arg0 arg1 hv"
-    );
+    assert_eq!(std::fs::read_to_string(&f).unwrap_or_default().trim(), "arg0 arg1 hv");
     rt.assert_clean(&id, &b);
 }
 
@@ -123,10 +96,7 @@ fn failing_prestart_and_create_runtime_fail_create_cleanly() {
     let rt = Runtime::new();
     for kind in ["prestart", "createRuntime", "createContainer"] {
         let mut b = Bundle::new(&["sleep", "1000"]);
-        b.set_hooks(
-            kind,
-            json!([{"path": "/bin/sh", "args": ["sh", "-c", "exit 7"]}]),
-        );
+        b.set_hooks(kind, json!([{"path": "/bin/sh", "args": ["sh", "-c", "exit 7"]}]));
         let id = unique("hookfail");
         let out = rt.create(&id, &b);
         out.assert_fail().assert_no_panic();
@@ -148,24 +118,12 @@ fn hook_timeout_fails_create() {
     let out = rt.create(&id, &b);
     let took = t0.elapsed();
     out.assert_fail().assert_no_panic();
-    assert!(
-        took < Duration::from_secs(10),
-        "the hook timeout (1 s) must be enforced, took {took:?}"
-    );
+    assert!(took < Duration::from_secs(10), "the hook timeout (1 s) must be enforced, took {took:?}");
     rt.assert_clean(&id, &b);
-    let hook_pid: i32 = std::fs::read_to_string(&pidfile)
-        .expect("the hook ran")
-        .trim()
-        .parse()
-        .expect("hook pid");
-    let gone = integration::util::poll_until(Duration::from_secs(3), || {
-        !integration::util::pid_alive(hook_pid)
-    });
+    let hook_pid: i32 = std::fs::read_to_string(&pidfile).expect("the hook ran").trim().parse().expect("hook pid");
+    let gone = integration::util::poll_until(Duration::from_secs(3), || !integration::util::pid_alive(hook_pid));
     if !gone {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(hook_pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(hook_pid), nix::sys::signal::Signal::SIGKILL);
     }
     assert!(gone, "the timed-out hook (pid {hook_pid}) must be killed");
 }
@@ -177,23 +135,14 @@ fn poststart_runs_at_start_not_at_create() {
     let rt = Runtime::new();
     let out_dir = tempfile::tempdir().unwrap();
     let mut b = Bundle::new(&["sleep", "1000"]);
-    b.set_hooks(
-        "poststart",
-        json!([record_hook(out_dir.path(), "poststart")]),
-    );
+    b.set_hooks("poststart", json!([record_hook(out_dir.path(), "poststart")]));
     let id = unique("pstime");
     rt.create(&id, &b).assert_ok();
     std::thread::sleep(Duration::from_millis(200));
-    assert!(
-        !out_dir.path().join("poststart.json").exists(),
-        "poststart must not run before start"
-    );
+    assert!(!out_dir.path().join("poststart.json").exists(), "poststart must not run before start");
     rt.start(&id).assert_ok();
     let v = read_json(&out_dir.path().join("poststart.json"));
-    assert_eq!(
-        v["status"], "running",
-        "poststart sees a running container: {v}"
-    );
+    assert_eq!(v["status"], "running", "poststart sees a running container: {v}");
     rt.delete_force(&id).assert_ok();
     rt.assert_clean(&id, &b);
 }
@@ -204,29 +153,16 @@ fn poststart_runs_at_start_not_at_create() {
 fn failing_poststart_is_logged_not_fatal() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&["sh", "-c", "sleep 0.3; echo survived"]);
-    b.set_hooks(
-        "poststart",
-        json!([{"path": "/bin/sh", "args": ["sh", "-c", "echo poststart-broke >&2; exit 3"]}]),
-    );
+    b.set_hooks("poststart", json!([{"path": "/bin/sh", "args": ["sh", "-c", "echo poststart-broke >&2; exit 3"]}]));
     let id = unique("pstart");
     let c = rt.create(&id, &b);
     c.assert_ok();
     let st = rt.start(&id);
     st.assert_no_panic();
-    assert!(
-        st.ok(),
-        "a failing poststart hook must not fail start: {st}"
-    );
-    assert!(
-        !st.stderr.trim().is_empty(),
-        "the hook failure must be logged: {st}"
-    );
+    assert!(st.ok(), "a failing poststart hook must not fail start: {st}");
+    assert!(!st.stderr.trim().is_empty(), "the hook failure must be logged: {st}");
     rt.wait_status(&id, "stopped");
-    assert!(
-        c.stdout_now().contains("survived"),
-        "the container must keep running: {}",
-        c.stdout_now()
-    );
+    assert!(c.stdout_now().contains("survived"), "the container must keep running: {}", c.stdout_now());
     rt.delete(&id).assert_ok();
     rt.assert_clean(&id, &b);
 }
@@ -236,10 +172,7 @@ fn failing_poststart_is_logged_not_fatal() {
 fn failing_poststop_is_logged_not_fatal() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&["true"]);
-    b.set_hooks(
-        "poststop",
-        json!([{"path": "/bin/sh", "args": ["sh", "-c", "exit 4"]}]),
-    );
+    b.set_hooks("poststop", json!([{"path": "/bin/sh", "args": ["sh", "-c", "exit 4"]}]));
     let id = unique("pstop");
     rt.create_start(&id, &b);
     rt.wait_status(&id, "stopped");

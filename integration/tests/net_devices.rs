@@ -26,7 +26,9 @@ use std::time::Duration;
 
 fn skip_for_runc(test: &str) -> bool {
     if is_runc() {
-        integration::util::note(&format!("SKIP {test}: runc 1.1.5 does not implement linux.netDevices (runtime-spec 1.3); it ignores the field"));
+        integration::util::note(&format!(
+            "SKIP {test}: runc 1.1.5 does not implement linux.netDevices (runtime-spec 1.3); it ignores the field"
+        ));
     }
     is_runc()
 }
@@ -101,7 +103,14 @@ fn host_view(name: &str) -> Option<Value> {
         .as_array()?
         .iter()
         .filter(|a| !a["local"].as_str().unwrap_or_default().starts_with("fe80"))
-        .map(|a| format!("{}/{} {}", a["local"].as_str().unwrap_or_default(), a["prefixlen"], a["scope"].as_str().unwrap_or_default()))
+        .map(|a| {
+            format!(
+                "{}/{} {}",
+                a["local"].as_str().unwrap_or_default(),
+                a["prefixlen"],
+                a["scope"].as_str().unwrap_or_default()
+            )
+        })
         .collect();
     addrs.sort();
     let up = d["flags"].as_array()?.iter().any(|f| f == "UP");
@@ -116,7 +125,12 @@ fn gone_with_the_namespace(dev: &str, peer_of: &HostVeths) -> bool {
 
 /// The permanent addresses a test puts on a device: two global ones (which must move) and one of
 /// link scope (which must not).
-const ADDRESSES: &[&str] = &["addr add 10.231.7.1/24 dev {}", "addr add fd31:7::1/64 dev {} nodad", "addr add 169.254.31.7/16 scope link dev {}", "link set {} mtu 1400 up"];
+const ADDRESSES: &[&str] = &[
+    "addr add 10.231.7.1/24 dev {}",
+    "addr add fd31:7::1/64 dev {} nodad",
+    "addr add 169.254.31.7/16 scope link dev {}",
+    "link set {} mtu 1400 up",
+];
 
 fn net_devices(c: &mut Value, devices: Value) {
     c["linux"]["netDevices"] = devices;
@@ -131,16 +145,23 @@ fn a_device_moves_in_under_its_host_name_with_addresses_mtu_and_up_and_goes_with
     let dev = veths.pair(ADDRESSES);
     let r = Running::sleeping("netdev-move", |c| net_devices(c, json!({ &dev: {} })));
     assert!(!exists_on_host(&dev), "{dev} must have left the host while the container runs");
-    let sys = r.exec(&[], &["sh", "-c", &format!("ls /sys/class/net; cat /sys/class/net/{dev}/mtu /sys/class/net/{dev}/flags")]);
+    let sys = r.exec(
+        &[],
+        &["sh", "-c", &format!("ls /sys/class/net; cat /sys/class/net/{dev}/mtu /sys/class/net/{dev}/flags")],
+    );
     sys.assert_ok();
     let lines: Vec<&str> = sys.stdout.lines().collect();
     assert!(lines.contains(&dev.as_str()), "{dev} must be in the container's /sys/class/net: {sys}");
     assert!(lines.contains(&"1400"), "the MTU is preserved: {sys}");
-    let flags = lines.iter().find_map(|l| l.strip_prefix("0x")).and_then(|h| u32::from_str_radix(h, 16).ok()).expect("flags");
+    let flags =
+        lines.iter().find_map(|l| l.strip_prefix("0x")).and_then(|h| u32::from_str_radix(h, 16).ok()).expect("flags");
     assert!(flags & 1 != 0, "the device is up inside (IFF_UP): {sys}");
     let addrs = r.exec(&[], &["ip", "addr", "show", "dev", &dev]);
     addrs.assert_ok();
-    assert!(addrs.stdout.contains("inet 10.231.7.1/24") && addrs.stdout.contains("inet6 fd31:7::1/64"), "the permanent global addresses moved: {addrs}");
+    assert!(
+        addrs.stdout.contains("inet 10.231.7.1/24") && addrs.stdout.contains("inet6 fd31:7::1/64"),
+        "the permanent global addresses moved: {addrs}"
+    );
     assert!(!addrs.stdout.contains("169.254.31.7"), "an address of link scope does not move: {addrs}");
     r.finish();
     // A virtual device is destroyed with the namespace; the runtime did not move it out.
@@ -154,15 +175,23 @@ fn a_device_is_renamed_inside_and_a_template_gets_a_kernel_name() {
     }
     let mut veths = HostVeths::new();
     let (named, templated) = (veths.pair(&[]), veths.pair(&[]));
-    let r = Running::sleeping("netdev-name", |c| net_devices(c, json!({ &named: { "name": "ctr0" }, &templated: { "name": "tpl%d" } })));
+    let r = Running::sleeping("netdev-name", |c| {
+        net_devices(c, json!({ &named: { "name": "ctr0" }, &templated: { "name": "tpl%d" } }))
+    });
     let out = r.exec(&[], &["ls", "/sys/class/net"]);
     out.assert_ok();
     let mut names: Vec<&str> = out.stdout.split_whitespace().collect();
     names.sort();
     assert_eq!(names, ["ctr0", "lo", "tpl0"], "renamed inside, neither under its host name: {out}");
-    assert!(!exists_on_host(&named) && !exists_on_host(&templated) && !exists_on_host("ctr0"), "the devices left the host under no name");
+    assert!(
+        !exists_on_host(&named) && !exists_on_host(&templated) && !exists_on_host("ctr0"),
+        "the devices left the host under no name"
+    );
     r.finish();
-    assert!(gone_with_the_namespace(&named, &veths) && gone_with_the_namespace(&templated, &veths), "gone with the namespace after delete");
+    assert!(
+        gone_with_the_namespace(&named, &veths) && gone_with_the_namespace(&templated, &veths),
+        "gone with the namespace after delete"
+    );
 }
 
 /// "The runtime MUST NOT attempt to move the interface out of the namespace before deletion":
@@ -174,9 +203,14 @@ fn a_device_stays_in_a_joined_namespace_that_outlives_the_container() {
     }
     let mut veths = HostVeths::new();
     let dev = veths.pair(&["link set {} up"]);
-    let holder = NetnsHolder(Command::new("unshare").args(["--net", "sleep", "60"]).spawn().expect("unshare --net sleep"));
+    let holder =
+        NetnsHolder(Command::new("unshare").args(["--net", "sleep", "60"]).spawn().expect("unshare --net sleep"));
     let ns_path = format!("/proc/{}/ns/net", holder.0.id());
-    assert!(poll_until(Duration::from_secs(5), || std::fs::read_link(&ns_path).ok() != std::fs::read_link("/proc/self/ns/net").ok()), "holder in its own netns");
+    assert!(
+        poll_until(Duration::from_secs(5), || std::fs::read_link(&ns_path).ok()
+            != std::fs::read_link("/proc/self/ns/net").ok()),
+        "holder in its own netns"
+    );
     let rt = Runtime::new();
     let mut b = Bundle::new(&["cat", &format!("/sys/class/net/{dev}/flags")]);
     b.set_namespace("network", Some(&ns_path));
@@ -184,11 +218,19 @@ fn a_device_stays_in_a_joined_namespace_that_outlives_the_container() {
     let id = unique("netdev-join");
     let out = rt.run_container(&id, &b, &[]);
     rt.assert_clean(&id, &b);
-    let inside = Command::new("nsenter").arg(format!("--net={ns_path}")).args(["ip", "-o", "link", "show", &dev]).output().expect("nsenter");
+    let inside = Command::new("nsenter")
+        .arg(format!("--net={ns_path}"))
+        .args(["ip", "-o", "link", "show", &dev])
+        .output()
+        .expect("nsenter");
     drop(holder);
     out.assert_ok();
     assert!(out.stdout.trim().starts_with("0x"), "the device was seen inside: {out}");
-    assert!(inside.status.success(), "after delete the device is still in the joined namespace: {}", String::from_utf8_lossy(&inside.stderr));
+    assert!(
+        inside.status.success(),
+        "after delete the device is still in the joined namespace: {}",
+        String::from_utf8_lossy(&inside.stderr)
+    );
     assert!(!exists_on_host(&dev), "and was not moved back to the host");
     assert!(gone_with_the_namespace(&dev, &veths), "gone once the namespace's last process ended");
 }
@@ -206,7 +248,13 @@ impl Drop for NetnsHolder {
 /// `create` with `devices` must fail with one line containing `want`, leave no container, and
 /// leave every device on the host exactly as it was.
 #[track_caller]
-fn refused(test: &str, devices: impl Fn(&[String]) -> Value, setups: &[&[&str]], edit: impl FnOnce(&mut Value), want: &str) {
+fn refused(
+    test: &str,
+    devices: impl Fn(&[String]) -> Value,
+    setups: &[&[&str]],
+    edit: impl FnOnce(&mut Value),
+    want: &str,
+) {
     if skip_for_runc(test) {
         return;
     }
@@ -300,7 +348,11 @@ fn the_device_is_in_the_container_when_prestart_and_create_runtime_hooks_run() {
     rt.assert_clean(&id, &b);
     for seen in [prestart_seen, create_runtime_seen] {
         let text = std::fs::read_to_string(&seen).unwrap_or_default();
-        assert!(text.contains(": ctr0") && text.contains(",UP"), "{} must show ctr0 up in the container: {text:?}", seen.display());
+        assert!(
+            text.contains(": ctr0") && text.contains(",UP"),
+            "{} must show ctr0 up in the container: {text:?}",
+            seen.display()
+        );
     }
 }
 

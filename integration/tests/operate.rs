@@ -29,13 +29,20 @@ fn no_v1(test: &str, controller: &str) -> bool {
     if std::path::Path::new("/sys/fs/cgroup").join(controller).is_dir() {
         return false;
     }
-    integration::skip(test, &format!("no cgroup v1 {controller} hierarchy: the test reads its v1 files (pure v2: cgroup_v2_host.rs)"));
+    integration::skip(
+        test,
+        &format!("no cgroup v1 {controller} hierarchy: the test reads its v1 files (pure v2: cgroup_v2_host.rs)"),
+    );
     true
 }
 
 /// A container that counts in /tmp/count every 20 ms.
 fn counter() -> Running {
-    let b = Bundle::new(&["sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.02; done"]);
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.02; done",
+    ]);
     Running::start(b, "op-count")
 }
 
@@ -116,7 +123,8 @@ fn ps_lists_the_containers_processes() {
     let out = c.rt.run(&["ps", "--format", "json", &c.id]);
     out.assert_ok();
     assert!(out.stdout.ends_with('\n'), "{out}");
-    let pids: Vec<i32> = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not a JSON array of pids ({e}): {out}"));
+    let pids: Vec<i32> =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not a JSON array of pids ({e}): {out}"));
     let mut want = vec![c.pid(), extra];
     want.sort_unstable();
     let mut got = pids.clone();
@@ -134,7 +142,10 @@ fn ps_lists_the_containers_processes() {
     assert!(rows.iter().any(|r| r.contains("sleep 1000")) && rows.iter().any(|r| r.contains("sleep 301")), "{out}");
     let out = c.rt.run(&["ps", &c.id, "-o", "pid,comm"]);
     out.assert_ok();
-    assert!(out.stdout.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == [c.pid().to_string().as_str(), "sleep"]), "{out}");
+    assert!(
+        out.stdout.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == [c.pid().to_string().as_str(), "sleep"]),
+        "{out}"
+    );
     c.finish();
 }
 
@@ -165,7 +176,21 @@ fn update_flags_change_the_cgroup_at_once() {
     if memsw {
         assert_eq!(cg_read(&c.b, "memory.memsw.limit_in_bytes"), "1073741824");
     }
-    c.rt.run(&["update", "--cpu-share", "512", "--cpu-quota", "20000", "--cpu-period", "100000", "--cpuset-cpus", "0", "--cpuset-mems", "0", &c.id]).assert_ok();
+    c.rt.run(&[
+        "update",
+        "--cpu-share",
+        "512",
+        "--cpu-quota",
+        "20000",
+        "--cpu-period",
+        "100000",
+        "--cpuset-cpus",
+        "0",
+        "--cpuset-mems",
+        "0",
+        &c.id,
+    ])
+    .assert_ok();
     assert_eq!(cg_read(&c.b, "cpu.shares"), "512");
     assert_eq!(cg_read(&c.b, "cpu.cfs_quota_us"), "20000");
     assert_eq!(cg_read(&c.b, "cpu.cfs_period_us"), "100000");
@@ -181,12 +206,17 @@ fn update_flags_change_the_cgroup_at_once() {
         c.rt.run(&["update", "--blkio-weight", "300", &c.id]).assert_ok();
         assert_eq!(cg_read(&c.b, "blkio.weight"), "300");
     } else {
-        note("update_flags_change_the_cgroup_at_once: no blkio.weight on this host (no BFQ); --blkio-weight not checked");
+        note(
+            "update_flags_change_the_cgroup_at_once: no blkio.weight on this host (no BFQ); --blkio-weight not checked",
+        );
     }
     // The process sees the new limit: a fork beyond pids.max fails.
     c.rt.run(&["update", "--pids-limit", "3", &c.id]).assert_ok();
     let out = c.exec(&[], &["sh", "-c", "sleep 5 & sleep 5 & sleep 5 & wait"]);
-    assert!(out.stderr.contains("fork") || out.stderr.contains("can't") || !out.ok(), "pids.max 3 must refuse forks: {out}");
+    assert!(
+        out.stderr.contains("fork") || out.stderr.contains("can't") || !out.ok(),
+        "pids.max 3 must refuse forks: {out}"
+    );
     c.finish();
 }
 
@@ -261,7 +291,13 @@ fn events_stats_once_and_as_a_stream() {
     check_stats(&ev, &c.id);
     assert_eq!(ev["data"]["pids"]["limit"], 99, "{ev}");
     // A stream: one event per interval until the container stops.
-    let mut child = c.rt.cmd(&["events", "--interval", "100ms", &c.id]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child =
+        c.rt.cmd(&["events", "--interval", "100ms", &c.id])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
     let mut reader = BufReader::new(child.stdout.take().unwrap());
     let start = std::time::Instant::now();
     for _ in 0..3 {
@@ -289,7 +325,13 @@ fn events_reports_an_oom_kill() {
     let c = Running::sleeping("op-oom", |c| {
         c["linux"]["resources"]["memory"] = json!({"limit": 16777216, "swap": 16777216});
     });
-    let mut child = c.rt.cmd(&["events", "--interval", "100ms", &c.id]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child =
+        c.rt.cmd(&["events", "--interval", "100ms", &c.id])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
     let mut reader = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     reader.read_line(&mut line).unwrap();
@@ -334,10 +376,20 @@ fn features_is_honest() {
         let v = f[key].as_str().unwrap_or_else(|| panic!("{key} missing: {f}"));
         assert!(v.split('.').count() >= 3 && v.starts_with("1."), "{key}={v}");
     }
-    let strings = |v: &Value| -> Vec<String> { v.as_array().unwrap_or_else(|| panic!("not an array: {v}")).iter().map(|s| s.as_str().expect("string").to_string()).collect() };
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap_or_else(|| panic!("not an array: {v}"))
+            .iter()
+            .map(|s| s.as_str().expect("string").to_string())
+            .collect()
+    };
     let hooks = strings(&f["hooks"]);
     for h in &hooks {
-        assert!(["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"].contains(&h.as_str()), "{h}");
+        assert!(
+            ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
+                .contains(&h.as_str()),
+            "{h}"
+        );
     }
     let linux = &f["linux"];
     for (k, v) in linux["cgroup"].as_object().expect("linux.cgroup") {
@@ -404,9 +456,16 @@ fn check_namespaces_and_caps(rt: &Runtime, namespaces: &[String], caps: &[String
     rt.create(&id, &b).assert_ok();
     let pid = rt.pid(&id);
     for n in namespaces {
-        let link = |p: String| std::fs::read_link(format!("/proc/{p}/ns/{}", proc_ns_name(n))).map(|l| l.to_string_lossy().into_owned()).unwrap_or_default();
+        let link = |p: String| {
+            std::fs::read_link(format!("/proc/{p}/ns/{}", proc_ns_name(n)))
+                .map(|l| l.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
         let (theirs, ours) = (link(pid.to_string()), link("self".into()));
-        assert!(!theirs.is_empty() && theirs != ours, "advertised namespace {n} is not new in the container ({theirs} vs {ours})");
+        assert!(
+            !theirs.is_empty() && theirs != ours,
+            "advertised namespace {n} is not new in the container ({theirs} vs {ours})"
+        );
     }
     rt.start(&id).assert_ok();
     rt.wait_status(&id, "stopped");
@@ -418,9 +477,12 @@ fn check_namespaces_and_caps(rt: &Runtime, namespaces: &[String], caps: &[String
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let host = u64::from_str_radix(&status_field(&status, "CapBnd"), 16).unwrap_or(0);
     let names: Vec<String> = (0..64).map(cap_name).collect();
-    let (caps, missing): (Vec<String>, Vec<String>) = caps.iter().cloned().partition(|c| names.iter().position(|n| n == c).is_some_and(|i| host & (1 << i) != 0));
+    let (caps, missing): (Vec<String>, Vec<String>) =
+        caps.iter().cloned().partition(|c| names.iter().position(|n| n == c).is_some_and(|i| host & (1 << i) != 0));
     if !missing.is_empty() {
-        note(&format!("features_is_honest: not in the host's bounding set, not checked outside a user namespace: {missing:?}"));
+        note(&format!(
+            "features_is_honest: not in the host's bounding set, not checked outside a user namespace: {missing:?}"
+        ));
     }
     let mut b = Bundle::new(&["cat", "/proc/self/status"]);
     b.edit(|c| c["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps}));
@@ -435,11 +497,46 @@ fn check_namespaces_and_caps(rt: &Runtime, namespaces: &[String], caps: &[String
 /// `CAP_*` name of capability number `n` (empty past the known ones).
 fn cap_name(n: u32) -> String {
     const NAMES: [&str; 41] = [
-        "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-        "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-        "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-        "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-        "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "DAC_READ_SEARCH",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "SETGID",
+        "SETUID",
+        "SETPCAP",
+        "LINUX_IMMUTABLE",
+        "NET_BIND_SERVICE",
+        "NET_BROADCAST",
+        "NET_ADMIN",
+        "NET_RAW",
+        "IPC_LOCK",
+        "IPC_OWNER",
+        "SYS_MODULE",
+        "SYS_RAWIO",
+        "SYS_CHROOT",
+        "SYS_PTRACE",
+        "SYS_PACCT",
+        "SYS_ADMIN",
+        "SYS_BOOT",
+        "SYS_NICE",
+        "SYS_RESOURCE",
+        "SYS_TIME",
+        "SYS_TTY_CONFIG",
+        "MKNOD",
+        "LEASE",
+        "AUDIT_WRITE",
+        "AUDIT_CONTROL",
+        "SETFCAP",
+        "MAC_OVERRIDE",
+        "MAC_ADMIN",
+        "SYSLOG",
+        "WAKE_ALARM",
+        "BLOCK_SUSPEND",
+        "AUDIT_READ",
+        "PERFMON",
+        "BPF",
         "CHECKPOINT_RESTORE",
     ];
     NAMES.get(n as usize).map(|s| format!("CAP_{s}")).unwrap_or_default()

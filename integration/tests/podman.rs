@@ -121,8 +121,5 @@ podman_cases! {
 
 #[test]
 fn generated_pairs_are_the_harness_pairs() {
-    assert_eq!(
-        GENERATED, PAIRS,
-        "update the podman_case! macro when integration::podman::PAIRS changes"
-    );
+    assert_eq!(GENERATED, PAIRS, "update the podman_case! macro when integration::podman::PAIRS changes");
 }

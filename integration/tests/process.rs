@@ -44,18 +44,12 @@ fn missing_relative_binary_reports_not_found_in_path() {
     let id = unique("nobin");
     let out = rt.run_container(&id, &b, &[]);
     out.assert_fail().assert_no_panic();
-    assert!(
-        out.stderr.contains("executable file not found in $PATH"),
-        "runc's wording expected: {out}"
-    );
+    assert!(out.stderr.contains("executable file not found in $PATH"), "runc's wording expected: {out}");
     assert!(out.stderr.contains("no-such-command-xyz"), "{out}");
     rt.assert_clean(&id, &b);
     let out = rt.create(&id, &b);
     out.assert_fail().assert_no_panic();
-    assert!(
-        out.stderr.contains("executable file not found in $PATH"),
-        "{out}"
-    );
+    assert!(out.stderr.contains("executable file not found in $PATH"), "{out}");
     rt.assert_clean(&id, &b);
 }
 
@@ -78,16 +72,8 @@ fn env_and_cwd() {
         c["process"]["env"] = json!(["PATH=/bin", "FOO=bar baz", "EMPTY="]);
         c["process"]["cwd"] = json!("/tmp");
     });
-    let out = sh(
-        &rt,
-        &mut b,
-        "echo \"foo=$FOO\"; echo \"empty=[$EMPTY]\"; pwd; echo path=$PATH",
-    );
-    assert_eq!(
-        out.stdout.lines().collect::<Vec<_>>(),
-        ["foo=bar baz", "empty=[]", "/tmp", "path=/bin"],
-        "{out}"
-    );
+    let out = sh(&rt, &mut b, "echo \"foo=$FOO\"; echo \"empty=[$EMPTY]\"; pwd; echo path=$PATH");
+    assert_eq!(out.stdout.lines().collect::<Vec<_>>(), ["foo=bar baz", "empty=[]", "/tmp", "path=/bin"], "{out}");
 }
 
 #[test]
@@ -104,22 +90,14 @@ fn user_uid_gid_additional_gids_umask() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&["true"]);
     b.edit(|c| {
-        c["process"]["user"] =
-            json!({"uid": 1000, "gid": 1000, "umask": 23, "additionalGids": [2000, 3000]});
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "umask": 23, "additionalGids": [2000, 3000]});
     });
-    let out = sh(
-        &rt,
-        &mut b,
-        "id -u; id -g; id -G; umask; touch /tmp/f; stat -c '%u:%g %a' /tmp/f",
-    );
+    let out = sh(&rt, &mut b, "id -u; id -g; id -G; umask; touch /tmp/f; stat -c '%u:%g %a' /tmp/f");
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines[0], "1000", "{out}");
     assert_eq!(lines[1], "1000", "{out}");
     let groups: Vec<&str> = lines[2].split_whitespace().collect();
-    assert!(
-        groups.contains(&"2000") && groups.contains(&"3000"),
-        "additional gids: {out}"
-    );
+    assert!(groups.contains(&"2000") && groups.contains(&"3000"), "additional gids: {out}");
     assert_eq!(lines[3], "0027", "{out}");
     assert_eq!(lines[4], "1000:1000 640", "{out}");
 }
@@ -128,15 +106,9 @@ fn user_uid_gid_additional_gids_umask() {
 fn rlimits_nofile() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&["true"]);
-    b.edit(|c| {
-        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 777, "hard": 1555}])
-    });
+    b.edit(|c| c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 777, "hard": 1555}]));
     let out = sh(&rt, &mut b, "ulimit -n; ulimit -Hn");
-    assert_eq!(
-        out.stdout.lines().collect::<Vec<_>>(),
-        ["777", "1555"],
-        "{out}"
-    );
+    assert_eq!(out.stdout.lines().collect::<Vec<_>>(), ["777", "1555"], "{out}");
 }
 
 #[test]
@@ -150,27 +122,16 @@ fn reduced_capability_sets() {
     });
     let out = sh(&rt, &mut b, "cat /proc/self/status");
     for k in ["CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb"] {
-        assert_eq!(
-            status_field(&out.stdout, k),
-            "0000000000000021",
-            "{k}: {out}"
-        );
+        assert_eq!(status_field(&out.stdout, k), "0000000000000021", "{k}: {out}");
     }
     b.edit(|c| {
-        c["process"]["capabilities"] = json!({"bounding": ["CAP_KILL"], "effective": [], "permitted": [], "inheritable": [], "ambient": []});
+        c["process"]["capabilities"] =
+            json!({"bounding": ["CAP_KILL"], "effective": [], "permitted": [], "inheritable": [], "ambient": []});
     });
     let out = sh(&rt, &mut b, "cat /proc/self/status");
-    assert_eq!(
-        status_field(&out.stdout, "CapBnd"),
-        "0000000000000020",
-        "{out}"
-    );
+    assert_eq!(status_field(&out.stdout, "CapBnd"), "0000000000000020", "{out}");
     for k in ["CapEff", "CapPrm", "CapInh", "CapAmb"] {
-        assert_eq!(
-            status_field(&out.stdout, k),
-            "0000000000000000",
-            "{k}: {out}"
-        );
+        assert_eq!(status_field(&out.stdout, k), "0000000000000000", "{k}: {out}");
     }
 }
 
@@ -189,27 +150,12 @@ fn unknown_capability_warns_and_runs() {
     rt.assert_clean(&id, &b);
     out.assert_no_panic();
     if is_runc() {
-        note(&format!(
-            "[runc reference] unknown capability -> exit {} stderr {:?}",
-            out.code(),
-            out.stderr.trim()
-        ));
+        note(&format!("[runc reference] unknown capability -> exit {} stderr {:?}", out.code(), out.stderr.trim()));
     }
-    assert_eq!(
-        out.code(),
-        0,
-        "an unknown capability must not fail the container: {out}"
-    );
+    assert_eq!(out.code(), 0, "an unknown capability must not fail the container: {out}");
     assert!(out.stdout.contains("ran"), "{out}");
-    assert_eq!(
-        status_field(&out.stdout, "CapEff"),
-        "0000000000000020",
-        "{out}"
-    );
-    assert!(
-        out.stderr.contains("CAP_NOT_A_REAL_ONE"),
-        "a warning must name the capability: {out}"
-    );
+    assert_eq!(status_field(&out.stdout, "CapEff"), "0000000000000020", "{out}");
+    assert!(out.stderr.contains("CAP_NOT_A_REAL_ONE"), "a warning must name the capability: {out}");
 }
 
 #[test]
@@ -220,11 +166,7 @@ fn no_new_privileges_and_oom_score_adj() {
         c["process"]["noNewPrivileges"] = json!(true);
         c["process"]["oomScoreAdj"] = json!(123);
     });
-    let out = sh(
-        &rt,
-        &mut b,
-        "grep NoNewPrivs /proc/self/status; cat /proc/self/oom_score_adj",
-    );
+    let out = sh(&rt, &mut b, "grep NoNewPrivs /proc/self/status; cat /proc/self/oom_score_adj");
     assert_eq!(status_field(&out.stdout, "NoNewPrivs"), "1", "{out}");
     assert_eq!(out.stdout.lines().last(), Some("123"), "{out}");
     b.edit(|c| {
@@ -252,22 +194,14 @@ fn terminal_via_console_socket() {
     let id = unique("tty");
     let out = rt.create_with(&id, &b, &["--console-socket", &sock.path_str()]);
     out.assert_ok();
-    let master = sock
-        .receive(Duration::from_secs(10))
-        .expect("pty master over the console socket");
+    let master = sock.receive(Duration::from_secs(10)).expect("pty master over the console socket");
     assert_eq!(master.nfds, 1, "exactly one fd");
-    assert!(
-        !master.payload.is_empty(),
-        "the message must carry a non-empty payload"
-    );
+    assert!(!master.payload.is_empty(), "the message must carry a non-empty payload");
     rt.start(&id).assert_ok();
     let text = master.read_all(Duration::from_secs(10));
     rt.wait_status(&id, "stopped");
     let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
-    assert!(
-        lines.first().is_some_and(|l| l.starts_with("/dev/pts/")),
-        "tty inside: {text:?}"
-    );
+    assert!(lines.first().is_some_and(|l| l.starts_with("/dev/pts/")), "tty inside: {text:?}");
     assert!(lines.contains(&"33 101"), "consoleSize: {text:?}");
     assert!(lines.contains(&"hello-tty"), "{text:?}");
     rt.delete(&id).assert_ok();
@@ -280,14 +214,10 @@ fn run_detached_with_terminal_via_console_socket() {
     let b = terminal_bundle("stty size; echo run-tty");
     let sock = ConsoleSocket::bind(rt.scratch());
     let id = unique("runtty");
-    rt.run_container(&id, &b, &["-d", "--console-socket", &sock.path_str()])
-        .assert_ok();
+    rt.run_container(&id, &b, &["-d", "--console-socket", &sock.path_str()]).assert_ok();
     let master = sock.receive(Duration::from_secs(10)).expect("pty master");
     let text = master.read_all(Duration::from_secs(10));
-    assert!(
-        text.contains("33 101") && text.contains("run-tty"),
-        "{text:?}"
-    );
+    assert!(text.contains("33 101") && text.contains("run-tty"), "{text:?}");
     rt.wait_status(&id, "stopped");
     rt.delete(&id).assert_ok();
     rt.assert_clean(&id, &b);
@@ -356,11 +286,7 @@ fn run_in_the_foreground_relays_a_terminal() {
 
 /// `sh -c 'exec "$0" "$@" 3<file 5<file'` gives the runtime extra inherited fds.
 fn with_fds(rt: &Runtime, file: &str, env_listen: bool, args: &[&str]) -> Command {
-    let listen = if env_listen {
-        "export LISTEN_FDS=1 LISTEN_PID=$$; "
-    } else {
-        ""
-    };
+    let listen = if env_listen { "export LISTEN_FDS=1 LISTEN_PID=$$; " } else { "" };
     let mut c = Command::new("/bin/sh");
     c.arg("-c")
         .arg(format!("{listen}exec \"$0\" \"$@\" 3<{file} 5<{file}"))
@@ -376,21 +302,13 @@ fn preserve_fds_passes_fd_3() {
     let rt = Runtime::new();
     let secret = rt.scratch().join("fd3.txt");
     std::fs::write(&secret, "through-fd-3").unwrap();
-    let b = Bundle::new(&[
-        "sh",
-        "-c",
-        "cat /proc/self/fd/3; echo; [ -e /proc/self/fd/5 ] && echo fd5-leaked; echo end",
-    ]);
+    let b =
+        Bundle::new(&["sh", "-c", "cat /proc/self/fd/3; echo; [ -e /proc/self/fd/5 ] && echo fd5-leaked; echo end"]);
     let id = unique("pfd");
     rt.track(&id);
     let bp = b.path_str();
     let out = exec(
-        with_fds(
-            &rt,
-            secret.to_str().unwrap(),
-            false,
-            &["create", "--bundle", &bp, "--preserve-fds", "1", &id],
-        ),
+        with_fds(&rt, secret.to_str().unwrap(), false, &["create", "--bundle", &bp, "--preserve-fds", "1", &id]),
         rt.scratch(),
         CMD_TIMEOUT,
     );
@@ -398,14 +316,8 @@ fn preserve_fds_passes_fd_3() {
     rt.start(&id).assert_ok();
     rt.wait_status(&id, "stopped");
     let text = out.stdout_now();
-    assert!(
-        text.starts_with("through-fd-3"),
-        "fd 3 readable inside: {text:?}"
-    );
-    assert!(
-        !text.contains("fd5-leaked"),
-        "only --preserve-fds fds may pass: {text:?}"
-    );
+    assert!(text.starts_with("through-fd-3"), "fd 3 readable inside: {text:?}");
+    assert!(!text.contains("fd5-leaked"), "only --preserve-fds fds may pass: {text:?}");
     rt.delete(&id).assert_ok();
     rt.assert_clean(&id, &b);
 }
@@ -415,24 +327,12 @@ fn listen_fds_passes_socket_activation_fds() {
     let rt = Runtime::new();
     let secret = rt.scratch().join("listen.txt");
     std::fs::write(&secret, "listen-fd").unwrap();
-    let b = Bundle::new(&[
-        "sh",
-        "-c",
-        "cat /proc/self/fd/3; echo; echo LISTEN_FDS=$LISTEN_FDS",
-    ]);
+    let b = Bundle::new(&["sh", "-c", "cat /proc/self/fd/3; echo; echo LISTEN_FDS=$LISTEN_FDS"]);
     let id = unique("lfd");
     rt.track(&id);
     let bp = b.path_str();
-    let out = exec(
-        with_fds(
-            &rt,
-            secret.to_str().unwrap(),
-            true,
-            &["run", "--bundle", &bp, &id],
-        ),
-        rt.scratch(),
-        CMD_TIMEOUT,
-    );
+    let out =
+        exec(with_fds(&rt, secret.to_str().unwrap(), true, &["run", "--bundle", &bp, &id]), rt.scratch(), CMD_TIMEOUT);
     out.assert_ok();
     assert!(out.stdout.starts_with("listen-fd"), "{out}");
     assert!(out.stdout.contains("LISTEN_FDS=1"), "{out}");
@@ -448,28 +348,13 @@ fn other_fds_are_closed() {
     let id = unique("fds");
     rt.track(&id);
     let bp = b.path_str();
-    let out = exec(
-        with_fds(
-            &rt,
-            f.to_str().unwrap(),
-            false,
-            &["run", "--bundle", &bp, &id],
-        ),
-        rt.scratch(),
-        CMD_TIMEOUT,
-    );
+    let out =
+        exec(with_fds(&rt, f.to_str().unwrap(), false, &["run", "--bundle", &bp, &id]), rt.scratch(), CMD_TIMEOUT);
     out.assert_ok();
-    let mut fds: Vec<u32> = out
-        .stdout
-        .split_whitespace()
-        .filter_map(|s| s.parse().ok())
-        .collect();
+    let mut fds: Vec<u32> = out.stdout.split_whitespace().filter_map(|s| s.parse().ok()).collect();
     fds.sort();
     assert!(fds.starts_with(&[0, 1, 2]), "{out}");
-    assert!(
-        fds.len() <= 4 && fds.iter().all(|&n| n <= 3),
-        "only 0,1,2 and ls's own dir fd: {out}"
-    );
+    assert!(fds.len() <= 4 && fds.iter().all(|&n| n <= 3), "only 0,1,2 and ls's own dir fd: {out}");
     rt.assert_clean(&id, &b);
 }
 
@@ -486,7 +371,8 @@ fn ignored_and_blocked_signals_of_the_caller_do_not_reach_the_container() {
         }
         let id = unique("sigs");
         rt.track(&id);
-        let mut args: Vec<String> = vec![rt.bin().display().to_string(), "--root".into(), rt.root().display().to_string()];
+        let mut args: Vec<String> =
+            vec![rt.bin().display().to_string(), "--root".into(), rt.root().display().to_string()];
         if how == "run" {
             args.extend(["run".into(), "--bundle".into(), b.path_str(), id.clone()]);
         } else {
@@ -504,13 +390,20 @@ fn ignored_and_blocked_signals_of_the_caller_do_not_reach_the_container() {
         cmd.arg("-c").arg(py).args(&args);
         let out = exec(cmd, rt.scratch(), CMD_TIMEOUT);
         out.assert_ok();
-        let mask = |key: &str| u64::from_str_radix(&status_field(&out.stdout, key), 16).unwrap_or_else(|_| panic!("{key} in {out}"));
+        let mask = |key: &str| {
+            u64::from_str_radix(&status_field(&out.stdout, key), 16).unwrap_or_else(|_| panic!("{key} in {out}"))
+        };
         let (hup, usr1, usr2) = (1u64 << (libc::SIGHUP - 1), 1u64 << (libc::SIGUSR1 - 1), 1u64 << (libc::SIGUSR2 - 1));
         if is_runc() {
             // runc (Go) resets what it can handle, leaves glibc's internal signal 32 as found and
             // keeps the caller's mask; crun and oxrun give an empty mask.
             assert_eq!(mask("SigIgn") & (hup | usr1), 0, "{how}: {out}");
-            note(&format!("runc: SigIgn {:#x}, SigBlk {:#x} (USR2 blocked: {})", mask("SigIgn"), mask("SigBlk"), mask("SigBlk") & usr2 != 0));
+            note(&format!(
+                "runc: SigIgn {:#x}, SigBlk {:#x} (USR2 blocked: {})",
+                mask("SigIgn"),
+                mask("SigBlk"),
+                mask("SigBlk") & usr2 != 0
+            ));
         } else {
             assert_eq!(mask("SigIgn"), 0, "{how}: {out}");
             assert_eq!(mask("SigBlk"), 0, "{how}: {out}");

@@ -64,13 +64,23 @@ fn thirty_two_racers_per_step_one_winner_and_state_json_always_parses() {
 
     let bundle = b.path_str();
     let creates = race(&rt, &["create", "--bundle", &bundle, &id]);
-    assert_eq!(creates.iter().filter(|o| o.ok()).count(), 1, "exactly one create wins: {:?}", creates.iter().filter(|o| o.ok()).map(|o| &o.stderr).collect::<Vec<_>>());
+    assert_eq!(
+        creates.iter().filter(|o| o.ok()).count(),
+        1,
+        "exactly one create wins: {:?}",
+        creates.iter().filter(|o| o.ok()).map(|o| &o.stderr).collect::<Vec<_>>()
+    );
     check_losers("create", &id, &creates, &["already exists"]);
     assert_eq!(rt.status(&id), "created");
 
     let starts = race(&rt, &["start", &id]);
     assert_eq!(starts.iter().filter(|o| o.ok()).count(), 1, "exactly one start wins");
-    check_losers("start", &id, &starts, &["cannot start a container that is running", "cannot start a container that is stopped"]);
+    check_losers(
+        "start",
+        &id,
+        &starts,
+        &["cannot start a container that is running", "cannot start a container that is stopped"],
+    );
     assert_eq!(rt.status(&id), "running");
 
     // SIGKILL is delivered by the first kill, but init may still be dying when the next ones
@@ -89,7 +99,10 @@ fn thirty_two_racers_per_step_one_winner_and_state_json_always_parses() {
     reader.join().expect("the reader thread saw only valid state.json");
     assert!(reads.load(Ordering::Relaxed) > 0, "the reader saw state.json at least once");
     rt.assert_clean(&id, &b);
-    eprintln!("race: {won} of {RACERS} kills succeeded; reader parsed state.json {} times", reads.load(Ordering::Relaxed));
+    eprintln!(
+        "race: {won} of {RACERS} kills succeeded; reader parsed state.json {} times",
+        reads.load(Ordering::Relaxed)
+    );
 }
 
 #[test]
@@ -140,6 +153,7 @@ fn two_hundred_containers_eight_workers_nothing_left() {
         .collect();
     let done: usize = workers.into_iter().map(|h| h.join().expect("worker")).sum();
     assert_eq!(done, total);
-    let left: Vec<_> = std::fs::read_dir(rt.root()).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    let left: Vec<_> =
+        std::fs::read_dir(rt.root()).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
     assert!(left.is_empty(), "state dirs left in the root: {left:?}");
 }

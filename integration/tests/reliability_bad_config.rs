@@ -35,37 +35,55 @@ fn cases() -> Vec<(&'static str, Edit)> {
         ("root is a number", |c| c["root"] = json!(7)),
         ("unknown namespace", |c| c["linux"]["namespaces"] = json!([{"type": "bogus"}])),
         ("duplicate namespace", |c| c["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "pid"}])),
-        ("namespace path missing", |c| c["linux"]["namespaces"] = json!([{"type": "net", "path": "/nonexistent/ns/net"}])),
+        ("namespace path missing", |c| {
+            c["linux"]["namespaces"] = json!([{"type": "net", "path": "/nonexistent/ns/net"}])
+        }),
         ("mount destination with ..", |c| {
-            c["mounts"].as_array_mut().unwrap().push(json!({"destination": "../../../etc/escape", "type": "tmpfs", "source": "tmpfs"}))
+            c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"destination": "../../../etc/escape", "type": "tmpfs", "source": "tmpfs"}))
         }),
         ("relative mount destination", |c| {
-            c["mounts"].as_array_mut().unwrap().push(json!({"destination": "relative/dir", "type": "tmpfs", "source": "tmpfs"}))
+            c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"destination": "relative/dir", "type": "tmpfs", "source": "tmpfs"}))
         }),
         ("bind mount of a missing source", |c| {
-            c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/mnt", "type": "bind", "source": "/nonexistent/src", "options": ["bind"]}))
+            c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"destination": "/mnt", "type": "bind", "source": "/nonexistent/src", "options": ["bind"]}))
         }),
         ("rootfs path with ..", |c| c["root"]["path"] = json!("../../../../nonexistent")),
         ("absurd memory limit", |c| c["linux"]["resources"]["memory"] = json!({"limit": -5})),
         ("memory limit a string", |c| c["linux"]["resources"]["memory"] = json!({"limit": "lots"})),
         ("absurd cpu shares", |c| c["linux"]["resources"]["cpu"] = json!({"shares": u64::MAX, "quota": -7})),
         ("absurd rlimit", |c| c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOPE", "hard": 1, "soft": 2}])),
-        ("soft rlimit above hard", |c| c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 10, "soft": 20}])),
+        ("soft rlimit above hard", |c| {
+            c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 10, "soft": 20}])
+        }),
         ("huge env array", |c| c["process"]["env"] = json!((0..100_000).map(|i| format!("V{i}")).collect::<Vec<_>>())),
         ("huge mounts array", |c| {
-            c["mounts"] = json!((0..5_000).map(|i| json!({"destination": format!("/m/../x{i}"), "type": "bogusfs", "source": "none"})).collect::<Vec<_>>())
+            c["mounts"] = json!((0..5_000)
+                .map(|i| json!({"destination": format!("/m/../x{i}"), "type": "bogusfs", "source": "none"}))
+                .collect::<Vec<_>>())
         }),
         ("sysctl outside its namespace", |c| c["linux"]["sysctl"] = json!({"kernel.nope/../../x": "1"})),
-        ("uid map without user namespace", |c| c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 0}])),
+        ("uid map without user namespace", |c| {
+            c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 0}])
+        }),
         ("cwd relative", |c| c["process"]["cwd"] = json!("relative")),
         ("hook path relative", |c| c["hooks"] = json!({"createRuntime": [{"path": "relative-hook"}]})),
         ("hook timeout zero", |c| c["hooks"] = json!({"createRuntime": [{"path": "/bin/true", "timeout": 0}]})),
         ("negative hook timeout", |c| c["hooks"] = json!({"poststop": [{"path": "/bin/true", "timeout": -1}]})),
         ("relative poststop hook", |c| c["hooks"] = json!({"poststop": [{"path": "bin/true"}]})),
         ("unknown seccomp action", |c| c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_NOPE"})),
-        ("seccomp syscall array huge and bogus", |c| {
-            c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": (0..10_000).map(|i| format!("nosuchcall{i}")).collect::<Vec<_>>(), "action": "SCMP_ACT_KILL_NOPE"}]})
-        }),
+        (
+            "seccomp syscall array huge and bogus",
+            |c| c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": (0..10_000).map(|i| format!("nosuchcall{i}")).collect::<Vec<_>>(), "action": "SCMP_ACT_KILL_NOPE"}]}),
+        ),
         ("cgroupsPath with ..", |c| c["linux"]["cgroupsPath"] = json!("/../../../escape")),
         ("linux a string", |c| c["linux"] = json!("yes")),
     ]

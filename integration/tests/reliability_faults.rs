@@ -51,7 +51,8 @@ fn procs_mentioning(needle: &str) -> Vec<(i32, String)> {
         }
         let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
         let text = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        let zombie = std::fs::read_to_string(e.path().join("stat")).is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')));
+        let zombie = std::fs::read_to_string(e.path().join("stat"))
+            .is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')));
         if text.contains(needle) && !zombie {
             found.push((pid, text));
         }
@@ -109,7 +110,10 @@ fn fault_points_are_the_ones_the_binary_has() {
 #[test]
 fn sigkill_at_every_create_step_then_delete_force_leaves_nothing() {
     let Some(bin) = fault_bin() else {
-        return skip("sigkill_at_every_create_step_then_delete_force_leaves_nothing", "no fault-injection build (make test-reliability)");
+        return skip(
+            "sigkill_at_every_create_step_then_delete_force_leaves_nothing",
+            "no fault-injection build (make test-reliability)",
+        );
     };
     let rt = Runtime::new();
     for point in POINTS {
@@ -138,7 +142,10 @@ fn stopped_create_records_init_before_continue() {
     let id = unique("flt-stop");
     rt.track(&id);
     let mut c = Command::new(&bin);
-    c.arg("--root").arg(rt.root()).args(["create", "--bundle", &b.path_str(), &id]).env("OXRUN_FAULT", "after-continue:stop");
+    c.arg("--root")
+        .arg(rt.root())
+        .args(["create", "--bundle", &b.path_str(), &id])
+        .env("OXRUN_FAULT", "after-continue:stop");
     c.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
     let mut child = c.spawn().unwrap();
     let pid = child.id() as i32;
@@ -146,7 +153,8 @@ fn stopped_create_records_init_before_continue() {
         poll_until(Duration::from_secs(10), || read_lossy(Path::new(&format!("/proc/{pid}/stat"))).contains(") T ")),
         "create never reached after-continue"
     );
-    let record: serde_json::Value = serde_json::from_str(&read_lossy(&rt.state_dir(&id).join("creating.json"))).expect("creating.json");
+    let record: serde_json::Value =
+        serde_json::from_str(&read_lossy(&rt.state_dir(&id).join("creating.json"))).expect("creating.json");
     let init = record["pid"].as_i64().unwrap() as i32;
     assert!(init > 0 && integration::util::pid_alive(init), "init recorded and alive: {record}");
     assert!(!cgroup_dirs(&b.cgroups_path()).is_empty(), "cgroup exists mid-create");
@@ -154,14 +162,20 @@ fn stopped_create_records_init_before_continue() {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
     let _ = child.wait();
     rt.delete_force(&id).assert_ok();
-    assert!(poll_until(Duration::from_secs(3), || !integration::util::pid_alive(init)), "init {init} killed by delete --force");
+    assert!(
+        poll_until(Duration::from_secs(3), || !integration::util::pid_alive(init)),
+        "init {init} killed by delete --force"
+    );
     assert_nothing_left(&rt, &id, &b);
 }
 
 #[test]
 fn init_killed_during_create_gives_prompt_error_and_no_state() {
     let Some(bin) = fault_bin() else {
-        return skip("init_killed_during_create_gives_prompt_error_and_no_state", "no fault-injection build (make test-reliability)");
+        return skip(
+            "init_killed_during_create_gives_prompt_error_and_no_state",
+            "no fault-injection build (make test-reliability)",
+        );
     };
     let rt = Runtime::new();
     let b = Bundle::new(&["sleep", "1000"]);
@@ -169,12 +183,20 @@ fn init_killed_during_create_gives_prompt_error_and_no_state() {
     rt.track(&id);
     let mut c = Command::new(&bin);
     let err = rt.scratch().join("initdie.err");
-    c.arg("--root").arg(rt.root()).args(["create", "--bundle", &b.path_str(), &id]).env("OXRUN_FAULT", "after-cgroup-join:stop");
-    c.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::fs::File::create(&err).unwrap());
+    c.arg("--root")
+        .arg(rt.root())
+        .args(["create", "--bundle", &b.path_str(), &id])
+        .env("OXRUN_FAULT", "after-cgroup-join:stop");
+    c.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap());
     let mut child = c.spawn().unwrap();
     let pid = child.id() as i32;
-    assert!(poll_until(Duration::from_secs(10), || read_lossy(Path::new(&format!("/proc/{pid}/stat"))).contains(") T ")));
-    let record: serde_json::Value = serde_json::from_str(&read_lossy(&rt.state_dir(&id).join("creating.json"))).unwrap();
+    assert!(
+        poll_until(Duration::from_secs(10), || read_lossy(Path::new(&format!("/proc/{pid}/stat"))).contains(") T "))
+    );
+    let record: serde_json::Value =
+        serde_json::from_str(&read_lossy(&rt.state_dir(&id).join("creating.json"))).unwrap();
     let init = record["pid"].as_i64().unwrap() as i32;
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(init), nix::sys::signal::Signal::SIGKILL).unwrap();
     let t0 = Instant::now();

@@ -67,11 +67,7 @@ fn root_readonly() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&["true"]);
     b.edit(|c| c["root"]["readonly"] = json!(true));
-    let out = sh(
-        &rt,
-        &mut b,
-        "touch /newfile 2>&1; echo rc=$?; touch /tmp/x 2>&1; echo tmp=$?",
-    );
+    let out = sh(&rt, &mut b, "touch /newfile 2>&1; echo rc=$?; touch /tmp/x 2>&1; echo tmp=$?");
     assert!(out.stdout.contains("Read-only file system"), "{out}");
     assert!(!out.stdout.contains("rc=0"), "{out}");
     assert!(!b.rootfs().join("newfile").exists());
@@ -84,40 +80,24 @@ fn bind_mount_readonly() {
     std::fs::write(host.path().join("data.txt"), "host-data").unwrap();
     let mut b = Bundle::new(&["true"]);
     b.add_mount(json!({"destination": "/data", "type": "bind", "source": host.path(), "options": ["rbind", "ro"]}));
-    let out = sh(
-        &rt,
-        &mut b,
-        "cat /data/data.txt; echo; touch /data/new 2>&1; echo rc=$?",
-    );
+    let out = sh(&rt, &mut b, "cat /data/data.txt; echo; touch /data/new 2>&1; echo rc=$?");
     assert!(out.stdout.starts_with("host-data"), "{out}");
     assert!(out.stdout.contains("Read-only file system"), "{out}");
     assert!(!host.path().join("new").exists());
-    assert!(
-        mounts_mentioning(host.path()).is_empty(),
-        "bind mount leaked to the host"
-    );
+    assert!(mounts_mentioning(host.path()).is_empty(), "bind mount leaked to the host");
 }
 
 #[test]
 fn tmpfs_with_size_and_mode() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&["true"]);
-    b.add_mount(
-        json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
-        "options": ["nosuid", "nodev", "size=1m", "mode=1770"]}),
-    );
-    let out = sh(
-        &rt,
-        &mut b,
-        "stat -c %a /scratch; grep ' /scratch ' /proc/self/mountinfo",
-    );
+    b.add_mount(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
+        "options": ["nosuid", "nodev", "size=1m", "mode=1770"]}));
+    let out = sh(&rt, &mut b, "stat -c %a /scratch; grep ' /scratch ' /proc/self/mountinfo");
     let mut lines = out.stdout.lines();
     assert_eq!(lines.next(), Some("1770"), "{out}");
     let mi = lines.next().unwrap_or_default();
-    assert!(
-        mi.contains(" - tmpfs ") && mi.contains("size=1024k") && mi.contains("nosuid"),
-        "{out}"
-    );
+    assert!(mi.contains(" - tmpfs ") && mi.contains("size=1024k") && mi.contains("nosuid"), "{out}");
 }
 
 #[test]
@@ -137,10 +117,7 @@ fn proc_sysfs_devpts_mqueue_cgroup_mounts() {
     assert!(find("/dev/mqueue", "mqueue"), "{out}");
     assert!(find("/dev/shm", "tmpfs"), "{out}");
     assert!(
-        out.stdout.lines().any(|l| l
-            .split_whitespace()
-            .nth(1)
-            .is_some_and(|d| d.starts_with("/sys/fs/cgroup"))
+        out.stdout.lines().any(|l| l.split_whitespace().nth(1).is_some_and(|d| d.starts_with("/sys/fs/cgroup"))
             && (l.contains(" cgroup ") || l.contains(" cgroup2 "))),
         "a cgroup filesystem under /sys/fs/cgroup: {out}"
     );
@@ -158,10 +135,7 @@ fn relative_mount_destination_is_under_root() {
 #[test]
 fn mount_through_symlink_stays_inside_rootfs() {
     let rt = Runtime::new();
-    let host = tempfile::Builder::new()
-        .prefix("oxrun-host-target-")
-        .tempdir()
-        .unwrap();
+    let host = tempfile::Builder::new().prefix("oxrun-host-target-").tempdir().unwrap();
     std::fs::write(host.path().join("keep"), "untouched").unwrap();
     let mut b = Bundle::new(&["true"]);
     symlink(host.path(), b.rootfs().join("evil")).unwrap();
@@ -182,50 +156,27 @@ fn mount_through_symlink_stays_inside_rootfs() {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(
-        entries,
-        ["keep"],
-        "the host directory behind the symlink must be untouched"
-    );
-    assert_eq!(
-        std::fs::read_to_string(host.path().join("keep")).unwrap(),
-        "untouched"
-    );
-    assert!(
-        mounts_mentioning(host.path()).is_empty(),
-        "mount escaped to the host path"
-    );
-    assert!(
-        !out.stdout.contains("keep"),
-        "the container must not see the host dir: {out}"
-    );
+    assert_eq!(entries, ["keep"], "the host directory behind the symlink must be untouched");
+    assert_eq!(std::fs::read_to_string(host.path().join("keep")).unwrap(), "untouched");
+    assert!(mounts_mentioning(host.path()).is_empty(), "mount escaped to the host path");
+    assert!(!out.stdout.contains("keep"), "the container must not see the host dir: {out}");
     // runc resolves the symlink inside the rootfs and mounts there: the container runs.
     out.assert_ok();
     assert!(out.stdout.contains("done"), "{out}");
-    assert!(
-        out.stdout.lines().any(|l| l == "payload"),
-        "the bind mount must be visible at /evil/sub: {out}"
-    );
-    assert!(
-        out.stdout.contains("mounts=2"),
-        "both mounts live inside the container's root: {out}"
-    );
+    assert!(out.stdout.lines().any(|l| l == "payload"), "the bind mount must be visible at /evil/sub: {out}");
+    assert!(out.stdout.contains("mounts=2"), "both mounts live inside the container's root: {out}");
 }
 
 #[test]
 fn default_devices_and_dev_symlinks() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&["true"]);
-    let script =
-        "for d in null zero full random urandom tty; do [ -c /dev/$d ] && echo char:$d; done; \
+    let script = "for d in null zero full random urandom tty; do [ -c /dev/$d ] && echo char:$d; done; \
                   for l in fd stdin stdout stderr ptmx; do echo link:$l=$(readlink /dev/$l); done; \
                   head -c 4 /dev/zero | wc -c; echo x > /dev/null && echo null-ok";
     let out = sh(&rt, &mut b, script);
     for d in ["null", "zero", "full", "random", "urandom", "tty"] {
-        assert!(
-            out.stdout.lines().any(|l| l == format!("char:{d}")),
-            "/dev/{d} must be a char device: {out}"
-        );
+        assert!(out.stdout.lines().any(|l| l == format!("char:{d}")), "/dev/{d} must be a char device: {out}");
     }
     for (l, target) in [
         ("fd", "/proc/self/fd"),
@@ -234,12 +185,7 @@ fn default_devices_and_dev_symlinks() {
         ("stderr", "/proc/self/fd/2"),
         ("ptmx", "pts/ptmx"),
     ] {
-        assert!(
-            out.stdout
-                .lines()
-                .any(|x| x == format!("link:{l}={target}")),
-            "/dev/{l} -> {target}: {out}"
-        );
+        assert!(out.stdout.lines().any(|x| x == format!("link:{l}={target}")), "/dev/{l} -> {target}: {out}");
     }
     assert!(out.stdout.contains("null-ok"), "{out}");
 }
@@ -256,11 +202,7 @@ fn linux_devices_creates_requested_device() {
             .unwrap()
             .push(json!({"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}));
     });
-    let out = sh(
-        &rt,
-        &mut b,
-        "stat -c '%F %t:%T %a' /dev/mynull; echo hi > /dev/mynull && echo write-ok",
-    );
+    let out = sh(&rt, &mut b, "stat -c '%F %t:%T %a' /dev/mynull; echo hi > /dev/mynull && echo write-ok");
     let first = out.stdout.lines().next().unwrap_or_default();
     assert_eq!(first, "character special file 1:3 666", "{out}");
     assert!(out.stdout.contains("write-ok"), "{out}");
@@ -273,10 +215,7 @@ fn no_pivot_runs_the_container() {
     let id = unique("nopiv");
     let out = rt.run_container(&id, &b, &["--no-pivot"]);
     out.assert_ok();
-    assert!(
-        out.stdout.starts_with("bundle"),
-        "must see the bundle rootfs: {out}"
-    );
+    assert!(out.stdout.starts_with("bundle"), "must see the bundle rootfs: {out}");
     rt.assert_clean(&id, &b);
 }
 
@@ -298,22 +237,10 @@ fn masked_paths() {
         "echo kcore=$(head -c 16 /proc/kcore | wc -c); echo dir=$(ls -A /secret | wc -l); \
                               echo file=$(cat /secret-file | wc -c)",
     );
-    assert!(
-        out.stdout.contains("kcore=0"),
-        "/proc/kcore must read empty: {out}"
-    );
-    assert!(
-        out.stdout.contains("dir=0"),
-        "masked dir must look empty: {out}"
-    );
-    assert!(
-        out.stdout.contains("file=0"),
-        "masked file must read empty: {out}"
-    );
-    assert_eq!(
-        std::fs::read_to_string(b.rootfs().join("secret/key")).unwrap(),
-        "s3cr3t"
-    );
+    assert!(out.stdout.contains("kcore=0"), "/proc/kcore must read empty: {out}");
+    assert!(out.stdout.contains("dir=0"), "masked dir must look empty: {out}");
+    assert!(out.stdout.contains("file=0"), "masked file must read empty: {out}");
+    assert_eq!(std::fs::read_to_string(b.rootfs().join("secret/key")).unwrap(), "s3cr3t");
 }
 
 #[test]
@@ -321,12 +248,7 @@ fn readonly_paths() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&["true"]);
     std::fs::create_dir(b.rootfs().join("rodir")).unwrap();
-    b.edit(|c| {
-        c["linux"]["readonlyPaths"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!("/rodir"))
-    });
+    b.edit(|c| c["linux"]["readonlyPaths"].as_array_mut().unwrap().push(json!("/rodir")));
     let out = sh(
         &rt,
         &mut b,
@@ -334,10 +256,7 @@ fn readonly_paths() {
                               echo sys=$?; touch /tmp/ok && echo tmp-ok",
     );
     assert!(out.stdout.contains("Read-only file system"), "{out}");
-    assert!(
-        !out.stdout.contains("rc=0") && !out.stdout.contains("sys=0"),
-        "{out}"
-    );
+    assert!(!out.stdout.contains("rc=0") && !out.stdout.contains("sys=0"), "{out}");
     assert!(out.stdout.contains("tmp-ok"), "{out}");
 }
 
@@ -347,17 +266,9 @@ fn hostname() {
     let mut b = Bundle::new(&["true"]);
     b.edit(|c| c["hostname"] = json!("ctr-host"));
     let out = sh(&rt, &mut b, "hostname; cat /proc/sys/kernel/hostname");
-    assert_eq!(
-        out.stdout.lines().collect::<Vec<_>>(),
-        ["ctr-host", "ctr-host"],
-        "{out}"
-    );
+    assert_eq!(out.stdout.lines().collect::<Vec<_>>(), ["ctr-host", "ctr-host"], "{out}");
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    assert_ne!(
-        host.trim(),
-        "ctr-host",
-        "the host's hostname must not change"
-    );
+    assert_ne!(host.trim(), "ctr-host", "the host's hostname must not change");
 }
 
 /// `domainname` (OCI runtime-spec 1.1). runc 1.1.5 ignores it: oxrun-specific.
@@ -369,11 +280,7 @@ fn domainname() {
     let out = sh(&rt, &mut b, "cat /proc/sys/kernel/domainname");
     assert_eq!(out.stdout.trim(), "ctr.example", "{out}");
     let host = std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap();
-    assert_ne!(
-        host.trim(),
-        "ctr.example",
-        "the host's domainname must not change"
-    );
+    assert_ne!(host.trim(), "ctr.example", "the host's domainname must not change");
 }
 
 #[test]
@@ -384,28 +291,9 @@ fn sysctl_applies_inside_container_namespaces() {
     let host_shm = std::fs::read_to_string("/proc/sys/kernel/shm_rmid_forced").unwrap();
     let want_fwd = if host_fwd.trim() == "1" { "0" } else { "1" };
     let want_shm = if host_shm.trim() == "1" { "0" } else { "1" };
-    b.edit(|c| {
-        c["linux"]["sysctl"] =
-            json!({"net.ipv4.ip_forward": want_fwd, "kernel.shm_rmid_forced": want_shm})
-    });
-    let out = sh(
-        &rt,
-        &mut b,
-        "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shm_rmid_forced",
-    );
-    assert_eq!(
-        out.stdout.lines().collect::<Vec<_>>(),
-        [want_fwd, want_shm],
-        "{out}"
-    );
-    assert_eq!(
-        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
-        host_fwd,
-        "host value changed"
-    );
-    assert_eq!(
-        std::fs::read_to_string("/proc/sys/kernel/shm_rmid_forced").unwrap(),
-        host_shm,
-        "host value changed"
-    );
+    b.edit(|c| c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": want_fwd, "kernel.shm_rmid_forced": want_shm}));
+    let out = sh(&rt, &mut b, "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shm_rmid_forced");
+    assert_eq!(out.stdout.lines().collect::<Vec<_>>(), [want_fwd, want_shm], "{out}");
+    assert_eq!(std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(), host_fwd, "host value changed");
+    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/shm_rmid_forced").unwrap(), host_shm, "host value changed");
 }

@@ -95,7 +95,9 @@ wait $pid; rc=$?; cat '{out}'; exit $rc"#,
     rt.assert_clean(&id, &b);
     assert_host_untouched(&b, &before);
     out.assert_ok();
-    let field = |key: &str| out.stdout.lines().find_map(|l| l.strip_prefix(key)).unwrap_or_else(|| panic!("no {key} in {out}")).to_string();
+    let field = |key: &str| {
+        out.stdout.lines().find_map(|l| l.strip_prefix(key)).unwrap_or_else(|| panic!("no {key} in {out}")).to_string()
+    };
     Some(Propagation {
         root_tags: field("root-tags:"),
         host_mount_seen: field("host-mount=") == "1",
@@ -117,8 +119,14 @@ fn root_propagation_shared_is_a_new_peer_group() {
 /// "slave: the rootfs mount receives propagation events from the host … but not the other way".
 #[test]
 fn root_propagation_slave_receives_the_hosts_events() {
-    let Some(p) = run_with_root_propagation("root_propagation_slave_receives_the_hosts_events", "slave") else { return };
-    assert!(p.root_tags.contains("master:") && !p.root_tags.contains("shared:"), "/ must be a slave: {:?}", p.root_tags);
+    let Some(p) = run_with_root_propagation("root_propagation_slave_receives_the_hosts_events", "slave") else {
+        return;
+    };
+    assert!(
+        p.root_tags.contains("master:") && !p.root_tags.contains("shared:"),
+        "/ must be a slave: {:?}",
+        p.root_tags
+    );
     assert!(p.host_mount_seen, "a slave root must see the mount made on the runtime's side");
     assert!(p.bind_of_root_ok && !p.exposed_in_copy);
 }
@@ -136,7 +144,9 @@ fn root_propagation_private_receives_nothing() {
 /// today's main failed with "bind rootfs: Invalid argument".
 #[test]
 fn root_propagation_unbindable_cannot_be_bound() {
-    let Some(p) = run_with_root_propagation("root_propagation_unbindable_cannot_be_bound", "unbindable") else { return };
+    let Some(p) = run_with_root_propagation("root_propagation_unbindable_cannot_be_bound", "unbindable") else {
+        return;
+    };
     assert_eq!(p.root_tags.trim(), "unbindable");
     assert!(!p.host_mount_seen);
     assert!(!p.bind_of_root_ok, "binding an unbindable / must fail");
@@ -153,7 +163,11 @@ fn unbindable_root_keeps_readonly_paths_and_a_readonly_root() {
         c["linux"]["readonlyPaths"].as_array_mut().unwrap().push(json!("/rodir"));
         c["root"]["readonly"] = json!(true);
     });
-    b.set_args(&["sh", "-c", "awk '$5==\"/\" || $5==\"/rodir\" {print $5, $6, $7}' /proc/self/mountinfo; touch /rodir/x 2>&1"]);
+    b.set_args(&[
+        "sh",
+        "-c",
+        "awk '$5==\"/\" || $5==\"/rodir\" {print $5, $6, $7}' /proc/self/mountinfo; touch /rodir/x 2>&1",
+    ]);
     let id = unique("unb");
     let out = rt.run_container(&id, &b, &[]);
     rt.assert_clean(&id, &b);
@@ -188,12 +202,20 @@ exec "$1" --root "$2" run --bundle '{bundle}' '{id}'"#,
         bundle = b.path_str(),
     );
     let before = host_root_line();
-    let Some(out) = in_private_mount_ns(&rt, "recursive_mount_options_reach_submounts_of_a_bind", &script) else { return };
+    let Some(out) = in_private_mount_ns(&rt, "recursive_mount_options_reach_submounts_of_a_bind", &script) else {
+        return;
+    };
     rt.assert_clean(&id, &b);
     assert_host_untouched(&b, &before);
     assert!(mounts_mentioning(src.path()).is_empty() && mounts_mentioning(relaxed.path()).is_empty());
     out.assert_ok();
-    let opts = |dest: &str| out.stdout.lines().find_map(|l| l.strip_prefix(&format!("{dest} "))).unwrap_or_else(|| panic!("{dest} not mounted: {out}")).to_string();
+    let opts = |dest: &str| {
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{dest} ")))
+            .unwrap_or_else(|| panic!("{dest} not mounted: {out}"))
+            .to_string()
+    };
     for dest in ["/data", "/data/sub"] {
         let o: Vec<String> = opts(dest).split(',').map(str::to_string).collect();
         for want in ["ro", "nosuid", "nodev", "noexec", "noatime", "nosymfollow"] {
@@ -202,7 +224,10 @@ exec "$1" --root "$2" run --bundle '{bundle}' '{id}'"#,
     }
     assert!(out.stdout.contains("touch: /data/sub/x: Read-only file system"), "{out}");
     let sub = opts("/relaxed/sub");
-    assert!(sub.starts_with("rw,") && sub.contains("relatime") && sub.contains("nosuid"), "rrw and ratime on the submount, nosuid kept: {sub}");
+    assert!(
+        sub.starts_with("rw,") && sub.contains("relatime") && sub.contains("nosuid"),
+        "rrw and ratime on the submount, nosuid kept: {sub}"
+    );
     assert!(out.stdout.contains("relaxed-write-ok"), "{out}");
 }
 
@@ -214,7 +239,26 @@ fn features_lists_the_recursive_mount_options() {
     out.assert_ok();
     let f: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let opts: Vec<&str> = f["mountOptions"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
-    for o in ["rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec", "rnoatime", "ratime", "rnodiratime", "rdiratime", "rrelatime", "rnorelatime", "rstrictatime", "rnostrictatime", "rnosymfollow", "rsymfollow"] {
+    for o in [
+        "rro",
+        "rrw",
+        "rnosuid",
+        "rsuid",
+        "rnodev",
+        "rdev",
+        "rnoexec",
+        "rexec",
+        "rnoatime",
+        "ratime",
+        "rnodiratime",
+        "rdiratime",
+        "rrelatime",
+        "rnorelatime",
+        "rstrictatime",
+        "rnostrictatime",
+        "rnosymfollow",
+        "rsymfollow",
+    ] {
         assert!(opts.contains(&o), "{o} missing from {opts:?}");
     }
 }
@@ -244,7 +288,9 @@ fn no_mount_namespace_runs_chrooted_in_the_runtimes_mounts() {
     rt.track(&id);
     let script = format!(r#"readlink /proc/self/ns/mnt; exec "$1" --root "$2" run --bundle '{}' '{id}'"#, b.path_str());
     let before = host_root_line();
-    let Some(out) = in_private_mount_ns(&rt, "no_mount_namespace_runs_chrooted_in_the_runtimes_mounts", &script) else { return };
+    let Some(out) = in_private_mount_ns(&rt, "no_mount_namespace_runs_chrooted_in_the_runtimes_mounts", &script) else {
+        return;
+    };
     rt.assert_clean(&id, &b);
     assert_host_untouched(&b, &before);
     out.assert_ok();
@@ -252,7 +298,11 @@ fn no_mount_namespace_runs_chrooted_in_the_runtimes_mounts() {
     assert_eq!(lines.len(), 5, "{out}");
     assert_eq!(lines[1], "in-rootfs", "the container's / is the rootfs: {out}");
     assert_eq!(lines[0], lines[2], "the container shares the runtime's mount namespace: {out}");
-    assert_ne!(lines[0], std::fs::read_link("/proc/self/ns/mnt").unwrap().to_string_lossy(), "the runtime ran in its own private namespace");
+    assert_ne!(
+        lines[0],
+        std::fs::read_link("/proc/self/ns/mnt").unwrap().to_string_lossy(),
+        "the runtime ran in its own private namespace"
+    );
     assert_eq!(&lines[3..], ["proc-ok", "dev-ok"], "the mounts of config.json are made: {out}");
 }
 
@@ -276,7 +326,11 @@ fn no_mount_namespace_refuses_what_would_touch_the_runtimes_mounts() {
         rt.track(&id);
         let script = format!(r#"exec "$1" --root "$2" run --bundle '{}' '{id}'"#, b.path_str());
         let before = host_root_line();
-        let Some(out) = in_private_mount_ns(&rt, "no_mount_namespace_refuses_what_would_touch_the_runtimes_mounts", &script) else { return };
+        let Some(out) =
+            in_private_mount_ns(&rt, "no_mount_namespace_refuses_what_would_touch_the_runtimes_mounts", &script)
+        else {
+            return;
+        };
         let line = out.one_error_line();
         // runc's logrus lines do not name the container.
         assert!(line.contains(what) && (integration::is_runc() || line.contains(&id)), "{what}: {line}");
@@ -322,7 +376,11 @@ fn masked_symlink_out_of_the_rootfs_masks_only_inside() {
         m.push(json!("/climbs-out"));
         m.push(json!("/host-abs"));
     });
-    b.set_args(&["sh", "-c", "echo climbs=$(cat /climbs-out | wc -c) etc=$(cat /etc/secret | wc -c); cat /host-abs 2>&1; true"]);
+    b.set_args(&[
+        "sh",
+        "-c",
+        "echo climbs=$(cat /climbs-out | wc -c) etc=$(cat /etc/secret | wc -c); cat /host-abs 2>&1; true",
+    ]);
     let id = unique("maskout");
     let out = rt.run_container(&id, &b, &[]);
     rt.assert_clean(&id, &b);
@@ -364,7 +422,9 @@ exec "$1" --root "$2" run --bundle '{bundle}' '{id}'"#,
         bundle = b.path_str(),
     );
     let before = host_root_line();
-    let Some(out) = in_private_mount_ns(&rt, "idmap_maps_the_top_mount_and_ridmap_every_submount", &script) else { return };
+    let Some(out) = in_private_mount_ns(&rt, "idmap_maps_the_top_mount_and_ridmap_every_submount", &script) else {
+        return;
+    };
     rt.assert_clean(&id, &b);
     assert_host_untouched(&b, &before);
     out.assert_ok();

@@ -54,7 +54,8 @@ fn record_hook(dir: &Path, kind: &str) -> Value {
 
 fn status_in(p: &Path) -> String {
     let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("hook output {} missing: {e}", p.display()));
-    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("hook stdin is not state JSON ({e}): {text:?}"));
+    let v: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("hook stdin is not state JSON ({e}): {text:?}"));
     v["status"].as_str().unwrap_or_default().to_string()
 }
 
@@ -131,7 +132,10 @@ fn start_container_hooks_run_under_a_profile_denying_clone3() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&["cat", "/hook-ran"]);
     b.edit(|c| c["linux"]["seccomp"] = allow_all_but(&["clone3"]));
-    b.set_hooks("startContainer", json!([{"path": "/bin/sh", "args": ["sh", "-c", "echo start-hook-ran > /hook-ran"]}]));
+    b.set_hooks(
+        "startContainer",
+        json!([{"path": "/bin/sh", "args": ["sh", "-c", "echo start-hook-ran > /hook-ran"]}]),
+    );
     let id = unique("rtt-clone3");
     let out = rt.run_container(&id, &b, &[]);
     out.assert_ok();
@@ -155,7 +159,10 @@ fn read_u64(p: &Path) -> u64 {
 #[test]
 fn kernel_tcp_limit_is_set_on_cgroup_v1() {
     if !Path::new("/sys/fs/cgroup/memory/memory.kmem.tcp.limit_in_bytes").exists() {
-        integration::skip("kernel_tcp_limit_is_set_on_cgroup_v1", "no cgroup v1 memory.kmem.tcp.limit_in_bytes on this host");
+        integration::skip(
+            "kernel_tcp_limit_is_set_on_cgroup_v1",
+            "no cgroup v1 memory.kmem.tcp.limit_in_bytes on this host",
+        );
         return;
     }
     let rt = Runtime::new();
@@ -164,7 +171,8 @@ fn kernel_tcp_limit_is_set_on_cgroup_v1() {
     b.edit(|c| c["linux"]["resources"]["memory"] = json!({"kernelTCP": 50593792}));
     let id = unique("rtt-ktcp");
     rt.create(&id, &b).assert_ok();
-    let f = cgroup_file(&b, "memory.kmem.tcp.limit_in_bytes").expect("the container's memory cgroup has memory.kmem.tcp.limit_in_bytes");
+    let f = cgroup_file(&b, "memory.kmem.tcp.limit_in_bytes")
+        .expect("the container's memory cgroup has memory.kmem.tcp.limit_in_bytes");
     assert_eq!(read_u64(&f), 50593792, "{}", f.display());
     rt.delete_force(&id).assert_ok();
     rt.assert_clean(&id, &b);
@@ -177,14 +185,23 @@ fn kernel_tcp_limit_is_set_on_cgroup_v1() {
 fn update_with_check_before_update_refuses_a_limit_below_usage() {
     let rt = Runtime::new();
     // 8 MiB of page cache charged to the container's memory cgroup, then idle.
-    let mut b = Bundle::new(&["sh", "-c", "dd if=/dev/zero of=/tmp/fill bs=1048576 count=8 2>/dev/null; echo filled > /tmp/done; sleep 1000"]);
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/tmp/fill bs=1048576 count=8 2>/dev/null; echo filled > /tmp/done; sleep 1000",
+    ]);
     b.edit(|c| c["linux"]["resources"]["memory"] = json!({"limit": 268435456}));
     let id = unique("rtt-cbu");
     rt.create_start(&id, &b);
-    integration::util::wait_for(std::time::Duration::from_secs(10), "the container to fill its page cache", || b.rootfs().join("tmp/done").exists().then_some(()));
+    integration::util::wait_for(std::time::Duration::from_secs(10), "the container to fill its page cache", || {
+        b.rootfs().join("tmp/done").exists().then_some(())
+    });
     let (usage_file, limit_file) = match cgroup_file(&b, "memory.usage_in_bytes") {
         Some(u) => (u, cgroup_file(&b, "memory.limit_in_bytes").expect("memory.limit_in_bytes")),
-        None => (cgroup_file(&b, "memory.current").expect("memory.current"), cgroup_file(&b, "memory.max").expect("memory.max")),
+        None => (
+            cgroup_file(&b, "memory.current").expect("memory.current"),
+            cgroup_file(&b, "memory.max").expect("memory.max"),
+        ),
     };
     let usage = read_u64(&usage_file);
     assert!(usage >= 4 << 20, "the container's usage should be over 4 MiB: {usage}");
@@ -267,7 +284,8 @@ fn a_non_root_process_runs_after_a_late_filter_load_without_no_new_privileges() 
         c["linux"]["seccomp"] = allow_all_but(&["getcwd"]);
         c["process"]["noNewPrivileges"] = json!(false);
         c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
-        c["process"]["capabilities"] = json!({"bounding": ["CAP_KILL"], "effective": [], "permitted": [], "inheritable": [], "ambient": []});
+        c["process"]["capabilities"] =
+            json!({"bounding": ["CAP_KILL"], "effective": [], "permitted": [], "inheritable": [], "ambient": []});
         c["process"]["cwd"] = json!("/tmp");
     });
     let id = unique("rtt-capsadm");
@@ -276,7 +294,10 @@ fn a_non_root_process_runs_after_a_late_filter_load_without_no_new_privileges() 
     let status = std::fs::read_to_string(format!("/proc/{}/status", rt.pid(&id))).expect("init's status");
     let check = |text: &str, whose: &str| {
         for set in ["CapPrm", "CapEff", "CapAmb"] {
-            let line = text.lines().find(|l| l.starts_with(set)).unwrap_or_else(|| panic!("no {set} line for {whose}: {text}"));
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(set))
+                .unwrap_or_else(|| panic!("no {set} line for {whose}: {text}"));
             assert!(line.ends_with("0000000000000000"), "{whose}: {set} must be empty: {line}");
         }
     };

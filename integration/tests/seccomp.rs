@@ -22,10 +22,14 @@ fn run_with(profile: Value, script: &str) -> (integration::Out, Bundle, Runtime,
 #[test]
 fn errno_rule_makes_mkdir_fail_with_eperm_while_other_syscalls_work() {
     let profile = allow_all_but(json!([{ "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO" }]));
-    let (out, b, rt, id) = run_with(profile, "mkdir /tmp/denied; echo mkdir=$?; echo hello > /tmp/file && cat /tmp/file; ls -d /tmp");
+    let (out, b, rt, id) =
+        run_with(profile, "mkdir /tmp/denied; echo mkdir=$?; echo hello > /tmp/file && cat /tmp/file; ls -d /tmp");
     out.assert_ok();
     assert!(out.stdout.contains("mkdir=1"), "{out}");
-    assert!(out.stderr.contains("Operation not permitted") || out.stdout.contains("Operation not permitted"), "mkdir must fail with EPERM: {out}");
+    assert!(
+        out.stderr.contains("Operation not permitted") || out.stdout.contains("Operation not permitted"),
+        "mkdir must fail with EPERM: {out}"
+    );
     assert!(out.stdout.contains("hello") && out.stdout.contains("/tmp"), "other syscalls must work: {out}");
     rt.assert_clean(&id, &b);
 }
@@ -58,17 +62,107 @@ fn default_errno_ret_applies_to_the_default_action() {
 
 /// Syscalls busybox sh and the runtime's last steps before exec need (a generous list).
 const ALLOW_FOR_SHELL: &[&str] = &[
-    "read", "write", "open", "openat", "close", "stat", "fstat", "lstat", "newfstatat", "statx", "poll", "lseek", "mmap",
-    "mprotect", "munmap", "brk", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "ioctl", "pread64", "readv", "writev",
-    "access", "pipe", "pipe2", "select", "sched_yield", "mremap", "dup", "dup2", "dup3", "nanosleep", "getpid", "socket",
-    "clone", "clone3", "fork", "vfork", "execve", "execveat", "exit", "exit_group", "wait4", "waitid", "kill", "uname",
-    "fcntl", "getcwd", "chdir", "fchdir", "getuid", "getgid", "geteuid", "getegid", "getppid", "getpgrp", "setsid",
-    "setpgid", "getpgid", "getsid", "getgroups", "setgroups", "setresuid", "setresgid", "setuid", "setgid", "capget",
-    "capset", "prctl", "arch_prctl", "set_tid_address", "set_robust_list", "rseq", "futex", "getrandom", "prlimit64",
-    "getrlimit", "setrlimit", "umask", "readlink", "readlinkat", "getdents64", "getdents", "sysinfo", "times",
-    "gettid", "tgkill", "sigaltstack", "faccessat", "faccessat2", "close_range", "getpriority", "mkdir", "mkdirat",
+    "read",
+    "write",
+    "open",
+    "openat",
+    "close",
+    "stat",
+    "fstat",
+    "lstat",
+    "newfstatat",
+    "statx",
+    "poll",
+    "lseek",
+    "mmap",
+    "mprotect",
+    "munmap",
+    "brk",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "ioctl",
+    "pread64",
+    "readv",
+    "writev",
+    "access",
+    "pipe",
+    "pipe2",
+    "select",
+    "sched_yield",
+    "mremap",
+    "dup",
+    "dup2",
+    "dup3",
+    "nanosleep",
+    "getpid",
+    "socket",
+    "clone",
+    "clone3",
+    "fork",
+    "vfork",
+    "execve",
+    "execveat",
+    "exit",
+    "exit_group",
+    "wait4",
+    "waitid",
+    "kill",
+    "uname",
+    "fcntl",
+    "getcwd",
+    "chdir",
+    "fchdir",
+    "getuid",
+    "getgid",
+    "geteuid",
+    "getegid",
+    "getppid",
+    "getpgrp",
+    "setsid",
+    "setpgid",
+    "getpgid",
+    "getsid",
+    "getgroups",
+    "setgroups",
+    "setresuid",
+    "setresgid",
+    "setuid",
+    "setgid",
+    "capget",
+    "capset",
+    "prctl",
+    "arch_prctl",
+    "set_tid_address",
+    "set_robust_list",
+    "rseq",
+    "futex",
+    "getrandom",
+    "prlimit64",
+    "getrlimit",
+    "setrlimit",
+    "umask",
+    "readlink",
+    "readlinkat",
+    "getdents64",
+    "getdents",
+    "sysinfo",
+    "times",
+    "gettid",
+    "tgkill",
+    "sigaltstack",
+    "faccessat",
+    "faccessat2",
+    "close_range",
+    "getpriority",
+    "mkdir",
+    "mkdirat",
     // The runtime's own last steps after the filter is loaded: report ready, wait for start.
-    "sendto", "sendmsg", "recvfrom", "recvmsg", "ppoll",
+    "sendto",
+    "sendmsg",
+    "recvfrom",
+    "recvmsg",
+    "ppoll",
 ];
 
 #[test]
@@ -86,7 +180,8 @@ fn argument_conditions_select_calls() {
     let profile = allow_all_but(json!([
         { "names": ["kill"], "action": "SCMP_ACT_ERRNO", "args": [{ "index": 1, "value": libc::SIGUSR1, "op": "SCMP_CMP_EQ" }] }
     ]));
-    let (out, b, rt, id) = run_with(profile, "trap '' USR1; kill -USR1 $$ 2>&1; echo usr1=$?; kill -0 $$; echo zero=$?");
+    let (out, b, rt, id) =
+        run_with(profile, "trap '' USR1; kill -USR1 $$ 2>&1; echo usr1=$?; kill -0 $$; echo zero=$?");
     out.assert_ok();
     assert!(out.stdout.contains("usr1=1") && out.stdout.contains("zero=0"), "only SIGUSR1 is denied: {out}");
     assert!(out.stdout.contains("Operation not permitted"), "{out}");
@@ -95,7 +190,8 @@ fn argument_conditions_select_calls() {
 
 #[test]
 fn unknown_syscall_names_are_skipped_with_a_warning_and_flags_are_accepted() {
-    let mut profile = allow_all_but(json!([{ "names": ["mkdir", "mkdirat", "no_such_syscall_oxrun"], "action": "SCMP_ACT_ERRNO" }]));
+    let mut profile =
+        allow_all_but(json!([{ "names": ["mkdir", "mkdirat", "no_such_syscall_oxrun"], "action": "SCMP_ACT_ERRNO" }]));
     profile["flags"] = json!(["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]);
     let (out, b, rt, id) = run_with(profile, "mkdir /tmp/x 2>/dev/null; echo mkdir=$?");
     out.assert_ok();
@@ -201,7 +297,15 @@ fn exec_sends_its_notify_fd_to_the_listener() {
     rt.create(&id, &b).assert_ok();
     rt.start(&id).assert_ok();
     let pid_file = rt.scratch().join("exec.pid");
-    let out = rt.run(&["exec", "--pid-file", &pid_file.to_string_lossy(), &id, "sh", "-c", "mkdir /tmp/n 2>/dev/null; echo rc=$?"]);
+    let out = rt.run(&[
+        "exec",
+        "--pid-file",
+        &pid_file.to_string_lossy(),
+        &id,
+        "sh",
+        "-c",
+        "mkdir /tmp/n 2>/dev/null; echo rc=$?",
+    ]);
     out.assert_ok();
     let ((_, init_fds), (state, exec_fds)) = server.join().unwrap();
     assert_eq!((init_fds.len(), exec_fds.len()), (1, 1), "one notify fd from init, one from the exec'd process");
@@ -221,7 +325,9 @@ fn exec_sends_its_notify_fd_to_the_listener() {
 fn exec_keeps_the_filter_of_create_when_config_json_changes() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&["sleep", "100"]);
-    b.edit(|c| c["linux"]["seccomp"] = allow_all_but(json!([{ "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO" }])));
+    b.edit(|c| {
+        c["linux"]["seccomp"] = allow_all_but(json!([{ "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO" }]))
+    });
     let id = unique("seccomp-kept");
     rt.create_start(&id, &b).assert_ok();
     b.edit(|c| c["linux"].as_object_mut().unwrap().remove("seccomp").map(|_| ()).unwrap_or(()));

@@ -14,7 +14,9 @@ use serde_json::{json, Value};
 /// runc 1.1.5 predates these fields and silently ignores them.
 fn skip_for_runc(test: &str) -> bool {
     if is_runc() {
-        integration::util::note(&format!("SKIP {test}: runc 1.1.5 does not implement runtime-spec 1.1-1.3 process attributes"));
+        integration::util::note(&format!(
+            "SKIP {test}: runc 1.1.5 does not implement runtime-spec 1.1-1.3 process attributes"
+        ));
     }
     is_runc()
 }
@@ -108,7 +110,9 @@ fn scheduler_deadline_runtime_deadline_period_are_applied() {
     let sched = json!({ "policy": "SCHED_DEADLINE", "runtime": 1000000, "deadline": 10000000, "period": 10000000 });
     // /proc/self/sched's dl.runtime is the budget left in the current period: at most the
     // configured runtime, and more than nothing once the task ran under SCHED_DEADLINE.
-    let script = format!("{SCHED_FIELDS}; while read -r k c v; do case $k in dl.runtime) echo $v;; esac; done < /proc/self/sched");
+    let script = format!(
+        "{SCHED_FIELDS}; while read -r k c v; do case $k in dl.runtime) echo $v;; esac; done < /proc/self/sched"
+    );
     let out = run_sh(&script, |c| c["process"]["scheduler"] = sched.clone());
     let mut lines = out.lines();
     assert_eq!(lines.next(), Some("0 0 6"), "SCHED_DEADLINE is policy 6: {out}");
@@ -124,10 +128,13 @@ fn personality_linux32_makes_uname_show_i686() {
         return;
     }
     if std::env::consts::ARCH != "x86_64" {
-        integration::util::note("SKIP personality_linux32_makes_uname_show_i686: i686 is what LINUX32 shows on x86_64 only");
+        integration::util::note(
+            "SKIP personality_linux32_makes_uname_show_i686: i686 is what LINUX32 shows on x86_64 only",
+        );
         return;
     }
-    let out = run_sh("uname -m; cat /proc/self/personality", |c| c["linux"]["personality"] = json!({ "domain": "LINUX32" }));
+    let out =
+        run_sh("uname -m; cat /proc/self/personality", |c| c["linux"]["personality"] = json!({ "domain": "LINUX32" }));
     assert_eq!(out, "i686\n00000008\n");
     let out = run_sh("uname -m", |c| c["linux"]["personality"] = json!({ "domain": "LINUX" }));
     assert_eq!(out, "x86_64\n");
@@ -145,7 +152,9 @@ fn memory_policy_every_mode_one_node_allows_is_seen_in_numa_maps() {
         return;
     }
     if !std::path::Path::new("/proc/self/numa_maps").exists() {
-        integration::util::note("SKIP memory_policy_every_mode_one_node_allows_is_seen_in_numa_maps: no NUMA support in this kernel");
+        integration::util::note(
+            "SKIP memory_policy_every_mode_one_node_allows_is_seen_in_numa_maps: no NUMA support in this kernel",
+        );
         return;
     }
     for (policy, shown) in [
@@ -155,14 +164,21 @@ fn memory_policy_every_mode_one_node_allows_is_seen_in_numa_maps() {
         (json!({ "mode": "MPOL_INTERLEAVE", "nodes": "0" }), "interleave:0"),
         (json!({ "mode": "MPOL_PREFERRED", "nodes": "0" }), "prefer:0"),
         (json!({ "mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"] }), "bind=static:0"),
-        (json!({ "mode": "MPOL_INTERLEAVE", "nodes": "0", "flags": ["MPOL_F_RELATIVE_NODES"] }), "interleave=relative:0"),
+        (
+            json!({ "mode": "MPOL_INTERLEAVE", "nodes": "0", "flags": ["MPOL_F_RELATIVE_NODES"] }),
+            "interleave=relative:0",
+        ),
     ] {
         assert_eq!(numa_policy_inside(policy.clone()), shown, "{policy}");
     }
     // Newer modes print more than one word ("prefer (many):0", "weighted interleave:0").
-    let out = run_sh("head -1 /proc/self/numa_maps", |c| c["linux"]["memoryPolicy"] = json!({ "mode": "MPOL_PREFERRED_MANY", "nodes": "0" }));
+    let out = run_sh("head -1 /proc/self/numa_maps", |c| {
+        c["linux"]["memoryPolicy"] = json!({ "mode": "MPOL_PREFERRED_MANY", "nodes": "0" })
+    });
     assert!(out.contains("prefer (many):0"), "{out}");
-    let out = run_sh("head -1 /proc/self/numa_maps", |c| c["linux"]["memoryPolicy"] = json!({ "mode": "MPOL_WEIGHTED_INTERLEAVE", "nodes": "0" }));
+    let out = run_sh("head -1 /proc/self/numa_maps", |c| {
+        c["linux"]["memoryPolicy"] = json!({ "mode": "MPOL_WEIGHTED_INTERLEAVE", "nodes": "0" })
+    });
     assert!(out.contains("weighted interleave:0"), "{out}");
 }
 
@@ -176,7 +192,10 @@ fn memory_policy_on_a_node_that_does_not_exist_fails_create_cleanly() {
         integration::util::note(&format!("SKIP memory_policy_on_a_node_that_does_not_exist_fails_create_cleanly: this host has nodes {online:?}, node 5 may exist"));
         return;
     }
-    refused_at_create(|c| c["linux"]["memoryPolicy"] = json!({ "mode": "MPOL_BIND", "nodes": "5" }), "set memory policy MPOL_BIND nodes 5");
+    refused_at_create(
+        |c| c["linux"]["memoryPolicy"] = json!({ "mode": "MPOL_BIND", "nodes": "5" }),
+        "set memory policy MPOL_BIND nodes 5",
+    );
 }
 
 #[test]
@@ -184,16 +203,46 @@ fn bad_values_fail_create_with_one_line_and_nothing_left() {
     if skip_for_runc("bad_values_fail_create_with_one_line_and_nothing_left") {
         return;
     }
-    refused_at_create(|c| c["process"]["ioPriority"] = json!({ "class": "IOPRIO_CLASS_NONE", "priority": 0 }), "process.ioPriority: unknown class");
-    refused_at_create(|c| c["process"]["ioPriority"] = json!({ "class": "IOPRIO_CLASS_BE", "priority": 8 }), "process.ioPriority: priority 8");
-    refused_at_create(|c| c["process"]["scheduler"] = json!({ "policy": "SCHED_NOPE" }), "process.scheduler: unknown policy");
-    refused_at_create(|c| c["process"]["scheduler"] = json!({ "policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_NOPE"] }), "process.scheduler: unknown flag");
-    refused_at_create(|c| c["process"]["scheduler"] = json!({ "policy": "SCHED_OTHER", "nice": 20 }), "process.scheduler: nice 20");
-    refused_at_create(|c| c["process"]["execCPUAffinity"] = json!({ "initial": "1-0" }), "process.execCPUAffinity.initial");
-    refused_at_create(|c| c["linux"]["personality"] = json!({ "domain": "LINUX64" }), "linux.personality: unknown domain");
-    refused_at_create(|c| c["linux"]["memoryPolicy"] = json!({ "mode": "MPOL_NOPE", "nodes": "0" }), "linux.memoryPolicy: unknown mode");
-    refused_at_create(|c| c["linux"]["memoryPolicy"] = json!({ "mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_NOPE"] }), "linux.memoryPolicy: unknown flag");
-    refused_at_create(|c| c["linux"]["memoryPolicy"] = json!({ "mode": "MPOL_BIND" }), "linux.memoryPolicy: MPOL_BIND needs nodes");
+    refused_at_create(
+        |c| c["process"]["ioPriority"] = json!({ "class": "IOPRIO_CLASS_NONE", "priority": 0 }),
+        "process.ioPriority: unknown class",
+    );
+    refused_at_create(
+        |c| c["process"]["ioPriority"] = json!({ "class": "IOPRIO_CLASS_BE", "priority": 8 }),
+        "process.ioPriority: priority 8",
+    );
+    refused_at_create(
+        |c| c["process"]["scheduler"] = json!({ "policy": "SCHED_NOPE" }),
+        "process.scheduler: unknown policy",
+    );
+    refused_at_create(
+        |c| c["process"]["scheduler"] = json!({ "policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_NOPE"] }),
+        "process.scheduler: unknown flag",
+    );
+    refused_at_create(
+        |c| c["process"]["scheduler"] = json!({ "policy": "SCHED_OTHER", "nice": 20 }),
+        "process.scheduler: nice 20",
+    );
+    refused_at_create(
+        |c| c["process"]["execCPUAffinity"] = json!({ "initial": "1-0" }),
+        "process.execCPUAffinity.initial",
+    );
+    refused_at_create(
+        |c| c["linux"]["personality"] = json!({ "domain": "LINUX64" }),
+        "linux.personality: unknown domain",
+    );
+    refused_at_create(
+        |c| c["linux"]["memoryPolicy"] = json!({ "mode": "MPOL_NOPE", "nodes": "0" }),
+        "linux.memoryPolicy: unknown mode",
+    );
+    refused_at_create(
+        |c| c["linux"]["memoryPolicy"] = json!({ "mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_NOPE"] }),
+        "linux.memoryPolicy: unknown flag",
+    );
+    refused_at_create(
+        |c| c["linux"]["memoryPolicy"] = json!({ "mode": "MPOL_BIND" }),
+        "linux.memoryPolicy: MPOL_BIND needs nodes",
+    );
 }
 
 /// `exec --process` with `process` (args and cwd added); the Out of the exec.
@@ -211,13 +260,16 @@ fn exec_cpu_affinity_final_is_set_after_the_cgroup_join_for_exec_only() {
         return;
     }
     if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
-        integration::util::note("SKIP exec_cpu_affinity_final_is_set_after_the_cgroup_join_for_exec_only: needs 2 CPUs");
+        integration::util::note(
+            "SKIP exec_cpu_affinity_final_is_set_after_the_cgroup_join_for_exec_only: needs 2 CPUs",
+        );
         return;
     }
     let all = status_field(&std::fs::read_to_string("/proc/self/status").unwrap(), "Cpus_allowed_list");
     // From config.json: exec'd processes get it, init does not ("not applicable to the
     // container's init process").
-    let r = Running::sleeping("affinity", |c| c["process"]["execCPUAffinity"] = json!({ "initial": "0", "final": "1" }));
+    let r =
+        Running::sleeping("affinity", |c| c["process"]["execCPUAffinity"] = json!({ "initial": "0", "final": "1" }));
     let init_status = std::fs::read_to_string(format!("/proc/{}/status", r.pid())).unwrap();
     assert_eq!(status_field(&init_status, "Cpus_allowed_list"), all, "init keeps the runtime's affinity");
     let out = r.exec(&[], &["grep", "Cpus_allowed_list", "/proc/self/status"]);
@@ -225,7 +277,11 @@ fn exec_cpu_affinity_final_is_set_after_the_cgroup_join_for_exec_only() {
     assert_eq!(status_field(&out.stdout, "Cpus_allowed_list"), "1", "config.json's final: {out}");
     // From --process: its own lists, for each of the spec's list forms.
     for (fin, shown) in [("0", "0"), ("1", "1"), ("0-1", "0-1"), ("0,1", "0-1")] {
-        let out = exec_process(&r, json!({ "execCPUAffinity": { "initial": "1", "final": fin } }), &["grep", "Cpus_allowed_list", "/proc/self/status"]);
+        let out = exec_process(
+            &r,
+            json!({ "execCPUAffinity": { "initial": "1", "final": fin } }),
+            &["grep", "Cpus_allowed_list", "/proc/self/status"],
+        );
         out.assert_ok();
         assert_eq!(status_field(&out.stdout, "Cpus_allowed_list"), shown, "final {fin}: {out}");
     }
@@ -302,7 +358,9 @@ fn features_memory_policy_is_honest() {
     let out = rt.run(&["features"]);
     out.assert_ok();
     let f: Value = serde_json::from_str(&out.stdout).expect("features JSON");
-    let names = |v: &Value| -> Vec<String> { v.as_array().expect("array").iter().map(|s| s.as_str().expect("string").to_string()).collect() };
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array().expect("array").iter().map(|s| s.as_str().expect("string").to_string()).collect()
+    };
     let m = &f["linux"]["memoryPolicy"];
     for mode in names(&m["modes"]) {
         let nodes = if matches!(mode.as_str(), "MPOL_DEFAULT" | "MPOL_LOCAL") { json!(null) } else { json!("0") };

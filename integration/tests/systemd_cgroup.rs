@@ -27,13 +27,7 @@ struct SliceGuard(Vec<PathBuf>);
 
 impl SliceGuard {
     fn new() -> SliceGuard {
-        SliceGuard(
-            cgroup_roots()
-                .into_iter()
-                .map(|r| r.join("system.slice"))
-                .filter(|d| !d.exists())
-                .collect(),
-        )
+        SliceGuard(cgroup_roots().into_iter().map(|r| r.join("system.slice")).filter(|d| !d.exists()).collect())
     }
 }
 
@@ -52,11 +46,7 @@ fn unsupported() -> Option<&'static str> {
     if !Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists() {
         return Some("no cgroup v1 memory hierarchy (the stand-in models systemd on a v1 host)");
     }
-    if Command::new("dbus-daemon")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
+    if Command::new("dbus-daemon").arg("--version").output().is_err() {
         return Some("dbus-daemon is not installed");
     }
     None
@@ -115,10 +105,7 @@ fn assert_nothing_left(rt: &Runtime, id: &str, path: &str) {
 }
 
 fn calls_named(s: &StandIn, member: &str) -> Vec<Call> {
-    s.calls()
-        .into_iter()
-        .filter(|c| c.member == member)
-        .collect()
+    s.calls().into_iter().filter(|c| c.member == member).collect()
 }
 
 #[test]
@@ -135,40 +122,17 @@ fn scope_is_created_joined_limited_and_stopped() {
 
     // What systemd was asked for.
     let starts = calls_named(&standin, "StartTransientUnit");
-    assert_eq!(
-        starts.len(),
-        1,
-        "one StartTransientUnit: {:?}",
-        standin.calls()
-    );
+    assert_eq!(starts.len(), 1, "one StartTransientUnit: {:?}", standin.calls());
     assert_eq!(starts[0].args[0], V::S(unit.clone()));
     assert_eq!(starts[0].args[1], V::S("replace".into()));
     let props = starts[0].properties();
-    assert_eq!(
-        props.get("PIDs"),
-        Some(&V::A(vec![V::U(pid as u32)])),
-        "{props:?}"
-    );
+    assert_eq!(props.get("PIDs"), Some(&V::A(vec![V::U(pid as u32)])), "{props:?}");
     assert_eq!(props.get("Delegate"), Some(&V::B(true)));
     assert_eq!(props.get("Slice"), Some(&V::S("system.slice".into())));
-    assert_eq!(
-        props.get("MemoryLimit"),
-        Some(&V::T(67108864)),
-        "v1 host: MemoryLimit, not MemoryMax"
-    );
+    assert_eq!(props.get("MemoryLimit"), Some(&V::T(67108864)), "v1 host: MemoryLimit, not MemoryMax");
     assert_eq!(props.get("DefaultDependencies"), Some(&V::B(false)));
-    assert_eq!(
-        props.get("TimeoutStopUSec"),
-        Some(&V::T(5_000_000)),
-        "org.systemd.property.* passes through"
-    );
-    assert!(
-        props
-            .get("Description")
-            .and_then(V::text)
-            .is_some_and(|d| d.contains(&unit)),
-        "{props:?}"
-    );
+    assert_eq!(props.get("TimeoutStopUSec"), Some(&V::T(5_000_000)), "org.systemd.property.* passes through");
+    assert!(props.get("Description").and_then(V::text).is_some_and(|d| d.contains(&unit)), "{props:?}");
 
     // Where init is: the scope in every mounted hierarchy, including those systemd leaves to
     // the runtime (the stand-in, like systemd on v1, does not touch cpuset and freezer).
@@ -185,48 +149,23 @@ fn scope_is_created_joined_limited_and_stopped() {
     }
     for key in ["memory", "freezer", "cpuset", "pids", "name=systemd"] {
         assert!(
-            own.lines().any(|l| l
-                .split(':')
-                .nth(1)
-                .is_some_and(|k| k.split(',').any(|c| c == key))
-                && l.ends_with(&path)),
+            own.lines()
+                .any(|l| l.split(':').nth(1).is_some_and(|k| k.split(',').any(|c| c == key)) && l.ends_with(&path)),
             "{key} must be at {path}: {own}"
         );
     }
-    assert!(
-        own.lines()
-            .any(|l| l.starts_with("0::") && l.ends_with(&path)),
-        "cgroup2: {own}"
-    );
-    let limit =
-        std::fs::read_to_string(format!("/sys/fs/cgroup/memory{path}/memory.limit_in_bytes"))
-            .unwrap();
+    assert!(own.lines().any(|l| l.starts_with("0::") && l.ends_with(&path)), "cgroup2: {own}");
+    let limit = std::fs::read_to_string(format!("/sys/fs/cgroup/memory{path}/memory.limit_in_bytes")).unwrap();
     assert_eq!(limit.trim(), "67108864");
 
     sd(&rt, &bus.address, &["start", &id]).assert_ok();
     assert_eq!(rt.status(&id), "running");
     sd(&rt, &bus.address, &["delete", "--force", &id]).assert_ok();
     let stops = calls_named(&standin, "StopUnit");
-    assert_eq!(
-        stops.len(),
-        1,
-        "delete stops the unit: {:?}",
-        standin.calls()
-    );
-    assert_eq!(
-        stops[0].args,
-        vec![V::S(unit.clone()), V::S("replace".into())]
-    );
-    assert!(
-        standin.units().is_empty(),
-        "the unit is gone: {:?}",
-        standin.units()
-    );
-    assert!(
-        scope_dirs(&path).is_empty(),
-        "no scope directory may remain: {:?}",
-        scope_dirs(&path)
-    );
+    assert_eq!(stops.len(), 1, "delete stops the unit: {:?}", standin.calls());
+    assert_eq!(stops[0].args, vec![V::S(unit.clone()), V::S("replace".into())]);
+    assert!(standin.units().is_empty(), "the unit is gone: {:?}", standin.units());
+    assert!(scope_dirs(&path).is_empty(), "no scope directory may remain: {:?}", scope_dirs(&path));
     rt.assert_clean(&id, &b);
 }
 
@@ -259,8 +198,7 @@ fn bus_without_systemd_is_one_clear_error() {
     let (b, path) = scope_bundle(&id, &["true"]);
     let line = Out::one_error_line(&sd_create(&rt, &bus.address, &id, &b));
     assert!(
-        line.contains(&format!("oxtest-{id}.scope"))
-            && line.contains("org.freedesktop.DBus.Error.ServiceUnknown"),
+        line.contains(&format!("oxtest-{id}.scope")) && line.contains("org.freedesktop.DBus.Error.ServiceUnknown"),
         "{line}"
     );
     assert_nothing_left(&rt, &id, &path);
@@ -271,18 +209,9 @@ fn systemd_errors_and_failed_jobs_name_the_unit_and_leave_nothing() {
     let Some(host) = sd_host("systemd_errors_and_failed_jobs_name_the_unit_and_leave_nothing") else { return };
     let bus = &host.bus;
     // UnitExists on every try: oxrun resets the unit and retries once, as runc does, then fails.
-    let exists = (
-        "org.freedesktop.systemd1.UnitExists".to_string(),
-        "Unit is there already.".to_string(),
-    );
+    let exists = ("org.freedesktop.systemd1.UnitExists".to_string(), "Unit is there already.".to_string());
     {
-        let standin = StandIn::start(
-            &bus.address,
-            Behaviour {
-                start_error: Some(exists),
-                ..Behaviour::default()
-            },
-        );
+        let standin = StandIn::start(&bus.address, Behaviour { start_error: Some(exists), ..Behaviour::default() });
         let rt = Runtime::new();
         let id = unique("sdexists");
         let (b, path) = scope_bundle(&id, &["true"]);
@@ -296,41 +225,26 @@ fn systemd_errors_and_failed_jobs_name_the_unit_and_leave_nothing() {
         let members: Vec<String> = standin.calls().into_iter().map(|c| c.member).collect();
         assert_eq!(
             members,
-            [
-                "StartTransientUnit",
-                "ResetFailedUnit",
-                "StartTransientUnit"
-            ],
+            ["StartTransientUnit", "ResetFailedUnit", "StartTransientUnit"],
             "retry once after a reset"
         );
         assert_nothing_left(&rt, &id, &path);
     }
     // The start job fails: the unit exists (failed), so oxrun stops it.
-    let standin = StandIn::start(
-        &bus.address,
-        Behaviour {
-            start_result: "failed".into(),
-            ..Behaviour::default()
-        },
-    );
+    let standin = StandIn::start(&bus.address, Behaviour { start_result: "failed".into(), ..Behaviour::default() });
     let rt = Runtime::new();
     let id = unique("sdfailed");
     let (b, path) = scope_bundle(&id, &["true"]);
     let line = Out::one_error_line(&sd_create(&rt, &bus.address, &id, &b));
     assert!(
         // Without --log the line is runc's text form, where quotes in msg="…" are escaped.
-        line.contains(&format!("oxtest-{id}.scope")) && (line.contains("\"failed\"") || line.contains("\\\"failed\\\"")),
+        line.contains(&format!("oxtest-{id}.scope"))
+            && (line.contains("\"failed\"") || line.contains("\\\"failed\\\"")),
         "{line}"
     );
     let members: Vec<String> = standin.calls().into_iter().map(|c| c.member).collect();
-    assert_eq!(
-        members.first().map(String::as_str),
-        Some("StartTransientUnit")
-    );
-    assert!(
-        members.iter().any(|m| m == "StopUnit"),
-        "the failed unit is stopped: {members:?}"
-    );
+    assert_eq!(members.first().map(String::as_str), Some("StartTransientUnit"));
+    assert!(members.iter().any(|m| m == "StopUnit"), "the failed unit is stopped: {members:?}");
     assert!(standin.units().is_empty(), "{:?}", standin.units());
     assert_nothing_left(&rt, &id, &path);
 }
@@ -367,25 +281,14 @@ fn standin_answers_busctl_as_systemd_would() {
     let busctl = |args: &[&str]| {
         let mut c = Command::new("busctl");
         c.arg(format!("--address={}", bus.address))
-            .args([
-                "call",
-                "org.freedesktop.systemd1",
-                "/org/freedesktop/systemd1",
-                "org.freedesktop.systemd1.Manager",
-            ])
+            .args(["call", "org.freedesktop.systemd1", "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager"])
             .args(args);
         c.output().expect("run busctl")
     };
     let out = busctl(&["StopUnit", "ss", "nosuch.scope", "replace"]);
     assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("Unit nosuch.scope not loaded."),
-        "{out:?}"
-    );
-    let mut child = Command::new("sleep")
-        .arg("100")
-        .spawn()
-        .expect("spawn sleep");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Unit nosuch.scope not loaded."), "{out:?}");
+    let mut child = Command::new("sleep").arg("100").spawn().expect("spawn sleep");
     let pid = child.id().to_string();
     let unit = format!("busctl-{}.scope", unique("u"));
     let out = busctl(&[
@@ -403,32 +306,17 @@ fn standin_answers_busctl_as_systemd_would() {
         &pid,
         "0",
     ]);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "o \"/org/freedesktop/systemd1/job/1\"",
-        "{out:?}"
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "o \"/org/freedesktop/systemd1/job/1\"", "{out:?}");
     let path = format!("/system.slice/{unit}");
     // busctl returns with the reply; the job (moving the pid) runs after it, as in systemd.
     let procs_file = format!("/sys/fs/cgroup/memory{path}/cgroup.procs");
     let moved = poll_until(Duration::from_secs(5), || {
-        std::fs::read_to_string(&procs_file)
-            .unwrap_or_default()
-            .lines()
-            .any(|l| l.trim() == pid)
+        std::fs::read_to_string(&procs_file).unwrap_or_default().lines().any(|l| l.trim() == pid)
     });
     assert!(moved, "the stand-in moves the pid into {procs_file}");
     let out = busctl(&["StopUnit", "ss", &unit, "replace"]);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "o \"/org/freedesktop/systemd1/job/2\"",
-        "{out:?}"
-    );
-    assert!(
-        poll_until(Duration::from_secs(5), || scope_dirs(&path).is_empty()),
-        "{:?}",
-        scope_dirs(&path)
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "o \"/org/freedesktop/systemd1/job/2\"", "{out:?}");
+    assert!(poll_until(Duration::from_secs(5), || scope_dirs(&path).is_empty()), "{:?}", scope_dirs(&path));
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -446,8 +334,8 @@ fn live_systemd() {
     let rt = Runtime::new();
     let id = unique("sdlive");
     let (b, path) = scope_bundle(&id, &["sleep", "1000"]);
-    let bus = std::env::var("DBUS_SYSTEM_BUS_ADDRESS")
-        .unwrap_or_else(|_| "unix:path=/run/dbus/system_bus_socket".into());
+    let bus =
+        std::env::var("DBUS_SYSTEM_BUS_ADDRESS").unwrap_or_else(|_| "unix:path=/run/dbus/system_bus_socket".into());
     sd_create(&rt, &bus, &id, &b).assert_ok();
     let pid = rt.pid(&id);
     let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();

@@ -78,7 +78,8 @@ fn user_namespace_maps_container_root_to_a_host_uid() {
         c["linux"]["uidMappings"] = json!([{ "containerID": 0, "hostID": 200000, "size": 65536 }]);
         c["linux"]["gidMappings"] = json!([{ "containerID": 0, "hostID": 200000, "size": 65536 }]);
         // A cgroup namespace-less v1 mount of the host's tree is not permitted to the mapped root.
-        let mounts: Vec<serde_json::Value> = c["mounts"].as_array().unwrap().iter().filter(|m| m["type"] != "cgroup").cloned().collect();
+        let mounts: Vec<serde_json::Value> =
+            c["mounts"].as_array().unwrap().iter().filter(|m| m["type"] != "cgroup").cloned().collect();
         c["mounts"] = json!(mounts);
     });
     let id = unique("userns");
@@ -97,7 +98,13 @@ fn user_namespace_maps_container_root_to_a_host_uid() {
 fn rootless_run_by_an_unprivileged_user() {
     let rt = Runtime::new();
     let (uid, gid, xdg) = test_user();
-    let b = rootless_bundle(&rt, uid, gid, &xdg, &["sh", "-c", "id -u; cat /proc/self/uid_map; touch /proc/x 2>/dev/null; echo ok"]);
+    let b = rootless_bundle(
+        &rt,
+        uid,
+        gid,
+        &xdg,
+        &["sh", "-c", "id -u; cat /proc/self/uid_map; touch /proc/x 2>/dev/null; echo ok"],
+    );
     let id = unique("rootless");
     let mut run = as_user(uid, gid, &xdg, b.path());
     run.arg(rt.bin()).args(["run", &id]);
@@ -136,7 +143,9 @@ fn rootless_state_lives_in_the_users_runtime_dir_and_lifecycle_works() {
 #[test]
 fn rootless_with_several_ranges_uses_newuidmap() {
     if Command::new("newuidmap").arg("--help").output().is_err() && !Path::new("/usr/bin/newuidmap").exists() {
-        integration::util::note("SKIP rootless_with_several_ranges_uses_newuidmap: newuidmap (package uidmap) is not installed");
+        integration::util::note(
+            "SKIP rootless_with_several_ranges_uses_newuidmap: newuidmap (package uidmap) is not installed",
+        );
         return;
     }
     let rt = Runtime::new();
@@ -162,7 +171,8 @@ fn idmapped_bind_mount_shows_the_mapped_owner() {
     let rt = Runtime::new();
     let src = tempfile::tempdir().unwrap();
     std::fs::write(src.path().join("f"), "x").unwrap();
-    nix::unistd::chown(&src.path().join("f"), Some(nix::unistd::Uid::from_raw(0)), Some(nix::unistd::Gid::from_raw(0))).unwrap();
+    nix::unistd::chown(&src.path().join("f"), Some(nix::unistd::Uid::from_raw(0)), Some(nix::unistd::Gid::from_raw(0)))
+        .unwrap();
     let mut b = Bundle::new(&["sh", "-c", "stat -c '%u:%g' /idmapped/f /plain/f; touch /ro/f 2>/dev/null; echo ro=$?"]);
     let maps = |host: u32| json!([{ "containerID": 0, "hostID": host, "size": 1 }]);
     b.add_mount(json!({ "destination": "/idmapped", "type": "bind", "source": src.path(), "options": ["rbind"], "uidMappings": maps(1000), "gidMappings": maps(2000) }));

@@ -35,7 +35,8 @@ fn podman(manager: &str, rootless: bool) -> Podman {
     let conf = pm.dir().join("containers.conf");
     let text = std::fs::read_to_string(&conf).expect("containers.conf");
     assert!(text.contains("cgroup_manager = \"cgroupfs\""), "the harness's containers.conf changed: {text}");
-    std::fs::write(&conf, text.replace("cgroup_manager = \"cgroupfs\"", &format!("cgroup_manager = \"{manager}\""))).expect("write containers.conf");
+    std::fs::write(&conf, text.replace("cgroup_manager = \"cgroupfs\"", &format!("cgroup_manager = \"{manager}\"")))
+        .expect("write containers.conf");
     pm
 }
 
@@ -83,7 +84,11 @@ fn read_cg(cgroup: &str, file: &str) -> String {
 /// gone once the container is removed.
 fn limits_pause_and_cleanup(manager: &str, rootless: bool) {
     let pm = podman(manager, rootless);
-    let id = podman_ok(&pm, rootless, &["run", "-d", "--network", "none", "--memory", "64m", "--pids-limit", "40", IMAGE, "sleep", "1000"]);
+    let id = podman_ok(
+        &pm,
+        rootless,
+        &["run", "-d", "--network", "none", "--memory", "64m", "--pids-limit", "40", IMAGE, "sleep", "1000"],
+    );
     let id = id.lines().last().unwrap_or_default().to_string();
     pm.assert_pair(&id);
     let pid = podman_ok(&pm, rootless, &["inspect", "--format", "{{.State.Pid}}", &id]);
@@ -91,8 +96,15 @@ fn limits_pause_and_cleanup(manager: &str, rootless: bool) {
     let scope = format!("libpod-{id}.scope");
     match (manager, rootless) {
         ("systemd", false) => assert_eq!(cg, format!("/machine.slice/{scope}"), "the container's cgroup"),
-        ("systemd", true) => assert!(cg.starts_with(&format!("/user.slice/user-{USER_UID}.slice/user@{USER_UID}.service/")) && cg.ends_with(&format!("/{scope}")), "the container's cgroup: {cg}"),
-        _ => assert!(cg.ends_with(&format!("/libpod-{id}")) || cg.ends_with(&format!("/libpod-{id}/container")), "the container's cgroup: {cg}"),
+        ("systemd", true) => assert!(
+            cg.starts_with(&format!("/user.slice/user-{USER_UID}.slice/user@{USER_UID}.service/"))
+                && cg.ends_with(&format!("/{scope}")),
+            "the container's cgroup: {cg}"
+        ),
+        _ => assert!(
+            cg.ends_with(&format!("/libpod-{id}")) || cg.ends_with(&format!("/libpod-{id}/container")),
+            "the container's cgroup: {cg}"
+        ),
     }
     assert_eq!(read_cg(&cg, "memory.max"), (64u64 << 20).to_string());
     assert_eq!(read_cg(&cg, "pids.max"), "40");
@@ -101,15 +113,24 @@ fn limits_pause_and_cleanup(manager: &str, rootless: bool) {
         assert_eq!(unit_prop(rootless, &scope, "MemoryMax"), (64u64 << 20).to_string(), "{scope}");
         assert_eq!(unit_prop(rootless, &scope, "TasksMax"), "40", "{scope}");
     }
-    let inside = podman_ok(&pm, rootless, &["exec", &id, "cat", "/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/pids.max"]);
-    assert_eq!(inside.split_whitespace().collect::<Vec<_>>(), ["67108864", "40"], "the limits as the container sees them");
+    let inside =
+        podman_ok(&pm, rootless, &["exec", &id, "cat", "/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/pids.max"]);
+    assert_eq!(
+        inside.split_whitespace().collect::<Vec<_>>(),
+        ["67108864", "40"],
+        "the limits as the container sees them"
+    );
     podman_ok(&pm, rootless, &["pause", &id]);
     assert_eq!(read_cg(&cg, "cgroup.freeze"), "1");
     podman_ok(&pm, rootless, &["unpause", &id]);
     assert_eq!(read_cg(&cg, "cgroup.freeze"), "0");
     podman_ok(&pm, rootless, &["rm", "-f", "-t", "0", &id]);
     let dir = Path::new("/sys/fs/cgroup").join(cg.trim_start_matches('/'));
-    assert!(integration::util::poll_until(Duration::from_secs(10), || !dir.exists()), "{} left after rm", dir.display());
+    assert!(
+        integration::util::poll_until(Duration::from_secs(10), || !dir.exists()),
+        "{} left after rm",
+        dir.display()
+    );
     if manager == "systemd" {
         let state = unit_prop(rootless, &scope, "ActiveState");
         assert!(state == "inactive" || state.is_empty(), "{scope} after rm: {state}");
@@ -124,20 +145,58 @@ fn oom_is_reported(manager: &str, runs: usize) {
     let pm = podman(manager, false);
     for n in 0..runs {
         let name = format!("oom{n}");
-        let out = podman_cmd(&pm, false, &["run", "--name", &name, "--network", "none", "--memory", "32m", "--memory-swap", "32m", IMAGE, "sh", "-c", "tail /dev/zero"]);
+        let out = podman_cmd(
+            &pm,
+            false,
+            &[
+                "run",
+                "--name",
+                &name,
+                "--network",
+                "none",
+                "--memory",
+                "32m",
+                "--memory-swap",
+                "32m",
+                IMAGE,
+                "sh",
+                "-c",
+                "tail /dev/zero",
+            ],
+        );
         assert_eq!(out.status.code(), Some(137), "run {n}: the hog is SIGKILLed: {out}");
-        assert_eq!(podman_ok(&pm, false, &["inspect", "--format", "{{.State.OOMKilled}}", &name]), "true", "run {n} ({manager}): OOMKilled");
+        assert_eq!(
+            podman_ok(&pm, false, &["inspect", "--format", "{{.State.OOMKilled}}", &name]),
+            "true",
+            "run {n} ({manager}): OOMKilled"
+        );
         podman_ok(&pm, false, &["rm", "-f", &name]);
     }
     // And a container that was not OOM-killed is not reported as one: one that exits by itself,
     // and one SIGKILLed from outside (no kill counted in its cgroup).
-    let out = podman_cmd(&pm, false, &["run", "--name", "nooom", "--network", "none", "--memory", "32m", IMAGE, "sh", "-c", "exit 3"]);
+    let out = podman_cmd(
+        &pm,
+        false,
+        &["run", "--name", "nooom", "--network", "none", "--memory", "32m", IMAGE, "sh", "-c", "exit 3"],
+    );
     assert_eq!(out.status.code(), Some(3), "{out}");
-    assert_eq!(podman_ok(&pm, false, &["inspect", "--format", "{{.State.OOMKilled}}", "nooom"]), "false", "an exit is no OOM kill");
-    let id = podman_ok(&pm, false, &["run", "-d", "--name", "killed", "--network", "none", "--memory", "32m", IMAGE, "sleep", "1000"]);
+    assert_eq!(
+        podman_ok(&pm, false, &["inspect", "--format", "{{.State.OOMKilled}}", "nooom"]),
+        "false",
+        "an exit is no OOM kill"
+    );
+    let id = podman_ok(
+        &pm,
+        false,
+        &["run", "-d", "--name", "killed", "--network", "none", "--memory", "32m", IMAGE, "sleep", "1000"],
+    );
     podman_ok(&pm, false, &["kill", "-s", "KILL", "killed"]);
     podman_ok(&pm, false, &["wait", "killed"]);
-    assert_eq!(podman_ok(&pm, false, &["inspect", "--format", "{{.State.OOMKilled}}", "killed"]), "false", "a SIGKILL from podman kill is no OOM kill ({id})");
+    assert_eq!(
+        podman_ok(&pm, false, &["inspect", "--format", "{{.State.OOMKilled}}", "killed"]),
+        "false",
+        "a SIGKILL from podman kill is no OOM kill ({id})"
+    );
 }
 
 #[test]

@@ -144,32 +144,77 @@ const TABLE: &[(&str, Option<char>, Kind, &str)] = &[
     ("container-pidfile", Some('p'), Kind::Value, "PID file for the initial pid inside of container"),
     ("pidfile", None, Kind::Value, "PID file (DEPRECATED alias of --container-pidfile)"),
     ("conmon-pidfile", Some('P'), Kind::Value, "PID file for the conmon process"),
-    ("log-path", Some('l'), Kind::Value, "Log file path (k8s-file:PATH, journald, none, passthrough). Can be specified multiple times"),
+    (
+        "log-path",
+        Some('l'),
+        Kind::Value,
+        "Log file path (k8s-file:PATH, journald, none, passthrough). Can be specified multiple times",
+    ),
     ("log-level", None, Kind::Value, "Print debug logs based on log level"),
     ("log-size-max", None, Kind::Value, "Maximum size of log file"),
     ("log-global-size-max", None, Kind::Value, "Maximum size of all log files"),
     ("log-tag", None, Kind::Value, "Additional tag to use for logging"),
-    ("log-label", None, Kind::Value, "Additional journald field KEY=VALUE for every log entry. Can be specified multiple times"),
+    (
+        "log-label",
+        None,
+        Kind::Value,
+        "Additional journald field KEY=VALUE for every log entry. Can be specified multiple times",
+    ),
     ("log-rotate", None, Kind::Flag, "Rotate the log file at --log-size-max instead of truncating it"),
     ("log-max-files", None, Kind::Value, "Number of rotated log files to keep with --log-rotate (default: 1)"),
-    ("log-allowlist-dir", None, Kind::Value, "Refuse log paths outside this directory. Can be specified multiple times"),
-    ("no-container-partial-message", None, Kind::Flag, "Do not set CONTAINER_PARTIAL_MESSAGE on partial journald entries"),
+    (
+        "log-allowlist-dir",
+        None,
+        Kind::Value,
+        "Refuse log paths outside this directory. Can be specified multiple times",
+    ),
+    (
+        "no-container-partial-message",
+        None,
+        Kind::Flag,
+        "Do not set CONTAINER_PARTIAL_MESSAGE on partial journald entries",
+    ),
     ("exit-dir", None, Kind::Value, "Path to the directory where exit files are written"),
     ("exit-command", None, Kind::Value, "Path to the program to execute when the container terminates its execution"),
-    ("exit-command-arg", None, Kind::Value, "Additional arg to pass to the exit command.  Can be specified multiple times"),
+    (
+        "exit-command-arg",
+        None,
+        Kind::Value,
+        "Additional arg to pass to the exit command.  Can be specified multiple times",
+    ),
     ("exit-delay", None, Kind::Value, "Delay before invoking the exit command (in seconds)"),
-    ("persist-dir", Some('0'), Kind::Value, "Persistent directory for a container that can be used for storing container data"),
+    (
+        "persist-dir",
+        Some('0'),
+        Kind::Value,
+        "Persistent directory for a container that can be used for storing container data",
+    ),
     ("socket-dir-path", None, Kind::Value, "Location of container attach sockets"),
     ("systemd-cgroup", Some('s'), Kind::Flag, "Enable systemd cgroup manager, rather then use the cgroupfs directly"),
     ("terminal", Some('t'), Kind::Flag, "Allocate a pseudo-TTY. The default is false"),
     ("stdin", Some('i'), Kind::Flag, "Open up a pipe to pass stdin to the container"),
     ("leave-stdin-open", None, Kind::Flag, "Leave stdin open when attached client disconnects"),
-    ("full-attach", None, Kind::Flag, "Don't truncate the path to the attach socket. This option causes conmon to ignore --socket-dir-path"),
+    (
+        "full-attach",
+        None,
+        Kind::Flag,
+        "Don't truncate the path to the attach socket. This option causes conmon to ignore --socket-dir-path",
+    ),
     ("no-pivot", None, Kind::Flag, "Do not use pivot_root"),
     ("no-new-keyring", None, Kind::Flag, "Do not create a new session keyring for the container"),
     ("runtime-arg", None, Kind::Value, "Additional arg to pass to the runtime. Can be specified multiple times"),
-    ("runtime-opt", None, Kind::Value, "Additional opts to pass to the restore or exec command. Can be specified multiple times"),
-    ("restore-arg", None, Kind::Value, "Additional arg to pass to the restore command (DEPRECATED alias of --runtime-opt)"),
+    (
+        "runtime-opt",
+        None,
+        Kind::Value,
+        "Additional opts to pass to the restore or exec command. Can be specified multiple times",
+    ),
+    (
+        "restore-arg",
+        None,
+        Kind::Value,
+        "Additional arg to pass to the restore command (DEPRECATED alias of --runtime-opt)",
+    ),
     ("replace-listen-pid", None, Kind::Flag, "Replace listen pid if set for oci-runtime pid"),
     ("exec", Some('e'), Kind::Flag, "Exec a command into a running container"),
     ("exec-attach", None, Kind::Flag, "Attach to an exec session"),
@@ -180,7 +225,12 @@ const TABLE: &[(&str, Option<char>, Kind, &str)] = &[
     ("timeout", Some('T'), Kind::Value, "Kill container after specified timeout in seconds."),
     ("no-sync-log", None, Kind::Flag, "Do not manually call sync on logs after container shutdown"),
     ("sdnotify-socket", None, Kind::Value, "Path to the host's sd-notify socket to relay messages to"),
-    ("seccomp-notify-socket", None, Kind::Value, "Path to the socket where the seccomp notification fd is received (ignored)"),
+    (
+        "seccomp-notify-socket",
+        None,
+        Kind::Value,
+        "Path to the socket where the seccomp notification fd is received (ignored)",
+    ),
     ("seccomp-notify-plugins", None, Kind::Value, "Plugins to use for managing the seccomp notifications (ignored)"),
     ("version", None, Kind::Flag, "Print the version and exit"),
     ("help", Some('h'), Kind::Flag, "Show help options"),
@@ -195,10 +245,7 @@ fn lookup_short(c: char) -> Option<(&'static str, Kind)> {
 }
 
 fn parse_int(opt: &str, value: &str) -> Result<i64, CliError> {
-    value.trim().parse::<i64>().map_err(|_| CliError::BadInt {
-        opt: format!("--{opt}"),
-        value: value.to_string(),
-    })
+    value.trim().parse::<i64>().map_err(|_| CliError::BadInt { opt: format!("--{opt}"), value: value.to_string() })
 }
 
 /// A `G_OPTION_ARG_INT` value: conmon's option parser refuses what does not fit an `int`.
@@ -305,11 +352,7 @@ where
     Ok(opts)
 }
 
-fn parse_short_group(
-    opts: &mut Options,
-    arg: &str,
-    it: &mut impl Iterator<Item = String>,
-) -> Result<(), CliError> {
+fn parse_short_group(opts: &mut Options, arg: &str, it: &mut impl Iterator<Item = String>) -> Result<(), CliError> {
     let body = &arg[1..];
     for (idx, c) in body.char_indices() {
         let (canon, kind) = lookup_short(c).ok_or_else(|| CliError::Unknown(format!("-{c}")))?;
@@ -377,12 +420,43 @@ mod tests {
     #[test]
     fn podman_create_argv() {
         let o = p(&[
-            "--api-version", "1", "-c", "abc", "-u", "abc", "-r", "/usr/bin/runc", "-b", "/b",
-            "-p", "/r/pidfile", "-n", "name", "--exit-dir", "/e", "--full-attach", "-s", "-l",
-            "k8s-file:/l", "--log-level", "warning", "--runtime-arg", "--log-format=json",
-            "--runtime-arg", "--log", "--runtime-arg=/r/oci-log", "-i", "--timeout=5",
-            "--conmon-pidfile", "/r/conmon.pid", "--exit-command", "/usr/bin/podman",
-            "--exit-command-arg", "a", "--exit-command-arg", "b",
+            "--api-version",
+            "1",
+            "-c",
+            "abc",
+            "-u",
+            "abc",
+            "-r",
+            "/usr/bin/runc",
+            "-b",
+            "/b",
+            "-p",
+            "/r/pidfile",
+            "-n",
+            "name",
+            "--exit-dir",
+            "/e",
+            "--full-attach",
+            "-s",
+            "-l",
+            "k8s-file:/l",
+            "--log-level",
+            "warning",
+            "--runtime-arg",
+            "--log-format=json",
+            "--runtime-arg",
+            "--log",
+            "--runtime-arg=/r/oci-log",
+            "-i",
+            "--timeout=5",
+            "--conmon-pidfile",
+            "/r/conmon.pid",
+            "--exit-command",
+            "/usr/bin/podman",
+            "--exit-command-arg",
+            "a",
+            "--exit-command-arg",
+            "b",
         ]);
         assert_eq!(o.api_version, 1);
         assert_eq!(o.cid.as_deref(), Some("abc"));
@@ -396,9 +470,25 @@ mod tests {
     #[test]
     fn newer_flags_and_aliases() {
         let o = p(&[
-            "-0", "/persist", "--log-tag=t", "--log-label", "a=b", "--syslog",
-            "--sdnotify-socket=/s", "--log-global-size-max", "10", "--restore-arg", "x",
-            "--pidfile", "/p", "-T", "3", "-l", "none", "-l", "journald",
+            "-0",
+            "/persist",
+            "--log-tag=t",
+            "--log-label",
+            "a=b",
+            "--syslog",
+            "--sdnotify-socket=/s",
+            "--log-global-size-max",
+            "10",
+            "--restore-arg",
+            "x",
+            "--pidfile",
+            "/p",
+            "-T",
+            "3",
+            "-l",
+            "none",
+            "-l",
+            "journald",
         ]);
         assert_eq!(o.persist_dir.as_deref(), Some("/persist"));
         assert_eq!(o.log_tag.as_deref(), Some("t"));

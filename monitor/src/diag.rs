@@ -9,10 +9,9 @@ fn diag(level: char, prio: u8, msg: &str) {
     if SYSLOG.load(Ordering::Relaxed) {
         use nix::sys::socket::{sendto, socket, AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr};
         use std::os::fd::AsRawFd;
-        if let (Ok(s), Ok(addr)) = (
-            socket(AddressFamily::Unix, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None),
-            UnixAddr::new("/dev/log"),
-        ) {
+        if let (Ok(s), Ok(addr)) =
+            (socket(AddressFamily::Unix, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None), UnixAddr::new("/dev/log"))
+        {
             let line = format!("<{prio}>conmon: {msg}");
             // Never block the monitor on a syslog daemon that does not read (a full queue).
             let _ = sendto(s.as_raw_fd(), line.as_bytes(), &addr, MsgFlags::MSG_DONTWAIT);

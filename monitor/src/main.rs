@@ -1,2 +1,4 @@
 #![forbid(unsafe_code)]
-fn main() { std::process::exit(oxmon::run()) }
+fn main() {
+    std::process::exit(oxmon::run())
+}

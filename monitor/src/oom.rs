@@ -104,7 +104,9 @@ impl OomWatch {
     fn oom_kills(&self) -> Option<u64> {
         match self.cgroup.as_ref()? {
             MemCgroup::V1(d) => parse_counter(&std::fs::read_to_string(d.join("memory.oom_control")).ok()?, "oom_kill"),
-            MemCgroup::V2(d) => Some(parse_counter(&std::fs::read_to_string(d.join("memory.events")).ok()?, "oom_kill").unwrap_or(0)),
+            MemCgroup::V2(d) => {
+                Some(parse_counter(&std::fs::read_to_string(d.join("memory.events")).ok()?, "oom_kill").unwrap_or(0))
+            }
         }
     }
 
@@ -138,7 +140,8 @@ impl OomWatch {
                 }
             }
             Some(Wakeup::V2(ino)) => {
-                let gone = ino.read_events().is_ok_and(|evs| evs.iter().any(|e| e.mask.contains(AddWatchFlags::IN_IGNORED)));
+                let gone =
+                    ino.read_events().is_ok_and(|evs| evs.iter().any(|e| e.mask.contains(AddWatchFlags::IN_IGNORED)));
                 let killed = self.killed_since_setup();
                 if gone {
                     // The cgroup was removed: nothing more will come.
@@ -193,10 +196,7 @@ mod tests {
     #[test]
     fn proc_cgroup_parsing() {
         let v1 = "12:pids:/x\n4:memory:/process_api/abc\n0::/user.slice\n";
-        assert_eq!(
-            parse_proc_cgroup(v1, false),
-            Some(MemCgroup::V1("/sys/fs/cgroup/memory/process_api/abc".into()))
-        );
+        assert_eq!(parse_proc_cgroup(v1, false), Some(MemCgroup::V1("/sys/fs/cgroup/memory/process_api/abc".into())));
         assert_eq!(parse_proc_cgroup("0::/a/b\n", true), Some(MemCgroup::V2("/sys/fs/cgroup/a/b".into())));
         assert_eq!(parse_proc_cgroup("0::/a/b\n", false), None);
     }
@@ -219,7 +219,13 @@ mod tests {
         std::fs::create_dir(&cg).unwrap();
         let events = cg.join("memory.events");
         std::fs::write(&events, "low 0\nhigh 0\nmax 3\noom 0\noom_kill 2\n").unwrap();
-        let mut w = OomWatch { cgroup: Some(MemCgroup::V2(cg.clone())), wakeup: watch_v2(&cg).map(Wakeup::V2), baseline: 0, seen: 0, parent_baseline: None };
+        let mut w = OomWatch {
+            cgroup: Some(MemCgroup::V2(cg.clone())),
+            wakeup: watch_v2(&cg).map(Wakeup::V2),
+            baseline: 0,
+            seen: 0,
+            parent_baseline: None,
+        };
         w.baseline = w.oom_kills().unwrap();
         w.seen = w.baseline;
         assert_eq!(w.baseline, 2, "kills before the watch are not the container's");
@@ -230,7 +236,13 @@ mod tests {
         assert!(w.on_event(), "oom_kill grew");
         std::fs::remove_dir_all(&cg).unwrap();
         assert!(w.final_check(Some(0)), "the kill is still known once the cgroup is gone");
-        let mut quiet = OomWatch { cgroup: Some(MemCgroup::V2(tmp.path().join("gone"))), wakeup: None, baseline: 0, seen: 0, parent_baseline: None };
+        let mut quiet = OomWatch {
+            cgroup: Some(MemCgroup::V2(tmp.path().join("gone"))),
+            wakeup: None,
+            baseline: 0,
+            seen: 0,
+            parent_baseline: None,
+        };
         assert!(!quiet.final_check(Some(137)), "no cgroup and nothing seen: no OOM");
     }
 
@@ -245,7 +257,13 @@ mod tests {
         std::fs::write(cg.join("memory.events"), "oom 0\noom_kill 0\n").unwrap();
         std::fs::write(tmp.path().join("memory.events"), "oom 4\noom_kill 4\n").unwrap();
         let watch = || {
-            let mut w = OomWatch { cgroup: Some(MemCgroup::V2(cg.clone())), wakeup: None, baseline: 0, seen: 0, parent_baseline: None };
+            let mut w = OomWatch {
+                cgroup: Some(MemCgroup::V2(cg.clone())),
+                wakeup: None,
+                baseline: 0,
+                seen: 0,
+                parent_baseline: None,
+            };
             w.parent_baseline = w.parent_oom_kills();
             w
         };

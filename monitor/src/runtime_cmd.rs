@@ -74,9 +74,19 @@ mod tests {
     #[test]
     fn create_argv() {
         let o = parse([
-            "-s", "--runtime-arg", "--log-format=json", "--runtime-arg", "--log", "--runtime-arg",
-            "/l", "--no-pivot", "--no-new-keyring", "--runtime-opt", "--preserve-fds",
-            "--runtime-opt", "2",
+            "-s",
+            "--runtime-arg",
+            "--log-format=json",
+            "--runtime-arg",
+            "--log",
+            "--runtime-arg",
+            "/l",
+            "--no-pivot",
+            "--no-new-keyring",
+            "--runtime-opt",
+            "--preserve-fds",
+            "--runtime-opt",
+            "2",
         ])
         .unwrap();
         let argv = build_argv(&o, &call(Some("/tmp/conmon-term.x")));
@@ -89,13 +99,9 @@ mod tests {
 
     #[test]
     fn exec_argv_has_no_systemd_cgroup() {
-        let o = parse(["-s", "-e", "-t", "--exec-process-spec", "/spec", "--runtime-arg", "--x"])
-            .unwrap();
+        let o = parse(["-s", "-e", "-t", "--exec-process-spec", "/spec", "--runtime-arg", "--x"]).unwrap();
         let argv = build_argv(&o, &call(Some("/cs")));
-        assert_eq!(
-            argv.join(" "),
-            "/rt --x exec --pid-file /p --process /spec --detach --tty --console-socket /cs ID"
-        );
+        assert_eq!(argv.join(" "), "/rt --x exec --pid-file /p --process /spec --detach --tty --console-socket /cs ID");
     }
 
     #[test]

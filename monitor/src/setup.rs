@@ -82,11 +82,8 @@ pub fn validate(opts: Options) -> Result<Config, SetupError> {
     }
     let cwd = std::env::current_dir().map_err(SetupError::Cwd)?;
     let bundle = opts.bundle.as_ref().map(PathBuf::from).unwrap_or_else(|| cwd.clone());
-    let pidfile = opts
-        .container_pidfile
-        .as_ref()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cwd.join(format!("pidfile-{cid}")));
+    let pidfile =
+        opts.container_pidfile.as_ref().map(PathBuf::from).unwrap_or_else(|| cwd.join(format!("pidfile-{cid}")));
     let drivers = parse_drivers(&opts)?;
     let passthrough = drivers.contains(&Driver::Passthrough);
     if opts.no_container_partial_message && !drivers.contains(&Driver::Journald) {
@@ -121,7 +118,6 @@ pub fn adopt_env_fd(
     Ok(Some(fd))
 }
 
-
 /// Blocks until Podman writes to the start pipe (content ignored, EOF is fine).
 pub fn wait_start(start: &OwnedFd) {
     let mut buf = [0u8; 8192];
@@ -153,8 +149,7 @@ pub fn daemonize(cfg: &Config, devnull: &OwnedFd) -> Result<(), SetupError> {
         redirect_stdio(devnull);
     }
     let _ = nix::unistd::setsid();
-    nix::sys::prctl::set_child_subreaper(true)
-        .map_err(|source| SetupError::Sys { op: "set child subreaper", source })
+    nix::sys::prctl::set_child_subreaper(true).map_err(|source| SetupError::Sys { op: "set child subreaper", source })
 }
 
 /// Puts /dev/null on 0/1/2.

@@ -142,7 +142,12 @@ mod tests {
     use super::*;
 
     fn hook(script: &str, timeout: Option<i64>) -> Hook {
-        Hook { path: "/bin/sh".into(), args: vec!["sh".into(), "-c".into(), script.into()], env: vec!["X=1".into()], timeout }
+        Hook {
+            path: "/bin/sh".into(),
+            args: vec!["sh".into(), "-c".into(), script.into()],
+            env: vec!["X=1".into()],
+            timeout,
+        }
     }
 
     #[test]

@@ -33,7 +33,8 @@ pub fn init(path: Option<&Path>, json: bool, debug: bool) {
             .custom_flags(libc::O_CLOEXEC)
             .open(p)
             .map_err(|e| {
-                let line = format_line("error", &format!("open log file {}: {e}", p.display()), SystemTime::now(), json);
+                let line =
+                    format_line("error", &format!("open log file {}: {e}", p.display()), SystemTime::now(), json);
                 let _ = std::io::stderr().lock().write_all(line.as_bytes());
             })
             .ok()

@@ -35,7 +35,12 @@ pub struct ExecLabels {
 
 /// The labels that apply on `host`, and warnings for those that are ignored. `what` names the
 /// process in messages ("process" or "exec").
-pub fn exec_labels(apparmor: Option<&str>, selinux: Option<&str>, host: HostLsms, what: &str) -> Result<(ExecLabels, Vec<String>), String> {
+pub fn exec_labels(
+    apparmor: Option<&str>,
+    selinux: Option<&str>,
+    host: HostLsms,
+    what: &str,
+) -> Result<(ExecLabels, Vec<String>), String> {
     let mut warnings = Vec::new();
     let apparmor = apparmor.filter(|p| !p.is_empty());
     if let Some(profile) = apparmor {
@@ -51,7 +56,10 @@ pub fn exec_labels(apparmor: Option<&str>, selinux: Option<&str>, host: HostLsms
         }
         other => other,
     };
-    Ok((ExecLabels { apparmor_profile: apparmor.map(str::to_string), selinux_label: selinux.map(str::to_string) }, warnings))
+    Ok((
+        ExecLabels { apparmor_profile: apparmor.map(str::to_string), selinux_label: selinux.map(str::to_string) },
+        warnings,
+    ))
 }
 
 /// `linux.mountLabel` if SELinux can use it, else None with a warning.
@@ -129,7 +137,9 @@ mod tests {
 
     #[test]
     fn enabled_lsms_get_their_exec_attributes() {
-        let (labels, warnings) = exec_labels(Some("oxrun-default"), Some("system_u:system_r:container_t:s0:c1,c2"), BOTH, "process").unwrap();
+        let (labels, warnings) =
+            exec_labels(Some("oxrun-default"), Some("system_u:system_r:container_t:s0:c1,c2"), BOTH, "process")
+                .unwrap();
         assert!(warnings.is_empty());
         let writes = attr_writes(&labels);
         assert_eq!(writes[0], ("apparmor/exec", Some("exec"), b"exec oxrun-default".to_vec()));
@@ -140,7 +150,10 @@ mod tests {
     #[test]
     fn mount_labels_become_context_options() {
         let l = Some("system_u:object_r:container_file_t:s0:c1,c2");
-        assert_eq!(mount_data("tmpfs", "size=65536k,mode=755", l), "size=65536k,mode=755,context=\"system_u:object_r:container_file_t:s0:c1,c2\"");
+        assert_eq!(
+            mount_data("tmpfs", "size=65536k,mode=755", l),
+            "size=65536k,mode=755,context=\"system_u:object_r:container_file_t:s0:c1,c2\""
+        );
         assert_eq!(mount_data("devpts", "", l), "context=\"system_u:object_r:container_file_t:s0:c1,c2\"");
         assert_eq!(mount_data("proc", "", l), "");
         assert_eq!(mount_data("mqueue", "", l), "");

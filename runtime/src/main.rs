@@ -66,7 +66,9 @@ fn usage_error(argv: &[String], e: clap::Error) -> i32 {
     }
     let value_of = |flag: &str| {
         argv.iter().enumerate().find_map(|(i, a)| {
-            a.strip_prefix(&format!("{flag}=")).map(str::to_string).or_else(|| (a == flag).then(|| argv.get(i + 1).cloned()).flatten())
+            a.strip_prefix(&format!("{flag}="))
+                .map(str::to_string)
+                .or_else(|| (a == flag).then(|| argv.get(i + 1).cloned()).flatten())
         })
     };
     let log = value_of("--log").map(PathBuf::from);
@@ -102,7 +104,8 @@ fn dispatch(cli: &Cli, command: &Command) -> Result<i32, CommandError> {
         Command::State(a) => lifecycle::print_state(&root, &a.id).map(|_| 0).map_err(with(&a.id, "state")),
         Command::Kill(a) => {
             let sig = a.signal.as_deref().unwrap_or("SIGTERM");
-            let signal = oxrun::signal::parse(sig).ok_or_else(|| with(&a.id, "kill")(Error::Usage(format!("invalid signal {sig:?}"))))?;
+            let signal = oxrun::signal::parse(sig)
+                .ok_or_else(|| with(&a.id, "kill")(Error::Usage(format!("invalid signal {sig:?}"))))?;
             lifecycle::kill(&root, &a.id, signal, a.all).map(|_| 0).map_err(with(&a.id, "kill"))
         }
         Command::Delete(a) => lifecycle::delete(&root, &a.id, a.force).map(|_| 0).map_err(with(&a.id, "delete")),
@@ -110,17 +113,34 @@ fn dispatch(cli: &Cli, command: &Command) -> Result<i32, CommandError> {
             let req = create_request(cli, &a.create, !a.detach);
             run::run(&root, &req, a.detach, a.keep).map_err(with(&a.create.id, "run"))
         }
-        Command::List(a) => list::list(&root, a.quiet, a.format == "json").map(|_| 0).map_err(|error| CommandError { id: None, op: "list", error }),
-        Command::Spec(a) => spec::write_spec(&a.bundle, a.rootless).map(|_| 0).map_err(|error| CommandError { id: None, op: "spec", error }),
+        Command::List(a) => list::list(&root, a.quiet, a.format == "json").map(|_| 0).map_err(|error| CommandError {
+            id: None,
+            op: "list",
+            error,
+        }),
+        Command::Spec(a) => spec::write_spec(&a.bundle, a.rootless).map(|_| 0).map_err(|error| CommandError {
+            id: None,
+            op: "spec",
+            error,
+        }),
         Command::Exec(a) => exec::exec(&root, a).map_err(with(&a.id, "exec")),
         Command::Pause(a) => operate::pause(&root, &a.id).map(|_| 0).map_err(with(&a.id, "pause")),
         Command::Resume(a) => operate::resume(&root, &a.id).map(|_| 0).map_err(with(&a.id, "resume")),
-        Command::Ps(a) => operate::ps(&root, &a.id, a.format == "json", &a.ps_args).map(|_| 0).map_err(with(&a.id, "ps")),
+        Command::Ps(a) => {
+            operate::ps(&root, &a.id, a.format == "json", &a.ps_args).map(|_| 0).map_err(with(&a.id, "ps"))
+        }
         Command::Update(a) => operate::update(&root, a).map(|_| 0).map_err(with(&a.id, "update")),
-        Command::Events(a) => operate::events(&root, &a.id, a.stats, &a.interval).map(|_| 0).map_err(with(&a.id, "events")),
+        Command::Events(a) => {
+            operate::events(&root, &a.id, a.stats, &a.interval).map(|_| 0).map_err(with(&a.id, "events"))
+        }
         Command::Features => {
-            let text = format!("{}\n", serde_json::to_string_pretty(&features::features()).expect("features serialize"));
-            oxrun::error::print_stdout(&text).map(|_| 0).map_err(|error| CommandError { id: None, op: "features", error })
+            let text =
+                format!("{}\n", serde_json::to_string_pretty(&features::features()).expect("features serialize"));
+            oxrun::error::print_stdout(&text).map(|_| 0).map_err(|error| CommandError {
+                id: None,
+                op: "features",
+                error,
+            })
         }
     }
 }

@@ -46,7 +46,10 @@ impl Drop for MovedDevices {
     fn drop(&mut self) {
         while let Some(m) = self.moved.pop() {
             if let Err(e) = self.move_back(&m) {
-                logging::warn(&format!("move network device {} back to the host after a failed create: {e}", m.host.name));
+                logging::warn(&format!(
+                    "move network device {} back to the host after a failed create: {e}",
+                    m.host.name
+                ));
             }
         }
     }
@@ -78,16 +81,26 @@ pub fn move_devices(plan: Option<&NetDevicePlan>, id: &str, init_pid: i32) -> Re
     let (netns, netns_path) = open_target(&plan.target, init_pid)?;
     let host_netns = open_netns(Path::new("/proc/thread-self/ns/net"))?;
     if same_file(&netns, &host_netns)? {
-        return Err(Error::Usage(format!("linux.netDevices: the container's network namespace {} is the runtime's own; the devices would not move", netns_path.display())));
+        return Err(Error::Usage(format!(
+            "linux.netDevices: the container's network namespace {} is the runtime's own; the devices would not move",
+            netns_path.display()
+        )));
     }
     let mut host = RouteSocket::open().map_err(|e| Error::sys("open a netlink socket", e))?;
     let links = host_links(&mut host, plan)?;
-    let container = RouteSocket::open_in(netns.as_fd()).map_err(|e| Error::sys(format!("open a netlink socket in network namespace {}", netns_path.display()), e))?;
+    let container = RouteSocket::open_in(netns.as_fd())
+        .map_err(|e| Error::sys(format!("open a netlink socket in network namespace {}", netns_path.display()), e))?;
     let mut moved = MovedDevices { netns, host_netns, host, container, moved: Vec::new() };
     for (m, link) in plan.moves.iter().zip(links) {
-        moved.move_one(link, &m.container_name).map_err(|(op, e)| Error::sys(format!("network device {}: {op}", m.host_name), e))?;
+        moved
+            .move_one(link, &m.container_name)
+            .map_err(|(op, e)| Error::sys(format!("network device {}: {op}", m.host_name), e))?;
     }
-    logging::debug(&format!("container {id}: {} network device(s) moved into {}", plan.moves.len(), netns_path.display()));
+    logging::debug(&format!(
+        "container {id}: {} network device(s) moved into {}",
+        plan.moves.len(),
+        netns_path.display()
+    ));
     Ok(Some(moved))
 }
 
@@ -110,20 +123,30 @@ impl MovedDevices {
         let now = after.into_iter().find(|l| named(l) && !before.iter().any(|b| b.index == l.index));
         // The move flushed every address. The container gets the permanent global ones (the
         // spec's words); a move back restores every permanent one on the host.
-        let host_addresses: Vec<Address> = addresses.into_iter().filter(|a| a.flags & oxsys::netlink::IFA_F_PERMANENT != 0).collect();
+        let host_addresses: Vec<Address> =
+            addresses.into_iter().filter(|a| a.flags & oxsys::netlink::IFA_F_PERMANENT != 0).collect();
         let carried: Vec<Address> = host_addresses.iter().filter(|a| a.is_permanent_global()).cloned().collect();
         if let Some(now) = &now {
             self.moved.push(Moved { host: link, host_addresses, index: now.index, name: now.name.clone() });
         }
         result.map_err(ctx(&op))?;
         let Some(now) = now else {
-            return Err(("find it in the container's network namespace".into(), std::io::Error::from_raw_os_error(libc::ENODEV)));
+            return Err((
+                "find it in the container's network namespace".into(),
+                std::io::Error::from_raw_os_error(libc::ENODEV),
+            ));
         };
         for addr in &carried {
-            self.container.add_address(now.index, addr).map_err(ctx(&format!("add address {} in the container", addr.describe())))?;
+            self.container
+                .add_address(now.index, addr)
+                .map_err(ctx(&format!("add address {} in the container", addr.describe())))?;
         }
         self.container.set_up(now.index, true).map_err(ctx(&format!("set {} up in the container", now.name)))?;
-        logging::debug(&format!("network device moved into the container as {} with {} address(es)", now.name, carried.len()));
+        logging::debug(&format!(
+            "network device moved into the container as {} with {} address(es)",
+            now.name,
+            carried.len()
+        ));
         Ok(())
     }
 }
@@ -134,11 +157,16 @@ fn host_links(host: &mut RouteSocket, plan: &NetDevicePlan) -> Result<Vec<Link>,
     let mut links: Vec<Link> = Vec::new();
     for m in &plan.moves {
         let link = host.link(&m.host_name).map_err(|e| match e.raw_os_error() {
-            Some(libc::ENODEV) => Error::Usage(format!("linux.netDevices: network device {:?} does not exist on the host", m.host_name)),
+            Some(libc::ENODEV) => {
+                Error::Usage(format!("linux.netDevices: network device {:?} does not exist on the host", m.host_name))
+            }
             _ => Error::sys(format!("look up network device {}", m.host_name), e),
         })?;
         if let Some(twin) = links.iter().find(|l| l.index == link.index) {
-            return Err(Error::Usage(format!("linux.netDevices: {:?} and {:?} name the same network device", twin.name, m.host_name)));
+            return Err(Error::Usage(format!(
+                "linux.netDevices: {:?} and {:?} name the same network device",
+                twin.name, m.host_name
+            )));
         }
         links.push(link);
     }
@@ -155,11 +183,14 @@ fn open_target(target: &NetnsTarget, init_pid: i32) -> Result<(OwnedFd, PathBuf)
 }
 
 fn open_netns(path: &Path) -> Result<OwnedFd, Error> {
-    crate::rootfs::open_host(path, libc::O_RDONLY).map_err(|e| Error::sys(format!("open network namespace {}", path.display()), e))
+    crate::rootfs::open_host(path, libc::O_RDONLY)
+        .map_err(|e| Error::sys(format!("open network namespace {}", path.display()), e))
 }
 
 fn same_file(a: &OwnedFd, b: &OwnedFd) -> Result<bool, Error> {
-    let sa = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(a)).map_err(|e| Error::sys("stat network namespace", e))?;
-    let sb = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(b)).map_err(|e| Error::sys("stat network namespace", e))?;
+    let sa = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(a))
+        .map_err(|e| Error::sys("stat network namespace", e))?;
+    let sb = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(b))
+        .map_err(|e| Error::sys("stat network namespace", e))?;
     Ok((sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino))
 }

@@ -76,9 +76,14 @@ impl ProcRoot {
     pub fn open(path: &Path) -> Result<ProcRoot> {
         let shown = path.display().to_string();
         let c = CString::new(shown.as_str()).map_err(|_| ProcfsError::BadPath(shown.clone()))?;
-        let fd = oxsys::open(&c, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0).map_err(|source| ProcfsError::Open { path: shown.clone(), source })?;
+        let fd = oxsys::open(&c, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)
+            .map_err(|source| ProcfsError::Open { path: shown.clone(), source })?;
         check_procfs(fd.as_fd(), &shown)?;
-        let st = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(|e| ProcfsError::Io { op: "stat", path: shown.clone(), source: e.into() })?;
+        let st = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(|e| ProcfsError::Io {
+            op: "stat",
+            path: shown.clone(),
+            source: e.into(),
+        })?;
         if st.st_ino != PROC_ROOT_INO {
             return Err(ProcfsError::NotProcRoot { path: shown, ino: st.st_ino });
         }
@@ -90,9 +95,14 @@ impl ProcRoot {
         check_rel(rel)?;
         let path = format!("{}/{rel}", self.path.display());
         let c = CString::new(rel).map_err(|_| ProcfsError::BadPath(rel.into()))?;
-        let fd = oxsys::openat2(self.fd.as_fd(), &c, libc::O_WRONLY | libc::O_NOCTTY, 0, RESOLVE).map_err(|source| ProcfsError::Open { path: path.clone(), source })?;
+        let fd = oxsys::openat2(self.fd.as_fd(), &c, libc::O_WRONLY | libc::O_NOCTTY, 0, RESOLVE)
+            .map_err(|source| ProcfsError::Open { path: path.clone(), source })?;
         check_procfs(fd.as_fd(), &path)?;
-        let written = nix::unistd::write(fd.as_fd(), value).map_err(|e| ProcfsError::Io { op: "write", path: path.clone(), source: e.into() })?;
+        let written = nix::unistd::write(fd.as_fd(), value).map_err(|e| ProcfsError::Io {
+            op: "write",
+            path: path.clone(),
+            source: e.into(),
+        })?;
         if written != value.len() {
             return Err(ProcfsError::ShortWrite { path, written, len: value.len() });
         }
@@ -135,7 +145,11 @@ impl ProcRoot {
     /// What "self" names in this procfs: our pid as its pid namespace sees it.
     fn self_pid(&self) -> Result<String> {
         let path = format!("{}/self", self.path.display());
-        let link = nix::fcntl::readlinkat(Some(self.fd.as_raw_fd()), "self").map_err(|e| ProcfsError::Io { op: "readlink", path: path.clone(), source: e.into() })?;
+        let link = nix::fcntl::readlinkat(Some(self.fd.as_raw_fd()), "self").map_err(|e| ProcfsError::Io {
+            op: "readlink",
+            path: path.clone(),
+            source: e.into(),
+        })?;
         let pid = link.to_string_lossy().into_owned();
         if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ProcfsError::ForeignPidNamespace { path, found: pid, ours: nix::unistd::getpid().as_raw() });
@@ -146,7 +160,11 @@ impl ProcRoot {
 
 /// Fails unless `fd` lives on procfs.
 fn check_procfs(fd: BorrowedFd<'_>, path: &str) -> Result<()> {
-    let fs = nix::sys::statfs::fstatfs(fd).map_err(|e| ProcfsError::Io { op: "statfs", path: path.into(), source: e.into() })?;
+    let fs = nix::sys::statfs::fstatfs(fd).map_err(|e| ProcfsError::Io {
+        op: "statfs",
+        path: path.into(),
+        source: e.into(),
+    })?;
     if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
         return Err(ProcfsError::NotProcfs { path: path.into(), magic: fs.filesystem_type().0 as i64 });
     }

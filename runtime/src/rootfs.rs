@@ -7,8 +7,8 @@ use crate::cgroups::Layout;
 use crate::plan::{DeviceNode, MountOp, MountSource, NsKind, Plan};
 use crate::process::ipc::InitError;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::stat::{fstat, mknodat, Mode, SFlag};
 use nix::sys::stat::mkdirat;
+use nix::sys::stat::{fstat, mknodat, Mode, SFlag};
 use nix::unistd::{chdir, chroot, fchdir, fchownat, pivot_root, symlinkat, Gid, Uid};
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -51,7 +51,8 @@ pub fn resolve_in_root(root: BorrowedFd<'_>, path: &str, create: Create, extra: 
 /// <root>/tmp/x), the way runc's SecureJoin plus MkdirAll does. Returns the symlink-free path.
 fn create_in_root(root: BorrowedFd<'_>, rel: &str, create: Create) -> std::io::Result<String> {
     use std::collections::VecDeque;
-    let mut queue: VecDeque<String> = rel.split('/').filter(|c| !c.is_empty() && *c != ".").map(str::to_string).collect();
+    let mut queue: VecDeque<String> =
+        rel.split('/').filter(|c| !c.is_empty() && *c != ".").map(str::to_string).collect();
     let mut real: Vec<String> = Vec::new();
     let mut links = 0;
     while let Some(comp) = queue.pop_front() {
@@ -60,8 +61,15 @@ fn create_in_root(root: BorrowedFd<'_>, rel: &str, create: Create) -> std::io::R
             continue;
         }
         let parent_path = if real.is_empty() { ".".to_string() } else { real.join("/") };
-        let parent = oxsys::openat2(root, &cstr(&parent_path), libc::O_PATH | libc::O_DIRECTORY, 0, oxsys::resolve::IN_ROOT | oxsys::resolve::NO_SYMLINKS)?;
-        match nix::sys::stat::fstatat(Some(parent.as_raw_fd()), comp.as_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+        let parent = oxsys::openat2(
+            root,
+            &cstr(&parent_path),
+            libc::O_PATH | libc::O_DIRECTORY,
+            0,
+            oxsys::resolve::IN_ROOT | oxsys::resolve::NO_SYMLINKS,
+        )?;
+        match nix::sys::stat::fstatat(Some(parent.as_raw_fd()), comp.as_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+        {
             Ok(st) if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK => {
                 links += 1;
                 if links > 40 {
@@ -79,7 +87,13 @@ fn create_in_root(root: BorrowedFd<'_>, rel: &str, create: Create) -> std::io::R
             Ok(_) => real.push(comp),
             Err(nix::Error::ENOENT) => {
                 if queue.is_empty() && create == Create::File {
-                    let f = oxsys::openat2(parent.as_fd(), &cstr(&comp), libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW, 0o644, oxsys::resolve::NO_SYMLINKS)?;
+                    let f = oxsys::openat2(
+                        parent.as_fd(),
+                        &cstr(&comp),
+                        libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW,
+                        0o644,
+                        oxsys::resolve::NO_SYMLINKS,
+                    )?;
                     drop(f);
                 } else {
                     match mkdirat(Some(parent.as_raw_fd()), comp.as_str(), Mode::from_bits_truncate(0o755)) {
@@ -108,12 +122,14 @@ pub fn prepare(plan: &Plan) -> Result<OwnedFd> {
     let rootfs = plan.rootfs.to_string_lossy().into_owned();
     if plan.namespaces.has(NsKind::Mount) {
         let prop = &plan.root_propagation;
-        mount(None::<&str>, "/", None::<&str>, prop.namespace, None::<&str>).map_err(|e| InitError::sys("set propagation of /", e))?;
+        mount(None::<&str>, "/", None::<&str>, prop.namespace, None::<&str>)
+            .map_err(|e| InitError::sys("set propagation of /", e))?;
         set_parent_mount_propagation(&plan.rootfs, prop.parent)?;
         mount(Some(rootfs.as_str()), rootfs.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
             .map_err(|e| InitError::sys(format!("bind rootfs {rootfs}"), e))?;
     }
-    open_host(&plan.rootfs, libc::O_PATH | libc::O_DIRECTORY).map_err(|e| InitError::sys(format!("open rootfs {rootfs}"), e))
+    open_host(&plan.rootfs, libc::O_PATH | libc::O_DIRECTORY)
+        .map_err(|e| InitError::sys(format!("open rootfs {rootfs}"), e))
 }
 
 /// Gives `flag` to the mount that holds `rootfs`: the rootfs itself when it is a mount point,
@@ -123,10 +139,18 @@ fn set_parent_mount_propagation(rootfs: &Path, flag: MsFlags) -> Result<()> {
         match mount(None::<&str>, dir, None::<&str>, flag, None::<&str>) {
             Ok(()) => return Ok(()),
             Err(nix::Error::EINVAL) if dir != Path::new("/") => continue,
-            Err(e) => return Err(InitError::sys(format!("set propagation of the mount holding the rootfs ({})", dir.display()), e)),
+            Err(e) => {
+                return Err(InitError::sys(
+                    format!("set propagation of the mount holding the rootfs ({})", dir.display()),
+                    e,
+                ))
+            }
         }
     }
-    Err(InitError::msg("set propagation of the mount holding the rootfs", format!("{} is not an absolute path", rootfs.display())))
+    Err(InitError::msg(
+        "set propagation of the mount holding the rootfs",
+        format!("{} is not an absolute path", rootfs.display()),
+    ))
 }
 
 /// Applies every mount of the plan, in order. `prepared` holds, per mount, the user namespace of
@@ -148,11 +172,17 @@ pub struct CgroupMount {
     pub own_ns: bool,
 }
 
-fn apply_mount(root: BorrowedFd<'_>, op: &MountOp, cgroup: &CgroupMount, idmap_userns: Option<BorrowedFd<'_>>) -> Result<()> {
+fn apply_mount(
+    root: BorrowedFd<'_>,
+    op: &MountOp,
+    cgroup: &CgroupMount,
+    idmap_userns: Option<BorrowedFd<'_>>,
+) -> Result<()> {
     let step = || format!("mount {}", op.dest);
     let target_kind = match &op.source {
         MountSource::Bind { source, .. } => {
-            let st = nix::sys::stat::stat(source.as_path()).map_err(|e| InitError::sys(format!("stat bind source {}", source.display()), e))?;
+            let st = nix::sys::stat::stat(source.as_path())
+                .map_err(|e| InitError::sys(format!("stat bind source {}", source.display()), e))?;
             if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR {
                 Create::Dir
             } else {
@@ -175,11 +205,15 @@ fn apply_mount(root: BorrowedFd<'_>, op: &MountOp, cgroup: &CgroupMount, idmap_u
             // A detached copy of the source, idmapped, then attached: the new mount API, because
             // mount(2) cannot idmap.
             let userns = idmap_userns.expect("checked");
-            let tree = oxsys::open_tree_clone(&cstr(&source.to_string_lossy()), *recursive).map_err(|e| InitError::sys(format!("clone {}", source.display()), e))?;
-            oxsys::mount_set_idmap(tree.as_fd(), userns, op.idmap_recursive).map_err(|e| InitError::sys(format!("idmap {}", source.display()), e))?;
-            oxsys::move_mount_to(tree.as_fd(), target.as_fd()).map_err(|e| InitError::sys(format!("attach idmapped mount at {}", op.dest), e))?;
+            let tree = oxsys::open_tree_clone(&cstr(&source.to_string_lossy()), *recursive)
+                .map_err(|e| InitError::sys(format!("clone {}", source.display()), e))?;
+            oxsys::mount_set_idmap(tree.as_fd(), userns, op.idmap_recursive)
+                .map_err(|e| InitError::sys(format!("idmap {}", source.display()), e))?;
+            oxsys::move_mount_to(tree.as_fd(), target.as_fd())
+                .map_err(|e| InitError::sys(format!("attach idmapped mount at {}", op.dest), e))?;
             if op.bind_needs_remount() {
-                let mounted = resolve_in_root(root, &op.dest, Create::Nothing, 0).map_err(|e| InitError::sys(step(), e))?;
+                let mounted =
+                    resolve_in_root(root, &op.dest, Create::Nothing, 0).map_err(|e| InitError::sys(step(), e))?;
                 remount(mounted.as_fd(), op.flags).map_err(|e| InitError::sys(format!("remount {}", op.dest), e))?;
             }
         }
@@ -188,15 +222,18 @@ fn apply_mount(root: BorrowedFd<'_>, op: &MountOp, cgroup: &CgroupMount, idmap_u
             if *recursive {
                 flags |= MsFlags::MS_REC;
             }
-            mount(Some(source.as_path()), tpath.as_str(), None::<&str>, flags, None::<&str>).map_err(|e| InitError::sys(step(), e))?;
+            mount(Some(source.as_path()), tpath.as_str(), None::<&str>, flags, None::<&str>)
+                .map_err(|e| InitError::sys(step(), e))?;
             if op.bind_needs_remount() {
-                let mounted = resolve_in_root(root, &op.dest, Create::Nothing, 0).map_err(|e| InitError::sys(step(), e))?;
+                let mounted =
+                    resolve_in_root(root, &op.dest, Create::Nothing, 0).map_err(|e| InitError::sys(step(), e))?;
                 remount(mounted.as_fd(), op.flags).map_err(|e| InitError::sys(format!("remount {}", op.dest), e))?;
             }
         }
         MountSource::Fs { fstype, source } => {
             let flags = op.flags & !MsFlags::MS_REMOUNT;
-            mount(Some(source.as_str()), tpath.as_str(), Some(fstype.as_str()), flags, data).map_err(|e| InitError::sys(step(), e))?;
+            mount(Some(source.as_str()), tpath.as_str(), Some(fstype.as_str()), flags, data)
+                .map_err(|e| InitError::sys(step(), e))?;
         }
         MountSource::Cgroup => mount_cgroups(root, op, &tpath, cgroup)?,
     }
@@ -209,7 +246,8 @@ fn apply_mount(root: BorrowedFd<'_>, op: &MountOp, cgroup: &CgroupMount, idmap_u
         let mounted = resolve_in_root(root, &op.dest, Create::Nothing, 0).map_err(|e| InitError::sys(step(), e))?;
         let p = oxsys::fd_path(mounted.as_fd());
         for flag in &op.propagation {
-            mount(None::<&str>, p.as_str(), None::<&str>, *flag, None::<&str>).map_err(|e| InitError::sys(format!("propagation of {}", op.dest), e))?;
+            mount(None::<&str>, p.as_str(), None::<&str>, *flag, None::<&str>)
+                .map_err(|e| InitError::sys(format!("propagation of {}", op.dest), e))?;
         }
     }
     Ok(())
@@ -223,7 +261,11 @@ fn remount(target: BorrowedFd<'_>, flags: MsFlags) -> nix::Result<()> {
             let f = s.flags();
             let mut m = MsFlags::empty();
             use nix::sys::statvfs::FsFlags as V;
-            for (v, ms) in [(V::ST_NOSUID, MsFlags::MS_NOSUID), (V::ST_NODEV, MsFlags::MS_NODEV), (V::ST_NOEXEC, MsFlags::MS_NOEXEC)] {
+            for (v, ms) in [
+                (V::ST_NOSUID, MsFlags::MS_NOSUID),
+                (V::ST_NODEV, MsFlags::MS_NODEV),
+                (V::ST_NOEXEC, MsFlags::MS_NOEXEC),
+            ] {
                 if f.contains(v) {
                     m |= ms;
                 }
@@ -242,13 +284,20 @@ fn mount_cgroups(root: BorrowedFd<'_>, op: &MountOp, tpath: &str, cg: &CgroupMou
         let h = &cg.layout.hierarchies[0];
         return mount_one_hierarchy(h, tpath, op.flags, cg).map_err(|e| InitError::sys(step(""), e));
     }
-    mount(Some("tmpfs"), tpath, Some("tmpfs"), flags | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, Some("mode=755"))
-        .map_err(|e| InitError::sys(step(" (tmpfs)"), e))?;
+    mount(
+        Some("tmpfs"),
+        tpath,
+        Some("tmpfs"),
+        flags | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=755"),
+    )
+    .map_err(|e| InitError::sys(step(" (tmpfs)"), e))?;
     // On a hybrid host runc shows the container only the v1 hierarchies; so do we.
     for h in cg.layout.hierarchies.iter().filter(|h| !h.v2) {
         let sub = format!("{}/{}", op.dest.trim_end_matches('/'), h.dir_name());
         let fd = resolve_in_root(root, &sub, Create::Dir, 0).map_err(|e| InitError::sys(step(""), e))?;
-        mount_one_hierarchy(h, &oxsys::fd_path(fd.as_fd()), flags, cg).map_err(|e| InitError::sys(format!("mount {sub}"), e))?;
+        mount_one_hierarchy(h, &oxsys::fd_path(fd.as_fd()), flags, cg)
+            .map_err(|e| InitError::sys(format!("mount {sub}"), e))?;
         // Each hierarchy gets the mount's ro/nosuid/nodev/noexec, as runc gives them (Docker asks
         // for all four); a bind of the host's cgroup directory carries none of them by itself.
         let sub_flags = op.flags & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
@@ -260,15 +309,31 @@ fn mount_cgroups(root: BorrowedFd<'_>, op: &MountOp, tpath: &str, cg: &CgroupMou
     if op.flags.contains(MsFlags::MS_RDONLY) {
         let mounted = resolve_in_root(root, &op.dest, Create::Nothing, 0).map_err(|e| InitError::sys(step(""), e))?;
         let p = oxsys::fd_path(mounted.as_fd());
-        mount(None::<&str>, p.as_str(), None::<&str>, MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, Some("mode=755"))
-            .map_err(|e| InitError::sys(step(" (ro)"), e))?;
+        mount(
+            None::<&str>,
+            p.as_str(),
+            None::<&str>,
+            MsFlags::MS_REMOUNT
+                | MsFlags::MS_RDONLY
+                | flags
+                | MsFlags::MS_NOSUID
+                | MsFlags::MS_NODEV
+                | MsFlags::MS_NOEXEC,
+            Some("mode=755"),
+        )
+        .map_err(|e| InitError::sys(step(" (ro)"), e))?;
     }
     Ok(())
 }
 
 /// With its own cgroup namespace the container mounts the hierarchy (it sees its cgroup as the
 /// root); otherwise its own cgroup directory of the host is bind-mounted.
-fn mount_one_hierarchy(h: &crate::cgroups::Hierarchy, target: &str, flags: MsFlags, cg: &CgroupMount) -> nix::Result<()> {
+fn mount_one_hierarchy(
+    h: &crate::cgroups::Hierarchy,
+    target: &str,
+    flags: MsFlags,
+    cg: &CgroupMount,
+) -> nix::Result<()> {
     if cg.own_ns {
         let (fstype, data) = if h.v2 { ("cgroup2", String::new()) } else { ("cgroup", h.controllers.join(",")) };
         let data = (!data.is_empty()).then_some(data.as_str());
@@ -289,8 +354,14 @@ pub fn create_devices(root: BorrowedFd<'_>, devices: &[DeviceNode], bind: bool) 
         if bind {
             let target = resolve_in_root(root, &d.path, Create::File, 0).map_err(|e| InitError::sys(step(), e))?;
             let host = open_host(Path::new(&d.path), libc::O_PATH).map_err(|e| InitError::sys(step(), e))?;
-            mount(Some(oxsys::fd_path(host.as_fd()).as_str()), oxsys::fd_path(target.as_fd()).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                .map_err(|e| InitError::sys(step(), e))?;
+            mount(
+                Some(oxsys::fd_path(host.as_fd()).as_str()),
+                oxsys::fd_path(target.as_fd()).as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(|e| InitError::sys(step(), e))?;
             continue;
         }
         let kind = match d.kind {
@@ -305,8 +376,14 @@ pub fn create_devices(root: BorrowedFd<'_>, devices: &[DeviceNode], bind: bool) 
             Err(nix::Error::EEXIST) => continue,
             Err(e) => return Err(InitError::sys(step(), e)),
         }
-        fchownat(Some(parent.as_raw_fd()), name, Some(Uid::from_raw(d.uid)), Some(Gid::from_raw(d.gid)), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-            .map_err(|e| InitError::sys(step(), e))?;
+        fchownat(
+            Some(parent.as_raw_fd()),
+            name,
+            Some(Uid::from_raw(d.uid)),
+            Some(Gid::from_raw(d.gid)),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| InitError::sys(step(), e))?;
     }
     Ok(())
 }
@@ -328,7 +405,8 @@ pub fn create_dev_symlinks(root: BorrowedFd<'_>) -> Result<()> {
 /// mount namespace, chroot only
 /// (as runc and crun): moving or pivoting would act on the runtime's own mount table.
 pub fn switch_root(plan: &Plan, root: OwnedFd) -> Result<()> {
-    let new_root = open_host(&plan.rootfs, libc::O_RDONLY | libc::O_DIRECTORY).map_err(|e| InitError::sys("open rootfs", e))?;
+    let new_root =
+        open_host(&plan.rootfs, libc::O_RDONLY | libc::O_DIRECTORY).map_err(|e| InitError::sys("open rootfs", e))?;
     drop(root);
     if !plan.namespaces.has(NsKind::Mount) {
         fchdir(new_root.as_raw_fd()).map_err(|e| InitError::sys("chdir rootfs", e))?;
@@ -337,15 +415,18 @@ pub fn switch_root(plan: &Plan, root: OwnedFd) -> Result<()> {
     }
     if plan.options.no_pivot {
         fchdir(new_root.as_raw_fd()).map_err(|e| InitError::sys("chdir rootfs", e))?;
-        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).map_err(|e| InitError::sys("move rootfs to /", e))?;
+        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+            .map_err(|e| InitError::sys("move rootfs to /", e))?;
         chroot(".").map_err(|e| InitError::sys("chroot", e))?;
     } else {
-        let old_root = open_host(Path::new("/"), libc::O_RDONLY | libc::O_DIRECTORY).map_err(|e| InitError::sys("open /", e))?;
+        let old_root =
+            open_host(Path::new("/"), libc::O_RDONLY | libc::O_DIRECTORY).map_err(|e| InitError::sys("open /", e))?;
         fchdir(new_root.as_raw_fd()).map_err(|e| InitError::sys("chdir rootfs", e))?;
         pivot_root(".", ".").map_err(|e| InitError::sys("pivot_root", e))?;
         // The old root is now stacked under the new one at "/": detach it.
         fchdir(old_root.as_raw_fd()).map_err(|e| InitError::sys("chdir old root", e))?;
-        mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>).map_err(|e| InitError::sys("make old root slave", e))?;
+        mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+            .map_err(|e| InitError::sys("make old root slave", e))?;
         umount2(".", MntFlags::MNT_DETACH).map_err(|e| InitError::sys("unmount old root", e))?;
     }
     chdir("/").map_err(|e| InitError::sys("chdir /", e))
@@ -361,8 +442,10 @@ pub fn finish(plan: &Plan) -> Result<()> {
                 let fp = oxsys::fd_path(fd.as_fd());
                 mount(Some(fp.as_str()), fp.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
                     .map_err(|e| InitError::sys(format!("readonly path {p}"), e))?;
-                let mounted = resolve_in_root(root.as_fd(), p, Create::Nothing, 0).map_err(|e| InitError::sys(format!("readonly path {p}"), e))?;
-                remount(mounted.as_fd(), MsFlags::MS_RDONLY | MsFlags::MS_REC).map_err(|e| InitError::sys(format!("readonly path {p}"), e))?;
+                let mounted = resolve_in_root(root.as_fd(), p, Create::Nothing, 0)
+                    .map_err(|e| InitError::sys(format!("readonly path {p}"), e))?;
+                remount(mounted.as_fd(), MsFlags::MS_RDONLY | MsFlags::MS_REC)
+                    .map_err(|e| InitError::sys(format!("readonly path {p}"), e))?;
             }
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => return Err(InitError::sys(format!("readonly path {p}"), e)),
@@ -374,7 +457,8 @@ pub fn finish(plan: &Plan) -> Result<()> {
     }
     // Last: an unbindable root would refuse the read-only paths' binds above.
     if let Some(flag) = plan.root_propagation.on_new_root {
-        mount(None::<&str>, "/", None::<&str>, flag, None::<&str>).map_err(|e| InitError::sys("set rootfsPropagation of /", e))?;
+        mount(None::<&str>, "/", None::<&str>, flag, None::<&str>)
+            .map_err(|e| InitError::sys("set rootfsPropagation of /", e))?;
     }
     Ok(())
 }
@@ -385,7 +469,8 @@ fn mask_paths(root: BorrowedFd<'_>, paths: &[String]) -> Result<()> {
     if paths.is_empty() {
         return Ok(());
     }
-    let null = resolve_in_root(root, "/dev/null", Create::Nothing, oxsys::resolve::NO_SYMLINKS).map_err(|e| InitError::sys("open /dev/null", e))?;
+    let null = resolve_in_root(root, "/dev/null", Create::Nothing, oxsys::resolve::NO_SYMLINKS)
+        .map_err(|e| InitError::sys("open /dev/null", e))?;
     let st = fstat(null.as_raw_fd()).map_err(|e| InitError::sys("stat /dev/null", e))?;
     let is_char = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
     if !is_char || st.st_rdev != nix::sys::stat::makedev(1, 3) {
@@ -415,7 +500,8 @@ pub fn write_sysctls(sysctl: &[(String, String)]) -> Result<()> {
     if sysctl.is_empty() {
         return Ok(());
     }
-    let proc = crate::procfs::ProcRoot::open(Path::new("/proc")).map_err(|e| procfs_error("open /proc for sysctls", e))?;
+    let proc =
+        crate::procfs::ProcRoot::open(Path::new("/proc")).map_err(|e| procfs_error("open /proc for sysctls", e))?;
     for (path, value) in sysctl {
         let step = format!("sysctl {path}");
         // The plan makes every sysctl path /proc/sys/...; anything else is a bug, not a write.

@@ -150,14 +150,26 @@ pub fn compile(value: &serde_json::Value) -> Result<(Program, Vec<String>), Stri
     }
     let bpf = export(&ctx)?;
     Ok((
-        Program { bpf, flags, notify, listener_path: spec.listener_path.filter(|p| !p.is_empty()), listener_metadata: spec.listener_metadata.unwrap_or_default() },
+        Program {
+            bpf,
+            flags,
+            notify,
+            listener_path: spec.listener_path.filter(|p| !p.is_empty()),
+            listener_metadata: spec.listener_metadata.unwrap_or_default(),
+        },
         warnings,
     ))
 }
 
 /// libseccomp accepts one comparison per argument index in a rule: several conditions on the same
 /// index mean "any of them" (runc's reading), so each gets a rule of its own.
-fn add_rule(ctx: &mut ScmpFilterContext, action: ScmpAction, sys: ScmpSyscall, raw: &[ArgRule], args: &[ScmpArgCompare]) -> Result<(), libseccomp::error::SeccompError> {
+fn add_rule(
+    ctx: &mut ScmpFilterContext,
+    action: ScmpAction,
+    sys: ScmpSyscall,
+    raw: &[ArgRule],
+    args: &[ScmpArgCompare],
+) -> Result<(), libseccomp::error::SeccompError> {
     let same_index = raw.len() > 1 && raw.iter().all(|a| a.index == raw[0].index);
     if args.is_empty() {
         ctx.add_rule(action, sys)?;
@@ -173,7 +185,8 @@ fn add_rule(ctx: &mut ScmpFilterContext, action: ScmpAction, sys: ScmpSyscall, r
 
 /// Exports the BPF through a memfd (libseccomp 2.5 has no in-memory export).
 fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>, String> {
-    let fd = nix::sys::memfd::memfd_create(c"oxrun-seccomp", nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC).map_err(|e| format!("seccomp export: {e}"))?;
+    let fd = nix::sys::memfd::memfd_create(c"oxrun-seccomp", nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC)
+        .map_err(|e| format!("seccomp export: {e}"))?;
     ctx.export_bpf(&fd).map_err(|e| format!("seccomp export: {e}"))?;
     let mut file = std::fs::File::from(fd);
     file.rewind().map_err(|e| format!("seccomp export: {e}"))?;
@@ -184,13 +197,21 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>, String> {
 
 /// The state sent with init's notify fd to `listenerPath` (runtime-spec ContainerProcessState).
 pub fn listener_state(p: &Program, id: &str, pid: i32, bundle: &std::path::Path) -> String {
-    process_state(p, pid, serde_json::json!({ "ociVersion": crate::spec::OCI_VERSION, "id": id, "status": "creating", "pid": pid, "bundle": bundle }))
+    process_state(
+        p,
+        pid,
+        serde_json::json!({ "ociVersion": crate::spec::OCI_VERSION, "id": id, "status": "creating", "pid": pid, "bundle": bundle }),
+    )
 }
 
 /// The same for a process exec'd into a running container: `pid` is that process, the state is
 /// the container's (its init's pid, status running), as runc sends it.
 pub fn exec_listener_state(p: &Program, id: &str, pid: i32, init_pid: i32, bundle: &std::path::Path) -> String {
-    process_state(p, pid, serde_json::json!({ "ociVersion": crate::spec::OCI_VERSION, "id": id, "status": "running", "pid": init_pid, "bundle": bundle }))
+    process_state(
+        p,
+        pid,
+        serde_json::json!({ "ociVersion": crate::spec::OCI_VERSION, "id": id, "status": "running", "pid": init_pid, "bundle": bundle }),
+    )
 }
 
 fn process_state(p: &Program, pid: i32, state: serde_json::Value) -> String {
@@ -223,7 +244,9 @@ mod tests {
 
     #[test]
     fn a_profile_compiles_and_unknown_syscalls_are_warnings() {
-        let p = profile(json!([{ "names": ["mkdir", "mkdirat", "not_a_syscall"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1 }]));
+        let p = profile(
+            json!([{ "names": ["mkdir", "mkdirat", "not_a_syscall"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1 }]),
+        );
         let (prog, warnings) = compile(&p).unwrap();
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("not_a_syscall"));
@@ -246,7 +269,8 @@ mod tests {
         assert!(prog.notify);
         assert_eq!(prog.flags, FLAG_LOG | FLAG_NEW_LISTENER);
         assert_eq!(prog.listener_path.as_deref(), Some("/run/l.sock"));
-        let state: serde_json::Value = serde_json::from_str(&listener_state(&prog, "c", 42, std::path::Path::new("/b"))).unwrap();
+        let state: serde_json::Value =
+            serde_json::from_str(&listener_state(&prog, "c", 42, std::path::Path::new("/b"))).unwrap();
         assert_eq!(state["fds"], json!(["seccompFd"]));
         assert_eq!(state["metadata"], "m");
         assert_eq!(state["state"]["pid"], 42);
@@ -256,7 +280,10 @@ mod tests {
     fn bad_profiles_are_errors() {
         assert!(compile(&json!({ "defaultAction": "SCMP_ACT_NOPE" })).is_err());
         assert!(compile(&profile(json!([{ "names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{ "index": 9, "value": 0, "op": "SCMP_CMP_EQ" }] }]))).is_err());
-        assert!(compile(&profile(json!([{ "names": ["read"], "action": "SCMP_ACT_NOTIFY" }]))).is_err(), "notify without listenerPath");
+        assert!(
+            compile(&profile(json!([{ "names": ["read"], "action": "SCMP_ACT_NOTIFY" }]))).is_err(),
+            "notify without listenerPath"
+        );
         assert!(compile(&json!({ "defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_BOGUS"] })).is_err());
     }
 }

@@ -17,7 +17,8 @@ pub const OCI_VERSION_MIN: &str = "1.0.0";
 /// version outside [OCI_VERSION_MIN, OCI_VERSION] gives a warning, not a refusal: runc 1.1.5
 /// takes any string, and crun 1.8.1 refuses everything but 1.0.x, which would refuse today's configs.
 pub fn check_oci_version(v: &str) -> Result<Option<String>, String> {
-    let got = semver_key(v).ok_or_else(|| format!("ociVersion {v:?} is not a SemVer 2.0.0 version (like \"{OCI_VERSION}\")"))?;
+    let got = semver_key(v)
+        .ok_or_else(|| format!("ociVersion {v:?} is not a SemVer 2.0.0 version (like \"{OCI_VERSION}\")"))?;
     let (min, max) = (semver_key(OCI_VERSION_MIN).expect("valid"), semver_key(OCI_VERSION).expect("valid"));
     Ok((got < min || got > max)
         .then(|| format!("ociVersion {v} is outside the versions this runtime implements ({OCI_VERSION_MIN} to {OCI_VERSION}); going on")))
@@ -41,7 +42,11 @@ fn semver_key(v: &str) -> Option<(u64, u64, u64, bool)> {
     }
     let nums: Vec<u64> = core
         .split('.')
-        .map(|n| (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && (n == "0" || !n.starts_with('0'))).then(|| n.parse().ok()).flatten())
+        .map(|n| {
+            (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && (n == "0" || !n.starts_with('0')))
+                .then(|| n.parse().ok())
+                .flatten()
+        })
         .collect::<Option<_>>()?;
     match nums[..] {
         [major, minor, patch] => Some((major, minor, patch, pre.is_none())),
@@ -551,18 +556,13 @@ impl Spec {
     /// Reads and parses `<bundle>/config.json`.
     pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
         let path = bundle.join("config.json");
-        let bytes = std::fs::read(&path).map_err(|source| SpecError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let bytes = std::fs::read(&path).map_err(|source| SpecError::Read { path: path.clone(), source })?;
         serde_json::from_slice(&bytes).map_err(|source| SpecError::Parse { path, source })
     }
 
     /// The process, which `create` requires.
     pub fn process(&self) -> Result<&Process, SpecError> {
-        self.process
-            .as_ref()
-            .ok_or_else(|| SpecError::Invalid("process is required".into()))
+        self.process.as_ref().ok_or_else(|| SpecError::Invalid("process is required".into()))
     }
 
     /// The `linux` section, empty when absent.
@@ -605,7 +605,23 @@ mod tests {
         for ok in ["1.0.0", "1.0.2", "1.3.0", "1.2.1-rc.1", "1.0.0-rc5-dev", "1.1.0+build.7", "1.0.0-alpha.0+x-y"] {
             assert!(check_oci_version(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "1", "1.0", "v1.0.0", "1.0.0.0", "01.0.0", "1.00.0", "1.0.0-", "1.0.0-01", "1.0.0+", "1.0.0-a..b", "foo", "1.0.x", " 1.0.0", "-1.0.0"] {
+        for bad in [
+            "",
+            "1",
+            "1.0",
+            "v1.0.0",
+            "1.0.0.0",
+            "01.0.0",
+            "1.00.0",
+            "1.0.0-",
+            "1.0.0-01",
+            "1.0.0+",
+            "1.0.0-a..b",
+            "foo",
+            "1.0.x",
+            " 1.0.0",
+            "-1.0.0",
+        ] {
             let err = check_oci_version(bad).unwrap_err();
             assert!(err.contains("SemVer") && !err.contains('\n'), "{bad}: {err}");
         }
@@ -636,10 +652,7 @@ mod tests {
 
     #[test]
     fn rootfs_path_is_relative_to_the_bundle_unless_absolute() {
-        let mut spec = Spec {
-            root: Some(Root { path: "rootfs".into(), readonly: false }),
-            ..Spec::default()
-        };
+        let mut spec = Spec { root: Some(Root { path: "rootfs".into(), readonly: false }), ..Spec::default() };
         assert_eq!(spec.rootfs_path(Path::new("/b")).unwrap(), PathBuf::from("/b/rootfs"));
         spec.root.as_mut().unwrap().path = "/abs/root".into();
         assert_eq!(spec.rootfs_path(Path::new("/b")).unwrap(), PathBuf::from("/abs/root"));

@@ -29,7 +29,9 @@ const SECCOMP_FILE: &str = "seccomp.json";
 pub fn saved_seccomp(root: &Path, id: &str) -> Result<Option<Option<serde_json::Value>>, StateError> {
     let file = root.join(id).join(SECCOMP_FILE);
     match fs::read(&file) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|source| StateError::Parse { path: file, source }),
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).map(Some).map_err(|source| StateError::Parse { path: file, source })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_err("read", &file)(e)),
     }
@@ -44,24 +46,13 @@ pub enum StateError {
     #[error("container already exists")]
     Exists,
     #[error("{op} {path}: {source}")]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { op: &'static str, path: PathBuf, source: std::io::Error },
     #[error("parse {path}: {source}")]
-    Parse {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    Parse { path: PathBuf, source: serde_json::Error },
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StateError + 'a {
-    move |source| StateError::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| StateError::Io { op, path: path.to_path_buf(), source }
 }
 
 /// A container's status, as the runtime-spec names it.
@@ -408,8 +399,7 @@ pub fn status(dir: &StateDir, state: &State) -> Status {
 /// Creates the exec fifo with mode 0600.
 pub fn make_exec_fifo(dir: &StateDir) -> Result<PathBuf, StateError> {
     let path = dir.file(EXEC_FIFO);
-    nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600))
-        .map_err(|e| io_err("mkfifo", &path)(e.into()))?;
+    nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600)).map_err(|e| io_err("mkfifo", &path)(e.into()))?;
     Ok(path)
 }
 

@@ -9,8 +9,8 @@ pub mod sys;
 pub use records::{parse_log, parse_record, valid_timestamp, Record};
 
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -71,11 +71,7 @@ fn base_spec() -> &'static Value {
     static SPEC: OnceLock<Value> = OnceLock::new();
     SPEC.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
-        let st = Command::new(runtime_bin())
-            .args(["spec", "--bundle"])
-            .arg(dir.path())
-            .status()
-            .expect("runtime spec");
+        let st = Command::new(runtime_bin()).args(["spec", "--bundle"]).arg(dir.path()).status().expect("runtime spec");
         assert!(st.success(), "runtime spec failed");
         let text = std::fs::read_to_string(dir.path().join("config.json")).expect("config.json");
         serde_json::from_str(&text).expect("spec json")
@@ -83,8 +79,8 @@ fn base_spec() -> &'static Value {
 }
 
 const APPLETS: &[&str] = &[
-    "sh", "echo", "cat", "sleep", "stty", "true", "false", "kill", "dd", "head", "printf", "seq",
-    "yes", "ls", "tr", "wc", "env",
+    "sh", "echo", "cat", "sleep", "stty", "true", "false", "kill", "dd", "head", "printf", "seq", "yes", "ls", "tr",
+    "wc", "env",
 ];
 
 /// A busybox bundle in a temporary directory. Also holds the files a monitor run writes.
@@ -134,8 +130,8 @@ impl Bundle {
 
 /// Socketpair ends: ours, and the child's end moved to a fd ≥ 64.
 fn seqpacket_pair() -> (OwnedFd, OwnedFd) {
-    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
-        .expect("socketpair");
+    let (a, b) =
+        socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).expect("socketpair");
     (a, high_fd(&b))
 }
 
@@ -257,7 +253,15 @@ impl Launch {
         sys::install_fds(&mut cmd, fds);
         let child = cmd.spawn().expect("spawn monitor");
         drop(keep);
-        let r = Running { cid: self.cid, sync, start, attach, child: Some(child), launch_bundle: self.bundle, conmon_pidfile: self.conmon_pidfile };
+        let r = Running {
+            cid: self.cid,
+            sync,
+            start,
+            attach,
+            child: Some(child),
+            launch_bundle: self.bundle,
+            conmon_pidfile: self.conmon_pidfile,
+        };
         r.send_start();
         r
     }
@@ -454,9 +458,7 @@ pub fn launch_created(l: Launch) -> (Running, Cleanup, i64) {
     let guard = Cleanup { cid: l.cid.clone(), monitor_pidfile: l.conmon_pidfile.clone() };
     let mut r = l.spawn();
     assert_eq!(r.wait_parent(), 0, "monitor parent failed: {}", r.stderr_text());
-    let msg = r
-        .read_sync()
-        .unwrap_or_else(|| panic!("sync pipe EOF; monitor stderr: {}", r.stderr_text()));
+    let msg = r.read_sync().unwrap_or_else(|| panic!("sync pipe EOF; monitor stderr: {}", r.stderr_text()));
     let pid = msg["data"].as_i64().unwrap_or_else(|| panic!("no data in {msg}"));
     assert!(pid > 0, "create failed: {msg}; stderr: {}", r.stderr_text());
     (r, guard, pid)

@@ -17,10 +17,23 @@ fn digits(s: &[u8]) -> bool {
 pub fn valid_timestamp(ts: &str) -> bool {
     let b = ts.as_bytes();
     b.len() == 35
-        && digits(&b[0..4]) && b[4] == b'-' && digits(&b[5..7]) && b[7] == b'-' && digits(&b[8..10])
-        && b[10] == b'T' && digits(&b[11..13]) && b[13] == b':' && digits(&b[14..16]) && b[16] == b':'
-        && digits(&b[17..19]) && b[19] == b'.' && digits(&b[20..29]) && (b[29] == b'+' || b[29] == b'-')
-        && digits(&b[30..32]) && b[32] == b':' && digits(&b[33..35])
+        && digits(&b[0..4])
+        && b[4] == b'-'
+        && digits(&b[5..7])
+        && b[7] == b'-'
+        && digits(&b[8..10])
+        && b[10] == b'T'
+        && digits(&b[11..13])
+        && b[13] == b':'
+        && digits(&b[14..16])
+        && b[16] == b':'
+        && digits(&b[17..19])
+        && b[19] == b'.'
+        && digits(&b[20..29])
+        && (b[29] == b'+' || b[29] == b'-')
+        && digits(&b[30..32])
+        && b[32] == b':'
+        && digits(&b[33..35])
 }
 
 /// Parses one k8s-file line (without its newline); panics with the line if malformed.

@@ -31,7 +31,9 @@ impl Drop for Stub {
 /// Binds `path`, or returns None (saying why) when something already exists there.
 pub fn bind_stub(path: &'static str) -> Option<Stub> {
     if Path::new(path).exists() {
-        eprintln!("NOTE: {path} exists (a real daemon?), not hijacking it; skipping the assertions on what was sent there");
+        eprintln!(
+            "NOTE: {path} exists (a real daemon?), not hijacking it; skipping the assertions on what was sent there"
+        );
         return None;
     }
     let dir = Path::new(path).parent().expect("socket path has a directory");

@@ -216,11 +216,20 @@ fn cli_rejects_missing_or_unknown_options() {
         (vec!["-u", "x", "-r", rt, "-l", "none"], "Container ID not provided"),
         (vec!["-c", "abcdefabcdef1234", "-r", rt, "-l", "none"], "Container UUID not provided"),
         (vec!["-c", "abcdefabcdef1234", "-u", "x", "-l", "none"], "Runtime path not provided"),
-        (vec!["-c", "abcdefabcdef1234", "-u", "x", "-r", "/nonexistent/rt", "-l", "none"], "Runtime path /nonexistent/rt is not valid"),
-        (vec!["-c", "abcdefabcdef1234", "-u", "x", "-r", rt, "-e", "-l", "none"], "Exec process spec path not provided"),
+        (
+            vec!["-c", "abcdefabcdef1234", "-u", "x", "-r", "/nonexistent/rt", "-l", "none"],
+            "Runtime path /nonexistent/rt is not valid",
+        ),
+        (
+            vec!["-c", "abcdefabcdef1234", "-u", "x", "-r", rt, "-e", "-l", "none"],
+            "Exec process spec path not provided",
+        ),
         (vec!["-c", "abcdefabcdef1234", "-u", "x", "-r", rt], "Log driver not provided"),
         (vec!["-c", "abcdefabcdef1234", "-u", "x", "-r", rt, "-l", "bogus:x"], "No such log driver bogus"),
-        (vec!["-c", "abcdefabcdef1234", "-u", "x", "-r", rt, "-l", &log, "--log-tag", "t"], "k8s-file doesn't support --log-tag"),
+        (
+            vec!["-c", "abcdefabcdef1234", "-u", "x", "-r", rt, "-l", &log, "--log-tag", "t"],
+            "k8s-file doesn't support --log-tag",
+        ),
         (vec!["-c", "short", "-u", "x", "-r", rt, "-l", "journald"], "must be longer than 12 characters"),
     ];
     for (args, want) in cases {

@@ -111,7 +111,11 @@ impl SmallFs {
     fn mount(dir: &Path, size: &str) -> SmallFs {
         std::fs::create_dir_all(dir).unwrap();
         // The mount(8) tool: this crate's nix has no "mount" feature (and its manifest is not ours).
-        let ok = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(dir).status().expect("run mount");
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .expect("run mount");
         assert!(ok.success(), "mount tmpfs on {}", dir.display());
         SmallFs(dir.to_path_buf())
     }
@@ -161,7 +165,9 @@ fn bad_records(text: &str) -> Vec<String> {
             let ts = f.next().unwrap_or("");
             let stream = f.next().unwrap_or("");
             let tag = f.next().unwrap_or("");
-            !(shim_tests::records::valid_timestamp(ts) && matches!(stream, "stdout" | "stderr") && matches!(tag, "P" | "F"))
+            !(shim_tests::records::valid_timestamp(ts)
+                && matches!(stream, "stdout" | "stderr")
+                && matches!(tag, "P" | "F"))
         })
         .map(str::to_string)
         .collect()
@@ -228,7 +234,11 @@ fn log_filesystem_full_drops_are_reported_exactly() {
     // A nearly full disk can take a small batch after refusing a large one: each episode of
     // failures starts with a warning and ends with its count.
     let episodes = ours.iter().filter(|m| m.contains("write failed")).count();
-    assert_eq!(reported.len(), episodes, "each episode of failed writes ends with a report of its dropped bytes: {ours:?}");
+    assert_eq!(
+        reported.len(),
+        episodes,
+        "each episode of failed writes ends with a report of its dropped bytes: {ours:?}"
+    );
     let records = parse_log(&r.text);
     if records.iter().any(|rec| rec.partial) {
         eprintln!("NOTE: a fill line was split into partial records; the exact count is not checked");
@@ -243,5 +253,9 @@ fn log_filesystem_full_drops_are_reported_exactly() {
         .map(|line| (prefix + line.len() + 1) as u64)
         .sum();
     assert!(missing > 0, "the disk really was full");
-    assert_eq!(reported.iter().sum::<u64>(), missing, "bytes reported as dropped = bytes of the fill records missing from the log");
+    assert_eq!(
+        reported.iter().sum::<u64>(),
+        missing,
+        "bytes reported as dropped = bytes of the fill records missing from the log"
+    );
 }

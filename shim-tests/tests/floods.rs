@@ -136,7 +136,9 @@ fn many_attach_connects_and_exec_sessions_leave_monitor_flat() {
     std::thread::sleep(Duration::from_millis(600));
     let (fds_a, rss_a) = (fd_count(mpid), rss_kib(mpid));
     let _ = rss_a;
-    eprintln!("{cycles} attach connects in {attach_secs:.1}s: monitor fds {fds0} -> {fds_a}, RSS {rss0} -> {rss_a} KiB");
+    eprintln!(
+        "{cycles} attach connects in {attach_secs:.1}s: monitor fds {fds0} -> {fds_a}, RSS {rss0} -> {rss_a} KiB"
+    );
     let t1 = Instant::now();
     let execs = env_num("FLOOD_EXECS", cycles / 5);
     for i in 0..execs {
@@ -164,7 +166,9 @@ fn many_attach_connects_and_exec_sessions_leave_monitor_flat() {
         // conmon 2.1.6 (measured): every client that sent input while the container's stdin is
         // closed (no -i) keeps its fd until the container exits; the others are closed.
         assert!(fds1 <= fds0 + cycles.div_ceil(2), "conmon fd count beyond its known leak: {fds0} -> {fds1}");
-        eprintln!("SKIP flat-fd check for conmon: it keeps one fd per client that sent input without -i ({fds0} -> {fds1})");
+        eprintln!(
+            "SKIP flat-fd check for conmon: it keeps one fd per client that sent input without -i ({fds0} -> {fds1})"
+        );
         return;
     }
     assert!(fds_a <= fds0 && fds1 <= fds0, "monitor fd count grew: {fds0} -> {fds_a} -> {fds1}");

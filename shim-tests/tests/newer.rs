@@ -168,11 +168,8 @@ fn global_size_max_caps_all_rotated_files() {
 fn log_file_mode() {
     let b = run_logged(&["echo", "hi"], &[]);
     let mode = std::fs::metadata(b.file("ctr.log")).unwrap().permissions().mode() & 0o777;
-    let want = if oxmon_only("conmon 2.1.6 creates the log 0600; conmon 2.2 and oxmon use 0640") {
-        0o640
-    } else {
-        0o600
-    };
+    let want =
+        if oxmon_only("conmon 2.1.6 creates the log 0600; conmon 2.2 and oxmon use 0640") { 0o640 } else { 0o600 };
     assert_eq!(mode, want & !umask(), "log file mode {mode:o}");
 }
 
@@ -261,7 +258,10 @@ fn invalid_log_options_are_refused() {
     let log = dir.path().join("ctr.log");
     // conmon HEAD's words (ctr_logging.c, cli.c).
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["-l", "journald", "--log-label", "lower=x"], "Container label names must contain only uppercase letters, numbers and underscore (in 'lower=x')"),
+        (
+            vec!["-l", "journald", "--log-label", "lower=x"],
+            "Container label names must contain only uppercase letters, numbers and underscore (in 'lower=x')",
+        ),
         (vec!["-l", "journald", "--log-label", "NOVALUE"], "none or more than one '=' present in 'NOVALUE'"),
         (vec!["-l", "journald", "--log-label", "A=b=c"], "none or more than one '=' present in 'A=b=c'"),
         (vec!["-l", "journald", "--log-label", "=x"], "no LABEL present in '=x'"),
@@ -279,19 +279,57 @@ fn invalid_log_options_are_refused() {
 }
 
 const BASE_FLAGS: &[&str] = &[
-    "--api-version", "-b, --bundle", "-c, --cid", "-P, --conmon-pidfile", "-p, --container-pidfile",
-    "-u, --cuuid", "-e, --exec", "--exec-attach", "--exec-process-spec", "--exit-command",
-    "--exit-command-arg", "--exit-delay", "--exit-dir", "--leave-stdin-open", "--log-level",
-    "-l, --log-path", "--log-size-max", "--log-global-size-max", "--log-tag", "-n, --name",
-    "--no-new-keyring", "--no-pivot", "--no-sync-log", "-0, --persist-dir", "--replace-listen-pid",
-    "--restore", "-r, --runtime", "--runtime-arg", "--runtime-opt", "--sdnotify-socket",
-    "--socket-dir-path", "-i, --stdin", "--sync", "--syslog", "-s, --systemd-cgroup",
-    "-t, --terminal", "-T, --timeout", "--version", "--full-attach", "--seccomp-notify-socket",
-    "--seccomp-notify-plugins", "-h, --help",
+    "--api-version",
+    "-b, --bundle",
+    "-c, --cid",
+    "-P, --conmon-pidfile",
+    "-p, --container-pidfile",
+    "-u, --cuuid",
+    "-e, --exec",
+    "--exec-attach",
+    "--exec-process-spec",
+    "--exit-command",
+    "--exit-command-arg",
+    "--exit-delay",
+    "--exit-dir",
+    "--leave-stdin-open",
+    "--log-level",
+    "-l, --log-path",
+    "--log-size-max",
+    "--log-global-size-max",
+    "--log-tag",
+    "-n, --name",
+    "--no-new-keyring",
+    "--no-pivot",
+    "--no-sync-log",
+    "-0, --persist-dir",
+    "--replace-listen-pid",
+    "--restore",
+    "-r, --runtime",
+    "--runtime-arg",
+    "--runtime-opt",
+    "--sdnotify-socket",
+    "--socket-dir-path",
+    "-i, --stdin",
+    "--sync",
+    "--syslog",
+    "-s, --systemd-cgroup",
+    "-t, --terminal",
+    "-T, --timeout",
+    "--version",
+    "--full-attach",
+    "--seccomp-notify-socket",
+    "--seccomp-notify-plugins",
+    "-h, --help",
 ];
 const NEW_FLAGS: &[&str] = &[
-    "--log-label", "--log-rotate", "--log-max-files", "--log-allowlist-dir",
-    "--no-container-partial-message", "--pidfile", "--restore-arg",
+    "--log-label",
+    "--log-rotate",
+    "--log-max-files",
+    "--log-allowlist-dir",
+    "--no-container-partial-message",
+    "--pidfile",
+    "--restore-arg",
 ];
 
 #[test]
@@ -305,10 +343,8 @@ fn help_lists_every_flag_on_one_line() {
         flags.extend(NEW_FLAGS);
     }
     for flag in flags {
-        let lines: Vec<_> = text
-            .lines()
-            .filter(|l| l.strip_prefix("  ").is_some_and(|r| r.starts_with(&format!("{flag} "))))
-            .collect();
+        let lines: Vec<_> =
+            text.lines().filter(|l| l.strip_prefix("  ").is_some_and(|r| r.starts_with(&format!("{flag} ")))).collect();
         assert_eq!(lines.len(), 1, "{flag} must be listed once: {lines:?}");
         let desc = lines[0][2 + flag.len()..].trim_start();
         assert!(desc.len() > 3, "{flag} has a description: {:?}", lines[0]);
@@ -333,7 +369,8 @@ fn journald_labels_tag_and_no_partial_flag() {
     let (r, _g, _pid) = launch_created(l);
     start(&cid);
     assert_eq!(wait_exit(&r, &b.file(&format!("exits/{cid}"))), "0");
-    let entries: Vec<_> = stub.drain()
+    let entries: Vec<_> = stub
+        .drain()
         .iter()
         .map(|d| stub::decode_journal(d))
         .filter(|e| e.get("CONTAINER_ID_FULL").map(|v| v.as_slice()) == Some(cid.as_bytes()))
@@ -396,7 +433,10 @@ fn ctl_refuses_bad_terminal_sizes() {
     let logged = stub.drain_text();
     let count = |words: &str| logged.iter().filter(|m| m.starts_with("<12>") && m.contains(words)).count();
     assert_eq!(count("Invalid window size: "), 3, "-5, 1001 and 65561 rows are out of range: {logged:?}");
-    assert!(logged.iter().any(|m| m.contains("Invalid window size: 65561x80 (must be between 0 and 1000)")), "{logged:?}");
+    assert!(
+        logged.iter().any(|m| m.contains("Invalid window size: 65561x80 (must be between 0 and 1000)")),
+        "{logged:?}"
+    );
     assert_eq!(count("Invalid control message format"), 2, "'1 24' and 'hello': {logged:?}");
     assert_eq!(count("Invalid control message type: 9"), 1, "{logged:?}");
 }

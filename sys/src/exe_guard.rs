@@ -52,12 +52,23 @@ pub fn ensure_protected_exe() -> io::Result<()> {
         })
         .collect();
     env.push(CString::new(format!("{GUARD_ENV}=1")).expect("no nul"));
-    let argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
-    let envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    let argv: Vec<*const libc::c_char> =
+        args.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    let envp: Vec<*const libc::c_char> =
+        env.iter().map(|e| e.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
     let empty = c"";
     // SAFETY: argv and envp are NUL-terminated arrays of pointers to NUL-terminated strings that
     // live until the call; on success execveat does not return.
-    unsafe { libc::syscall(libc::SYS_execveat, fd.as_raw_fd(), empty.as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH) };
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd.as_raw_fd(),
+            empty.as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
     Err(io::Error::last_os_error())
 }
 
@@ -96,7 +107,8 @@ fn persistent_ro_view(exe: &std::path::Path) -> io::Result<OwnedFd> {
     // One maker at a time: two concurrent bind mounts would stack, and a mount stacked on the
     // first one sits on the binary's own dentry, which then can no longer be replaced (EBUSY).
     let dir = std::fs::File::open(RO_VIEW_DIR)?;
-    let _lock = nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| io::Error::from(e))?;
+    let _lock =
+        nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| io::Error::from(e))?;
     if let Ok(fd) = usable(&view) {
         return Ok(fd);
     }
@@ -107,7 +119,13 @@ fn persistent_ro_view(exe: &std::path::Path) -> io::Result<OwnedFd> {
         Err(e) => return Err(e),
     }
     mount(Some(exe), &view, None::<&str>, MsFlags::MS_BIND, None::<&str>)?;
-    mount(None::<&str>, &view, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>)?;
+    mount(
+        None::<&str>,
+        &view,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+        None::<&str>,
+    )?;
     usable(&view)
 }
 
@@ -140,7 +158,13 @@ fn overlay_view(exe: &std::path::Path) -> io::Result<OwnedFd> {
     let lower = cstr(&lower)?;
     let mnt = detached_mount(c"overlay", &[(c"lowerdir", &lower)], MOUNT_ATTR_RDONLY)?;
     let name = cstr(name.as_bytes())?;
-    crate::openat2(std::os::fd::AsFd::as_fd(&mnt), &name, libc::O_PATH, 0, crate::resolve::NO_SYMLINKS | crate::resolve::NO_XDEV)
+    crate::openat2(
+        std::os::fd::AsFd::as_fd(&mnt),
+        &name,
+        libc::O_PATH,
+        0,
+        crate::resolve::NO_SYMLINKS | crate::resolve::NO_XDEV,
+    )
 }
 
 /// A new detached mount of `fstype` with string `options` and MOUNT_ATTR_* `attrs`
@@ -157,12 +181,25 @@ fn detached_mount(fstype: &CStr, options: &[(&CStr, &CStr)], attrs: libc::c_uint
     let fs = unsafe { OwnedFd::from_raw_fd(fs as i32) };
     for (key, value) in options {
         // SAFETY: key and value are NUL-terminated strings valid for the call.
-        if unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), FSCONFIG_SET_STRING, key.as_ptr(), value.as_ptr(), 0) } < 0 {
+        if unsafe {
+            libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), FSCONFIG_SET_STRING, key.as_ptr(), value.as_ptr(), 0)
+        } < 0
+        {
             return Err(io::Error::last_os_error());
         }
     }
     // SAFETY: CMD_CREATE takes no key or value.
-    if unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), FSCONFIG_CMD_CREATE, std::ptr::null::<libc::c_char>(), std::ptr::null::<libc::c_char>(), 0) } < 0 {
+    if unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_char>(),
+            0,
+        )
+    } < 0
+    {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: fsmount takes the fs context fd and flag words; returns a new mount fd or -1.

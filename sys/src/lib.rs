@@ -48,11 +48,7 @@ struct CloneArgs {
 /// `into_cgroup` puts the child into a cgroup v2 directory (CLONE_INTO_CGROUP) before it runs.
 /// The caller must be single-threaded: the child continues with a copy of this one thread.
 pub fn clone3(flags: u64, into_cgroup: Option<BorrowedFd<'_>>) -> io::Result<Forked> {
-    let mut args = CloneArgs {
-        flags,
-        exit_signal: libc::SIGCHLD as u64,
-        ..CloneArgs::default()
-    };
+    let mut args = CloneArgs { flags, exit_signal: libc::SIGCHLD as u64, ..CloneArgs::default() };
     if let Some(fd) = into_cgroup {
         // CLONE_INTO_CGROUP (libc declares it with a type too narrow for the bit).
         args.flags |= 0x2_0000_0000;
@@ -62,13 +58,7 @@ pub fn clone3(flags: u64, into_cgroup: Option<BorrowedFd<'_>>) -> io::Result<For
     // the kernel duplicates the caller's stack like fork(2), so the child returns here on a valid
     // stack. The program is single-threaded (documented precondition), so no lock held by another
     // thread can be copied into the child in a locked state.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &mut args as *mut CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
+    let ret = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
     match ret {
         -1 => Err(io::Error::last_os_error()),
         0 => Ok(Forked::Child),
@@ -121,12 +111,24 @@ pub fn reset_signals() -> nix::Result<()> {
         // SAFETY: `default` is a valid kernel sigaction that installs no handler (SIG_DFL), so no
         // code of ours ever runs in signal context; the old-action pointer is null; the last
         // argument is the kernel's sigset size (8 bytes).
-        let rc = unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, &default as *const KernelSigaction, std::ptr::null_mut::<KernelSigaction>(), 8usize) };
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &default as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        };
         if rc != 0 {
             return Err(nix::Error::last());
         }
     }
-    nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&nix::sys::signal::SigSet::empty()), None)
+    nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    )
 }
 
 /// Ends the process as a write to a closed pipe ends a program that keeps SIGPIPE's default
@@ -178,12 +180,7 @@ pub fn set_controlling_terminal(fd: BorrowedFd<'_>) -> io::Result<()> {
 
 /// Sets a terminal's window size (TIOCSWINSZ).
 pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<()> {
-    let size = libc::winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
+    let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: TIOCSWINSZ reads one struct winsize from the pointer, which points at `size`.
     let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &size as *const libc::winsize) };
     if ret == -1 {
@@ -241,13 +238,7 @@ pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
 pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
     // SAFETY: a null siginfo is allowed (the kernel fills one in); other args are integers.
     let ret = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            signal,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
+        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), signal, std::ptr::null::<libc::siginfo_t>(), 0)
     };
     if ret == -1 {
         return Err(io::Error::last_os_error());
@@ -288,11 +279,7 @@ struct OpenHow {
 
 /// openat2(2): opens `path` relative to `dir` with `resolve` restrictions (see [`resolve`]).
 pub fn openat2(dir: BorrowedFd<'_>, path: &CStr, flags: i32, mode: u32, resolve: u64) -> io::Result<OwnedFd> {
-    let how = OpenHow {
-        flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: mode as u64,
-        resolve,
-    };
+    let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: mode as u64, resolve };
     loop {
         // SAFETY: `how` is a valid open_how of the size passed; `path` is NUL-terminated and
         // outlives the call.
@@ -376,10 +363,7 @@ pub fn clear_cloexec(fd: BorrowedFd<'_>) -> io::Result<()> {
 
 /// Sets a resource limit by its raw number (RLIMIT_*), for limits nix's enum may lack.
 pub fn set_rlimit(resource: u32, soft: u64, hard: u64) -> io::Result<()> {
-    let lim = libc::rlimit64 {
-        rlim_cur: soft,
-        rlim_max: hard,
-    };
+    let lim = libc::rlimit64 { rlim_cur: soft, rlim_max: hard };
     // SAFETY: prlimit64 on ourselves (pid 0) reads one rlimit64 from a valid pointer and writes
     // nothing (null old_limit).
     let ret = unsafe { libc::prlimit64(0, resource as _, &lim, std::ptr::null_mut()) };
@@ -476,7 +460,8 @@ pub fn seccomp_set_filter(bpf: &[u8], flags: u32) -> io::Result<Option<OwnedFd>>
     let prog = libc::sock_fprog { len: insns.len() as u16, filter: insns.as_ptr() as *mut libc::sock_filter };
     // SAFETY: `prog` points at `insns`, which lives until after the call; the kernel copies the
     // program and keeps no pointer into our memory.
-    let ret = unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog as *const libc::sock_fprog) };
+    let ret =
+        unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog as *const libc::sock_fprog) };
     if ret == -1 {
         return Err(io::Error::last_os_error());
     }
@@ -515,14 +500,24 @@ pub fn mount_set_idmap(tree: BorrowedFd<'_>, userns: BorrowedFd<'_>, recursive: 
         userns_fd: u64,
     }
     const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
-    let attr = MountAttr { attr_set: MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: userns.as_raw_fd() as u64 };
+    let attr =
+        MountAttr { attr_set: MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: userns.as_raw_fd() as u64 };
     let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
     if recursive {
         flags |= libc::AT_RECURSIVE as libc::c_uint;
     }
     // SAFETY: `attr` is a valid mount_attr of the size passed; the empty path with AT_EMPTY_PATH
     // names `tree` itself.
-    let ret = unsafe { libc::syscall(libc::SYS_mount_setattr, tree.as_raw_fd(), c"".as_ptr(), flags, &attr as *const MountAttr, std::mem::size_of::<MountAttr>()) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
     if ret == -1 {
         return Err(io::Error::last_os_error());
     }
@@ -535,7 +530,16 @@ pub fn move_mount_to(tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result
     const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
     const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
     // SAFETY: both paths are empty NUL-terminated strings naming the fds themselves.
-    let ret = unsafe { libc::syscall(libc::SYS_move_mount, tree.as_raw_fd(), c"".as_ptr(), target.as_raw_fd(), c"".as_ptr(), MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
     if ret == -1 {
         return Err(io::Error::last_os_error());
     }

@@ -13,9 +13,8 @@ use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 pub fn accept(listener: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     // SAFETY: null address pointers are allowed (the peer address is not wanted); the other
     // arguments are integers.
-    let fd = unsafe {
-        libc::accept4(listener.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC)
-    };
+    let fd =
+        unsafe { libc::accept4(listener.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC) };
     if fd == -1 {
         return Err(io::Error::last_os_error());
     }

@@ -5,7 +5,9 @@
 //! Messages are built and parsed as bytes in native byte order (the kernel's structs from
 //! <linux/netlink.h>, <linux/rtnetlink.h>, <linux/if_link.h> and <linux/if_addr.h>), so no
 //! `unsafe` is needed; the socket calls are nix's.
-use nix::sys::socket::{bind, recv, send, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType};
+use nix::sys::socket::{
+    bind, recv, send, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
+};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
@@ -311,7 +313,9 @@ fn read_i32(b: &[u8], at: usize) -> Option<i32> {
 fn messages(buf: &[u8]) -> Vec<(Header, &[u8])> {
     let mut out = Vec::new();
     let mut at = 0;
-    while let (Some(len), Some(kind), Some(flags), Some(seq)) = (read_u32(buf, at), read_u16(buf, at + 4), read_u16(buf, at + 6), read_u32(buf, at + 8)) {
+    while let (Some(len), Some(kind), Some(flags), Some(seq)) =
+        (read_u32(buf, at), read_u16(buf, at + 4), read_u16(buf, at + 6), read_u32(buf, at + 8))
+    {
         let len = len as usize;
         if len < NLMSG_HDRLEN || at + len > buf.len() {
             break;
@@ -347,12 +351,22 @@ fn parse_link(payload: &[u8]) -> Option<Link> {
 
 fn parse_address(payload: &[u8]) -> Option<Address> {
     let head = payload.get(..IFADDRMSG_LEN)?;
-    let mut addr = Address { family: head[0], prefix_len: head[1], flags: head[2] as u32, scope: head[3], index: read_i32(head, 4)?, attrs: Vec::new() };
+    let mut addr = Address {
+        family: head[0],
+        prefix_len: head[1],
+        flags: head[2] as u32,
+        scope: head[3],
+        index: read_i32(head, 4)?,
+        attrs: Vec::new(),
+    };
     for (kind, data) in attributes(payload, IFADDRMSG_LEN) {
         if kind == IFA_FLAGS {
             addr.flags = read_u32(data, 0).unwrap_or(addr.flags);
         }
-        if matches!(kind, IFA_ADDRESS | IFA_LOCAL | IFA_BROADCAST | IFA_ANYCAST | IFA_FLAGS | IFA_RT_PRIORITY | IFA_PROTO) {
+        if matches!(
+            kind,
+            IFA_ADDRESS | IFA_LOCAL | IFA_BROADCAST | IFA_ANYCAST | IFA_FLAGS | IFA_RT_PRIORITY | IFA_PROTO
+        ) {
             addr.attrs.push((kind, data.to_vec()));
         }
     }
@@ -365,7 +379,13 @@ mod tests {
 
     #[test]
     fn a_request_is_laid_out_as_the_kernel_reads_it() {
-        let msg = encode(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, 7, &ifinfomsg(5, 0, 0), &[(IFLA_NET_NS_FD, &9u32.to_ne_bytes()), (IFLA_IFNAME, &nul_terminated("ab"))]);
+        let msg = encode(
+            RTM_NEWLINK,
+            NLM_F_REQUEST | NLM_F_ACK,
+            7,
+            &ifinfomsg(5, 0, 0),
+            &[(IFLA_NET_NS_FD, &9u32.to_ne_bytes()), (IFLA_IFNAME, &nul_terminated("ab"))],
+        );
         // 16 header + 16 ifinfomsg + 8 (fd attr) + 8 ("ab\0" attr, padded)
         assert_eq!(msg.len(), 48);
         assert_eq!(read_u32(&msg, 0), Some(48));
@@ -383,7 +403,13 @@ mod tests {
         let mut addr_head = [0u8; IFADDRMSG_LEN];
         addr_head[..4].copy_from_slice(&[2, 24, 0x80, 0]);
         addr_head[4..].copy_from_slice(&4i32.to_ne_bytes());
-        let addr = encode(20, 0, 3, &addr_head, &[(IFA_LOCAL, &[10, 0, 0, 1]), (3, b"eth0\0"), (IFA_FLAGS, &0x280u32.to_ne_bytes())]);
+        let addr = encode(
+            20,
+            0,
+            3,
+            &addr_head,
+            &[(IFA_LOCAL, &[10, 0, 0, 1]), (3, b"eth0\0"), (IFA_FLAGS, &0x280u32.to_ne_bytes())],
+        );
         let mut err = encode(NLMSG_ERROR, 0, 3, &(-libc::EEXIST).to_ne_bytes(), &[]);
         err.extend(encode(NLMSG_ERROR, 0, 99, &0i32.to_ne_bytes(), &[]));
         let mut datagram = link.clone();

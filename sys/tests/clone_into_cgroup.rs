@@ -49,10 +49,12 @@ fn child_is_born_in_the_cgroup() {
         oxsys::Forked::Child => {
             // Only async-signal-safe work here: read, write, _exit.
             let mut buf = [0u8; 4096];
-            let n = match nix::fcntl::open("/proc/self/cgroup", nix::fcntl::OFlag::O_RDONLY, nix::sys::stat::Mode::empty()) {
-                Ok(fd) => nix::unistd::read(fd.as_raw_fd(), &mut buf).unwrap_or(0),
-                Err(_) => 0,
-            };
+            let n =
+                match nix::fcntl::open("/proc/self/cgroup", nix::fcntl::OFlag::O_RDONLY, nix::sys::stat::Mode::empty())
+                {
+                    Ok(fd) => nix::unistd::read(fd.as_raw_fd(), &mut buf).unwrap_or(0),
+                    Err(_) => 0,
+                };
             let _ = nix::unistd::write(&wr, &buf[..n]);
             oxsys::exit_now(0)
         }
@@ -69,7 +71,10 @@ fn child_is_born_in_the_cgroup() {
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
             let text = String::from_utf8_lossy(&out);
             let want = format!("{}/{name}", ours.trim_end_matches('/'));
-            assert!(text.lines().any(|l| l == format!("0::{want}")), "the child's first look at /proc/self/cgroup: {text:?}, want 0::{want}");
+            assert!(
+                text.lines().any(|l| l == format!("0::{want}")),
+                "the child's first look at /proc/self/cgroup: {text:?}, want 0::{want}"
+            );
             assert_eq!(own_cgroup2_path(), ours, "the parent stayed where it was");
         }
     }

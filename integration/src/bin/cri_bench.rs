@@ -30,9 +30,7 @@ fn main() -> ExitCode {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match (a.as_str(), it.next()) {
-            ("-n", Some(v)) if v.parse::<usize>().is_ok_and(|v| v > 0) => {
-                n = v.parse().unwrap_or(100)
-            }
+            ("-n", Some(v)) if v.parse::<usize>().is_ok_and(|v| v > 0) => n = v.parse().unwrap_or(100),
             ("-o", Some(v)) => out = Some(v.clone()),
             _ => {
                 eprintln!("usage: cri_bench [-n N>0] [-o OUT.md]");
@@ -51,17 +49,10 @@ fn main() -> ExitCode {
     let mut times = vec![vec![Vec::with_capacity(n); STEPS.len()]; HANDLERS.len()];
     let started = Instant::now();
     for round in 0..n {
-        let order: Vec<usize> = if round % 2 == 0 {
-            vec![0, 1]
-        } else {
-            vec![1, 0]
-        };
+        let order: Vec<usize> = if round % 2 == 0 { vec![0, 1] } else { vec![1, 0] };
         for h in order {
             match one_pod(&c, HANDLERS[h], round) {
-                Ok(t) => t
-                    .iter()
-                    .enumerate()
-                    .for_each(|(i, d)| times[h][i].push(d.as_secs_f64())),
+                Ok(t) => t.iter().enumerate().for_each(|(i, d)| times[h][i].push(d.as_secs_f64())),
                 Err(e) => {
                     eprintln!("cri_bench: {} pod {round}: {e}", HANDLERS[h]);
                     let _ = c.shutdown();
@@ -102,31 +93,19 @@ fn one_pod(c: &CriContainerd, handler: &str, round: usize) -> Result<Vec<Duratio
     timed(&mut || c.run_pod(&cfg, handler).map(|id| pod = id))?;
     let mut id = String::new();
     let cmd = ["sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait"];
-    timed(&mut || {
-        c.create_container_with(&pod, &cfg, container_config("c", &cmd))
-            .map(|x| id = x)
-    })?;
+    timed(&mut || c.create_container_with(&pod, &cfg, container_config("c", &cmd)).map(|x| id = x))?;
     timed(&mut || c.start_container(&id))?;
     timed(&mut || match c.exec_sync(&id, &["true"])? {
         (0, _, _) => Ok(()),
         (code, o, e) => Err(format!("ExecSync true: exit {code}: {o}{e}")),
     })?;
-    let stop = api::StopContainerRequest {
-        container_id: id.clone(),
-        timeout: 10,
-    };
+    let stop = api::StopContainerRequest { container_id: id.clone(), timeout: 10 };
     timed(&mut || rpc!(c.cri(), stop_container, stop.clone()).map(|_| ()))?;
-    let rm = api::RemoveContainerRequest {
-        container_id: id.clone(),
-    };
+    let rm = api::RemoveContainerRequest { container_id: id.clone() };
     timed(&mut || rpc!(c.cri(), remove_container, rm.clone()).map(|_| ()))?;
-    let stop = api::StopPodSandboxRequest {
-        pod_sandbox_id: pod.clone(),
-    };
+    let stop = api::StopPodSandboxRequest { pod_sandbox_id: pod.clone() };
     timed(&mut || rpc!(c.cri(), stop_pod_sandbox, stop.clone()).map(|_| ()))?;
-    let rm = api::RemovePodSandboxRequest {
-        pod_sandbox_id: pod.clone(),
-    };
+    let rm = api::RemovePodSandboxRequest { pod_sandbox_id: pod.clone() };
     timed(&mut || rpc!(c.cri(), remove_pod_sandbox, rm.clone()).map(|_| ()))?;
     Ok(t)
 }
@@ -157,12 +136,7 @@ fn render(n: usize, times: &[Vec<Vec<f64>>], wall: Duration, left: &[String]) ->
             for (k, x) in times[h][i].iter().enumerate() {
                 totals[h][k] += x;
             }
-            s.push_str(&row(
-                if h == 0 { step } else { "" },
-                name,
-                &times[h][i],
-                (h == 0).then(|| med[0] / med[1]),
-            ));
+            s.push_str(&row(if h == 0 { step } else { "" }, name, &times[h][i], (h == 0).then(|| med[0] / med[1])));
         }
     }
     for (h, name) in HANDLERS.iter().enumerate() {
@@ -174,21 +148,12 @@ fn render(n: usize, times: &[Vec<Vec<f64>>], wall: Duration, left: &[String]) ->
             };
             m(&totals[0]) / m(&totals[1])
         });
-        s.push_str(&row(
-            if h == 0 { "**whole pod**" } else { "" },
-            name,
-            &totals[h],
-            ratio,
-        ));
+        s.push_str(&row(if h == 0 { "**whole pod**" } else { "" }, name, &totals[h], ratio));
     }
     s.push_str(&format!(
         "\n{n} pods per handler, interleaved; wall time {:.1} s; left behind: {}\n",
         wall.as_secs_f64(),
-        if left.is_empty() {
-            "nothing".to_string()
-        } else {
-            left.join("; ")
-        }
+        if left.is_empty() { "nothing".to_string() } else { left.join("; ") }
     ));
     s
 }

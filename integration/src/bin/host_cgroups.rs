@@ -17,7 +17,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         (Some("check"), Some(file)) => {
-            let before: HostCgroups = match std::fs::read_to_string(file).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string())) {
+            let before: HostCgroups = match std::fs::read_to_string(file)
+                .map_err(|e| e.to_string())
+                .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+            {
                 Ok(b) => b,
                 Err(e) => {
                     eprintln!("host_cgroups: read {file}: {e}");
@@ -28,7 +31,11 @@ fn main() -> ExitCode {
             for d in &diffs {
                 eprintln!("host_cgroups: the tests changed the host: {d}");
             }
-            if diffs.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+            if diffs.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         _ => {
             eprintln!("usage: host_cgroups save|check FILE");

@@ -34,16 +34,10 @@ impl CriClient {
             .map_err(|e| format!("CRI endpoint: {e}"))?
             .connect_timeout(Duration::from_secs(5));
         let channel = rt
-            .block_on(
-                endpoint.connect_with_connector(tower::service_fn(move |_: Uri| {
-                    let p = path.clone();
-                    async move {
-                        Ok::<_, std::io::Error>(TokioIo::new(
-                            tokio::net::UnixStream::connect(p).await?,
-                        ))
-                    }
-                })),
-            )
+            .block_on(endpoint.connect_with_connector(tower::service_fn(move |_: Uri| {
+                let p = path.clone();
+                async move { Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(p).await?)) }
+            })))
             .map_err(|e| format!("connecting to CRI at {}: {e}", socket.display()))?;
         Ok(CriClient { rt, channel })
     }
@@ -65,10 +59,7 @@ impl CriClient {
         F: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let _guard = self.rt.enter();
-        match self
-            .rt
-            .block_on(async { tokio::time::timeout(CALL_TIMEOUT, f).await })
-        {
+        match self.rt.block_on(async { tokio::time::timeout(CALL_TIMEOUT, f).await }) {
             Ok(Ok(r)) => Ok(r.into_inner()),
             Ok(Err(s)) => Err(format!("{what}: {:?}: {}", s.code(), s.message())),
             Err(_) => Err(format!("{what}: no answer within {CALL_TIMEOUT:?}")),

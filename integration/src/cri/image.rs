@@ -11,22 +11,16 @@ use crate::util::{exec, which};
 
 /// Writes the pause image's OCI layout tar, named `name`, to `out`.
 pub fn build_pause_image(work: &Path, name: &str, out: &Path) -> Result<(), String> {
-    let catatonit =
-        which("catatonit").ok_or("catatonit is not installed (apt-get install catatonit)")?;
+    let catatonit = which("catatonit").ok_or("catatonit is not installed (apt-get install catatonit)")?;
     let rootfs = work.join("pause-rootfs");
     let layout = work.join("pause-layout");
     let blobs = layout.join("blobs/sha256");
     std::fs::create_dir_all(&rootfs).map_err(|e| format!("mkdir {}: {e}", rootfs.display()))?;
     std::fs::create_dir_all(&blobs).map_err(|e| format!("mkdir {}: {e}", blobs.display()))?;
-    std::fs::copy(&catatonit, rootfs.join("catatonit"))
-        .map_err(|e| format!("copy {}: {e}", catatonit.display()))?;
+    std::fs::copy(&catatonit, rootfs.join("catatonit")).map_err(|e| format!("copy {}: {e}", catatonit.display()))?;
     let layer_tar = work.join("pause-layer.tar");
     let mut c = Command::new("tar");
-    c.args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&layer_tar)
-        .arg(".");
+    c.args(["--numeric-owner", "--owner=0", "--group=0", "-C"]).arg(&rootfs).arg("-cf").arg(&layer_tar).arg(".");
     run(c, work)?;
     // An uncompressed layer: its digest is its diff id.
     let (layer_digest, layer_size) = add_blob(work, &blobs, &layer_tar)?;
@@ -52,8 +46,7 @@ pub fn build_pause_image(work: &Path, name: &str, out: &Path) -> Result<(), Stri
             "size": layer_size
         }]
     });
-    let (manifest_digest, manifest_size) =
-        add_json_blob(work, &blobs, "pause-manifest.json", &manifest)?;
+    let (manifest_digest, manifest_size) = add_json_blob(work, &blobs, "pause-manifest.json", &manifest)?;
     let index = serde_json::json!({
         "schemaVersion": 2,
         "manifests": [{
@@ -65,10 +58,7 @@ pub fn build_pause_image(work: &Path, name: &str, out: &Path) -> Result<(), Stri
         }]
     });
     write(&layout.join("index.json"), &index.to_string())?;
-    write(
-        &layout.join("oci-layout"),
-        r#"{"imageLayoutVersion":"1.0.0"}"#,
-    )?;
+    write(&layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)?;
     let mut c = Command::new("tar");
     c.arg("-C").arg(&layout).arg("-cf").arg(out).arg(".");
     run(c, work)?;
@@ -94,24 +84,13 @@ fn run(c: Command, work: &Path) -> Result<String, String> {
 fn add_blob(work: &Path, blobs: &Path, f: &Path) -> Result<(String, u64), String> {
     let mut c = Command::new("sha256sum");
     c.arg(f);
-    let digest = run(c, work)?
-        .split_whitespace()
-        .next()
-        .ok_or("sha256sum printed nothing")?
-        .to_string();
-    let size = std::fs::metadata(f)
-        .map_err(|e| format!("stat {}: {e}", f.display()))?
-        .len();
+    let digest = run(c, work)?.split_whitespace().next().ok_or("sha256sum printed nothing")?.to_string();
+    let size = std::fs::metadata(f).map_err(|e| format!("stat {}: {e}", f.display()))?.len();
     std::fs::copy(f, blobs.join(&digest)).map_err(|e| format!("copy blob {}: {e}", f.display()))?;
     Ok((digest, size))
 }
 
-fn add_json_blob(
-    work: &Path,
-    blobs: &Path,
-    name: &str,
-    v: &serde_json::Value,
-) -> Result<(String, u64), String> {
+fn add_json_blob(work: &Path, blobs: &Path, name: &str, v: &serde_json::Value) -> Result<(String, u64), String> {
     let f = work.join(name);
     write(&f, &v.to_string())?;
     let r = add_blob(work, blobs, &f);

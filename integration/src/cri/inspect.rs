@@ -14,36 +14,17 @@ impl CriContainerd {
     /// cgroup parent `cgroup_parent`) left behind once removed: runtime
     /// state dirs, task bundles, CRI dirs, mounts (on the host and in
     /// containerd's mount namespace), cgroups, shims, CNI IP leases.
-    pub fn pod_leftovers(
-        &self,
-        handler: &str,
-        pod: &str,
-        containers: &[String],
-        cgroup_parent: &str,
-    ) -> Vec<String> {
+    pub fn pod_leftovers(&self, handler: &str, pod: &str, containers: &[String], cgroup_parent: &str) -> Vec<String> {
         let mut v = Vec::new();
-        let ids: Vec<&str> = std::iter::once(pod)
-            .chain(containers.iter().map(String::as_str))
-            .collect();
+        let ids: Vec<&str> = std::iter::once(pod).chain(containers.iter().map(String::as_str)).collect();
         for id in &ids {
             for d in [
                 self.runtime_root(handler).join(id),
-                self.path
-                    .join("state/io.containerd.runtime.v2.task")
-                    .join(K8S_NS)
-                    .join(id),
-                self.path
-                    .join("root/io.containerd.grpc.v1.cri/containers")
-                    .join(id),
-                self.path
-                    .join("root/io.containerd.grpc.v1.cri/sandboxes")
-                    .join(id),
-                self.path
-                    .join("state/io.containerd.grpc.v1.cri/containers")
-                    .join(id),
-                self.path
-                    .join("state/io.containerd.grpc.v1.cri/sandboxes")
-                    .join(id),
+                self.path.join("state/io.containerd.runtime.v2.task").join(K8S_NS).join(id),
+                self.path.join("root/io.containerd.grpc.v1.cri/containers").join(id),
+                self.path.join("root/io.containerd.grpc.v1.cri/sandboxes").join(id),
+                self.path.join("state/io.containerd.grpc.v1.cri/containers").join(id),
+                self.path.join("state/io.containerd.grpc.v1.cri/sandboxes").join(id),
             ] {
                 if d.exists() {
                     v.push(format!("dir {}", d.display()));
@@ -110,8 +91,7 @@ impl CriContainerd {
         if let Some(pid) = self.pid() {
             for (i, _) in unmounted_v1_controllers().iter().enumerate() {
                 let mp = self.path.join(format!("cgmnt{i}"));
-                let p = PathBuf::from(format!("/proc/{pid}/root"))
-                    .join(mp.strip_prefix("/").unwrap_or(&mp));
+                let p = PathBuf::from(format!("/proc/{pid}/root")).join(mp.strip_prefix("/").unwrap_or(&mp));
                 if p.join("cgroup.procs").exists() {
                     v.push(p);
                 }
@@ -129,9 +109,7 @@ impl CriContainerd {
                 continue;
             };
             let cl = cmdline_of(pid);
-            if cl.first().is_some_and(|a| a.contains("containerd-shim"))
-                && cl.iter().any(|a| a == &sock)
-            {
+            if cl.first().is_some_and(|a| a.contains("containerd-shim")) && cl.iter().any(|a| a == &sock) {
                 v.push(pid);
             }
         }

@@ -69,59 +69,26 @@ impl CriContainerd {
     /// handlers, connects, and imports [`IMAGE`] and [`PAUSE_IMAGE`].
     pub fn start(oxrun_bin: &Path) -> Result<CriContainerd, String> {
         let runc = which("runc").ok_or("runc is not installed")?;
-        for tool in [
-            "containerd",
-            "ctr",
-            "containerd-shim-runc-v2",
-            "unshare",
-            "ip",
-        ] {
+        for tool in ["containerd", "ctr", "containerd-shim-runc-v2", "unshare", "ip"] {
             which(tool).ok_or(format!("{tool} is not installed"))?;
         }
         if !Path::new(CNI_BIN_DIR).join("bridge").is_file() {
-            return Err(format!(
-                "no CNI bridge plugin in {CNI_BIN_DIR} (apt-get install containernetworking-plugins)"
-            ));
+            return Err(format!("no CNI bridge plugin in {CNI_BIN_DIR} (apt-get install containernetworking-plugins)"));
         }
-        let dir = tempfile::Builder::new()
-            .prefix("oxcri-")
-            .tempdir()
-            .map_err(|e| format!("tempdir: {e}"))?;
+        let dir = tempfile::Builder::new().prefix("oxcri-").tempdir().map_err(|e| format!("tempdir: {e}"))?;
         let path = dir.path().to_path_buf();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o711))
             .map_err(|e| format!("chmod {}: {e}", path.display()))?;
-        for d in [
-            "root",
-            "state",
-            "opt",
-            "scratch",
-            "logs",
-            "cni/net.d",
-            "cni/ipam",
-            "rt/oxrun",
-            "rt/runc",
-        ] {
+        for d in ["root", "state", "opt", "scratch", "logs", "cni/net.d", "cni/ipam", "rt/oxrun", "rt/runc"] {
             std::fs::create_dir_all(path.join(d)).map_err(|e| format!("mkdir {d}: {e}"))?;
         }
-        std::fs::write(
-            path.join("config.toml"),
-            config_toml(&path, oxrun_bin, &runc),
-        )
-        .map_err(|e| format!("write config.toml: {e}"))?;
-        std::fs::write(
-            path.join("cni/net.d/10-oxcri.conflist"),
-            cni_conflist(&path),
-        )
-        .map_err(|e| format!("write CNI config: {e}"))?;
+        std::fs::write(path.join("config.toml"), config_toml(&path, oxrun_bin, &runc))
+            .map_err(|e| format!("write config.toml: {e}"))?;
+        std::fs::write(path.join("cni/net.d/10-oxcri.conflist"), cni_conflist(&path))
+            .map_err(|e| format!("write CNI config: {e}"))?;
         let cgroup_root = unique("oxcri").replace('-', "_");
         let child = spawn_containerd(&path)?;
-        let mut c = CriContainerd {
-            dir: Some(dir),
-            path,
-            child: Some(child),
-            client: None,
-            cgroup_root,
-        };
+        let mut c = CriContainerd { dir: Some(dir), path, child: Some(child), client: None, cgroup_root };
         c.wait_ready()?;
         c.import_images()?;
         Ok(c)
@@ -137,10 +104,7 @@ impl CriContainerd {
         });
         let alive = matches!(self.child.as_mut().map(|ch| ch.try_wait()), Some(Ok(None)));
         if !up || !alive {
-            return Err(format!(
-                "containerd did not start; log:\n{}",
-                self.log_tail(40)
-            ));
+            return Err(format!("containerd did not start; log:\n{}", self.log_tail(40)));
         }
         let client = CriClient::connect(&sock)?;
         let mut last = String::new();
@@ -154,10 +118,7 @@ impl CriContainerd {
             }
         });
         if !ok {
-            return Err(format!(
-                "CRI Version never answered v1 ({last}); log:\n{}",
-                self.log_tail(40)
-            ));
+            return Err(format!("CRI Version never answered v1 ({last}); log:\n{}", self.log_tail(40)));
         }
         self.client = Some(client);
         Ok(())
@@ -179,10 +140,7 @@ impl CriContainerd {
         // The CRI plugin learns about images imported through ctr from events.
         for name in [IMAGE, PAUSE_IMAGE] {
             let seen = poll_until(Duration::from_secs(20), || {
-                let req = api::ImageStatusRequest {
-                    image: Some(image_spec(name)),
-                    verbose: false,
-                };
+                let req = api::ImageStatusRequest { image: Some(image_spec(name)), verbose: false };
                 matches!(crate::image_rpc!(self.cri(), image_status, req), Ok(r) if r.image.is_some())
             });
             if !seen {
@@ -226,10 +184,7 @@ impl CriContainerd {
     /// `ctr --address SOCK -n k8s.io ARGS...`.
     pub fn ctr(&self, args: &[&str]) -> Out {
         let mut c = Command::new("ctr");
-        c.arg("--address")
-            .arg(self.socket())
-            .args(["--namespace", K8S_NS])
-            .args(args);
+        c.arg("--address").arg(self.socket()).args(["--namespace", K8S_NS]).args(args);
         exec(c, &self.scratch(), CTR_TIMEOUT)
     }
 
@@ -253,10 +208,7 @@ impl CriContainerd {
                 namespace: "oxrun-tests".into(),
                 attempt: 0,
             }),
-            hostname: name
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-                .collect(),
+            hostname: name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect(),
             log_directory: log_dir.to_string_lossy().into_owned(),
             linux: Some(api::LinuxPodSandboxConfig {
                 cgroup_parent: self.pod_cgroup_parent(name),
@@ -277,10 +229,7 @@ impl CriContainerd {
 
     /// RunPodSandbox of `config` on `handler`; the pod id.
     pub fn run_pod(&self, config: &api::PodSandboxConfig, handler: &str) -> Result<String, String> {
-        let req = api::RunPodSandboxRequest {
-            config: Some(config.clone()),
-            runtime_handler: handler.into(),
-        };
+        let req = api::RunPodSandboxRequest { config: Some(config.clone()), runtime_handler: handler.into() };
         let r = crate::rpc!(self.cri(), run_pod_sandbox, req)
             .map_err(|e| format!("{e}\n--- containerd log (tail) ---\n{}", self.log_tail(30)))?;
         Ok(r.pod_sandbox_id)
@@ -318,9 +267,7 @@ impl CriContainerd {
 
     /// StartContainer.
     pub fn start_container(&self, id: &str) -> Result<(), String> {
-        let req = api::StartContainerRequest {
-            container_id: id.into(),
-        };
+        let req = api::StartContainerRequest { container_id: id.into() };
         crate::rpc!(self.cri(), start_container, req)
             .map(|_| ())
             .map_err(|e| format!("{e}\n--- containerd log (tail) ---\n{}", self.log_tail(30)))
@@ -343,10 +290,7 @@ impl CriContainerd {
 
     /// ContainerStatus of `id`.
     pub fn container_status(&self, id: &str) -> Result<api::ContainerStatus, String> {
-        let req = api::ContainerStatusRequest {
-            container_id: id.into(),
-            verbose: false,
-        };
+        let req = api::ContainerStatusRequest { container_id: id.into(), verbose: false };
         crate::rpc!(self.cri(), container_status, req)?
             .status
             .ok_or_else(|| format!("ContainerStatus of {id}: no status"))
@@ -354,20 +298,8 @@ impl CriContainerd {
 
     /// Stops and removes pod `pod` (its containers go with it).
     pub fn stop_and_remove_pod(&self, pod: &str) -> Result<(), String> {
-        crate::rpc!(
-            self.cri(),
-            stop_pod_sandbox,
-            api::StopPodSandboxRequest {
-                pod_sandbox_id: pod.into()
-            }
-        )?;
-        crate::rpc!(
-            self.cri(),
-            remove_pod_sandbox,
-            api::RemovePodSandboxRequest {
-                pod_sandbox_id: pod.into()
-            }
-        )?;
+        crate::rpc!(self.cri(), stop_pod_sandbox, api::StopPodSandboxRequest { pod_sandbox_id: pod.into() })?;
+        crate::rpc!(self.cri(), remove_pod_sandbox, api::RemovePodSandboxRequest { pod_sandbox_id: pod.into() })?;
         Ok(())
     }
 
@@ -407,11 +339,7 @@ impl CriContainerd {
         let Some(client) = self.client.as_ref() else {
             return;
         };
-        let Ok(pods) = crate::rpc!(
-            client,
-            list_pod_sandbox,
-            api::ListPodSandboxRequest::default()
-        ) else {
+        let Ok(pods) = crate::rpc!(client, list_pod_sandbox, api::ListPodSandboxRequest::default()) else {
             return;
         };
         for p in pods.items {
@@ -427,11 +355,7 @@ impl CriContainerd {
         // Whatever CRI could not remove: kill it by cgroup, then remove the
         // cgroups (those in containerd's private hierarchies while it lives).
         // (`cgroup_root` is never empty: an empty one would name the roots.)
-        let roots = if self.cgroup_root.is_empty() {
-            Vec::new()
-        } else {
-            self.cgroup_roots()
-        };
+        let roots = if self.cgroup_root.is_empty() { Vec::new() } else { self.cgroup_roots() };
         for r in &roots {
             kill_cgroup_tree(&r.join(&self.cgroup_root));
         }
@@ -501,20 +425,14 @@ pub fn pod_namespaces() -> api::NamespaceOption {
 
 /// An image reference as CRI takes it.
 pub fn image_spec(name: &str) -> api::ImageSpec {
-    api::ImageSpec {
-        image: name.into(),
-        ..Default::default()
-    }
+    api::ImageSpec { image: name.into(), ..Default::default() }
 }
 
 /// A container config running `command` from [`IMAGE`], logging to
 /// `<name>.log` in the pod's log dir.
 pub fn container_config(name: &str, command: &[&str]) -> api::ContainerConfig {
     api::ContainerConfig {
-        metadata: Some(api::ContainerMetadata {
-            name: name.into(),
-            attempt: 0,
-        }),
+        metadata: Some(api::ContainerMetadata { name: name.into(), attempt: 0 }),
         image: Some(image_spec(IMAGE)),
         command: command.iter().map(|s| s.to_string()).collect(),
         log_path: format!("{name}.log"),

@@ -100,26 +100,13 @@ pub fn spawn_containerd(path: &Path) -> Result<Child, String> {
     for (i, ctrls) in unmounted_v1_controllers().iter().enumerate() {
         let mp = path.join(format!("cgmnt{i}"));
         std::fs::create_dir_all(&mp).map_err(|e| format!("mkdir {}: {e}", mp.display()))?;
-        script.push_str(&format!(
-            "mount -t cgroup -o {ctrls} cgroup '{}'\n",
-            mp.display()
-        ));
+        script.push_str(&format!("mount -t cgroup -o {ctrls} cgroup '{}'\n", mp.display()));
     }
     script.push_str("exec \"$0\" \"$@\"\n");
-    let log = std::fs::File::create(path.join("containerd.log"))
-        .map_err(|e| format!("containerd.log: {e}"))?;
+    let log = std::fs::File::create(path.join("containerd.log")).map_err(|e| format!("containerd.log: {e}"))?;
     let log2 = log.try_clone().map_err(|e| format!("dup log: {e}"))?;
     Command::new("unshare")
-        .args([
-            "--net",
-            "--mount",
-            "--propagation",
-            "slave",
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ])
+        .args(["--net", "--mount", "--propagation", "slave", "--", "sh", "-c", &script])
         .arg(which("containerd").unwrap_or_else(|| "containerd".into()))
         .arg("--config")
         .arg(path.join("config.toml"))

@@ -27,26 +27,19 @@ pub struct StreamOutput {
 /// network namespace of process `netns_pid`, upgrades to a WebSocket and
 /// reads every message until the server closes.
 pub fn websocket_stream(url: &str, netns_pid: i32) -> Result<StreamOutput, String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("streaming URL {url}: not http"))?;
-    let (hostport, path) = rest
-        .split_once('/')
-        .ok_or_else(|| format!("streaming URL {url}: no path"))?;
+    let rest = url.strip_prefix("http://").ok_or_else(|| format!("streaming URL {url}: not http"))?;
+    let (hostport, path) = rest.split_once('/').ok_or_else(|| format!("streaming URL {url}: no path"))?;
     let (hostport, path) = (hostport.to_string(), format!("/{path}"));
     let netns = format!("/proc/{netns_pid}/ns/net");
     let addr = hostport.clone();
     let stream = std::thread::spawn(move || -> Result<TcpStream, String> {
         let f = std::fs::File::open(&netns).map_err(|e| format!("open {netns}: {e}"))?;
-        nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET)
-            .map_err(|e| format!("setns {netns}: {e}"))?;
+        nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| format!("setns {netns}: {e}"))?;
         TcpStream::connect(&addr).map_err(|e| format!("connect {addr}: {e}"))
     })
     .join()
     .map_err(|_| "the connecting thread panicked".to_string())??;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(|e| format!("set timeout: {e}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| format!("set timeout: {e}"))?;
     let mut w = stream.try_clone().map_err(|e| format!("dup socket: {e}"))?;
     write!(
         w,
@@ -57,15 +50,13 @@ pub fn websocket_stream(url: &str, netns_pid: i32) -> Result<StreamOutput, Strin
     .map_err(|e| format!("write upgrade request: {e}"))?;
     let mut r = BufReader::new(stream);
     let mut status_line = String::new();
-    r.read_line(&mut status_line)
-        .map_err(|e| format!("read upgrade answer: {e}"))?;
+    r.read_line(&mut status_line).map_err(|e| format!("read upgrade answer: {e}"))?;
     if !status_line.starts_with("HTTP/1.1 101") {
         return Err(format!("no WebSocket upgrade: {}", status_line.trim()));
     }
     loop {
         let mut l = String::new();
-        r.read_line(&mut l)
-            .map_err(|e| format!("read headers: {e}"))?;
+        r.read_line(&mut l).map_err(|e| format!("read headers: {e}"))?;
         if l == "\r\n" || l.is_empty() {
             break;
         }
@@ -101,30 +92,24 @@ fn read_message(r: &mut impl Read) -> Result<Option<Vec<u8>>, String> {
         let len = match h[1] & 0x7f {
             126 => {
                 let mut b = [0u8; 2];
-                r.read_exact(&mut b)
-                    .map_err(|e| format!("read frame length: {e}"))?;
+                r.read_exact(&mut b).map_err(|e| format!("read frame length: {e}"))?;
                 u16::from_be_bytes(b) as usize
             }
             127 => {
                 let mut b = [0u8; 8];
-                r.read_exact(&mut b)
-                    .map_err(|e| format!("read frame length: {e}"))?;
+                r.read_exact(&mut b).map_err(|e| format!("read frame length: {e}"))?;
                 u64::from_be_bytes(b) as usize
             }
             n => n as usize,
         };
         let mut mask = [0u8; 4];
         if masked {
-            r.read_exact(&mut mask)
-                .map_err(|e| format!("read mask: {e}"))?;
+            r.read_exact(&mut mask).map_err(|e| format!("read mask: {e}"))?;
         }
         let mut data = vec![0u8; len];
-        r.read_exact(&mut data)
-            .map_err(|e| format!("read frame payload: {e}"))?;
+        r.read_exact(&mut data).map_err(|e| format!("read frame payload: {e}"))?;
         if masked {
-            data.iter_mut()
-                .enumerate()
-                .for_each(|(i, b)| *b ^= mask[i % 4]);
+            data.iter_mut().enumerate().for_each(|(i, b)| *b ^= mask[i % 4]);
         }
         match opcode {
             8 => return Ok(None),

@@ -69,9 +69,7 @@ pub fn exec_args<'a>(flags: &[&'a str], id: &'a str, cmd: &[&'a str]) -> Vec<&'a
 /// Reads a pid file written by the runtime (waits up to 10 s for it).
 #[track_caller]
 pub fn read_pid_file(p: &std::path::Path) -> i32 {
-    wait_for(Duration::from_secs(10), "pid file", || {
-        std::fs::read_to_string(p).ok()?.trim().parse().ok()
-    })
+    wait_for(Duration::from_secs(10), "pid file", || std::fs::read_to_string(p).ok()?.trim().parse().ok())
 }
 
 /// One field of /proc/<pid>/status (e.g. "CapEff"), trimmed.
@@ -84,9 +82,7 @@ pub fn status_field(text: &str, key: &str) -> String {
 
 /// The namespace link target of `/proc/<pid>/ns/<kind>`.
 pub fn ns_link(pid: i32, kind: &str) -> String {
-    std::fs::read_link(format!("/proc/{pid}/ns/{kind}"))
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// Exactly one non-empty stderr line, naming `id` (not asserted for runc, whose logrus

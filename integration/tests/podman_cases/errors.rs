@@ -19,23 +19,9 @@ fn assert_clean_message(pm: &Podman, out: &Out, needle: &str) {
         "[{}] the error must name the runtime: {out}",
         p.name
     );
-    assert!(
-        err_line.contains(needle),
-        "[{}] the error must carry the runtime's message ({needle:?}): {out}",
-        p.name
-    );
-    for junk in [
-        "{\"",
-        "\"msg\"",
-        "level=",
-        "runtime stderr",
-        "no logs from conmon",
-    ] {
-        assert!(
-            !err_line.contains(junk),
-            "[{}] raw log/relay text {junk:?} in the error: {out}",
-            p.name
-        );
+    assert!(err_line.contains(needle), "[{}] the error must carry the runtime's message ({needle:?}): {out}", p.name);
+    for junk in ["{\"", "\"msg\"", "level=", "runtime stderr", "no logs from conmon"] {
+        assert!(!err_line.contains(junk), "[{}] raw log/relay text {junk:?} in the error: {out}", p.name);
     }
 }
 
@@ -45,20 +31,12 @@ pub fn not_found_is_127(pair: &str) {
     let out = pm.run(&["run", "--rm", "--network", "none", IMAGE, "/nonexistent"]);
     assert_eq!(out.code(), 127, "[{pair}] {out}");
     assert_clean_message(&pm, &out, "/nonexistent");
-    assert!(
-        out.stderr
-            .to_lowercase()
-            .contains("no such file or directory"),
-        "[{pair}] {out}"
-    );
+    assert!(out.stderr.to_lowercase().contains("no such file or directory"), "[{pair}] {out}");
     // A PATH lookup that finds nothing.
     let out = pm.run(&["run", "--rm", "--network", "none", IMAGE, "no-such-command"]);
     assert_eq!(out.code(), 127, "[{pair}] {out}");
     assert_clean_message(&pm, &out, "no-such-command");
-    assert!(
-        out.stderr.contains("executable file not found in $PATH"),
-        "[{pair}] {out}"
-    );
+    assert!(out.stderr.contains("executable file not found in $PATH"), "[{pair}] {out}");
 }
 
 pub fn permission_denied_is_126(pair: &str) {
@@ -77,28 +55,10 @@ pub fn other_runtime_error_is_oci_runtime_error(pair: &str) {
     let pm = podman_for(pair);
     pm.assert_pair_sentinel();
     // Podman accepts the value; the kernel refuses it (EINVAL) when the runtime writes it.
-    let out = pm.run(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--sysctl",
-        "kernel.msgmax=abc",
-        IMAGE,
-        "true",
-    ]);
+    let out = pm.run(&["run", "--rm", "--network", "none", "--sysctl", "kernel.msgmax=abc", IMAGE, "true"]);
     assert_eq!(out.code(), 126, "[{pair}] {out}");
-    assert!(
-        out.stderr.contains("Error: OCI runtime error: "),
-        "[{pair}] generic class: {out}"
-    );
+    assert!(out.stderr.contains("Error: OCI runtime error: "), "[{pair}] generic class: {out}");
     assert_clean_message(&pm, &out, "msgmax");
-    assert!(
-        out.stderr.to_lowercase().contains("invalid argument"),
-        "[{pair}] {out}"
-    );
-    assert!(
-        pm.ok(&["ps", "-a", "-q"]).stdout.trim().is_empty(),
-        "[{pair}] --rm container left behind"
-    );
+    assert!(out.stderr.to_lowercase().contains("invalid argument"), "[{pair}] {out}");
+    assert!(pm.ok(&["ps", "-a", "-q"]).stdout.trim().is_empty(), "[{pair}] --rm container left behind");
 }

@@ -15,10 +15,7 @@ const DROPIN: &str = "etc/containers/containers.conf.d/50-oxrun.conf";
 pub fn make_install_and_dropin(pair: &str) {
     let p = Pair::get(pair);
     let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let tmp = tempfile::Builder::new()
-        .prefix("oxrun-install-")
-        .tempdir()
-        .expect("tempdir");
+    let tmp = tempfile::Builder::new().prefix("oxrun-install-").tempdir().expect("tempdir");
     let t = tmp.path();
     // The Makefile installs from $(RELEASE_DIR)/oxrun and /oxmon.
     let rel = t.join("release");
@@ -44,26 +41,14 @@ pub fn make_install_and_dropin(pair: &str) {
         );
     }
     let conf = std::fs::read_to_string(stage.join(DROPIN)).expect("drop-in installed");
-    assert!(
-        conf.contains(r#"oxrun = ["/usr/local/bin/oxrun"]"#),
-        "{conf}"
-    );
-    assert!(
-        conf.contains(r#"conmon_path = ["/usr/local/bin/oxmon"]"#),
-        "{conf}"
-    );
+    assert!(conf.contains(r#"oxrun = ["/usr/local/bin/oxrun"]"#), "{conf}");
+    assert!(conf.contains(r#"conmon_path = ["/usr/local/bin/oxmon"]"#), "{conf}");
     assert!(conf.contains(r#"runtime = "oxrun""#), "{conf}");
     // Another PREFIX: the paths follow it, DESTDIR does not leak into them.
     make("/opt/ox").assert_ok();
     let conf = std::fs::read_to_string(stage.join(DROPIN)).unwrap();
-    assert!(
-        conf.contains(r#"["/opt/ox/bin/oxrun"]"#) && conf.contains(r#"["/opt/ox/bin/oxmon"]"#),
-        "{conf}"
-    );
-    assert!(
-        !conf.contains(&stage.display().to_string()),
-        "DESTDIR leaked into the drop-in: {conf}"
-    );
+    assert!(conf.contains(r#"["/opt/ox/bin/oxrun"]"#) && conf.contains(r#"["/opt/ox/bin/oxmon"]"#), "{conf}");
+    assert!(!conf.contains(&stage.display().to_string()), "DESTDIR leaked into the drop-in: {conf}");
 
     // Podman reads it: point the drop-in at the staged binaries and give it to the test user.
     crate::rootless::ensure_user();
@@ -88,10 +73,7 @@ pub fn make_install_and_dropin(pair: &str) {
     impl Drop for KillUsing {
         fn drop(&mut self) {
             for pid in integration::podman::procs_using(&self.0) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             }
         }
     }
@@ -101,10 +83,7 @@ pub fn make_install_and_dropin(pair: &str) {
         std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
     }
     let mut c = Command::new("chown");
-    c.arg("-R")
-        .arg(format!("{user}:"))
-        .arg(&xdg)
-        .arg(&dropin_dir);
+    c.arg("-R").arg(format!("{user}:")).arg(&xdg).arg(&dropin_dir);
     exec(c, t, CMD_TIMEOUT).assert_ok();
     let mut c = Command::new("runuser");
     c.args(["-u", user, "--", "podman"])
@@ -112,11 +91,7 @@ pub fn make_install_and_dropin(pair: &str) {
         .arg(xdg.join("root"))
         .arg("--runroot")
         .arg(xdg.join("runroot"))
-        .args([
-            "info",
-            "--format",
-            "{{.Host.OCIRuntime.Name}} {{.Host.OCIRuntime.Path}} {{.Host.Conmon.Path}}",
-        ])
+        .args(["info", "--format", "{{.Host.OCIRuntime.Name}} {{.Host.OCIRuntime.Path}} {{.Host.Conmon.Path}}"])
         .env_remove("CONTAINERS_CONF")
         .env("HOME", &home)
         .env("XDG_RUNTIME_DIR", &xdg)
@@ -124,9 +99,5 @@ pub fn make_install_and_dropin(pair: &str) {
     let out = exec(c, t, CMD_TIMEOUT);
     out.assert_ok();
     let want = format!("oxrun {0}/oxrun {0}/oxmon", staged_bin.display());
-    assert_eq!(
-        out.stdout.trim(),
-        want,
-        "Podman did not take the installed drop-in: {out}"
-    );
+    assert_eq!(out.stdout.trim(), want, "Podman did not take the installed drop-in: {out}");
 }

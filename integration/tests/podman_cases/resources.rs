@@ -8,21 +8,10 @@ fn cgroup_dir(pid: i32, controller: &str) -> String {
     let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
     for l in cg.lines() {
         let mut it = l.splitn(3, ':');
-        let (_, ctrls, path) = (
-            it.next().unwrap_or(""),
-            it.next().unwrap_or(""),
-            it.next().unwrap_or(""),
-        );
+        let (_, ctrls, path) = (it.next().unwrap_or(""), it.next().unwrap_or(""), it.next().unwrap_or(""));
         if ctrls.split(',').any(|c| c == controller) {
-            let mount = if ctrls == "cpu,cpuacct" {
-                "cpu,cpuacct".to_string()
-            } else {
-                controller.to_string()
-            };
-            for base in [
-                format!("/sys/fs/cgroup/{mount}"),
-                format!("/sys/fs/cgroup/{ctrls}"),
-            ] {
+            let mount = if ctrls == "cpu,cpuacct" { "cpu,cpuacct".to_string() } else { controller.to_string() };
+            for base in [format!("/sys/fs/cgroup/{mount}"), format!("/sys/fs/cgroup/{ctrls}")] {
                 let d = format!("{base}{path}");
                 if std::path::Path::new(&d).is_dir() {
                     return d;
@@ -34,10 +23,7 @@ fn cgroup_dir(pid: i32, controller: &str) -> String {
 }
 
 fn read(p: &str) -> String {
-    std::fs::read_to_string(p)
-        .unwrap_or_else(|e| panic!("{p}: {e}"))
-        .trim()
-        .to_string()
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{p}: {e}")).trim().to_string()
 }
 
 pub fn limits_in_cgroups_and_rlimits(pair: &str) {
@@ -63,52 +49,21 @@ pub fn limits_in_cgroups_and_rlimits(pair: &str) {
     ]);
     let pid = pm.pid(&id);
     let mem = cgroup_dir(pid, "memory");
-    assert!(
-        mem.contains(&id),
-        "[{pair}] memory cgroup {mem} is not the container's"
-    );
-    assert_eq!(
-        read(&format!("{mem}/memory.limit_in_bytes")),
-        "67108864",
-        "[{pair}]"
-    );
+    assert!(mem.contains(&id), "[{pair}] memory cgroup {mem} is not the container's");
+    assert_eq!(read(&format!("{mem}/memory.limit_in_bytes")), "67108864", "[{pair}]");
     let cpu = cgroup_dir(pid, "cpu");
-    assert_eq!(
-        read(&format!("{cpu}/cpu.cfs_period_us")),
-        "100000",
-        "[{pair}]"
-    );
-    assert_eq!(
-        read(&format!("{cpu}/cpu.cfs_quota_us")),
-        "50000",
-        "[{pair}]"
-    );
+    assert_eq!(read(&format!("{cpu}/cpu.cfs_period_us")), "100000", "[{pair}]");
+    assert_eq!(read(&format!("{cpu}/cpu.cfs_quota_us")), "50000", "[{pair}]");
     let pids = cgroup_dir(pid, "pids");
     assert_eq!(read(&format!("{pids}/pids.max")), "50", "[{pair}]");
     let limits = read(&format!("/proc/{pid}/limits"));
-    let line = limits
-        .lines()
-        .find(|l| l.starts_with("Max open files"))
-        .unwrap_or_default();
-    assert_eq!(
-        line.split_whitespace().collect::<Vec<_>>()[3..5],
-        ["100", "200"],
-        "[{pair}] {line}"
-    );
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap_or_default();
+    assert_eq!(line.split_whitespace().collect::<Vec<_>>()[3..5], ["100", "200"], "[{pair}] {line}");
     // update changes a running container's limits (runtime `update`).
     pm.ok(&["update", "--memory", "96m", &id]);
-    assert_eq!(
-        read(&format!("{mem}/memory.limit_in_bytes")),
-        "100663296",
-        "[{pair}] after podman update"
-    );
+    assert_eq!(read(&format!("{mem}/memory.limit_in_bytes")), "100663296", "[{pair}] after podman update");
     // The container sees its limit too (cgroup mounted in the container).
-    let out = pm.ok(&[
-        "exec",
-        &id,
-        "cat",
-        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-    ]);
+    let out = pm.ok(&["exec", &id, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]);
     assert_eq!(out.stdout.trim(), "100663296", "[{pair}] {out}");
 }
 
@@ -140,9 +95,7 @@ pub fn memory_limit_oom_kills(pair: &str) {
     } else if oom != "true" {
         // shim-tests oom_kill_is_reported: conmon 2.1.6 watches the v1 eventfd only while its
         // loop runs and misses an OOM kill that ends the container.
-        integration::note(&format!(
-            "NOTE [{pair}] conmon 2.1.6 missed the OOM kill (its known eventfd/exit race)"
-        ));
+        integration::note(&format!("NOTE [{pair}] conmon 2.1.6 missed the OOM kill (its known eventfd/exit race)"));
     }
 }
 

@@ -17,20 +17,13 @@ pub fn ensure_user() {
         c.args(["-m", "-s", "/bin/sh", USER]);
         let out = exec(c, dir.path(), CMD_TIMEOUT);
         // A concurrent test run may have created it meanwhile.
-        assert!(
-            out.ok() || out.stderr.contains("already exists"),
-            "useradd: {out}"
-        );
+        assert!(out.ok() || out.stderr.contains("already exists"), "useradd: {out}");
     }
     for f in ["/etc/subuid", "/etc/subgid"] {
         let text = std::fs::read_to_string(f).unwrap_or_default();
         if !text.lines().any(|l| l.starts_with(&format!("{USER}:"))) {
             use std::io::Write;
-            let mut fh = std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(f)
-                .expect("open subid file");
+            let mut fh = std::fs::OpenOptions::new().append(true).create(true).open(f).expect("open subid file");
             writeln!(fh, "{USER}:400000:65536").expect("append subid range");
         }
     }
@@ -38,40 +31,17 @@ pub fn ensure_user() {
 
 pub fn rootless_run_and_exec(pair: &str) {
     ensure_user();
-    let pm = Podman::with(
-        Pair::get(pair),
-        Options {
-            rootless: Some(USER.to_string()),
-            ..Default::default()
-        },
-    );
-    let out = pm.run(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        IMAGE,
-        "sh",
-        "-c",
-        "id -u; cat /proc/self/uid_map",
-    ]);
+    let pm = Podman::with(Pair::get(pair), Options { rootless: Some(USER.to_string()), ..Default::default() });
+    let out = pm.run(&["run", "--rm", "--network", "none", IMAGE, "sh", "-c", "id -u; cat /proc/self/uid_map"]);
     assert!(out.ok(), "[{pair}] rootless `podman run` failed: {out}");
     let mut lines = out.stdout.lines();
     assert_eq!(lines.next(), Some("0"), "[{pair}] {out}");
     let uid = std::fs::read_to_string("/etc/passwd")
         .unwrap_or_default()
         .lines()
-        .find_map(|l| {
-            l.strip_prefix(&format!("{USER}:x:"))
-                .map(|r| r.split(':').next().unwrap_or("").to_string())
-        })
+        .find_map(|l| l.strip_prefix(&format!("{USER}:x:")).map(|r| r.split(':').next().unwrap_or("").to_string()))
         .unwrap_or_default();
-    let first_map: Vec<String> = lines
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
+    let first_map: Vec<String> = lines.next().unwrap_or_default().split_whitespace().map(str::to_string).collect();
     assert_eq!(
         first_map.get(..2).map(|v| v.to_vec()),
         Some(vec!["0".to_string(), uid.clone()]),
@@ -90,10 +60,7 @@ pub fn rootless_run_and_exec(pair: &str) {
         .next()
         .unwrap_or("")
         .to_string();
-    assert_eq!(
-        host_uid, uid,
-        "[{pair}] the container's root must be {USER} on the host"
-    );
+    assert_eq!(host_uid, uid, "[{pair}] the container's root must be {USER} on the host");
     pm.ok(&["stop", "-t", "0", &id]);
     assert_eq!(pm.inspect(&id, "{{.State.ExitCode}}"), "137");
 }

@@ -7,10 +7,7 @@
 use integration::podman::{podman_for, IMAGE};
 
 fn status_field(out: &str, field: &str) -> String {
-    out.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .map(|v| v.trim().to_string())
-        .unwrap_or_default()
+    out.lines().find_map(|l| l.strip_prefix(&format!("{field}:"))).map(|v| v.trim().to_string()).unwrap_or_default()
 }
 
 fn cap_eff(pm: &integration::podman::Podman, extra: &[&str]) -> u64 {
@@ -18,8 +15,7 @@ fn cap_eff(pm: &integration::podman::Podman, extra: &[&str]) -> u64 {
     args.extend_from_slice(extra);
     args.extend_from_slice(&[IMAGE, "cat", "/proc/self/status"]);
     let out = pm.ok(&args);
-    u64::from_str_radix(&status_field(&out.stdout, "CapEff"), 16)
-        .unwrap_or_else(|_| panic!("CapEff: {out}"))
+    u64::from_str_radix(&status_field(&out.stdout, "CapEff"), 16).unwrap_or_else(|_| panic!("CapEff: {out}"))
 }
 
 pub fn capabilities(pair: &str) {
@@ -33,11 +29,7 @@ pub fn capabilities(pair: &str) {
         default & CHOWN != 0 && default & NET_ADMIN == 0 && default & SYS_ADMIN == 0,
         "[{pair}] default caps {default:x}"
     );
-    assert_eq!(
-        cap_eff(&pm, &["--cap-drop", "ALL"]),
-        0,
-        "[{pair}] --cap-drop ALL"
-    );
+    assert_eq!(cap_eff(&pm, &["--cap-drop", "ALL"]), 0, "[{pair}] --cap-drop ALL");
     let dropped = cap_eff(&pm, &["--cap-drop", "CHOWN"]);
     assert_eq!(dropped, default & !CHOWN, "[{pair}] --cap-drop CHOWN");
     let added = cap_eff(&pm, &["--cap-add", "NET_ADMIN"]);
@@ -55,80 +47,20 @@ pub fn capabilities(pair: &str) {
         "-c",
         "touch /tmp/f && chown 1000 /tmp/f",
     ]);
-    assert!(
-        !out.ok() && out.stderr.contains("Operation not permitted"),
-        "[{pair}] chown without CAP_CHOWN: {out}"
-    );
-    pm.ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        IMAGE,
-        "sh",
-        "-c",
-        "touch /tmp/f && chown 1000 /tmp/f",
-    ]);
-    pm.ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--cap-add",
-        "NET_ADMIN",
-        IMAGE,
-        "ip",
-        "link",
-        "set",
-        "lo",
-        "down",
-    ]);
+    assert!(!out.ok() && out.stderr.contains("Operation not permitted"), "[{pair}] chown without CAP_CHOWN: {out}");
+    pm.ok(&["run", "--rm", "--network", "none", IMAGE, "sh", "-c", "touch /tmp/f && chown 1000 /tmp/f"]);
+    pm.ok(&["run", "--rm", "--network", "none", "--cap-add", "NET_ADMIN", IMAGE, "ip", "link", "set", "lo", "down"]);
 }
 
 pub fn read_only_and_user(pair: &str) {
     let pm = podman_for(pair);
     pm.assert_pair_sentinel();
-    let out = pm.run(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--read-only",
-        IMAGE,
-        "sh",
-        "-c",
-        "touch /x",
-    ]);
-    assert!(
-        !out.ok() && out.stderr.contains("Read-only file system"),
-        "[{pair}] {out}"
-    );
+    let out = pm.run(&["run", "--rm", "--network", "none", "--read-only", IMAGE, "sh", "-c", "touch /x"]);
+    assert!(!out.ok() && out.stderr.contains("Read-only file system"), "[{pair}] {out}");
     // Podman keeps /tmp, /run, /var/tmp writable (tmpfs) under --read-only.
-    pm.ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--read-only",
-        IMAGE,
-        "sh",
-        "-c",
-        "touch /tmp/x /run/x",
-    ]);
-    let out = pm.ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--user",
-        "1000:1000",
-        IMAGE,
-        "id",
-    ]);
-    assert!(
-        out.stdout.starts_with("uid=1000(user) gid=1000(user)"),
-        "[{pair}] {out}"
-    );
+    pm.ok(&["run", "--rm", "--network", "none", "--read-only", IMAGE, "sh", "-c", "touch /tmp/x /run/x"]);
+    let out = pm.ok(&["run", "--rm", "--network", "none", "--user", "1000:1000", IMAGE, "id"]);
+    assert!(out.stdout.starts_with("uid=1000(user) gid=1000(user)"), "[{pair}] {out}");
     let out = pm.ok(&[
         "run",
         "--rm",
@@ -146,40 +78,20 @@ pub fn read_only_and_user(pair: &str) {
         out.stdout.contains("CapEff:\t0000000000000000"),
         "[{pair}] a non-root user keeps no effective caps: {out}"
     );
-    let out = pm.run(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--user",
-        "1000",
-        IMAGE,
-        "touch",
-        "/root/x",
-    ]);
+    let out = pm.run(&["run", "--rm", "--network", "none", "--user", "1000", IMAGE, "touch", "/root/x"]);
     assert!(!out.ok(), "[{pair}] user 1000 wrote to /root: {out}");
 }
 
 pub fn seccomp_default_profile(pair: &str) {
     let pm = podman_for(pair);
     pm.assert_pair_sentinel();
-    let out = pm.ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        IMAGE,
-        "cat",
-        "/proc/self/status",
-    ]);
+    let out = pm.ok(&["run", "--rm", "--network", "none", IMAGE, "cat", "/proc/self/status"]);
     assert_eq!(
         status_field(&out.stdout, "Seccomp"),
         "2",
         "[{pair}] Podman's default seccomp profile is not applied: {out}"
     );
-    let filters: u32 = status_field(&out.stdout, "Seccomp_filters")
-        .parse()
-        .unwrap_or(0);
+    let filters: u32 = status_field(&out.stdout, "Seccomp_filters").parse().unwrap_or(0);
     assert!(filters >= 1, "[{pair}] no seccomp filter: {out}");
     // Enforcement of the default profile: it denies swapon(2) with EPERM even
     // with CAP_SYS_ADMIN. Unconfined, the same call reaches the kernel and
@@ -191,10 +103,7 @@ pub fn seccomp_default_profile(pair: &str) {
         pm.run(&a)
     };
     let free = swapon(&["--security-opt", "seccomp=unconfined"]);
-    assert!(
-        !free.ok() && !free.stderr.contains("Operation not permitted"),
-        "[{pair}] control run: {free}"
-    );
+    assert!(!free.ok() && !free.stderr.contains("Operation not permitted"), "[{pair}] control run: {free}");
     let out = swapon(&[]);
     assert!(!out.ok(), "[{pair}] {out}");
     assert!(
@@ -226,25 +135,10 @@ pub fn seccomp_custom_profile_denies_mkdir(pair: &str) {
         "-c",
         "touch /tmp/file && mkdir /tmp/dir",
     ]);
-    assert!(
-        !out.ok(),
-        "[{pair}] mkdir succeeded under a profile that denies it: {out}"
-    );
-    assert!(
-        out.stderr.contains("Operation not permitted"),
-        "[{pair}] mkdir must fail with EPERM: {out}"
-    );
+    assert!(!out.ok(), "[{pair}] mkdir succeeded under a profile that denies it: {out}");
+    assert!(out.stderr.contains("Operation not permitted"), "[{pair}] mkdir must fail with EPERM: {out}");
     // Control: without the profile the same command works.
-    pm.ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        IMAGE,
-        "sh",
-        "-c",
-        "touch /tmp/file && mkdir /tmp/dir",
-    ]);
+    pm.ok(&["run", "--rm", "--network", "none", IMAGE, "sh", "-c", "touch /tmp/file && mkdir /tmp/dir"]);
 }
 
 pub fn seccomp_unconfined(pair: &str) {
@@ -267,20 +161,8 @@ pub fn seccomp_unconfined(pair: &str) {
 pub fn no_new_privileges(pair: &str) {
     let pm = podman_for(pair);
     pm.assert_pair_sentinel();
-    let out = pm.ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        IMAGE,
-        "cat",
-        "/proc/self/status",
-    ]);
-    assert_eq!(
-        status_field(&out.stdout, "NoNewPrivs"),
-        "0",
-        "[{pair}] {out}"
-    );
+    let out = pm.ok(&["run", "--rm", "--network", "none", IMAGE, "cat", "/proc/self/status"]);
+    assert_eq!(status_field(&out.stdout, "NoNewPrivs"), "0", "[{pair}] {out}");
     let out = pm.ok(&[
         "run",
         "--rm",
@@ -292,9 +174,5 @@ pub fn no_new_privileges(pair: &str) {
         "cat",
         "/proc/self/status",
     ]);
-    assert_eq!(
-        status_field(&out.stdout, "NoNewPrivs"),
-        "1",
-        "[{pair}] {out}"
-    );
+    assert_eq!(status_field(&out.stdout, "NoNewPrivs"), "1", "[{pair}] {out}");
 }

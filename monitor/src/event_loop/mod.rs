@@ -98,8 +98,7 @@ impl Monitor {
                     return true;
                 }
                 let wait_eof = self.cfg.opts.exec && !self.cfg.opts.terminal;
-                self.container_status.is_some()
-                    && (!wait_eof || (self.stdout.is_none() && self.stderr.is_none()))
+                self.container_status.is_some() && (!wait_eof || (self.stdout.is_none() && self.stderr.is_none()))
             }
         }
     }

@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    bind, listen, sendmsg, shutdown, socket, AddressFamily, Backlog, MsgFlags, Shutdown,
-    SockFlag, SockType, UnixAddr,
+    bind, listen, sendmsg, shutdown, socket, AddressFamily, Backlog, MsgFlags, Shutdown, SockFlag, SockType, UnixAddr,
 };
 use thiserror::Error;
 

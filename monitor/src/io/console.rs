@@ -1,13 +1,10 @@
 //! The `--console-socket` listener that receives the container's pty master.
 
-use std::os::fd::{AsRawFd, BorrowedFd, AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 use nix::errno::Errno;
-use nix::sys::socket::{
-    bind, listen, socket, AddressFamily, Backlog,
-    SockFlag, SockType, UnixAddr,
-};
+use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
 use nix::sys::termios::{tcgetattr, tcsetattr, OutputFlags, SetArg};
 use thiserror::Error;
 
@@ -50,8 +47,7 @@ impl ConsoleSocket {
             let path = unique_path();
             let err = |op, source| ConsoleError::Socket { op, path: path.clone(), source };
             let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
-            let fd = socket(AddressFamily::Unix, SockType::Stream, flags, None)
-                .map_err(|e| err("create", e))?;
+            let fd = socket(AddressFamily::Unix, SockType::Stream, flags, None).map_err(|e| err("create", e))?;
             let addr = UnixAddr::new(&path).map_err(|e| err("address", e))?;
             match bind(fd.as_raw_fd(), &addr) {
                 Ok(()) => {}

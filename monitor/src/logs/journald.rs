@@ -89,10 +89,16 @@ impl Journald {
 
     fn send(&self, stream: Stream, message: &[u8], partial: bool) -> Result<(), JournaldError> {
         let dgram = entry(&self.common, stream, message, partial && self.mark_partial);
-        let addr = UnixAddr::new(JOURNAL_SOCKET)
-            .map_err(|source| JournaldError::Socket { op: "address", path: JOURNAL_SOCKET, source })?;
-        sendto(self.sock.as_raw_fd(), &dgram, &addr, MsgFlags::empty())
-            .map_err(|source| JournaldError::Socket { op: "send to", path: JOURNAL_SOCKET, source })?;
+        let addr = UnixAddr::new(JOURNAL_SOCKET).map_err(|source| JournaldError::Socket {
+            op: "address",
+            path: JOURNAL_SOCKET,
+            source,
+        })?;
+        sendto(self.sock.as_raw_fd(), &dgram, &addr, MsgFlags::empty()).map_err(|source| JournaldError::Socket {
+            op: "send to",
+            path: JOURNAL_SOCKET,
+            source,
+        })?;
         Ok(())
     }
 

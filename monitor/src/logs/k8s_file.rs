@@ -326,8 +326,7 @@ impl K8sFile {
             .mode(LOG_MODE)
             .open(&tmp)
             .map_err(|source| K8sError::Io { op: "create", path: tmp.clone(), source })?;
-        std::fs::rename(&tmp, &self.path)
-            .map_err(|source| K8sError::Io { op: "rename", path: tmp.clone(), source })?;
+        std::fs::rename(&tmp, &self.path).map_err(|source| K8sError::Io { op: "rename", path: tmp.clone(), source })?;
         drop(file);
         self.file = open_append(&self.path, self.limits.nofollow)?;
         self.written = 0;

@@ -171,9 +171,8 @@ pub fn resolve_log_path(path: &Path) -> Result<PathBuf, LogError> {
         // Follows every symlink; a dangling one fails (opening it would create its target).
         return std::fs::canonicalize(path).map_err(err);
     }
-    let name = path
-        .file_name()
-        .ok_or_else(|| err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name")))?;
+    let name =
+        path.file_name().ok_or_else(|| err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name")))?;
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -185,8 +184,11 @@ pub fn resolve_log_path(path: &Path) -> Result<PathBuf, LogError> {
 pub fn resolve_in_allowlist(path: &Path, dirs: &[String]) -> Result<PathBuf, LogError> {
     let mut allowed = Vec::new();
     for d in dirs {
-        let canon = std::fs::canonicalize(d)
-            .map_err(|source| LogError::Resolve { what: "--log-allowlist-dir", path: d.clone(), source })?;
+        let canon = std::fs::canonicalize(d).map_err(|source| LogError::Resolve {
+            what: "--log-allowlist-dir",
+            path: d.clone(),
+            source,
+        })?;
         allowed.push(canon);
     }
     let resolved = resolve_log_path(path)?;
@@ -230,12 +232,8 @@ impl Logs {
                     if cid.len() <= 12 {
                         return Err(LogError::ShortId);
                     }
-                    let common = journald::common_fields(
-                        cid,
-                        opts.name.as_deref(),
-                        opts.log_tag.as_deref(),
-                        &opts.log_labels,
-                    );
+                    let common =
+                        journald::common_fields(cid, opts.name.as_deref(), opts.log_tag.as_deref(), &opts.log_labels);
                     jd = Some(journald::Journald::new(common, !opts.no_container_partial_message)?);
                 }
                 _ => {}
@@ -380,7 +378,9 @@ mod tests {
         let r = resolve_in_allowlist(&ok.join("sub/../ctr.log"), &dirs).unwrap();
         assert_eq!(r, canon_ok.join("ctr.log"));
         assert_eq!(resolve_in_allowlist(&out.join("into-ok/c.log"), &dirs).unwrap(), canon_ok.join("sub/c.log"));
-        for bad in [ok.join("../out/ctr.log"), ok.join("link-dir/ctr.log"), ok.join("link-file"), ok.join(".."), ok.clone()] {
+        for bad in
+            [ok.join("../out/ctr.log"), ok.join("link-dir/ctr.log"), ok.join("link-file"), ok.join(".."), ok.clone()]
+        {
             assert!(resolve_in_allowlist(&bad, &dirs).is_err(), "{}", bad.display());
         }
         let missing = vec![root.path().join("nope").display().to_string()];

@@ -138,6 +138,10 @@ pub fn rdma(dev: &str, r: &Rdma, p: &mut ResourcePlan) -> Result<(), ResourceErr
         return Ok(());
     }
     let val = |v: Option<u32>| v.map_or("max".to_string(), |v| v.to_string());
-    p.writes.push(w("rdma", "rdma.max", format!("{dev} hca_handle={} hca_object={}", val(r.hca_handles), val(r.hca_objects))));
+    p.writes.push(w(
+        "rdma",
+        "rdma.max",
+        format!("{dev} hca_handle={} hca_object={}", val(r.hca_handles), val(r.hca_objects)),
+    ));
     Ok(())
 }

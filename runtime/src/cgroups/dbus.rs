@@ -132,7 +132,19 @@ pub fn decode(buf: &[u8]) -> Result<Message, WireError> {
     dec.skip(4)?; // byte order, type, flags, version: read above
     let body_len = dec.u32()? as usize;
     let serial = dec.u32()?;
-    let mut h = Header { kind, flags: buf[2], serial, path: None, interface: None, member: None, error_name: None, reply_serial: None, destination: None, sender: None, signature: String::new() };
+    let mut h = Header {
+        kind,
+        flags: buf[2],
+        serial,
+        path: None,
+        interface: None,
+        member: None,
+        error_name: None,
+        reply_serial: None,
+        destination: None,
+        sender: None,
+        signature: String::new(),
+    };
     let Arg::Array(fields) = dec.value("a(yv)")? else { unreachable!("an array signature reads an array") };
     for f in fields {
         let Arg::Struct(pair) = f else { continue };
@@ -148,7 +160,11 @@ pub fn decode(buf: &[u8]) -> Result<Message, WireError> {
 }
 
 fn set_field(h: &mut Header, code: u8, v: &Arg) -> Result<(), WireError> {
-    let text = || v.as_str().map(str::to_string).ok_or_else(|| WireError::Malformed(format!("header field {code} has the wrong type")));
+    let text = || {
+        v.as_str()
+            .map(str::to_string)
+            .ok_or_else(|| WireError::Malformed(format!("header field {code} has the wrong type")))
+    };
     match code {
         1 => h.path = Some(text()?),
         2 => h.interface = Some(text()?),

@@ -86,7 +86,9 @@ pub fn parse_address(address: &str) -> Result<Vec<Endpoint>, BusError> {
     let err = |reason: String| BusError::Address { address: address.into(), reason };
     let mut out = Vec::new();
     for entry in address.split(';').filter(|e| !e.is_empty()) {
-        let Some((transport, params)) = entry.split_once(':') else { return Err(err(format!("{entry:?} has no transport"))) };
+        let Some((transport, params)) = entry.split_once(':') else {
+            return Err(err(format!("{entry:?} has no transport")));
+        };
         if transport != "unix" {
             continue;
         }
@@ -126,7 +128,13 @@ fn unescape(v: &str) -> Option<Vec<u8>> {
 /// %-escapes an address value (the specification's optionally-escaped bytes pass as they are).
 fn escape(v: &str) -> String {
     v.bytes()
-        .map(|c| if c.is_ascii_alphanumeric() || b"-_/.\\*".contains(&c) { (c as char).to_string() } else { format!("%{c:02x}") })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || b"-_/.\\*".contains(&c) {
+                (c as char).to_string()
+            } else {
+                format!("%{c:02x}")
+            }
+        })
         .collect()
 }
 
@@ -155,9 +163,15 @@ pub fn manager_cgroup(conn: &mut Conn, deadline: Instant) -> Result<String, BusE
     match args.as_slice() {
         [Arg::Variant(v)] => match v.as_ref() {
             Arg::Str(cg) => Ok(cg.clone()),
-            other => Err(BusError::Remote { name: "(unexpected reply)".into(), message: format!("ControlGroup is {other:?}, not a string") }),
+            other => Err(BusError::Remote {
+                name: "(unexpected reply)".into(),
+                message: format!("ControlGroup is {other:?}, not a string"),
+            }),
         },
-        _ => Err(BusError::Remote { name: "(unexpected reply)".into(), message: format!("signature {:?}, not a variant", reply.header.signature) }),
+        _ => Err(BusError::Remote {
+            name: "(unexpected reply)".into(),
+            message: format!("signature {:?}, not a variant", reply.header.signature),
+        }),
     }
 }
 
@@ -170,7 +184,8 @@ pub fn reply_to(m: &Message, serial: u32) -> Option<Result<(), BusError>> {
         Kind::MethodReturn => Some(Ok(())),
         Kind::Error => {
             let name = m.header.error_name.clone().unwrap_or_else(|| "(unnamed error)".into());
-            let message = m.args().ok().and_then(|a| a.first().and_then(Arg::as_str).map(str::to_string)).unwrap_or_default();
+            let message =
+                m.args().ok().and_then(|a| a.first().and_then(Arg::as_str).map(str::to_string)).unwrap_or_default();
             Some(Err(BusError::Remote { name, message }))
         }
         _ => None,
@@ -197,7 +212,11 @@ impl Conn {
                 Endpoint::Abstract(name) => {
                     use std::os::linux::net::SocketAddrExt;
                     let shown = format!("unix:abstract={}", String::from_utf8_lossy(name));
-                    (std::os::unix::net::SocketAddr::from_abstract_name(name).and_then(|a| UnixStream::connect_addr(&a)), shown)
+                    (
+                        std::os::unix::net::SocketAddr::from_abstract_name(name)
+                            .and_then(|a| UnixStream::connect_addr(&a)),
+                        shown,
+                    )
                 }
             };
             match stream {
@@ -238,7 +257,11 @@ impl Conn {
                 return Ok(line);
             }
             if self.buf.len() > 16 << 10 {
-                return Err(BusError::Auth { address: self.address.clone(), uid: outside_uid(), reply: "(an overlong line)".into() });
+                return Err(BusError::Auth {
+                    address: self.address.clone(),
+                    uid: outside_uid(),
+                    reply: "(an overlong line)".into(),
+                });
             }
             self.fill(deadline, "the bus's answer to AUTH")?;
         }
@@ -297,7 +320,13 @@ impl Conn {
 
     /// Sends a call and waits for its reply; every other message read meanwhile goes to `other`
     /// (signals can arrive before the reply). An ERROR reply is `BusError::Remote`.
-    pub fn call(&mut self, make: impl FnOnce(u32) -> Vec<u8>, deadline: Instant, what: &str, mut other: impl FnMut(&Message)) -> Result<Message, BusError> {
+    pub fn call(
+        &mut self,
+        make: impl FnOnce(u32) -> Vec<u8>,
+        deadline: Instant,
+        what: &str,
+        mut other: impl FnMut(&Message),
+    ) -> Result<Message, BusError> {
         let serial = self.send(make)?;
         loop {
             let m = self.recv(deadline, what)?;
@@ -331,13 +360,31 @@ mod tests {
 
     #[test]
     fn root_in_a_users_namespace_reaches_the_users_bus() {
-        let env = |vars: &'static [(&'static str, &'static str)]| move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
         let podman = "0 1000 1\n1 100000 65536\n";
         let uid = host_uid(0, podman).unwrap();
         assert_eq!(bus_address(uid, env(&[("XDG_RUNTIME_DIR", "/run/user/1000")])), "unix:path=/run/user/1000/bus");
-        assert_eq!(bus_address(uid, env(&[])), "unix:path=/run/user/1000/bus", "the owner's runtime dir, not /run/user/0");
-        assert_eq!(bus_address(uid, env(&[("DBUS_SESSION_BUS_ADDRESS", "unix:path=/run/user/1000/bus"), ("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/x")])), "unix:path=/run/user/1000/bus");
+        assert_eq!(
+            bus_address(uid, env(&[])),
+            "unix:path=/run/user/1000/bus",
+            "the owner's runtime dir, not /run/user/0"
+        );
+        assert_eq!(
+            bus_address(
+                uid,
+                env(&[
+                    ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/run/user/1000/bus"),
+                    ("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/x")
+                ])
+            ),
+            "unix:path=/run/user/1000/bus"
+        );
         // Root in a namespace root owns (a rootful container with a user namespace): the system bus.
-        assert_eq!(bus_address(host_uid(0, "0 0 4294967295\n").unwrap(), env(&[("XDG_RUNTIME_DIR", "/run/user/0")])), DEFAULT_SYSTEM_BUS);
+        assert_eq!(
+            bus_address(host_uid(0, "0 0 4294967295\n").unwrap(), env(&[("XDG_RUNTIME_DIR", "/run/user/0")])),
+            DEFAULT_SYSTEM_BUS
+        );
     }
 }

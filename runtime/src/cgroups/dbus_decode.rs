@@ -108,7 +108,11 @@ impl<'a> Dec<'a> {
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
-        let end = self.pos.checked_add(n).filter(|e| *e <= self.buf.len()).ok_or(WireError::Truncated { at: self.pos, needed: n })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|e| *e <= self.buf.len())
+            .ok_or(WireError::Truncated { at: self.pos, needed: n })?;
         let out = &self.buf[self.pos..end];
         self.pos = end;
         Ok(out)

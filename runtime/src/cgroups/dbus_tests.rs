@@ -2,7 +2,9 @@
 //! fixtures/README.md): dbus-daemon, GDBus, libdbus, sd-bus (the library systemd uses), and the
 //! integration tests' stand-in for systemd as dbus-daemon forwarded it.
 use super::*;
-use crate::cgroups::dbus_conn::{auth_accepted, auth_external, bus_address, parse_address, reply_to, BusError, Endpoint};
+use crate::cgroups::dbus_conn::{
+    auth_accepted, auth_external, bus_address, parse_address, reply_to, BusError, Endpoint,
+};
 use crate::cgroups::dbus_decode::{split_type, Arg, Dec, WireError};
 use crate::cgroups::scope::{job_removed, JobRemoved};
 use std::path::PathBuf;
@@ -45,12 +47,23 @@ fn job_removed_signals_from_gdbus_libdbus_and_the_standin() {
     assert_eq!(m.header.path.as_deref(), Some(SYSTEMD_PATH));
     assert_eq!(m.header.signature, "uoss");
     assert_eq!(m.header.destination, None, "a broadcast");
-    let want = |id, job: &str, unit: &str, result: &str| JobRemoved { id, job: job.into(), unit: unit.into(), result: result.into() };
+    let want = |id, job: &str, unit: &str, result: &str| JobRemoved {
+        id,
+        job: job.into(),
+        unit: unit.into(),
+        result: result.into(),
+    };
     assert_eq!(job_removed(&m), Some(want(42, "/org/freedesktop/systemd1/job/42", "oxtest-c1.scope", "done")));
-    assert_eq!(job_removed(&msg(JOB_REMOVED_LIBDBUS)), Some(want(7, "/org/freedesktop/systemd1/job/7", "oxtest-c1.scope", "failed")));
+    assert_eq!(
+        job_removed(&msg(JOB_REMOVED_LIBDBUS)),
+        Some(want(7, "/org/freedesktop/systemd1/job/7", "oxtest-c1.scope", "failed"))
+    );
     let m = msg(JOB_REMOVED_STANDIN);
     assert_eq!(m.header.sender.as_deref(), Some(":1.1"), "the bus names the sender");
-    assert_eq!(job_removed(&m), Some(want(1, "/org/freedesktop/systemd1/job/1", "oxtest-sd-10060-0-19d66.scope", "done")));
+    assert_eq!(
+        job_removed(&m),
+        Some(want(1, "/org/freedesktop/systemd1/job/1", "oxtest-sd-10060-0-19d66.scope", "done"))
+    );
     assert_eq!(job_removed(&msg(ERROR_SDBUS)), None);
 }
 
@@ -62,16 +75,38 @@ fn errors_become_remote_errors_with_name_and_message() {
     };
     // sd-bus orders the header fields differently from libdbus; both decode the same.
     let m = msg(ERROR_SDBUS);
-    assert_eq!((m.header.kind, m.header.reply_serial, m.header.destination.as_deref()), (Kind::Error, Some(2), Some(":1.5")));
-    assert_eq!(remote(ERROR_SDBUS, 2), ("org.freedesktop.DBus.Error.UnknownMethod".into(), "Unknown method NoSuch or interface org.freedesktop.hostname1.".into()));
+    assert_eq!(
+        (m.header.kind, m.header.reply_serial, m.header.destination.as_deref()),
+        (Kind::Error, Some(2), Some(":1.5"))
+    );
+    assert_eq!(
+        remote(ERROR_SDBUS, 2),
+        (
+            "org.freedesktop.DBus.Error.UnknownMethod".into(),
+            "Unknown method NoSuch or interface org.freedesktop.hostname1.".into()
+        )
+    );
     assert!(reply_to(&m, 3).is_none(), "a reply to another call");
     assert_eq!(
         remote(ERROR_DAEMON, 2),
-        ("org.freedesktop.DBus.Error.ServiceUnknown".into(), "The name org.freedesktop.systemd1 was not provided by any .service files".into())
+        (
+            "org.freedesktop.DBus.Error.ServiceUnknown".into(),
+            "The name org.freedesktop.systemd1 was not provided by any .service files".into()
+        )
     );
-    assert_eq!(remote(ERROR_UNIT_EXISTS, 3), ("org.freedesktop.systemd1.UnitExists".into(), "Unit is there already.".into()));
-    assert_eq!(remote(ERROR_NO_SUCH_UNIT, 4), ("org.freedesktop.systemd1.NoSuchUnit".into(), "Unit oxtest-sd-10060-0-19d66.scope not loaded.".into()));
-    let shown = BusError::Remote { name: "org.freedesktop.systemd1.UnitExists".into(), message: "Unit is there already.".into() }.to_string();
+    assert_eq!(
+        remote(ERROR_UNIT_EXISTS, 3),
+        ("org.freedesktop.systemd1.UnitExists".into(), "Unit is there already.".into())
+    );
+    assert_eq!(
+        remote(ERROR_NO_SUCH_UNIT, 4),
+        ("org.freedesktop.systemd1.NoSuchUnit".into(), "Unit oxtest-sd-10060-0-19d66.scope not loaded.".into())
+    );
+    let shown = BusError::Remote {
+        name: "org.freedesktop.systemd1.UnitExists".into(),
+        message: "Unit is there already.".into(),
+    }
+    .to_string();
     assert_eq!(shown, "org.freedesktop.systemd1.UnitExists: Unit is there already.");
 }
 
@@ -134,7 +169,13 @@ fn encoded_messages_decode_to_what_was_meant() {
         ("PAIRS".to_string(), Value::Pairs(vec![("a".into(), "b".into())])),
     ];
     let m = msg(&start_transient_unit(9, "u.scope", "replace", &props));
-    assert_eq!(m.header, Header { signature: "ssa(sv)a(sa(sv))".into(), ..Header::call(9, SYSTEMD_DEST, SYSTEMD_PATH, MANAGER_IFACE, "StartTransientUnit") });
+    assert_eq!(
+        m.header,
+        Header {
+            signature: "ssa(sv)a(sa(sv))".into(),
+            ..Header::call(9, SYSTEMD_DEST, SYSTEMD_PATH, MANAGER_IFACE, "StartTransientUnit")
+        }
+    );
     let args = m.args().unwrap();
     let Arg::Array(got) = &args[2] else { panic!() };
     assert_eq!(prop(got, "B"), Some(&Arg::Bool(true)));
@@ -145,7 +186,10 @@ fn encoded_messages_decode_to_what_was_meant() {
     assert_eq!(prop(got, "S"), Some(&Arg::Str("s".into())));
     assert_eq!(prop(got, "AY"), Some(&Arg::Array(vec![Arg::Byte(1), Arg::Byte(2), Arg::Byte(3)])));
     assert_eq!(prop(got, "AU"), Some(&Arg::Array(vec![Arg::U32(7), Arg::U32(8)])));
-    assert_eq!(prop(got, "PAIRS"), Some(&Arg::Array(vec![Arg::Struct(vec![Arg::Str("a".into()), Arg::Str("b".into())])])));
+    assert_eq!(
+        prop(got, "PAIRS"),
+        Some(&Arg::Array(vec![Arg::Struct(vec![Arg::Str("a".into()), Arg::Str("b".into())])]))
+    );
     // Every header field of every kind survives a round trip.
     let h = Header {
         kind: Kind::Error,
@@ -230,9 +274,17 @@ fn malformed_values_are_refused() {
 
 #[test]
 fn the_bus_is_found_as_runc_finds_it() {
-    let env = |pairs: &'static [(&'static str, &'static str)]| move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    };
     assert_eq!(bus_address(0, env(&[])), "unix:path=/run/dbus/system_bus_socket");
-    assert_eq!(bus_address(0, env(&[("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/x"), ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/y")])), "unix:path=/x");
+    assert_eq!(
+        bus_address(
+            0,
+            env(&[("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/x"), ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/y")])
+        ),
+        "unix:path=/x"
+    );
     // Rootless: the user's own bus (its systemd user instance).
     assert_eq!(bus_address(1000, env(&[("DBUS_SESSION_BUS_ADDRESS", "unix:path=/y")])), "unix:path=/y");
     assert_eq!(bus_address(1000, env(&[("XDG_RUNTIME_DIR", "/run/user/1000/")])), "unix:path=/run/user/1000/bus");
@@ -242,9 +294,18 @@ fn the_bus_is_found_as_runc_finds_it() {
 
 #[test]
 fn addresses_parse() {
-    assert_eq!(parse_address("unix:path=/run/dbus/system_bus_socket").unwrap(), vec![Endpoint::Path(PathBuf::from("/run/dbus/system_bus_socket"))]);
-    assert_eq!(parse_address("unix:abstract=/tmp/dbus-x,guid=0123").unwrap(), vec![Endpoint::Abstract(b"/tmp/dbus-x".to_vec())]);
-    assert_eq!(parse_address("tcp:host=h,port=1;unix:path=/a%20b").unwrap(), vec![Endpoint::Path(PathBuf::from("/a b"))]);
+    assert_eq!(
+        parse_address("unix:path=/run/dbus/system_bus_socket").unwrap(),
+        vec![Endpoint::Path(PathBuf::from("/run/dbus/system_bus_socket"))]
+    );
+    assert_eq!(
+        parse_address("unix:abstract=/tmp/dbus-x,guid=0123").unwrap(),
+        vec![Endpoint::Abstract(b"/tmp/dbus-x".to_vec())]
+    );
+    assert_eq!(
+        parse_address("tcp:host=h,port=1;unix:path=/a%20b").unwrap(),
+        vec![Endpoint::Path(PathBuf::from("/a b"))]
+    );
     assert!(parse_address("tcp:host=h").is_err(), "no transport oxrun speaks");
     assert!(parse_address("nocolon").is_err());
     assert!(parse_address("unix:path=/a%2").is_err(), "a cut escape");

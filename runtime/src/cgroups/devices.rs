@@ -86,7 +86,13 @@ fn parse(rule: &DeviceRule) -> Result<Option<Rule>, ResourceError> {
             Some(n) => u32::try_from(n).map(Some).map_err(|_| invalid(what, format!("{n} is not a device number"))),
         }
     };
-    Ok(Some(Rule { allow: rule.allow, kind, major: num(rule.major, "devices.major")?, minor: num(rule.minor, "devices.minor")?, access }))
+    Ok(Some(Rule {
+        allow: rule.allow,
+        kind,
+        major: num(rule.major, "devices.major")?,
+        minor: num(rule.minor, "devices.minor")?,
+        access,
+    }))
 }
 
 /// A v1 devices.allow/deny line: `type major:minor access`, `*` for wildcards.
@@ -124,12 +130,12 @@ fn effective(rules: &[DeviceRule]) -> Result<(bool, Vec<Rule>), ResourceError> {
 pub fn program(rules: &[DeviceRule]) -> Result<Vec<Insn>, ResourceError> {
     let (default_allow, list) = effective(rules)?;
     let mut prog = vec![
-        insn(LDX_MEM_W, 2, 1, 0, 0),       // r2 = ctx->access_type
+        insn(LDX_MEM_W, 2, 1, 0, 0),        // r2 = ctx->access_type
         insn(ALU32_AND_K, 2, 0, 0, 0xffff), // r2 &= 0xffff: the device type
-        insn(LDX_MEM_W, 3, 1, 0, 0),       // r3 = ctx->access_type
-        insn(ALU32_RSH_K, 3, 0, 0, 16),    // r3 >>= 16: the requested access
-        insn(LDX_MEM_W, 4, 1, 4, 0),       // r4 = ctx->major
-        insn(LDX_MEM_W, 5, 1, 8, 0),       // r5 = ctx->minor
+        insn(LDX_MEM_W, 3, 1, 0, 0),        // r3 = ctx->access_type
+        insn(ALU32_RSH_K, 3, 0, 0, 16),     // r3 >>= 16: the requested access
+        insn(LDX_MEM_W, 4, 1, 4, 0),        // r4 = ctx->major
+        insn(LDX_MEM_W, 5, 1, 8, 0),        // r5 = ctx->minor
     ];
     for rule in list.iter().rev() {
         prog.extend(block(rule));
@@ -178,7 +184,13 @@ fn block(rule: &Rule) -> Vec<Insn> {
 /// code with forward jumps only, so it always ends).
 pub fn evaluate(prog: &[Insn], kind: char, major: u32, minor: u32, access: &str) -> Option<bool> {
     let dev = if kind == 'b' { DEV_BLOCK } else { DEV_CHAR };
-    let acc = access.chars().fold(0, |a, c| a | match c { 'r' => ACC_READ, 'w' => ACC_WRITE, _ => ACC_MKNOD });
+    let acc = access.chars().fold(0, |a, c| {
+        a | match c {
+            'r' => ACC_READ,
+            'w' => ACC_WRITE,
+            _ => ACC_MKNOD,
+        }
+    });
     let ctx = [((acc << 16) | dev) as u32, major, minor];
     let mut r = [0u64; 11];
     let mut pc = 0usize;

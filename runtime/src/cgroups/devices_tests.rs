@@ -108,7 +108,10 @@ fn program_loads_and_enforces_on_a_real_cgroup2() {
     let dfd = std::fs::File::open(&dir).unwrap();
     oxsys::bpf::attach_cgroup_device(dfd.as_fd(), prog.as_fd()).unwrap();
     let procs = dir.join("cgroup.procs");
-    let script = format!("echo $$ > {}; (head -c1 /dev/null && echo null-ok); (head -c1 /dev/zero >/dev/null && echo zero-ok); true", procs.display());
+    let script = format!(
+        "echo $$ > {}; (head -c1 /dev/null && echo null-ok); (head -c1 /dev/zero >/dev/null && echo zero-ok); true",
+        procs.display()
+    );
     let out = std::process::Command::new("sh").args(["-c", &script]).output().unwrap();
     let _ = std::fs::remove_dir(&dir);
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -38,7 +38,9 @@ pub fn make_dirs(layout: &Layout, path: &str, plan: &ResourcePlan) -> Result<Cgr
                 }
                 r?;
             }
-            if h.controllers.iter().any(|c| c == "cpuset") || (h.v2 && layout.v2_controllers.iter().any(|c| c == "cpuset")) {
+            if h.controllers.iter().any(|c| c == "cpuset")
+                || (h.v2 && layout.v2_controllers.iter().any(|c| c == "cpuset"))
+            {
                 inherit_cpuset(&dir)?;
             }
             if h.controllers.iter().any(|c| c == "freezer") || (h.v2 && layout.is_v2_only()) {
@@ -61,7 +63,10 @@ pub fn make_dirs(layout: &Layout, path: &str, plan: &ResourcePlan) -> Result<Cgr
 pub fn apply(layout: &Layout, path: &str, plan: &ResourcePlan) -> Result<(), CgroupError> {
     for w in &plan.writes {
         let Some(h) = layout.hierarchy_of(&w.controller) else {
-            return Err(CgroupError::Invalid(format!("controller {} is not available on this host (no hierarchy has it)", w.controller)));
+            return Err(CgroupError::Invalid(format!(
+                "controller {} is not available on this host (no hierarchy has it)",
+                w.controller
+            )));
         };
         apply_write(&layout.dir_for(h, path), w)?;
     }
@@ -91,7 +96,13 @@ fn needed_v2(layout: &Layout, plan: &ResourcePlan) -> Vec<String> {
 /// hybrid host only the needed ones are touched: a controller enabled there could no longer be
 /// mounted as a v1 hierarchy by the administrator. Each (level, controller) written goes to
 /// `written`, outermost first.
-fn enable_subtree(mount: &Path, dir: &Path, needed: &[String], all: bool, written: &mut Vec<(PathBuf, String)>) -> Result<(), CgroupError> {
+fn enable_subtree(
+    mount: &Path,
+    dir: &Path,
+    needed: &[String],
+    all: bool,
+    written: &mut Vec<(PathBuf, String)>,
+) -> Result<(), CgroupError> {
     let Ok(rel) = dir.strip_prefix(mount) else { return Ok(()) };
     let mut level = mount.to_path_buf();
     for comp in rel.components() {
@@ -114,7 +125,9 @@ fn enable_subtree(mount: &Path, dir: &Path, needed: &[String], all: bool, writte
 /// Writes one planned value, or its alternative when the kernel names the file differently.
 pub fn apply_write(dir: &Path, w: &ResWrite) -> Result<(), CgroupError> {
     match &w.alt {
-        Some((file, value)) if !dir.join(&w.file).exists() && dir.join(file).exists() => write_file(&dir.join(file), value),
+        Some((file, value)) if !dir.join(&w.file).exists() && dir.join(file).exists() => {
+            write_file(&dir.join(file), value)
+        }
         _ => write_file(&dir.join(&w.file), &w.value),
     }
 }
@@ -268,7 +281,9 @@ fn disable_subtree(enabled: &[(PathBuf, String)]) {
         // and the kernel refuses (EBUSY) meanwhile: retry briefly, as rmdir does.
         for _ in 0..50 {
             match write_file(&level.join("cgroup.subtree_control"), &format!("-{controller}")) {
-                Err(CgroupError::Io { source, .. }) if source.raw_os_error() == Some(libc::EBUSY) => std::thread::sleep(Duration::from_millis(10)),
+                Err(CgroupError::Io { source, .. }) if source.raw_os_error() == Some(libc::EBUSY) => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
                 _ => break,
             }
         }
@@ -279,17 +294,24 @@ fn disable_subtree(enabled: &[(PathBuf, String)]) {
 /// other than "max" in one of its hugetlb.<size>.max or .rsvd.max files; for any other
 /// controller, being populated at all.
 fn used_below(level: &Path, controller: &str) -> bool {
-    let populated = |d: &Path| fs::read_to_string(d.join("cgroup.events")).is_ok_and(|t| t.lines().any(|l| l == "populated 1"));
+    let populated =
+        |d: &Path| fs::read_to_string(d.join("cgroup.events")).is_ok_and(|t| t.lines().any(|l| l == "populated 1"));
     let limited = |d: &Path| {
         controller != "hugetlb"
             || fs::read_dir(d).is_ok_and(|rd| {
                 rd.flatten().any(|e| {
                     let name = e.file_name().to_string_lossy().into_owned();
-                    name.starts_with("hugetlb.") && name.ends_with(".max") && fs::read_to_string(e.path()).is_ok_and(|v| is_hugetlb_limit(&v))
+                    name.starts_with("hugetlb.")
+                        && name.ends_with(".max")
+                        && fs::read_to_string(e.path()).is_ok_and(|v| is_hugetlb_limit(&v))
                 })
             })
     };
-    fs::read_dir(level).is_ok_and(|rd| rd.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).any(|e| populated(&e.path()) && limited(&e.path())))
+    fs::read_dir(level).is_ok_and(|rd| {
+        rd.flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .any(|e| populated(&e.path()) && limited(&e.path()))
+    })
 }
 
 /// Whether a cgroup2 `hugetlb.<size>[.rsvd].max` value is a real limit. The kernel prints the
@@ -325,7 +347,11 @@ fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
                 let mut left = Vec::new();
                 collect_pids(dir, &mut left);
-                return Err(if left.is_empty() { io_err("remove cgroup", dir)(e) } else { CgroupError::Busy { path: dir.to_path_buf(), pids: left } });
+                return Err(if left.is_empty() {
+                    io_err("remove cgroup", dir)(e)
+                } else {
+                    CgroupError::Busy { path: dir.to_path_buf(), pids: left }
+                });
             }
             Err(e) => return Err(io_err("remove cgroup", dir)(e)),
         }
@@ -362,4 +388,3 @@ fn set_frozen(dirs: &CgroupDirs, frozen: bool) -> Result<(), CgroupError> {
         write_file(&dir.join("freezer.state"), if frozen { "FROZEN" } else { "THAWED" })
     }
 }
-

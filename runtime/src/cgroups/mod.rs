@@ -30,11 +30,7 @@ use std::sync::OnceLock;
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
     #[error("{op} {path}: {source}")]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { op: &'static str, path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -74,10 +70,7 @@ impl Hierarchy {
         if self.v2 {
             return "unified".into();
         }
-        self.mount
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| self.proc_key())
+        self.mount.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| self.proc_key())
     }
 }
 
@@ -100,7 +93,8 @@ impl Layout {
         if let Some(l) = CACHE.get() {
             return Ok(l.clone());
         }
-        let mountinfo = stdfs::read_to_string("/proc/self/mountinfo").map_err(io_err("read", Path::new("/proc/self/mountinfo")))?;
+        let mountinfo =
+            stdfs::read_to_string("/proc/self/mountinfo").map_err(io_err("read", Path::new("/proc/self/mountinfo")))?;
         let own = stdfs::read_to_string("/proc/self/cgroup").map_err(io_err("read", Path::new("/proc/self/cgroup")))?;
         let mut layout = Layout::parse(&mountinfo, &own);
         layout.read_v2_controllers();
@@ -168,7 +162,13 @@ impl Layout {
             } else {
                 rfields[2]
                     .split(',')
-                    .filter(|o| !matches!(*o, "rw" | "ro") && !o.starts_with("clone_children") && !o.starts_with("release_agent") && *o != "xattr" && !o.starts_with("noprefix"))
+                    .filter(|o| {
+                        !matches!(*o, "rw" | "ro")
+                            && !o.starts_with("clone_children")
+                            && !o.starts_with("release_agent")
+                            && *o != "xattr"
+                            && !o.starts_with("noprefix")
+                    })
                     .map(str::to_string)
                     .collect()
             };
@@ -176,7 +176,12 @@ impl Layout {
             if hierarchies.iter().any(|h: &Hierarchy| h.v2 == v2 && h.controllers == controllers) {
                 continue;
             }
-            hierarchies.push(Hierarchy { mount: PathBuf::from(unescape(mount)), root: root.to_string(), controllers, v2 });
+            hierarchies.push(Hierarchy {
+                mount: PathBuf::from(unescape(mount)),
+                root: root.to_string(),
+                controllers,
+                v2,
+            });
         }
         let own = own
             .lines()
@@ -201,11 +206,7 @@ impl Layout {
 
     fn own_path(&self, h: &Hierarchy) -> String {
         let key = h.proc_key();
-        self.own
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, p)| p.clone())
-            .unwrap_or_else(|| "/".into())
+        self.own.iter().find(|(k, _)| *k == key).map(|(_, p)| p.clone()).unwrap_or_else(|| "/".into())
     }
 
     /// The host directory for cgroup path `path` in hierarchy `h`. A relative path is taken from
@@ -229,7 +230,12 @@ fn unescape(s: &str) -> String {
 /// Moves a process into the container's cgroups, except `entered`, the cgroup2 directory it was
 /// born in (CLONE_INTO_CGROUP). For a systemd scope being created, this is where the scope is
 /// started (runc's Apply): systemd moves the pid, cgroupfs does the rest.
-pub fn join(dirs: &CgroupDirs, pid: i32, entered: Option<&Path>, scope: Option<&mut scope::PendingScope>) -> Result<(), CgroupError> {
+pub fn join(
+    dirs: &CgroupDirs,
+    pid: i32,
+    entered: Option<&Path>,
+    scope: Option<&mut scope::PendingScope>,
+) -> Result<(), CgroupError> {
     match scope {
         Some(s) => s.start(pid),
         None => clone_into::join_rest(dirs, pid, entered),
@@ -364,7 +370,10 @@ mod tests {
         );
         let layout = Layout::parse(&mountinfo, "");
         // A fake tree has no kernel to create the interface files: pre-create what we write.
-        let writes = resources::ResourcePlan { writes: vec![resources::w("memory", "memory.limit_in_bytes", "1024")], ..Default::default() };
+        let writes = resources::ResourcePlan {
+            writes: vec![resources::w("memory", "memory.limit_in_bytes", "1024")],
+            ..Default::default()
+        };
         fs::create_dir_all(mem.join("a/b")).unwrap();
         fs::write(mem.join("a/b/memory.limit_in_bytes"), "").unwrap();
         // The kernel gives a new v1 cpuset empty cpus and mems files.
@@ -434,7 +443,11 @@ mod tests {
         fs::write(uni.join("cgroup.subtree_control"), "").unwrap();
         fs::write(mem.join("c/memory.limit_in_bytes"), "").unwrap();
         fs::write(uni.join("c/hugetlb.2MB.max"), "").unwrap();
-        let info = format!("1 1 0:1 / {} rw - cgroup cgroup rw,memory\n2 1 0:2 / {} rw - cgroup2 cgroup2 rw\n", mem.display(), uni.display());
+        let info = format!(
+            "1 1 0:1 / {} rw - cgroup cgroup rw,memory\n2 1 0:2 / {} rw - cgroup2 cgroup2 rw\n",
+            mem.display(),
+            uni.display()
+        );
         let mut layout = Layout::parse(&info, "");
         layout.read_v2_controllers();
         let res = crate::spec::Resources {
@@ -480,7 +493,11 @@ mod tests {
         fs::write(uni.join("other/hugetlb.2MB.rsvd.max"), "4194304\n").unwrap();
         fs::write(uni.join("cgroup.subtree_control"), "+hugetlb").unwrap();
         remove(&dirs, None).unwrap();
-        assert_eq!(fs::read_to_string(uni.join("cgroup.subtree_control")).unwrap(), "+hugetlb", "a real reservation limit keeps it");
+        assert_eq!(
+            fs::read_to_string(uni.join("cgroup.subtree_control")).unwrap(),
+            "+hugetlb",
+            "a real reservation limit keeps it"
+        );
     }
 
     /// A cgroup that cannot be removed is named in the error, and the other hierarchies are

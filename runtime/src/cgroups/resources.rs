@@ -69,7 +69,9 @@ pub enum ResourceError {
     BelowUsage { field: &'static str, limit: i64, usage: u64 },
     #[error("linux.resources.unified ({key}) needs cgroup v2, and this host has no cgroup2 hierarchy")]
     UnifiedOnV1 { key: String },
-    #[error("linux.resources.unified key {key:?}: controller {controller:?} is not on this hybrid host's cgroup2 hierarchy")]
+    #[error(
+        "linux.resources.unified key {key:?}: controller {controller:?} is not on this hybrid host's cgroup2 hierarchy"
+    )]
     UnifiedNotOnV2 { key: String, controller: String },
 }
 
@@ -142,7 +144,9 @@ fn memory_v1(m: &Memory, has_memsw: bool, p: &mut ResourcePlan) -> Result<(), Re
         if has_memsw {
             p.writes.push(w("memory", "memory.memsw.limit_in_bytes", swap));
         } else {
-            p.warnings.push("linux.resources.memory.swap ignored: swap accounting is off (no memory.memsw.limit_in_bytes)".into());
+            p.warnings.push(
+                "linux.resources.memory.swap ignored: swap accounting is off (no memory.memsw.limit_in_bytes)".into(),
+            );
         }
     }
     if let Some(s) = m.swappiness {
@@ -163,7 +167,9 @@ fn memory_v1(m: &Memory, has_memsw: bool, p: &mut ResourcePlan) -> Result<(), Re
     match m.use_hierarchy {
         Some(true) => p.writes.push(w("memory", "memory.use_hierarchy", 1)),
         // Since Linux 5.x use_hierarchy is always 1 and writing 0 fails.
-        Some(false) => p.warnings.push("linux.resources.memory.useHierarchy=false ignored: the kernel always accounts hierarchically".into()),
+        Some(false) => p.warnings.push(
+            "linux.resources.memory.useHierarchy=false ignored: the kernel always accounts hierarchically".into(),
+        ),
         None => {}
     }
     Ok(())
@@ -189,7 +195,8 @@ fn memory_v2(m: &Memory, p: &mut ResourcePlan) -> Result<(), ResourceError> {
         p.warnings.push("linux.resources.memory.swappiness ignored: cgroup v2 has no per-cgroup swappiness".into());
     }
     if m.disable_oom_killer == Some(true) {
-        p.warnings.push("linux.resources.memory.disableOOMKiller ignored: cgroup v2 cannot disable the OOM killer".into());
+        p.warnings
+            .push("linux.resources.memory.disableOOMKiller ignored: cgroup v2 cannot disable the OOM killer".into());
     }
     if m.use_hierarchy == Some(false) {
         p.warnings.push("linux.resources.memory.useHierarchy=false ignored: cgroup v2 is always hierarchical".into());
@@ -238,7 +245,11 @@ pub fn swap_v2(swap: i64, limit: i64) -> Result<Option<String>, ResourceError> {
 fn cpu(c: &Cpu, host: &Host, p: &mut ResourcePlan) -> Result<(), ResourceError> {
     let v2 = host.is_v2("cpu");
     if let Some(shares) = c.shares.filter(|s| *s != 0) {
-        p.writes.push(if v2 { w("cpu", "cpu.weight", shares_to_weight(shares)) } else { w("cpu", "cpu.shares", shares) });
+        p.writes.push(if v2 {
+            w("cpu", "cpu.weight", shares_to_weight(shares))
+        } else {
+            w("cpu", "cpu.shares", shares)
+        });
     }
     if v2 {
         if c.quota.is_some_and(|q| q != 0) || c.period.is_some_and(|q| q != 0) {
@@ -327,11 +338,8 @@ pub fn default_allowed_devices(nodes: &[crate::plan::DeviceNode]) -> Vec<DeviceR
         minor,
         access: Some("rwm".into()),
     };
-    let mut out: Vec<DeviceRule> = nodes
-        .iter()
-        .filter(|n| n.kind != 'p')
-        .map(|n| rule(n.kind, n.major as i64, Some(n.minor as i64)))
-        .collect();
+    let mut out: Vec<DeviceRule> =
+        nodes.iter().filter(|n| n.kind != 'p').map(|n| rule(n.kind, n.major as i64, Some(n.minor as i64))).collect();
     out.push(rule('c', 5, Some(1)));
     out.push(rule('c', 136, None));
     out.push(rule('c', 5, Some(2)));

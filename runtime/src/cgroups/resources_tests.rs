@@ -89,7 +89,10 @@ fn every_memory_field() {
     assert_eq!(p.warnings.len(), 4, "kernel, kernelTCP, swappiness, disableOOMKiller: {:?}", p.warnings);
     let bad = Resources { memory: Some(Memory { swappiness: Some(101), ..Memory::default() }), ..Resources::default() };
     assert!(plan(&bad, &Host::v1(true), &[]).is_err());
-    let bad = Resources { memory: Some(Memory { limit: Some(100), swap: Some(50), ..Memory::default() }), ..Resources::default() };
+    let bad = Resources {
+        memory: Some(Memory { limit: Some(100), swap: Some(50), ..Memory::default() }),
+        ..Resources::default()
+    };
     assert!(plan(&bad, &Host::v1(true), &[]).is_err());
 }
 
@@ -138,10 +141,22 @@ fn every_cpu_field() {
     let p = plan(&Resources { cpu: Some(c2), ..Resources::default() }, &Host::v2(), &[]).unwrap();
     assert_eq!(
         files(&p),
-        vec![("cpu.weight", "39"), ("cpu.max", "20000 50000"), ("cpu.max.burst", "1000"), ("cpu.idle", "1"), ("cpuset.cpus", "0"), ("cpuset.mems", "0")]
+        vec![
+            ("cpu.weight", "39"),
+            ("cpu.max", "20000 50000"),
+            ("cpu.max.burst", "1000"),
+            ("cpu.idle", "1"),
+            ("cpuset.cpus", "0"),
+            ("cpuset.mems", "0")
+        ]
     );
     // Only a period: unlimited quota.
-    let p = plan(&Resources { cpu: Some(Cpu { period: Some(1000), ..Cpu::default() }), ..Resources::default() }, &Host::v2(), &[]).unwrap();
+    let p = plan(
+        &Resources { cpu: Some(Cpu { period: Some(1000), ..Cpu::default() }), ..Resources::default() },
+        &Host::v2(),
+        &[],
+    )
+    .unwrap();
     assert_eq!(get(&p, "cpu.max").as_deref(), Some("max 1000"));
 }
 
@@ -216,7 +231,10 @@ fn hugepages_network_rdma() {
     rdma.insert("mlx5_0".to_string(), Rdma { hca_handles: Some(3), hca_objects: None });
     let r = Resources {
         hugepage_limits: vec![HugepageLimit { page_size: "2MB".into(), limit: 4 << 20 }],
-        network: Some(Network { class_id: Some(0x10_0001), priorities: vec![InterfacePriority { name: "eth0".into(), priority: 5 }] }),
+        network: Some(Network {
+            class_id: Some(0x10_0001),
+            priorities: vec![InterfacePriority { name: "eth0".into(), priority: 5 }],
+        }),
         rdma: Some(rdma),
         ..Resources::default()
     };
@@ -237,13 +255,17 @@ fn hugepages_network_rdma() {
     assert_eq!(get(&p, "hugetlb.2MB.max").as_deref(), Some("4194304"));
     // The reservation limit where the kernel has it; the usage file stands in where it has not.
     let rsvd = p.writes.iter().find(|w| w.file == "hugetlb.2MB.rsvd.max").expect("rsvd write");
-    assert_eq!((rsvd.value.as_str(), rsvd.alt.clone()), ("4194304", Some(("hugetlb.2MB.max".into(), "4194304".into()))));
+    assert_eq!(
+        (rsvd.value.as_str(), rsvd.alt.clone()),
+        ("4194304", Some(("hugetlb.2MB.max".into(), "4194304".into())))
+    );
     assert_eq!(get(&p, "net_cls.classid").as_deref(), Some("1048577"));
     // v2 only: network is ignored with a warning.
     let p = plan(&r, &Host::v2(), &[]).unwrap();
     assert!(get(&p, "net_cls.classid").is_none());
     assert_eq!(p.warnings.len(), 1);
-    let bad = Resources { hugepage_limits: vec![HugepageLimit { page_size: "2M".into(), limit: 1 }], ..Resources::default() };
+    let bad =
+        Resources { hugepage_limits: vec![HugepageLimit { page_size: "2M".into(), limit: 1 }], ..Resources::default() };
     assert!(plan(&bad, &Host::v1(true), &[]).is_err());
 }
 
@@ -266,7 +288,13 @@ fn unified_is_v2_only() {
 
 #[test]
 fn extra_devices_follow_the_spec_rules() {
-    let extra = vec![DeviceRule { allow: true, kind: Some("c".into()), major: Some(1), minor: Some(3), access: Some("rwm".into()) }];
+    let extra = vec![DeviceRule {
+        allow: true,
+        kind: Some("c".into()),
+        major: Some(1),
+        minor: Some(3),
+        access: Some("rwm".into()),
+    }];
     let p = plan(&res(), &Host::v1(true), &extra).unwrap();
     let dev: Vec<_> = files(&p).into_iter().filter(|(f, _)| f.starts_with("devices.")).collect();
     assert_eq!(dev, vec![("devices.deny", "a *:* rwm"), ("devices.allow", "c 1:3 rwm")]);
@@ -285,7 +313,10 @@ fn resources_parse_from_config_json_names() {
     }))
     .unwrap();
     let b = r.block_io.as_ref().unwrap();
-    assert_eq!((b.weight, b.throttle_read_iops_device[0].rate, b.weight_device[0].leaf_weight), (Some(10), 5, Some(20)));
+    assert_eq!(
+        (b.weight, b.throttle_read_iops_device[0].rate, b.weight_device[0].leaf_weight),
+        (Some(10), 5, Some(20))
+    );
     assert_eq!(r.hugepage_limits[0].page_size, "1GB");
     assert_eq!(r.network.as_ref().unwrap().class_id, Some(7));
     assert_eq!(r.rdma.as_ref().unwrap()["mlx"].hca_objects, Some(2));
@@ -300,12 +331,26 @@ fn resources_parse_from_config_json_names() {
 #[test]
 fn check_before_update_refuses_limits_not_above_usage() {
     let usage = |file: &'static str, value: u64| move |f: &str| (f == file).then_some(value);
-    let m = |limit: i64, swap: Option<i64>, check: Option<bool>| Memory { limit: Some(limit), swap, check_before_update: check, ..Memory::default() };
+    let m = |limit: i64, swap: Option<i64>, check: Option<bool>| Memory {
+        limit: Some(limit),
+        swap,
+        check_before_update: check,
+        ..Memory::default()
+    };
     // v2 reads memory.current, v1 memory.usage_in_bytes.
     let err = check_memory_usage(&m(4096, None, Some(true)), true, usage("memory.current", 8192)).unwrap_err();
-    assert_eq!(err.to_string(), "linux.resources.memory.limit 4096 is not above the current usage 8192 (memory.checkBeforeUpdate)");
-    assert!(check_memory_usage(&m(4096, None, Some(true)), false, usage("memory.usage_in_bytes", 4096)).is_err(), "equal to the usage is refused");
-    assert!(check_memory_usage(&m(4096, None, Some(true)), false, usage("memory.current", 8192)).is_ok(), "v1 does not read memory.current");
+    assert_eq!(
+        err.to_string(),
+        "linux.resources.memory.limit 4096 is not above the current usage 8192 (memory.checkBeforeUpdate)"
+    );
+    assert!(
+        check_memory_usage(&m(4096, None, Some(true)), false, usage("memory.usage_in_bytes", 4096)).is_err(),
+        "equal to the usage is refused"
+    );
+    assert!(
+        check_memory_usage(&m(4096, None, Some(true)), false, usage("memory.current", 8192)).is_ok(),
+        "v1 does not read memory.current"
+    );
     assert!(check_memory_usage(&m(16384, None, Some(true)), true, usage("memory.current", 8192)).is_ok());
     let err = check_memory_usage(&m(16384, Some(8192), Some(true)), true, usage("memory.current", 8192)).unwrap_err();
     assert!(err.to_string().starts_with("linux.resources.memory.swap 8192"), "{err}");

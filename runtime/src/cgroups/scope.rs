@@ -55,7 +55,13 @@ pub fn bus_from_env() -> String {
 /// Everything up to the scope itself: see the module comment. `devices` are the container's
 /// device nodes (allowed after the spec's rules, as with cgroupfs); `plan` is the cgroupfs
 /// translation of the resources, written once the scope exists.
-pub fn prepare(layout: &Layout, spec: &Spec, devices: &[DeviceNode], id: &str, plan: &ResourcePlan) -> Result<(CgroupDirs, PendingScope), CgroupError> {
+pub fn prepare(
+    layout: &Layout,
+    spec: &Spec,
+    devices: &[DeviceNode],
+    id: &str,
+    plan: &ResourcePlan,
+) -> Result<(CgroupDirs, PendingScope), CgroupError> {
     let linux = spec.linux();
     let u = systemd::parse_path(linux.cgroups_path.as_deref().unwrap_or(""), id)?;
     let mut res = linux.resources.clone().unwrap_or_default();
@@ -64,7 +70,8 @@ pub fn prepare(layout: &Layout, spec: &Spec, devices: &[DeviceNode], id: &str, p
     }
     let proc_devices = std::fs::read_to_string("/proc/devices").unwrap_or_default();
     // PIDs is filled in by `start`, when init exists.
-    let (properties, warnings) = systemd::properties(&u, 0, &res, &spec.annotations, layout.is_v2_only(), &proc_devices)?;
+    let (properties, warnings) =
+        systemd::properties(&u, 0, &res, &spec.annotations, layout.is_v2_only(), &proc_devices)?;
     for w in &warnings {
         logging::warn(w);
     }
@@ -74,11 +81,15 @@ pub fn prepare(layout: &Layout, spec: &Spec, devices: &[DeviceNode], id: &str, p
     let mut path = systemd::cgroup_dir(&u).to_string_lossy().into_owned();
     if dbus_conn::outside_uid() != 0 {
         // A user's systemd instance puts its slices below its own cgroup, as runc finds it.
-        let base = dbus_conn::manager_cgroup(&mut conn, deadline).map_err(bus_err(&u.unit, "read the manager's ControlGroup"))?;
+        let base = dbus_conn::manager_cgroup(&mut conn, deadline)
+            .map_err(bus_err(&u.unit, "read the manager's ControlGroup"))?;
         path = format!("{}{path}", base.trim_end_matches('/'));
     }
     let dirs = fs::make_dirs(layout, &path, plan)?;
-    Ok((dirs, PendingScope { unit: u.unit, bus, path, properties, plan: plan.clone(), conn: Some(conn), started: false }))
+    Ok((
+        dirs,
+        PendingScope { unit: u.unit, bus, path, properties, plan: plan.clone(), conn: Some(conn), started: false },
+    ))
 }
 
 impl PendingScope {
@@ -119,28 +130,46 @@ pub fn unit_of(dirs: &CgroupDirs) -> Option<String> {
 
 /// PIDs=[pid] in place of the placeholder.
 fn with_pid(props: &Properties, pid: i32) -> Properties {
-    props.iter().map(|(n, v)| if n == "PIDs" { (n.clone(), Value::U32s(vec![pid as u32])) } else { (n.clone(), v.clone()) }).collect()
+    props
+        .iter()
+        .map(|(n, v)| if n == "PIDs" { (n.clone(), Value::U32s(vec![pid as u32])) } else { (n.clone(), v.clone()) })
+        .collect()
 }
 
 /// The match rule that makes the bus route systemd's JobRemoved broadcasts to us. systemd sends a
 /// job's signals when the client that queued it is still connected, Subscribe or not, so no
 /// Subscribe call (which would make it send every unit's changes).
 pub fn job_removed_rule() -> String {
-    format!("type='signal',sender='{}',path='{SYSTEMD_PATH}',interface='{MANAGER_IFACE}',member='JobRemoved'", dbus::SYSTEMD_DEST)
+    format!(
+        "type='signal',sender='{}',path='{SYSTEMD_PATH}',interface='{MANAGER_IFACE}',member='JobRemoved'",
+        dbus::SYSTEMD_DEST
+    )
 }
 
 fn add_match(conn: &mut Conn, unit: &str, deadline: Instant) -> Result<(), SystemdError> {
     let rule = job_removed_rule();
-    conn.call(|s| dbus::bus_call(s, "AddMatch", &Body::new().str(&rule)), deadline, "the bus's AddMatch reply", |_| {}).map_err(bus_err(unit, "AddMatch"))?;
+    conn.call(|s| dbus::bus_call(s, "AddMatch", &Body::new().str(&rule)), deadline, "the bus's AddMatch reply", |_| {})
+        .map_err(bus_err(unit, "AddMatch"))?;
     Ok(())
 }
 
-fn start_unit(conn: &mut Conn, unit: &str, props: &Properties, started: &mut bool, deadline: Instant) -> Result<(), SystemdError> {
+fn start_unit(
+    conn: &mut Conn,
+    unit: &str,
+    props: &Properties,
+    started: &mut bool,
+    deadline: Instant,
+) -> Result<(), SystemdError> {
     add_match(conn, unit, deadline)?;
     let mut watch = JobWatch::default();
     for attempt in 0..2 {
         let what = format!("systemd's reply to StartTransientUnit({unit})");
-        match conn.call(|s| dbus::start_transient_unit(s, unit, "replace", props), deadline, &what, |m| watch.observe(m)) {
+        match conn.call(
+            |s| dbus::start_transient_unit(s, unit, "replace", props),
+            deadline,
+            &what,
+            |m| watch.observe(m),
+        ) {
             Ok(reply) => {
                 watch.set_job(&reply).map_err(|e| bus_err(unit, "StartTransientUnit")(e))?;
                 break;
@@ -171,7 +200,12 @@ pub fn stop(unit: &str, bus: &str, conn: Option<Conn>) -> Result<(), SystemdErro
     add_match(&mut conn, unit, deadline)?;
     let mut watch = JobWatch::default();
     let what = format!("systemd's reply to StopUnit({unit})");
-    match conn.call(|s| dbus::manager_call(s, "StopUnit", &Body::new().str(unit).str("replace")), deadline, &what, |m| watch.observe(m)) {
+    match conn.call(
+        |s| dbus::manager_call(s, "StopUnit", &Body::new().str(unit).str("replace")),
+        deadline,
+        &what,
+        |m| watch.observe(m),
+    ) {
         Ok(reply) => watch.set_job(&reply).map_err(|e| bus_err(unit, "StopUnit")(e))?,
         Err(BusError::Remote { name, .. }) if name == NO_SUCH_UNIT => return Ok(()),
         Err(e) => return Err(bus_err(unit, "StopUnit")(e)),
@@ -201,14 +235,20 @@ fn set_properties(unit: &str, bus: &str, props: &Properties) -> Result<(), Syste
     let deadline = Instant::now() + JOB_TIMEOUT;
     let mut conn = Conn::open(bus, deadline).map_err(bus_err(unit, "no connection to systemd"))?;
     let what = format!("systemd's reply to SetUnitProperties({unit})");
-    conn.call(|s| dbus::set_unit_properties(s, unit, props), deadline, &what, |_| {}).map_err(bus_err(unit, "SetUnitProperties"))?;
+    conn.call(|s| dbus::set_unit_properties(s, unit, props), deadline, &what, |_| {})
+        .map_err(bus_err(unit, "SetUnitProperties"))?;
     Ok(())
 }
 
 /// ResetFailedUnit, best effort: systemd answers NoSuchUnit when there is nothing to reset.
 fn reset_failed(conn: &mut Conn, unit: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    let _ = conn.call(|s| dbus::manager_call(s, "ResetFailedUnit", &Body::new().str(unit)), deadline, "ResetFailedUnit", |_| {});
+    let _ = conn.call(
+        |s| dbus::manager_call(s, "ResetFailedUnit", &Body::new().str(unit)),
+        deadline,
+        "ResetFailedUnit",
+        |_| {},
+    );
 }
 
 fn wait_job(conn: &mut Conn, watch: &mut JobWatch, deadline: Instant, unit: &str) -> Result<String, BusError> {
@@ -247,7 +287,10 @@ impl JobWatch {
                 self.job = Some(p.clone());
                 Ok(())
             }
-            _ => Err(BusError::Remote { name: "(unexpected reply)".into(), message: format!("signature {:?}, not a job path", reply.header.signature) }),
+            _ => Err(BusError::Remote {
+                name: "(unexpected reply)".into(),
+                message: format!("signature {:?}, not a job path", reply.header.signature),
+            }),
         }
     }
 
@@ -271,11 +314,16 @@ pub struct JobRemoved {
 /// systemd broadcasts it, and only the bus can vouch (by the match rule's sender) that a
 /// broadcast came from systemd.
 pub fn job_removed(m: &Message) -> Option<JobRemoved> {
-    if !m.is_signal(MANAGER_IFACE, "JobRemoved") || m.header.path.as_deref() != Some(SYSTEMD_PATH) || m.header.destination.is_some() {
+    if !m.is_signal(MANAGER_IFACE, "JobRemoved")
+        || m.header.path.as_deref() != Some(SYSTEMD_PATH)
+        || m.header.destination.is_some()
+    {
         return None;
     }
     match m.args().ok()?.as_slice() {
-        [Arg::U32(id), Arg::Path(job), Arg::Str(unit), Arg::Str(result)] => Some(JobRemoved { id: *id, job: job.clone(), unit: unit.clone(), result: result.clone() }),
+        [Arg::U32(id), Arg::Path(job), Arg::Str(unit), Arg::Str(result)] => {
+            Some(JobRemoved { id: *id, job: job.clone(), unit: unit.clone(), result: result.clone() })
+        }
         _ => None,
     }
 }

@@ -3,8 +3,8 @@
 use super::*;
 use crate::cgroups::dbus::{decode, encode, frame_len, Header, Kind};
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
 use std::thread::JoinHandle;
 
 const RETURN_JOB: &[u8] = include_bytes!("fixtures/return_job_path_standin.bin");
@@ -54,7 +54,10 @@ fn membership_and_names() {
     assert!(!in_cgroup(own, "freezer", "/system.slice/a.scope"));
     assert!(!in_cgroup(own, "", "/system.slice/a.scope"));
     assert!(!in_cgroup(own, "pids", "/system.slice/a.scope"), "a hierarchy not listed");
-    let dirs = CgroupDirs { dirs: vec![PathBuf::from("/sys/fs/cgroup/memory/system.slice/oxtest-c1.scope")], ..CgroupDirs::default() };
+    let dirs = CgroupDirs {
+        dirs: vec![PathBuf::from("/sys/fs/cgroup/memory/system.slice/oxtest-c1.scope")],
+        ..CgroupDirs::default()
+    };
     assert_eq!(unit_of(&dirs).as_deref(), Some("oxtest-c1.scope"));
     assert_eq!(unit_of(&CgroupDirs::default()), None, "rootless without cgroups: no unit");
     let props = vec![("PIDs".to_string(), Value::U32s(vec![0])), ("Slice".to_string(), Value::Str("s".into()))];
@@ -116,12 +119,30 @@ impl Fake {
 
     fn answer(&mut self, call: &Message, error: Option<&str>, body: Body) {
         let kind = if error.is_some() { Kind::Error } else { Kind::MethodReturn };
-        let h = Header { kind, flags: 1, serial: 0, path: None, interface: None, member: None, error_name: error.map(str::to_string), reply_serial: Some(call.header.serial), destination: None, sender: Some(":1.1".into()), signature: String::new() };
+        let h = Header {
+            kind,
+            flags: 1,
+            serial: 0,
+            path: None,
+            interface: None,
+            member: None,
+            error_name: error.map(str::to_string),
+            reply_serial: Some(call.header.serial),
+            destination: None,
+            sender: Some(":1.1".into()),
+            signature: String::new(),
+        };
         self.send(h, body);
     }
 
     fn job_removed(&mut self, id: u32, unit: &str, result: &str) {
-        let h = Header { kind: Kind::Signal, member: Some("JobRemoved".into()), destination: None, sender: Some(":1.1".into()), ..Header::call(0, "", SYSTEMD_PATH, MANAGER_IFACE, "") };
+        let h = Header {
+            kind: Kind::Signal,
+            member: Some("JobRemoved".into()),
+            destination: None,
+            sender: Some(":1.1".into()),
+            ..Header::call(0, "", SYSTEMD_PATH, MANAGER_IFACE, "")
+        };
         self.send(h, Body::new().u32(id).path(&format!("/org/freedesktop/systemd1/job/{id}")).str(unit).str(result));
     }
 }
@@ -175,7 +196,10 @@ fn start_retries_after_unit_exists_and_takes_an_early_signal() {
     start_unit(&mut conn, "u.scope", &props, &mut started, soon(5000)).unwrap();
     assert!(started);
     drop(conn);
-    assert_eq!(seen.join().unwrap(), ["Hello", "AddMatch", "StartTransientUnit", "ResetFailedUnit", "StartTransientUnit"]);
+    assert_eq!(
+        seen.join().unwrap(),
+        ["Hello", "AddMatch", "StartTransientUnit", "ResetFailedUnit", "StartTransientUnit"]
+    );
 }
 
 #[test]
@@ -209,7 +233,12 @@ fn a_job_that_never_ends_times_out() {
     let mut conn = Conn::open(&addr, soon(5000)).unwrap();
     let err = start_unit(&mut conn, "u.scope", &Vec::new(), &mut false, soon(300)).unwrap_err();
     let text = err.to_string();
-    assert!(text.starts_with("systemd unit u.scope: wait for the start job: timed out waiting for systemd's JobRemoved signal"), "{text}");
+    assert!(
+        text.starts_with(
+            "systemd unit u.scope: wait for the start job: timed out waiting for systemd's JobRemoved signal"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
@@ -259,6 +288,9 @@ fn refused_authentication_is_named() {
         s.write_all(b"REJECTED EXTERNAL\r\n").unwrap();
     });
     let err = Conn::open(&format!("unix:path={}", path.display()), soon(5000)).unwrap_err();
-    assert!(err.to_string().contains("refused AUTH EXTERNAL") && err.to_string().contains("REJECTED EXTERNAL"), "{err}");
+    assert!(
+        err.to_string().contains("refused AUTH EXTERNAL") && err.to_string().contains("REJECTED EXTERNAL"),
+        "{err}"
+    );
     server.join().unwrap();
 }

@@ -47,7 +47,8 @@ pub fn collect(layout: &Layout, dirs: &CgroupDirs) -> Value {
             .filter_map(|v| v.parse().ok())
             .collect();
         let stat = parse_flat_keyed(&fs::read_to_string(d.join("cpuacct.stat")).unwrap_or_default());
-        let ticks = |k: &str| stat.iter().find(|(n, _)| n == k).map_or(0, |(_, v)| *v) * (1_000_000_000 / oxsys::clock_ticks());
+        let ticks =
+            |k: &str| stat.iter().find(|(n, _)| n == k).map_or(0, |(_, v)| *v) * (1_000_000_000 / oxsys::clock_ticks());
         data["cpu"] = json!({ "usage": { "total": read_u64(&d, "cpuacct.usage").unwrap_or(0), "percpu": percpu,
             "kernel": ticks("system"), "user": ticks("user") } });
     }
@@ -62,12 +63,18 @@ pub fn collect(layout: &Layout, dirs: &CgroupDirs) -> Value {
         let (usage, limit, max, failcnt) = if dirs.freezer_v2 {
             (read_u64(&d, "memory.current"), read_u64(&d, "memory.max"), read_u64(&d, "memory.peak"), None)
         } else {
-            (read_u64(&d, "memory.usage_in_bytes"), read_u64(&d, "memory.limit_in_bytes"), read_u64(&d, "memory.max_usage_in_bytes"), read_u64(&d, "memory.failcnt"))
+            (
+                read_u64(&d, "memory.usage_in_bytes"),
+                read_u64(&d, "memory.limit_in_bytes"),
+                read_u64(&d, "memory.max_usage_in_bytes"),
+                read_u64(&d, "memory.failcnt"),
+            )
         };
-        let raw: serde_json::Map<String, Value> = parse_flat_keyed(&fs::read_to_string(d.join("memory.stat")).unwrap_or_default())
-            .into_iter()
-            .map(|(k, v)| (k, json!(v)))
-            .collect();
+        let raw: serde_json::Map<String, Value> =
+            parse_flat_keyed(&fs::read_to_string(d.join("memory.stat")).unwrap_or_default())
+                .into_iter()
+                .map(|(k, v)| (k, json!(v)))
+                .collect();
         data["memory"] = json!({ "usage": { "usage": usage.unwrap_or(0), "limit": limit.unwrap_or(u64::MAX), "max": max.unwrap_or(0), "failcnt": failcnt.unwrap_or(0) }, "raw": raw });
         // Not in runc's shape: the OOM kill count, so a caller that starts late still sees it.
         data["memory"]["oomKills"] = json!(oom_kills(layout, dirs));
@@ -131,7 +138,11 @@ mod tests {
         fs::write(mem.join("c/memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n").unwrap();
         fs::write(pids.join("c/pids.current"), "3\n").unwrap();
         fs::write(pids.join("c/pids.max"), "max\n").unwrap();
-        let mountinfo = format!("1 1 0:1 / {} rw - cgroup cgroup rw,memory\n2 1 0:2 / {} rw - cgroup cgroup rw,pids\n", mem.display(), pids.display());
+        let mountinfo = format!(
+            "1 1 0:1 / {} rw - cgroup cgroup rw,memory\n2 1 0:2 / {} rw - cgroup cgroup rw,pids\n",
+            mem.display(),
+            pids.display()
+        );
         let layout = Layout::parse(&mountinfo, "");
         let dirs = CgroupDirs { dirs: vec![mem.join("c"), pids.join("c")], ..CgroupDirs::default() };
         let data = collect(&layout, &dirs);

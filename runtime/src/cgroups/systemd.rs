@@ -45,7 +45,10 @@ pub fn parse_path(path: &str, id: &str) -> Result<UnitPath, SystemdError> {
         return Err(SystemdError::BadPath(path.into()));
     }
     // systemd refuses other names anyway; checking here also keeps NUL out of D-Bus strings.
-    if let Some(part) = [slice, prefix, name].into_iter().find(|p| p.len() > 255 || !p.chars().all(|c| c.is_ascii_alphanumeric() || ":-_.\\@".contains(c))) {
+    if let Some(part) = [slice, prefix, name]
+        .into_iter()
+        .find(|p| p.len() > 255 || !p.chars().all(|c| c.is_ascii_alphanumeric() || ":-_.\\@".contains(c)))
+    {
         return Err(SystemdError::BadUnitName { path: path.into(), part: part.into() });
     }
     let slice = if slice.is_empty() { "system.slice".to_string() } else { slice.to_string() };
@@ -142,7 +145,8 @@ pub fn properties(
     device_properties(res, proc_devices, &mut p, &mut warnings);
     for (key, value) in annotations {
         let Some(name) = key.strip_prefix("org.systemd.property.") else { continue };
-        let v = parse_annotation(value).ok_or_else(|| SystemdError::BadAnnotation { key: key.clone(), value: value.clone() })?;
+        let v = parse_annotation(value)
+            .ok_or_else(|| SystemdError::BadAnnotation { key: key.clone(), value: value.clone() })?;
         // An annotation overrides a property derived from the spec.
         p.retain(|(n, _)| n != name);
         p.push((name.to_string(), v));
@@ -198,7 +202,10 @@ fn resource_properties(res: &Resources, v2: bool, p: &mut Vec<(String, Value)>) 
         set("TasksMax", Value::U64(if pids.limit > 0 { pids.limit as u64 } else { u64::MAX }));
     }
     if let Some(w) = res.block_io.as_ref().and_then(|b| b.weight) {
-        set(if v2 { "IOWeight" } else { "BlockIOWeight" }, Value::U64(if v2 { super::blkio::blkio_weight_to_io(w) } else { u64::from(w) }));
+        set(
+            if v2 { "IOWeight" } else { "BlockIOWeight" },
+            Value::U64(if v2 { super::blkio::blkio_weight_to_io(w) } else { u64::from(w) }),
+        );
     }
 }
 
@@ -233,7 +240,9 @@ fn device_properties(res: &Resources, proc_devices: &str, p: &mut Vec<(String, V
             };
             match name {
                 Some(n) => allow.push((n, access.clone())),
-                None => warnings.push(format!("systemd driver: device rule {r:?} not mapped (no {kind} driver with that major in /proc/devices)")),
+                None => warnings.push(format!(
+                    "systemd driver: device rule {r:?} not mapped (no {kind} driver with that major in /proc/devices)"
+                )),
             }
         }
     }
@@ -283,7 +292,11 @@ pub fn cpu_mask(list: &str) -> Option<Vec<u8>> {
 /// The value of an org.systemd.property.* annotation, in GVariant text form as runc reads it.
 pub fn parse_annotation(text: &str) -> Option<Value> {
     let t = text.trim();
-    if let Some(s) = t.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')).or_else(|| t.strip_prefix('"').and_then(|s| s.strip_suffix('"'))) {
+    if let Some(s) = t
+        .strip_prefix('\'')
+        .and_then(|s| s.strip_suffix('\''))
+        .or_else(|| t.strip_prefix('"').and_then(|s| s.strip_suffix('"')))
+    {
         // A D-Bus string cannot hold NUL.
         return (!s.contains('\0')).then(|| Value::Str(s.to_string()));
     }

@@ -22,12 +22,29 @@ fn paths_parse_like_runc() {
 #[test]
 fn resources_become_properties() {
     let res = Resources {
-        memory: Some(Memory { limit: Some(1 << 30), reservation: Some(1 << 20), swap: Some(2 << 30), ..Memory::default() }),
-        cpu: Some(Cpu { shares: Some(1024), quota: Some(50_000), period: Some(100_000), cpus: Some("0-2,9".into()), ..Cpu::default() }),
+        memory: Some(Memory {
+            limit: Some(1 << 30),
+            reservation: Some(1 << 20),
+            swap: Some(2 << 30),
+            ..Memory::default()
+        }),
+        cpu: Some(Cpu {
+            shares: Some(1024),
+            quota: Some(50_000),
+            period: Some(100_000),
+            cpus: Some("0-2,9".into()),
+            ..Cpu::default()
+        }),
         pids: Some(Pids { limit: 100 }),
         devices: vec![
             DeviceRule { allow: false, access: Some("rwm".into()), ..DeviceRule::default() },
-            DeviceRule { allow: true, kind: Some("c".into()), major: Some(1), minor: Some(3), access: Some("rw".into()) },
+            DeviceRule {
+                allow: true,
+                kind: Some("c".into()),
+                major: Some(1),
+                minor: Some(3),
+                access: Some("rw".into()),
+            },
         ],
         ..Resources::default()
     };
@@ -62,13 +79,20 @@ fn resources_become_properties() {
     assert!(matches!(properties(&u, 1, &res, &bad, true, ""), Err(SystemdError::BadAnnotation { .. })));
 }
 
-const PROC_DEVICES: &str = "Character devices:\n  1 mem\n  4 /dev/vc/0\n  4 tty\n136 pts\n\nBlock devices:\n  7 loop\n  8 sd\n";
+const PROC_DEVICES: &str =
+    "Character devices:\n  1 mem\n  4 /dev/vc/0\n  4 tty\n136 pts\n\nBlock devices:\n  7 loop\n  8 sd\n";
 
 /// Whole majors are named by their driver in /proc/devices, whole types by "char-*", as systemd
 /// reads DeviceAllow; the container's own nodes come after the spec's rules.
 #[test]
 fn device_rules_map_to_device_allow() {
-    let rule = |kind: &str, major: Option<i64>, minor: Option<i64>, access: &str| DeviceRule { allow: true, kind: Some(kind.into()), major, minor, access: Some(access.into()) };
+    let rule = |kind: &str, major: Option<i64>, minor: Option<i64>, access: &str| DeviceRule {
+        allow: true,
+        kind: Some(kind.into()),
+        major,
+        minor,
+        access: Some(access.into()),
+    };
     let res = Resources {
         devices: vec![
             DeviceRule { allow: false, access: Some("rwm".into()), ..DeviceRule::default() },
@@ -77,7 +101,13 @@ fn device_rules_map_to_device_allow() {
             rule("c", None, None, "m"),
             rule("c", Some(1), Some(3), "rwm"),
             rule("c", Some(250), None, "rw"),
-            DeviceRule { allow: false, kind: Some("c".into()), major: Some(1), minor: Some(5), access: Some("rwm".into()) },
+            DeviceRule {
+                allow: false,
+                kind: Some("c".into()),
+                major: Some(1),
+                minor: Some(5),
+                access: Some("rwm".into()),
+            },
         ],
         ..Resources::default()
     };
@@ -87,7 +117,12 @@ fn device_rules_map_to_device_allow() {
     let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
     assert_eq!(
         allow,
-        Some(Value::Pairs(vec![pair("char-pts", "rwm"), pair("block-sd", "r"), pair("char-*", "m"), pair("/dev/char/1:3", "rwm")]))
+        Some(Value::Pairs(vec![
+            pair("char-pts", "rwm"),
+            pair("block-sd", "r"),
+            pair("char-*", "m"),
+            pair("/dev/char/1:3", "rwm")
+        ]))
     );
     assert_eq!(warnings.len(), 2, "major 250 has no driver, and a later deny cannot be said: {warnings:?}");
     assert_eq!(driver_name(PROC_DEVICES, "char", 4).as_deref(), Some("/dev/vc/0"), "the first name, as runc takes it");
@@ -127,17 +162,17 @@ fn start_transient_unit_bytes_are_hand_checked() {
     let body = &msg[200..];
     let expected: Vec<u8> = [
         &[7, 0, 0, 0][..],
-        b"a.scope\0",                 // 0..12
-        &[4, 0, 0, 0],                // 12
-        b"fail\0",                    // 16..21
-        &[0, 0, 0],                   // pad to 24
-        &[20, 0, 0, 0],               // a(sv) length: 32..52
-        &[0, 0, 0, 0],                // pad to 32
-        &[8, 0, 0, 0],                // "Delegate"
-        b"Delegate\0",                // 36..45
-        &[1, b'b', 0],                // variant signature 45..48
-        &[1, 0, 0, 0],                // true at 48
-        &[0, 0, 0, 0],                // a(sa(sv)) length 0 at 52; 56 is already 8-aligned
+        b"a.scope\0",   // 0..12
+        &[4, 0, 0, 0],  // 12
+        b"fail\0",      // 16..21
+        &[0, 0, 0],     // pad to 24
+        &[20, 0, 0, 0], // a(sv) length: 32..52
+        &[0, 0, 0, 0],  // pad to 32
+        &[8, 0, 0, 0],  // "Delegate"
+        b"Delegate\0",  // 36..45
+        &[1, b'b', 0],  // variant signature 45..48
+        &[1, 0, 0, 0],  // true at 48
+        &[0, 0, 0, 0],  // a(sa(sv)) length 0 at 52; 56 is already 8-aligned
     ]
     .concat();
     assert_eq!(body, expected.as_slice());
@@ -158,9 +193,15 @@ fn arrays_in_variants_align() {
 /// is shown in its /sys/fs/cgroup).
 #[test]
 fn systemd_cgroup_path_is_the_scope() {
-    assert_eq!(crate::cgroups::cgroup_path(Some("system.slice:oxrun:x"), "x", true).unwrap(), "/system.slice/oxrun-x.scope");
+    assert_eq!(
+        crate::cgroups::cgroup_path(Some("system.slice:oxrun:x"), "x", true).unwrap(),
+        "/system.slice/oxrun-x.scope"
+    );
     assert_eq!(crate::cgroups::cgroup_path(None, "x", true).unwrap(), "/system.slice/oxrun-x.scope");
-    assert_eq!(crate::cgroups::cgroup_path(Some("machine-a.slice:libpod:x"), "x", true).unwrap(), "/machine.slice/machine-a.slice/libpod-x.scope");
+    assert_eq!(
+        crate::cgroups::cgroup_path(Some("machine-a.slice:libpod:x"), "x", true).unwrap(),
+        "/machine.slice/machine-a.slice/libpod-x.scope"
+    );
     assert!(crate::cgroups::cgroup_path(Some("nocolons"), "x", true).is_err());
 }
 
@@ -204,7 +245,11 @@ fn hex(b: &[u8]) -> String {
 fn update_sets_the_resource_properties_of_the_unit() {
     use crate::cgroups::dbus::{decode, set_unit_properties};
     use crate::cgroups::dbus_decode::Arg;
-    let res = Resources { memory: Some(Memory { limit: Some(128 << 20), ..Memory::default() }), pids: Some(Pids { limit: 60 }), ..Resources::default() };
+    let res = Resources {
+        memory: Some(Memory { limit: Some(128 << 20), ..Memory::default() }),
+        pids: Some(Pids { limit: 60 }),
+        ..Resources::default()
+    };
     let p = update_properties(&res, true);
     assert_eq!(p, vec![("MemoryMax".to_string(), Value::U64(128 << 20)), ("TasksMax".to_string(), Value::U64(60))]);
     assert_eq!(update_properties(&res, false)[0], ("MemoryLimit".to_string(), Value::U64(128 << 20)));

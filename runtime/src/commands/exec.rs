@@ -1,14 +1,14 @@
 //! `exec`: runc's flags, or a runtime-spec Process JSON with `--process` (what conmon passes).
 use super::run::wait_forwarding;
+use crate::cgroups::Layout;
 use crate::cli::ExecArgs;
 use crate::error::Error;
 use crate::logging;
 use crate::plan;
 use crate::process::exec::{self, ExecRequest};
 use crate::spec::{Process, Spec};
-use crate::state::{self, StateDir, Status};
-use crate::cgroups::Layout;
 use crate::state::CgroupDirs;
+use crate::state::{self, StateDir, Status};
 use std::path::{Component, Path, PathBuf};
 
 use super::tty;
@@ -112,7 +112,8 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, Error> {
 fn build_process(bundle: &Path, a: &ExecArgs) -> Result<Process, Error> {
     if let Some(file) = &a.process {
         let bytes = std::fs::read(file).map_err(|e| Error::sys(format!("read process {}", file.display()), e))?;
-        let p: Process = serde_json::from_slice(&bytes).map_err(|e| Error::Config(format!("process {}: {e}", file.display())))?;
+        let p: Process =
+            serde_json::from_slice(&bytes).map_err(|e| Error::Config(format!("process {}: {e}", file.display())))?;
         if p.args.is_empty() {
             return Err(Error::Config("process args must not be empty".into()));
         }
@@ -185,7 +186,8 @@ fn sub_cgroups(dirs: &CgroupDirs, flags: &[String]) -> Result<CgroupDirs, Error>
     let mut out = dirs.clone();
     for dir in &mut out.dirs {
         // The hierarchy is the mount with the longest prefix of the directory.
-        let h = layout.hierarchies.iter().filter(|h| dir.starts_with(&h.mount)).max_by_key(|h| h.mount.as_os_str().len());
+        let h =
+            layout.hierarchies.iter().filter(|h| dir.starts_with(&h.mount)).max_by_key(|h| h.mount.as_os_str().len());
         let controllers: &[String] = h.map_or(&[], |h| &h.controllers);
         let sub = subs
             .iter()

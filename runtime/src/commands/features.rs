@@ -3,11 +3,56 @@ use serde_json::{json, Value};
 
 /// The mount options the plan understands (see plan::mounts).
 pub const MOUNT_OPTIONS: &[&str] = &[
-    "async", "atime", "bind", "dev", "diratime", "dirsync", "exec", "mand", "noatime", "nodev", "nodiratime", "noexec",
-    "nomand", "norelatime", "nostrictatime", "nosuid", "nosymfollow", "private", "rbind", "relatime", "remount",
-    "ro", "rprivate", "rshared", "rslave", "runbindable", "rw", "shared", "slave", "strictatime", "suid", "sync",
-    "unbindable", "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec", "rnoatime", "ratime",
-    "rnodiratime", "rdiratime", "rrelatime", "rnorelatime", "rstrictatime", "rnostrictatime", "rnosymfollow",
+    "async",
+    "atime",
+    "bind",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "mand",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "nosymfollow",
+    "private",
+    "rbind",
+    "relatime",
+    "remount",
+    "ro",
+    "rprivate",
+    "rshared",
+    "rslave",
+    "runbindable",
+    "rw",
+    "shared",
+    "slave",
+    "strictatime",
+    "suid",
+    "sync",
+    "unbindable",
+    "rro",
+    "rrw",
+    "rnosuid",
+    "rsuid",
+    "rnodev",
+    "rdev",
+    "rnoexec",
+    "rexec",
+    "rnoatime",
+    "ratime",
+    "rnodiratime",
+    "rdiratime",
+    "rrelatime",
+    "rnorelatime",
+    "rstrictatime",
+    "rnostrictatime",
+    "rnosymfollow",
     "rsymfollow",
 ];
 
@@ -60,7 +105,13 @@ mod tests {
     fn every_advertised_mount_option_is_understood_by_the_plan() {
         for opt in features()["mountOptions"].as_array().unwrap() {
             let opt = opt.as_str().unwrap();
-            let m = Mount { destination: "/x".into(), kind: Some("tmpfs".into()), source: Some("tmpfs".into()), options: vec![opt.into()], ..Mount::default() };
+            let m = Mount {
+                destination: "/x".into(),
+                kind: Some("tmpfs".into()),
+                source: Some("tmpfs".into()),
+                options: vec![opt.into()],
+                ..Mount::default()
+            };
             let op = plan_mount(&m, std::path::Path::new("/b")).unwrap();
             assert!(op.data.is_empty(), "{opt} was not taken as a mount flag");
         }
@@ -88,7 +139,10 @@ mod tests {
         let m = &f["linux"]["memoryPolicy"];
         let plan = |mode: &str, flags: Vec<String>| {
             let nodes = (!matches!(mode, "MPOL_DEFAULT" | "MPOL_LOCAL")).then(|| "0".to_string());
-            let linux = crate::spec::Linux { memory_policy: Some(crate::spec::MemoryPolicy { mode: mode.into(), nodes, flags }), ..Default::default() };
+            let linux = crate::spec::Linux {
+                memory_policy: Some(crate::spec::MemoryPolicy { mode: mode.into(), nodes, flags }),
+                ..Default::default()
+            };
             crate::plan::attrs::plan_linux(&linux, &mut Default::default())
         };
         assert_eq!(m["modes"].as_array().unwrap().len(), 7);
@@ -102,7 +156,10 @@ mod tests {
 
     /// A config with only `linux` set (and a network namespace), as `plan::build` sees it.
     fn plan_linux(edit: impl FnOnce(&mut crate::spec::Linux)) -> Result<(crate::plan::Plan, Vec<String>), String> {
-        let mut linux = crate::spec::Linux { namespaces: vec![crate::spec::Namespace { kind: "network".into(), path: None }], ..Default::default() };
+        let mut linux = crate::spec::Linux {
+            namespaces: vec![crate::spec::Namespace { kind: "network".into(), path: None }],
+            ..Default::default()
+        };
         edit(&mut linux);
         let spec = crate::spec::Spec {
             oci_version: "1.3.0".into(),
@@ -122,8 +179,13 @@ mod tests {
             l.net_devices.insert("eth9".into(), crate::spec::NetDevice { name: Some("ctr0".into()) });
         })
         .unwrap();
-        let planned = plan.net_devices.is_some_and(|p| p.moves.iter().any(|m| m.host_name == "eth9" && m.container_name == "ctr0"));
-        assert_eq!(enabled, planned, "features says netDevices enabled={enabled}, the plan moves the device: {planned}");
+        let planned = plan
+            .net_devices
+            .is_some_and(|p| p.moves.iter().any(|m| m.host_name == "eth9" && m.container_name == "ctr0"));
+        assert_eq!(
+            enabled, planned,
+            "features says netDevices enabled={enabled}, the plan moves the device: {planned}"
+        );
     }
 
     #[test]
@@ -136,10 +198,14 @@ mod tests {
             plan_linux(move |l| l.intel_rdt = Some(value))
         };
         // enabled: the classic schema fields are applied, not refused.
-        assert_eq!(flag("enabled"), rdt_config(r#"{"closID":"c","l3CacheSchema":"L3:0=ff","memBwSchema":"MB:0=50"}"#).is_ok());
+        assert_eq!(
+            flag("enabled"),
+            rdt_config(r#"{"closID":"c","l3CacheSchema":"L3:0=ff","memBwSchema":"MB:0=50"}"#).is_ok()
+        );
         assert_eq!(flag("schemata"), rdt_config(r#"{"closID":"c","schemata":["L3:0=ff"]}"#).is_ok());
         // monitoring: taken without the warning that says it is ignored.
-        let monitored = rdt_config(r#"{"enableMonitoring":true}"#).is_ok_and(|(_, w)| !w.iter().any(|w| w.contains("intelRdt")));
+        let monitored =
+            rdt_config(r#"{"enableMonitoring":true}"#).is_ok_and(|(_, w)| !w.iter().any(|w| w.contains("intelRdt")));
         assert_eq!(flag("monitoring"), monitored);
     }
 
@@ -147,10 +213,24 @@ mod tests {
     fn the_memory_policy_list_is_the_specs_whole_list_and_nothing_else_plans() {
         let f = features();
         let m = &f["linux"]["memoryPolicy"];
-        let names = |v: &serde_json::Value| -> Vec<String> { v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect() };
-        let plan = |mode: &str, flags: Vec<String>| plan_linux(|l| l.memory_policy = Some(crate::spec::MemoryPolicy { mode: mode.into(), nodes: Some("0".into()), flags }));
+        let names = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+        };
+        let plan = |mode: &str, flags: Vec<String>| {
+            plan_linux(|l| {
+                l.memory_policy = Some(crate::spec::MemoryPolicy { mode: mode.into(), nodes: Some("0".into()), flags })
+            })
+        };
         // config-linux.md "Memory policy": every mode and flag the spec lists is advertised.
-        for mode in ["MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL"] {
+        for mode in [
+            "MPOL_DEFAULT",
+            "MPOL_BIND",
+            "MPOL_INTERLEAVE",
+            "MPOL_WEIGHTED_INTERLEAVE",
+            "MPOL_PREFERRED",
+            "MPOL_PREFERRED_MANY",
+            "MPOL_LOCAL",
+        ] {
             assert!(names(&m["modes"]).iter().any(|n| n == mode), "{mode} is not advertised");
         }
         for flag in ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"] {

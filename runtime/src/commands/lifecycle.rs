@@ -104,7 +104,8 @@ pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<(), Error> 
         signal_cgroup(&st, signal);
     } else {
         let fd = init_pidfd(&st).ok_or_else(|| Error::Usage("container not running".into()))?;
-        oxsys::pidfd_send_signal(fd.as_fd(), signal).map_err(|e| Error::sys(format!("signal {signal} to pid {}", st.pid), e))?;
+        oxsys::pidfd_send_signal(fd.as_fd(), signal)
+            .map_err(|e| Error::sys(format!("signal {signal} to pid {}", st.pid), e))?;
     }
     // A frozen task handles no signal until thawed; SIGKILL of a paused container must take effect.
     if status == Status::Paused && signal == libc::SIGKILL {
@@ -201,7 +202,8 @@ pub fn destroy(dir: StateDir, st: &State) -> Result<(), Error> {
     if !stragglers.is_empty() {
         wait_cgroup_empty(st);
     }
-    let removed = if st.systemd_cgroup { cgroups::remove_systemd(&st.cgroup) } else { cgroups::remove(&st.cgroup, None) };
+    let removed =
+        if st.systemd_cgroup { cgroups::remove_systemd(&st.cgroup) } else { cgroups::remove(&st.cgroup, None) };
     if let Some(hooks) = st.hooks.as_ref().filter(|h| !h.poststop.is_empty()) {
         let json = hook_state(st, Status::Stopped);
         for e in crate::hooks::run_each("poststop", &hooks.poststop, &json) {

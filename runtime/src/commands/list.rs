@@ -45,7 +45,11 @@ fn table(rows: &[serde_json::Value]) -> String {
     lines
         .iter()
         .map(|l| {
-            let cells: Vec<String> = l.iter().enumerate().map(|(i, c)| if i == 5 { c.clone() } else { format!("{c:<w$}", w = widths[i] + 3) }).collect();
+            let cells: Vec<String> = l
+                .iter()
+                .enumerate()
+                .map(|(i, c)| if i == 5 { c.clone() } else { format!("{c:<w$}", w = widths[i] + 3) })
+                .collect();
             format!("{}\n", cells.concat())
         })
         .collect()

@@ -1,9 +1,9 @@
 //! One module per group of runc verbs; each is thin and calls into the library.
-pub mod lifecycle;
-pub mod list;
-pub mod run;
-pub mod spec;
 pub mod exec;
 pub mod features;
+pub mod lifecycle;
+pub mod list;
 pub mod operate;
+pub mod run;
+pub mod spec;
 pub mod tty;

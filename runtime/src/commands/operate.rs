@@ -64,7 +64,10 @@ fn ps_table(pids: &[i32], ps_args: &[String]) -> Result<String, Error> {
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
     let header = lines.next().unwrap_or_default();
-    let pid_col = header.split_whitespace().position(|c| c == "PID").ok_or_else(|| Error::Usage("ps output has no PID column".into()))?;
+    let pid_col = header
+        .split_whitespace()
+        .position(|c| c == "PID")
+        .ok_or_else(|| Error::Usage("ps output has no PID column".into()))?;
     let mut result = format!("{header}\n");
     for line in lines {
         let pid = line.split_whitespace().nth(pid_col).and_then(|p| p.parse::<i32>().ok());
@@ -104,7 +107,11 @@ pub fn update(root: &Path, a: &UpdateArgs) -> Result<(), Error> {
 
 /// On v1, memory.limit_in_bytes may not exceed memory.memsw.limit_in_bytes: when the new limit
 /// is above the current memsw value, memsw must be raised first.
-fn order_for_update(mut writes: Vec<resources::Write>, layout: &Layout, dirs: &crate::state::CgroupDirs) -> Vec<resources::Write> {
+fn order_for_update(
+    mut writes: Vec<resources::Write>,
+    layout: &Layout,
+    dirs: &crate::state::CgroupDirs,
+) -> Vec<resources::Write> {
     let pos = |ws: &[resources::Write], f: &str| ws.iter().position(|w| w.file == f);
     if let (Some(l), Some(s)) = (pos(&writes, "memory.limit_in_bytes"), pos(&writes, "memory.memsw.limit_in_bytes")) {
         let current_swap = stats::dir_of(layout, dirs, "memory")
@@ -141,8 +148,13 @@ fn update_resources(a: &UpdateArgs) -> Result<Resources, Error> {
         m.reservation = reservation.or(m.reservation);
         m.swap = swap.or(m.swap);
     }
-    let cpu_flags = a.cpu_share.is_some() || a.cpu_quota.is_some() || a.cpu_period.is_some() || a.cpu_rt_period.is_some()
-        || a.cpu_rt_runtime.is_some() || a.cpuset_cpus.is_some() || a.cpuset_mems.is_some();
+    let cpu_flags = a.cpu_share.is_some()
+        || a.cpu_quota.is_some()
+        || a.cpu_period.is_some()
+        || a.cpu_rt_period.is_some()
+        || a.cpu_rt_runtime.is_some()
+        || a.cpuset_cpus.is_some()
+        || a.cpuset_mems.is_some();
     if cpu_flags {
         let c = res.cpu.get_or_insert_with(Cpu::default);
         c.shares = a.cpu_share.or(c.shares);
@@ -240,11 +252,18 @@ mod tests {
     /// pause/resume through a fake cgroup tree: v2 writes cgroup.freeze, v1 freezer.state.
     #[test]
     fn freeze_and_thaw_on_fake_v1_and_v2_trees() {
-        for (v2, file, frozen, thawed) in [(true, "cgroup.freeze", "1", "0"), (false, "freezer.state", "FROZEN", "THAWED")] {
+        for (v2, file, frozen, thawed) in
+            [(true, "cgroup.freeze", "1", "0"), (false, "freezer.state", "FROZEN", "THAWED")]
+        {
             let tmp = tempfile::tempdir().unwrap();
             let dir = tmp.path().to_path_buf();
             std::fs::write(dir.join(file), thawed).unwrap();
-            let dirs = crate::state::CgroupDirs { dirs: vec![dir.clone()], freezer: Some(dir.clone()), freezer_v2: v2, ..Default::default() };
+            let dirs = crate::state::CgroupDirs {
+                dirs: vec![dir.clone()],
+                freezer: Some(dir.clone()),
+                freezer_v2: v2,
+                ..Default::default()
+            };
             assert!(!cgroups::is_frozen(&dirs));
             freeze_and_wait(&dirs).unwrap();
             assert_eq!(std::fs::read_to_string(dir.join(file)).unwrap().trim(), frozen);

@@ -27,7 +27,13 @@ pub fn run(root: &Path, req: &CreateRequest, detach: bool, keep: bool) -> Result
         mask.thread_block().map_err(|e| Error::sys("block signals", e))?;
     }
     // A terminal without a console socket: init sent the pty master before it became ready.
-    let relay = match created.relay_end.as_ref().map(tty::receive_master).transpose().and_then(|m| m.map(tty::start).transpose()) {
+    let relay = match created
+        .relay_end
+        .as_ref()
+        .map(tty::receive_master)
+        .transpose()
+        .and_then(|m| m.map(tty::start).transpose())
+    {
         Ok(r) => r,
         Err(e) => {
             let _ = cleanup(root, &id);
@@ -63,7 +69,16 @@ fn cleanup(root: &Path, id: &str) -> Result<(), Error> {
 
 pub fn forwarded_signals() -> SigSet {
     let mut set = SigSet::empty();
-    for s in [Signal::SIGCHLD, Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGWINCH] {
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGWINCH,
+    ] {
         set.add(s);
     }
     set

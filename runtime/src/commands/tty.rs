@@ -12,7 +12,8 @@ use std::thread::JoinHandle;
 
 /// A socket pair standing in for a console socket: (the process's end, ours).
 pub fn socket_pair() -> Result<(OwnedFd, OwnedFd), Error> {
-    socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC).map_err(|e| Error::sys("console socketpair", e))
+    socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
+        .map_err(|e| Error::sys("console socketpair", e))
 }
 
 /// The pty master the process sent (before it exec'd, so it is already queued).
@@ -20,7 +21,8 @@ pub fn receive_master(ours: &OwnedFd) -> Result<OwnedFd, Error> {
     let mut buf = [0u8; 256];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(ours.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC).map_err(|e| Error::sys("receive pty master", e))?;
+    let msg = recvmsg::<()>(ours.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
+        .map_err(|e| Error::sys("receive pty master", e))?;
     let cmsgs = msg.cmsgs().map_err(|e| Error::sys("receive pty master", e))?;
     for c in cmsgs {
         if let ControlMessageOwned::ScmRights(fds) = c {

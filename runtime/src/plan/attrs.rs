@@ -122,9 +122,20 @@ fn plan_scheduler(s: &Scheduler) -> Result<SchedPlan, String> {
         return Err(format!("process.scheduler: a priority is only for SCHED_FIFO or SCHED_RR, not {}", s.policy));
     }
     if s.policy != "SCHED_DEADLINE" && (s.runtime != 0 || s.deadline != 0 || s.period != 0) {
-        return Err(format!("process.scheduler: runtime, deadline and period are only for SCHED_DEADLINE, not {}", s.policy));
+        return Err(format!(
+            "process.scheduler: runtime, deadline and period are only for SCHED_DEADLINE, not {}",
+            s.policy
+        ));
     }
-    Ok(SchedPlan { policy, flags, nice: s.nice, priority: s.priority as u32, runtime: s.runtime, deadline: s.deadline, period: s.period })
+    Ok(SchedPlan {
+        policy,
+        flags,
+        nice: s.nice,
+        priority: s.priority as u32,
+        runtime: s.runtime,
+        deadline: s.deadline,
+        period: s.period,
+    })
 }
 
 fn plan_affinity(a: &ExecCpuAffinity) -> Result<CpuAffinity, String> {
@@ -222,7 +233,11 @@ mod tests {
     use super::*;
 
     fn mempolicy(mode: &str, nodes: Option<&str>, flags: &[&str]) -> Result<MemPolicy, String> {
-        plan_memory_policy(&MemoryPolicy { mode: mode.into(), nodes: nodes.map(Into::into), flags: flags.iter().map(|f| f.to_string()).collect() })
+        plan_memory_policy(&MemoryPolicy {
+            mode: mode.into(),
+            nodes: nodes.map(Into::into),
+            flags: flags.iter().map(|f| f.to_string()).collect(),
+        })
     }
 
     #[test]
@@ -253,7 +268,9 @@ mod tests {
         assert_eq!(mempolicy("MPOL_BIND", Some("0-3,7"), &[]).unwrap().nodes, vec![0b1000_1111]);
         assert_eq!(mempolicy("MPOL_BIND", Some("64"), &[]).unwrap().nodes, vec![0, 1]);
         assert_eq!(mempolicy("MPOL_PREFERRED", None, &[]).unwrap().nodes, Vec::<u64>::new());
-        for (flag, bit) in [("MPOL_F_NUMA_BALANCING", 1 << 13), ("MPOL_F_RELATIVE_NODES", 1 << 14), ("MPOL_F_STATIC_NODES", 1 << 15)] {
+        for (flag, bit) in
+            [("MPOL_F_NUMA_BALANCING", 1 << 13), ("MPOL_F_RELATIVE_NODES", 1 << 14), ("MPOL_F_STATIC_NODES", 1 << 15)]
+        {
             assert_eq!(mempolicy("MPOL_BIND", Some("0"), &[flag]).unwrap().mode_and_flags, 2 | bit, "{flag}");
         }
     }
@@ -296,9 +313,33 @@ mod tests {
         let fifo = Scheduler { priority: 10, ..sched("SCHED_FIFO") };
         assert_eq!(plan_scheduler(&fifo).unwrap(), SchedPlan { policy: 1, priority: 10, ..SchedPlan::default() });
         assert_eq!(plan_scheduler(&Scheduler { priority: 99, ..sched("SCHED_RR") }).unwrap().policy, 2);
-        let dl = Scheduler { runtime: 10_000_000, deadline: 30_000_000, period: 30_000_000, flags: vec!["SCHED_FLAG_RESET_ON_FORK".into()], ..sched("SCHED_DEADLINE") };
-        assert_eq!(plan_scheduler(&dl).unwrap(), SchedPlan { policy: 6, flags: 1, runtime: 10_000_000, deadline: 30_000_000, period: 30_000_000, ..SchedPlan::default() });
-        let all_flags = ["SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_RECLAIM", "SCHED_FLAG_DL_OVERRUN", "SCHED_FLAG_KEEP_POLICY", "SCHED_FLAG_KEEP_PARAMS", "SCHED_FLAG_UTIL_CLAMP_MIN", "SCHED_FLAG_UTIL_CLAMP_MAX"];
+        let dl = Scheduler {
+            runtime: 10_000_000,
+            deadline: 30_000_000,
+            period: 30_000_000,
+            flags: vec!["SCHED_FLAG_RESET_ON_FORK".into()],
+            ..sched("SCHED_DEADLINE")
+        };
+        assert_eq!(
+            plan_scheduler(&dl).unwrap(),
+            SchedPlan {
+                policy: 6,
+                flags: 1,
+                runtime: 10_000_000,
+                deadline: 30_000_000,
+                period: 30_000_000,
+                ..SchedPlan::default()
+            }
+        );
+        let all_flags = [
+            "SCHED_FLAG_RESET_ON_FORK",
+            "SCHED_FLAG_RECLAIM",
+            "SCHED_FLAG_DL_OVERRUN",
+            "SCHED_FLAG_KEEP_POLICY",
+            "SCHED_FLAG_KEEP_PARAMS",
+            "SCHED_FLAG_UTIL_CLAMP_MIN",
+            "SCHED_FLAG_UTIL_CLAMP_MAX",
+        ];
         let flagged = Scheduler { flags: all_flags.iter().map(|f| f.to_string()).collect(), ..sched("SCHED_OTHER") };
         assert_eq!(plan_scheduler(&flagged).unwrap().flags, 0x7f);
         assert_eq!(plan_scheduler(&Scheduler { nice: -20, ..sched("SCHED_OTHER") }).unwrap().nice, -20);
@@ -318,7 +359,12 @@ mod tests {
 
     #[test]
     fn personality_domains_and_no_flags() {
-        let p = |domain: &str, flags: &[&str]| plan_personality(&Personality { domain: domain.into(), flags: flags.iter().map(|f| f.to_string()).collect() });
+        let p = |domain: &str, flags: &[&str]| {
+            plan_personality(&Personality {
+                domain: domain.into(),
+                flags: flags.iter().map(|f| f.to_string()).collect(),
+            })
+        };
         assert_eq!(p("LINUX", &[]).unwrap(), 0);
         assert_eq!(p("LINUX32", &[]).unwrap(), 8);
         assert!(p("LINUX64", &[]).unwrap_err().contains("unknown domain"));
@@ -327,8 +373,13 @@ mod tests {
 
     #[test]
     fn exec_cpu_affinity_lists_and_empty_means_unchanged() {
-        let a = |initial: Option<&str>, fin: Option<&str>| plan_affinity(&ExecCpuAffinity { initial: initial.map(Into::into), final_cpus: fin.map(Into::into) });
-        assert_eq!(a(Some("1"), Some("0-1")).unwrap(), CpuAffinity { initial: Some(vec![1]), final_cpus: Some(vec![0, 1]) });
+        let a = |initial: Option<&str>, fin: Option<&str>| {
+            plan_affinity(&ExecCpuAffinity { initial: initial.map(Into::into), final_cpus: fin.map(Into::into) })
+        };
+        assert_eq!(
+            a(Some("1"), Some("0-1")).unwrap(),
+            CpuAffinity { initial: Some(vec![1]), final_cpus: Some(vec![0, 1]) }
+        );
         assert_eq!(a(Some(""), None).unwrap(), CpuAffinity::default());
         assert!(a(Some("1-0"), None).unwrap_err().starts_with("process.execCPUAffinity.initial"));
         assert!(a(None, Some("x")).unwrap_err().starts_with("process.execCPUAffinity.final"));
@@ -354,6 +405,9 @@ mod tests {
         .unwrap();
         plan_linux(&linux, &mut attrs).unwrap();
         assert_eq!(attrs.personality, Some(8));
-        assert_eq!(attrs.memory_policy, Some(MemPolicy { name: "MPOL_INTERLEAVE".into(), mode_and_flags: 3 | 1 << 15, nodes: vec![0b1100] }));
+        assert_eq!(
+            attrs.memory_policy,
+            Some(MemPolicy { name: "MPOL_INTERLEAVE".into(), mode_and_flags: 3 | 1 << 15, nodes: vec![0b1100] })
+        );
     }
 }

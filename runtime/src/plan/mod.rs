@@ -103,11 +103,7 @@ pub fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Re
     if spec.domainname.as_deref().is_some_and(|h| !h.is_empty()) && !namespaces.has(NsKind::Uts) {
         return Err("unable to set domainname without a private UTS namespace".into());
     }
-    let mounts = spec
-        .mounts
-        .iter()
-        .map(|m| mounts::plan_mount(m, bundle))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mounts = spec.mounts.iter().map(|m| mounts::plan_mount(m, bundle)).collect::<Result<Vec<_>, _>>()?;
     let devices = mounts::plan_devices(&linux.devices)?;
     let net_devices = netdev::plan_net_devices(&linux.net_devices, &namespaces)?;
     let sysctl = linux
@@ -160,7 +156,11 @@ pub fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Re
 /// under it). What would have to change mounts that are not the container's own is refused, as
 /// runc refuses masked and read-only paths there: a read-only root (a remount of the mount that
 /// holds the bundle) and a rootfs propagation (a change to the runtime's own mounts).
-fn check_root_without_mount_namespace(spec: &Spec, linux: &crate::spec::Linux, ns: &NamespacePlan) -> Result<(), String> {
+fn check_root_without_mount_namespace(
+    spec: &Spec,
+    linux: &crate::spec::Linux,
+    ns: &NamespacePlan,
+) -> Result<(), String> {
     if ns.has(NsKind::Mount) {
         return Ok(());
     }
@@ -168,7 +168,9 @@ fn check_root_without_mount_namespace(spec: &Spec, linux: &crate::spec::Linux, n
         return Err("maskedPaths and readonlyPaths need a mount namespace (unable to restrict paths in the runtime's mount table)".into());
     }
     if spec.root.as_ref().is_some_and(|r| r.readonly) {
-        return Err("root.readonly needs a mount namespace (it would remount the runtime's own mount of the rootfs)".into());
+        return Err(
+            "root.readonly needs a mount namespace (it would remount the runtime's own mount of the rootfs)".into()
+        );
     }
     if linux.rootfs_propagation.as_deref().is_some_and(|p| !p.is_empty()) {
         return Err("rootfsPropagation needs a mount namespace (it would change the runtime's own mounts)".into());
@@ -205,7 +207,8 @@ fn check_hooks(hooks: &crate::spec::Hooks) -> Result<(), String> {
 pub fn process_plan(process: &crate::spec::Process) -> Result<(ProcessPlan, Vec<String>), String> {
     let supported = caps::runtime::thread_all_supported();
     let caps = CapPlan::from_spec(process.capabilities.as_ref(), &supported);
-    let warnings = caps.unknown.iter().map(|name| format!("ignoring unknown or unavailable capability {name:?}")).collect();
+    let warnings =
+        caps.unknown.iter().map(|name| format!("ignoring unknown or unavailable capability {name:?}")).collect();
     let plan = ProcessPlan {
         args: process.args.clone(),
         env: process.env.clone(),
@@ -241,11 +244,23 @@ fn check_terminal(terminal: bool, options: &CreateOptions) -> Result<(), String>
 
 /// Checks that a sysctl belongs to a namespace the container owns and returns its /proc/sys path.
 pub fn plan_sysctl(key: &str, ns: &NamespacePlan) -> Result<String, String> {
-    if key.is_empty() || key.contains('/') && key.contains('.') || key.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
+    if key.is_empty()
+        || key.contains('/') && key.contains('.')
+        || key.split(['.', '/']).any(|c| c.is_empty() || c == "..")
+    {
         return Err(format!("invalid sysctl {key:?}"));
     }
     let path = key.replace('.', "/");
-    let ipc = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
+    let ipc = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
     let allowed = if ipc.contains(&key) || key.starts_with("fs.mqueue.") {
         ns.has(NsKind::Ipc)
     } else if key.starts_with("net.") {
@@ -363,7 +378,9 @@ mod tests {
     #[test]
     fn private_root_propagation_needs_pivot_root_as_in_runc() {
         let no_pivot = CreateOptions { no_pivot: true, ..CreateOptions::default() };
-        for (value, ok) in [("private", false), ("rprivate", false), ("slave", true), ("shared", true), ("unbindable", true)] {
+        for (value, ok) in
+            [("private", false), ("rprivate", false), ("slave", true), ("shared", true), ("unbindable", true)]
+        {
             let mut s = spec();
             s.linux.as_mut().unwrap().rootfs_propagation = Some(value.into());
             assert_eq!(build(&s, Path::new("/b"), "c", no_pivot.clone()).is_ok(), ok, "{value}");
@@ -403,7 +420,10 @@ mod tests {
     #[test]
     fn start_container_hooks_without_env_get_the_process_env() {
         use crate::spec::Hook;
-        let mut hooks = vec![Hook { path: "/a".into(), ..Hook::default() }, Hook { path: "/b".into(), env: vec!["OWN=1".into()], ..Hook::default() }];
+        let mut hooks = vec![
+            Hook { path: "/a".into(), ..Hook::default() },
+            Hook { path: "/b".into(), env: vec!["OWN=1".into()], ..Hook::default() },
+        ];
         inherit_process_env(&mut hooks, &["PATH=/bin".into(), "X=y".into()]);
         assert_eq!(hooks[0].env, ["PATH=/bin", "X=y"]);
         assert_eq!(hooks[1].env, ["OWN=1"], "a hook's own env wins");

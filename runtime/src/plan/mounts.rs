@@ -185,11 +185,7 @@ pub fn plan_mount(m: &Mount, bundle: &std::path::Path) -> Result<MountOp, String
     if m.destination.is_empty() {
         return Err("mount with an empty destination".into());
     }
-    let dest = if m.destination.starts_with('/') {
-        m.destination.clone()
-    } else {
-        format!("/{}", m.destination)
-    };
+    let dest = if m.destination.starts_with('/') { m.destination.clone() } else { format!("/{}", m.destination) };
     if dest.split('/').any(|c| c == "..") {
         return Err(format!("mount destination {:?} contains '..'", m.destination));
     }
@@ -432,31 +428,85 @@ mod tests {
     #[test]
     fn recursive_options_become_mount_setattr_bits_not_data() {
         use oxsys::mount_attr::attr;
-        let op = plan_mount(&mount("/d", "bind", "/srv", &["rbind", "rro", "rnosuid", "rnodev", "rnoexec", "rnosymfollow", "rnodiratime"]), Path::new("/b")).unwrap();
-        assert_eq!(op.recursive, RecursiveAttr { set: attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC | attr::NOSYMFOLLOW | attr::NODIRATIME, clear: 0 });
+        let op = plan_mount(
+            &mount(
+                "/d",
+                "bind",
+                "/srv",
+                &["rbind", "rro", "rnosuid", "rnodev", "rnoexec", "rnosymfollow", "rnodiratime"],
+            ),
+            Path::new("/b"),
+        )
+        .unwrap();
+        assert_eq!(
+            op.recursive,
+            RecursiveAttr {
+                set: attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC | attr::NOSYMFOLLOW | attr::NODIRATIME,
+                clear: 0
+            }
+        );
         assert!(op.data.is_empty() && op.flags.is_empty(), "{op:?}");
         // The last of a pair wins; the opposite forms clear.
-        let op = plan_mount(&mount("/d", "bind", "/srv", &["rro", "rrw", "rsuid", "rdev", "rexec", "rsymfollow", "rdiratime"]), Path::new("/b")).unwrap();
-        assert_eq!(op.recursive, RecursiveAttr { set: 0, clear: attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC | attr::NOSYMFOLLOW | attr::NODIRATIME });
+        let op = plan_mount(
+            &mount("/d", "bind", "/srv", &["rro", "rrw", "rsuid", "rdev", "rexec", "rsymfollow", "rdiratime"]),
+            Path::new("/b"),
+        )
+        .unwrap();
+        assert_eq!(
+            op.recursive,
+            RecursiveAttr {
+                set: 0,
+                clear: attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC | attr::NOSYMFOLLOW | attr::NODIRATIME
+            }
+        );
         // An atime mode is set as a whole: the kernel wants the whole mask cleared with it.
-        for (opt, mode) in [("rnoatime", attr::NOATIME), ("rstrictatime", attr::STRICTATIME), ("rrelatime", attr::RELATIME), ("ratime", attr::RELATIME), ("rnostrictatime", attr::RELATIME), ("rnorelatime", attr::STRICTATIME)] {
+        for (opt, mode) in [
+            ("rnoatime", attr::NOATIME),
+            ("rstrictatime", attr::STRICTATIME),
+            ("rrelatime", attr::RELATIME),
+            ("ratime", attr::RELATIME),
+            ("rnostrictatime", attr::RELATIME),
+            ("rnorelatime", attr::STRICTATIME),
+        ] {
             let op = plan_mount(&mount("/d", "tmpfs", "tmpfs", &[opt]), Path::new("/b")).unwrap();
             assert_eq!(op.recursive, RecursiveAttr { set: mode, clear: attr::ATIME_MASK }, "{opt}");
         }
-        assert!(plan_mount(&mount("/d", "bind", "/srv", &["rbind", "ro"]), Path::new("/b")).unwrap().recursive.is_empty());
+        assert!(plan_mount(&mount("/d", "bind", "/srv", &["rbind", "ro"]), Path::new("/b"))
+            .unwrap()
+            .recursive
+            .is_empty());
     }
 
     #[test]
     fn root_propagation_keeps_the_rootfs_parent_unshared_and_sets_the_rest_on_the_new_root() {
         use MsFlags as F;
         let plan = |v| root_propagation(v).unwrap();
-        assert_eq!(plan(None), RootPropagation { namespace: F::MS_SLAVE | F::MS_REC, parent: F::MS_PRIVATE, on_new_root: None });
-        assert_eq!(plan(Some("slave")), RootPropagation { namespace: F::MS_SLAVE, parent: F::MS_SLAVE, on_new_root: None });
+        assert_eq!(
+            plan(None),
+            RootPropagation { namespace: F::MS_SLAVE | F::MS_REC, parent: F::MS_PRIVATE, on_new_root: None }
+        );
+        assert_eq!(
+            plan(Some("slave")),
+            RootPropagation { namespace: F::MS_SLAVE, parent: F::MS_SLAVE, on_new_root: None }
+        );
         assert_eq!(plan(Some("rslave")).parent, F::MS_SLAVE);
-        assert_eq!(plan(Some("private")), RootPropagation { namespace: F::MS_PRIVATE, parent: F::MS_PRIVATE, on_new_root: None });
-        assert_eq!(plan(Some("shared")), RootPropagation { namespace: F::MS_SHARED, parent: F::MS_PRIVATE, on_new_root: Some(F::MS_SHARED) });
+        assert_eq!(
+            plan(Some("private")),
+            RootPropagation { namespace: F::MS_PRIVATE, parent: F::MS_PRIVATE, on_new_root: None }
+        );
+        assert_eq!(
+            plan(Some("shared")),
+            RootPropagation { namespace: F::MS_SHARED, parent: F::MS_PRIVATE, on_new_root: Some(F::MS_SHARED) }
+        );
         assert_eq!(plan(Some("rshared")).on_new_root, Some(F::MS_SHARED | F::MS_REC));
-        assert_eq!(plan(Some("unbindable")), RootPropagation { namespace: F::MS_SLAVE | F::MS_REC, parent: F::MS_PRIVATE, on_new_root: Some(F::MS_UNBINDABLE) });
+        assert_eq!(
+            plan(Some("unbindable")),
+            RootPropagation {
+                namespace: F::MS_SLAVE | F::MS_REC,
+                parent: F::MS_PRIVATE,
+                on_new_root: Some(F::MS_UNBINDABLE)
+            }
+        );
         assert_eq!(plan(Some("runbindable")).on_new_root, Some(F::MS_UNBINDABLE | F::MS_REC));
         for v in ["rprivate", "rslave", "runbindable", "rshared"] {
             assert!(!plan(Some(v)).parent.intersects(F::MS_SHARED | F::MS_UNBINDABLE), "{v}");
@@ -466,7 +516,14 @@ mod tests {
 
     #[test]
     fn spec_devices_replace_defaults_and_are_checked() {
-        let d = Device { kind: "c".into(), path: "/dev/null".into(), major: 1, minor: 3, file_mode: Some(0o600), ..Device::default() };
+        let d = Device {
+            kind: "c".into(),
+            path: "/dev/null".into(),
+            major: 1,
+            minor: 3,
+            file_mode: Some(0o600),
+            ..Device::default()
+        };
         let devs = plan_devices(&[d]).unwrap();
         assert_eq!(devs.len(), 6);
         assert_eq!(devs.iter().find(|n| n.path == "/dev/null").unwrap().mode, 0o600);

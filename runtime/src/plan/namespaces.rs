@@ -164,9 +164,7 @@ impl NamespacePlan {
 
 /// The text of a uid_map/gid_map file.
 pub fn id_map_text(maps: &[IdMapping]) -> String {
-    maps.iter()
-        .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
-        .collect()
+    maps.iter().map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size)).collect()
 }
 
 #[cfg(test)]
@@ -187,10 +185,7 @@ mod tests {
     #[test]
     fn new_namespaces_become_clone_flags() {
         let plan = NamespacePlan::from_spec(&linux(&[("pid", None), ("mount", None), ("network", None)])).unwrap();
-        assert_eq!(
-            plan.clone_flags(),
-            (libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWNET) as u64
-        );
+        assert_eq!(plan.clone_flags(), (libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWNET) as u64);
         assert!(!plan.needs_intermediate());
     }
 

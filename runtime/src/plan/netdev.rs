@@ -36,7 +36,10 @@ pub struct NetDevicePlan {
 /// Plans `linux.netDevices`; `None` when there is nothing to move. Refused: devices without a
 /// network namespace of the container's (they would stay in the runtime's), a name the kernel
 /// would refuse, a host name that is a template, and two devices given the same name inside.
-pub fn plan_net_devices(devices: &BTreeMap<String, NetDevice>, ns: &NamespacePlan) -> Result<Option<NetDevicePlan>, String> {
+pub fn plan_net_devices(
+    devices: &BTreeMap<String, NetDevice>,
+    ns: &NamespacePlan,
+) -> Result<Option<NetDevicePlan>, String> {
     if devices.is_empty() {
         return Ok(None);
     }
@@ -49,16 +52,24 @@ pub fn plan_net_devices(devices: &BTreeMap<String, NetDevice>, ns: &NamespacePla
     };
     let mut moves: Vec<NetDeviceMove> = Vec::new();
     for (host_name, device) in devices {
-        check_name(host_name).map_err(|why| format!("linux.netDevices: invalid network device name {host_name:?}: {why}"))?;
+        check_name(host_name)
+            .map_err(|why| format!("linux.netDevices: invalid network device name {host_name:?}: {why}"))?;
         if host_name.contains('%') {
             return Err(format!("linux.netDevices: invalid network device name {host_name:?}: a host device is named without a %d template"));
         }
         let container_name = device.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| host_name.clone());
-        check_name(&container_name).map_err(|why| format!("linux.netDevices.{host_name}.name {container_name:?} is not a valid network device name: {why}"))?;
-        check_template(&container_name).map_err(|why| format!("linux.netDevices.{host_name}.name {container_name:?} is not a valid network device name: {why}"))?;
+        check_name(&container_name).map_err(|why| {
+            format!("linux.netDevices.{host_name}.name {container_name:?} is not a valid network device name: {why}")
+        })?;
+        check_template(&container_name).map_err(|why| {
+            format!("linux.netDevices.{host_name}.name {container_name:?} is not a valid network device name: {why}")
+        })?;
         let is_template = container_name.contains('%');
         if let Some(other) = moves.iter().find(|m| !is_template && m.container_name == container_name) {
-            return Err(format!("linux.netDevices: {:?} and {host_name:?} would both be named {container_name:?} in the container", other.host_name));
+            return Err(format!(
+                "linux.netDevices: {:?} and {host_name:?} would both be named {container_name:?} in the container",
+                other.host_name
+            ));
         }
         moves.push(NetDeviceMove { host_name: host_name.clone(), container_name });
     }
@@ -99,7 +110,10 @@ mod tests {
 
     fn ns(entries: &[(&str, Option<&str>)]) -> NamespacePlan {
         let linux = Linux {
-            namespaces: entries.iter().map(|(k, p)| Namespace { kind: k.to_string(), path: p.map(Into::into) }).collect(),
+            namespaces: entries
+                .iter()
+                .map(|(k, p)| Namespace { kind: k.to_string(), path: p.map(Into::into) })
+                .collect(),
             ..Linux::default()
         };
         NamespacePlan::from_spec(&linux).unwrap()
@@ -128,7 +142,8 @@ mod tests {
 
     #[test]
     fn the_devices_go_to_a_joined_namespace_by_its_path() {
-        let p = plan_net_devices(&devices(&[("d0", None)]), &ns(&[("network", Some("/run/netns/x"))])).unwrap().unwrap();
+        let p =
+            plan_net_devices(&devices(&[("d0", None)]), &ns(&[("network", Some("/run/netns/x"))])).unwrap().unwrap();
         assert_eq!(p.target, NetnsTarget::Joined("/run/netns/x".into()));
     }
 
@@ -143,9 +158,27 @@ mod tests {
         for good in ["a", "eth0", "123456789012345", "veth-x_y.z", "e%d", "%d", "ab%dcd"] {
             assert!(plan(&[("d0", Some(good))]).is_ok(), "{good:?} must be accepted");
         }
-        for bad in ["1234567890123456", ".", "..", "a/b", "a:1", "a b", "a\tb", "a\nb", "a\u{a0}b", "a\0b", "e%", "e%s", "%d%d", "a%%d"] {
+        for bad in [
+            "1234567890123456",
+            ".",
+            "..",
+            "a/b",
+            "a:1",
+            "a b",
+            "a\tb",
+            "a\nb",
+            "a\u{a0}b",
+            "a\0b",
+            "e%",
+            "e%s",
+            "%d%d",
+            "a%%d",
+        ] {
             let err = plan(&[("d0", Some(bad))]).unwrap_err();
-            assert!(err.contains("linux.netDevices.d0.name") && err.contains("not a valid network device name"), "{bad:?}: {err}");
+            assert!(
+                err.contains("linux.netDevices.d0.name") && err.contains("not a valid network device name"),
+                "{bad:?}: {err}"
+            );
         }
         for bad in ["", "1234567890123456", "..", "a/b", "a:b", "a b", "e%d"] {
             let err = plan(&[(bad, None)]).unwrap_err();

@@ -96,9 +96,7 @@ pub fn plan_rlimits(rlimits: &[Rlimit]) -> Result<Vec<RlimitOp>, String> {
 /// The value of `name` in an environment list (`KEY=value` strings); the last one wins, like a
 /// shell's export.
 pub fn env_get<'a>(env: &'a [String], name: &str) -> Option<&'a str> {
-    env.iter()
-        .rev()
-        .find_map(|e| e.strip_prefix(name).and_then(|rest| rest.strip_prefix('=')))
+    env.iter().rev().find_map(|e| e.strip_prefix(name).and_then(|rest| rest.strip_prefix('=')))
 }
 
 /// The home directory of `uid` in an /etc/passwd text, as runc fills in HOME.

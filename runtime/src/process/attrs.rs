@@ -17,7 +17,8 @@ use nix::unistd::Pid;
 /// process may not fork (nothing here does).
 pub fn apply(attrs: &ProcessAttrs) -> Result<(), InitError> {
     if let Some(persona) = attrs.personality {
-        oxsys::sched::set_personality(persona).map_err(|e| InitError::sys(format!("set personality {persona:#x}"), e))?;
+        oxsys::sched::set_personality(persona)
+            .map_err(|e| InitError::sys(format!("set personality {persona:#x}"), e))?;
     }
     if let Some(m) = &attrs.memory_policy {
         oxsys::sched::set_memory_policy(m.mode_and_flags, &m.nodes)
@@ -38,7 +39,8 @@ pub fn apply(attrs: &ProcessAttrs) -> Result<(), InitError> {
             period: s.period,
             ..Default::default()
         };
-        oxsys::sched::set_sched_attr(&attr).map_err(|e| InitError::sys(format!("set scheduler policy {} (sched_setattr)", s.policy), e))?;
+        oxsys::sched::set_sched_attr(&attr)
+            .map_err(|e| InitError::sys(format!("set scheduler policy {} (sched_setattr)", s.policy), e))?;
     }
     Ok(())
 }
@@ -47,7 +49,8 @@ pub fn apply(attrs: &ProcessAttrs) -> Result<(), InitError> {
 pub fn apply_final_affinity(attrs: &ProcessAttrs) -> Result<(), InitError> {
     let Some(cpus) = &attrs.cpu_affinity.final_cpus else { return Ok(()) };
     let set = cpu_set(cpus).map_err(|e| InitError::sys("execCPUAffinity.final", e))?;
-    sched_setaffinity(Pid::from_raw(0), &set).map_err(|e| InitError::sys(format!("set final CPU affinity {}", list_text(cpus)), e))
+    sched_setaffinity(Pid::from_raw(0), &set)
+        .map_err(|e| InitError::sys(format!("set final CPU affinity {}", list_text(cpus)), e))
 }
 
 /// execCPUAffinity.initial on the calling thread, so the process cloned next is born with it;
@@ -61,7 +64,8 @@ impl InitialAffinity {
         let Some(cpus) = &attrs.cpu_affinity.initial else { return Ok(InitialAffinity { previous: None }) };
         let previous = sched_getaffinity(Pid::from_raw(0)).map_err(|e| Error::sys("read CPU affinity", e))?;
         let set = cpu_set(cpus).map_err(|e| Error::sys("execCPUAffinity.initial", e))?;
-        sched_setaffinity(Pid::from_raw(0), &set).map_err(|e| Error::sys(format!("set initial CPU affinity {}", list_text(cpus)), e))?;
+        sched_setaffinity(Pid::from_raw(0), &set)
+            .map_err(|e| Error::sys(format!("set initial CPU affinity {}", list_text(cpus)), e))?;
         crate::logging::debug(&format!("exec: initial CPU affinity {}", list_text(cpus)));
         Ok(InitialAffinity { previous: Some(previous) })
     }

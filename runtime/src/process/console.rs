@@ -24,7 +24,8 @@ const PTY_SLAVE_MAJORS: std::ops::RangeInclusive<u64> = 136..=143;
 
 /// Sets up the terminal; runs after pivot_root, so the pty comes from the container's devpts.
 pub fn setup(socket: BorrowedFd<'_>, size: Option<ConsoleSize>, bind: bool) -> Result<()> {
-    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).map_err(|e| InitError::sys("open /dev/ptmx", e))?;
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(|e| InitError::sys("open /dev/ptmx", e))?;
     check_char_device(master.as_fd(), "/dev/ptmx", |rdev| rdev == makedev(PTMX_DEV.0, PTMX_DEV.1))?;
     nix::pty::grantpt(&master).map_err(|e| InitError::sys("grantpt", e))?;
     nix::pty::unlockpt(&master).map_err(|e| InitError::sys("unlockpt", e))?;
@@ -42,7 +43,8 @@ pub fn setup(socket: BorrowedFd<'_>, size: Option<ConsoleSize>, bind: bool) -> R
     let fds = [master.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     let payload = [IoSlice::new(name.as_bytes())];
-    sendmsg::<UnixAddr>(socket.as_raw_fd(), &payload, &cmsg, MsgFlags::MSG_NOSIGNAL, None).map_err(|e| InitError::sys("send pty master to console socket", e))?;
+    sendmsg::<UnixAddr>(socket.as_raw_fd(), &payload, &cmsg, MsgFlags::MSG_NOSIGNAL, None)
+        .map_err(|e| InitError::sys("send pty master to console socket", e))?;
     oxsys::set_controlling_terminal(slave.as_fd()).map_err(|e| InitError::sys("set controlling terminal", e))?;
     for n in 0..3 {
         oxsys::dup_to(slave.as_fd(), n).map(std::mem::forget).map_err(|e| InitError::sys("dup pty to stdio", e))?;
@@ -58,23 +60,33 @@ pub fn setup(socket: BorrowedFd<'_>, size: Option<ConsoleSize>, bind: bool) -> R
 /// container's file is not ours to do.
 fn bind_console(slave: BorrowedFd<'_>) -> Result<()> {
     const STEP: &str = "bind pty to /dev/console";
-    let root = crate::rootfs::open_host(std::path::Path::new("/"), libc::O_PATH | libc::O_DIRECTORY).map_err(|e| InitError::sys("open /", e))?;
+    let root = crate::rootfs::open_host(std::path::Path::new("/"), libc::O_PATH | libc::O_DIRECTORY)
+        .map_err(|e| InitError::sys("open /", e))?;
     let console = match resolve_in_root(root.as_fd(), "/dev/console", Create::File, oxsys::resolve::NO_SYMLINKS) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Err(InitError { step: STEP.into(), message: "/dev/console or /dev is a symlink in the rootfs: refusing to mount the console through it".into(), errno: Some(libc::ELOOP) });
+            return Err(InitError {
+                step: STEP.into(),
+                message: "/dev/console or /dev is a symlink in the rootfs: refusing to mount the console through it"
+                    .into(),
+                errno: Some(libc::ELOOP),
+            });
         }
         Err(e) => return Err(InitError::sys(STEP, e)),
     };
     let src = oxsys::fd_path(slave);
-    mount(Some(src.as_str()), oxsys::fd_path(console.as_fd()).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(|e| InitError::sys(STEP, e))
+    mount(Some(src.as_str()), oxsys::fd_path(console.as_fd()).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        .map_err(|e| InitError::sys(STEP, e))
 }
 
 /// The peer must be a pty slave on a devpts, whatever the container's /dev looks like.
 fn check_pty_peer(slave: BorrowedFd<'_>) -> Result<()> {
     let fs = nix::sys::statfs::fstatfs(slave).map_err(|e| InitError::sys("check pty peer", e))?;
     if fs.filesystem_type() != nix::sys::statfs::DEVPTS_SUPER_MAGIC {
-        return Err(InitError::msg("check pty peer", format!("not on a devpts filesystem (magic {:#x})", fs.filesystem_type().0)));
+        return Err(InitError::msg(
+            "check pty peer",
+            format!("not on a devpts filesystem (magic {:#x})", fs.filesystem_type().0),
+        ));
     }
     check_char_device(slave, "pty peer", |rdev| PTY_SLAVE_MAJORS.contains(&major(rdev)))
 }
@@ -84,7 +96,10 @@ fn check_char_device(fd: BorrowedFd<'_>, what: &str, want: impl Fn(libc::dev_t) 
     let is_char = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
     if !is_char || !want(st.st_rdev) {
         let (maj, min) = (major(st.st_rdev), nix::sys::stat::minor(st.st_rdev));
-        return Err(InitError::msg(format!("check {what}"), format!("not the expected pty device (mode {:o}, device {maj}:{min})", st.st_mode)));
+        return Err(InitError::msg(
+            format!("check {what}"),
+            format!("not the expected pty device (mode {:o}, device {maj}:{min})", st.st_mode),
+        ));
     }
     Ok(())
 }

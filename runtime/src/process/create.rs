@@ -77,7 +77,8 @@ impl Drop for Cleanup {
 
 /// Runs the create sequence. Returns once init waits at the start barrier.
 pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
-    let bundle = std::fs::canonicalize(&req.bundle).map_err(|e| Error::sys(format!("bundle {}", req.bundle.display()), e))?;
+    let bundle =
+        std::fs::canonicalize(&req.bundle).map_err(|e| Error::sys(format!("bundle {}", req.bundle.display()), e))?;
     let spec = Spec::load(&bundle)?;
     let (mut plan, mut warnings) = plan::build(&spec, &bundle, &req.id, req.options.clone()).map_err(Error::Config)?;
     if let Some(profile) = spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()) {
@@ -104,7 +105,8 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     let created = if req.no_cgroups {
         Ok((CgroupDirs::default(), None))
     } else if req.systemd_cgroup {
-        cgroups::scope::prepare(&layout, &spec, &plan.devices, &req.id, &resources).map(|(dirs, scope)| (dirs, Some(scope)))
+        cgroups::scope::prepare(&layout, &spec, &plan.devices, &req.id, &resources)
+            .map(|(dirs, scope)| (dirs, Some(scope)))
     } else {
         cgroups::create(&layout, &cg_path, &resources).map(|dirs| (dirs, None))
     };
@@ -122,7 +124,12 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
         }
         Err(e) => return Err(e.into()),
     };
-    logging::debug(&format!("container {}: cgroup {cg_path} in {} hierarchies, {} resource writes", req.id, dirs.dirs.len(), resources.writes.len()));
+    logging::debug(&format!(
+        "container {}: cgroup {cg_path} in {} hierarchies, {} resource writes",
+        req.id,
+        dirs.dirs.len(),
+        resources.writes.len()
+    ));
     cleanup.cgroups = Some(dirs.clone());
     let dir = cleanup.dir.as_ref().expect("state dir");
     // What `delete --force` needs if we die before state.json: the cgroups now, init's pid below.
@@ -179,7 +186,11 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     };
     let cgroup2 = cgroups::clone_into::cgroup2_dir(&dirs);
     let (pid, entered) = spawn(ctx, &parent_ch, dir.lock_fd(), cgroup2.as_ref())?;
-    logging::debug(&format!("container {}: init is pid {pid} (clone flags {:#x})", req.id, plan.namespaces.clone_flags()));
+    logging::debug(&format!(
+        "container {}: init is pid {pid} (clone flags {:#x})",
+        req.id,
+        plan.namespaces.clone_flags()
+    ));
     cleanup.child = Some(pid);
     record.pid = pid;
     record.init_start_time = state::proc_stat(pid).map(|s| s.start_time).unwrap_or(0);
@@ -205,25 +216,41 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     joined.map_err(|e| init_failure(&parent_ch).unwrap_or(e))?;
     wait_ready(&parent_ch, &plan, pid)?;
     crate::fault::point("after-ready");
-    let start_time = state::proc_stat(pid).map(|s| s.start_time).ok_or_else(|| Error::InitDied("vanished after ready".into()))?;
-    let state = State { init_start_time: start_time, created: logging::rfc3339(std::time::SystemTime::now()), hooks: spec.hooks.clone(), ..record };
+    let start_time =
+        state::proc_stat(pid).map(|s| s.start_time).ok_or_else(|| Error::InitDied("vanished after ready".into()))?;
+    let state = State {
+        init_start_time: start_time,
+        created: logging::rfc3339(std::time::SystemTime::now()),
+        hooks: spec.hooks.clone(),
+        ..record
+    };
     dir.save_seccomp(spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()))?;
     dir.save(&state)?;
     dir.remove_creating();
     crate::fault::point("after-state-json");
     logging::debug(&format!("container {}: created", req.id));
     if let Some(pid_file) = &req.pid_file {
-        let abs = if pid_file.is_absolute() { pid_file.clone() } else { std::env::current_dir().unwrap_or_default().join(pid_file) };
+        let abs = if pid_file.is_absolute() {
+            pid_file.clone()
+        } else {
+            std::env::current_dir().unwrap_or_default().join(pid_file)
+        };
         state::write_atomic(&abs, pid.to_string().as_bytes(), 0o644)?;
     }
     crate::fault::point("after-pid-file");
-    if let Some(moved) = net_devices { moved.keep() }
+    if let Some(moved) = net_devices {
+        moved.keep()
+    }
     Ok(Created { dir: cleanup.disarm(), state, relay_end })
 }
 
 /// The resources translated for this host (v1, v2 or a hybrid mix); accepted-but-ignored fields
 /// are logged as warnings. The container's own device nodes stay allowed, as runc does.
-fn cgroup_writes(layout: &Layout, plan: &Plan, res: Option<&crate::spec::Resources>) -> Result<resources::ResourcePlan, Error> {
+fn cgroup_writes(
+    layout: &Layout,
+    plan: &Plan,
+    res: Option<&crate::spec::Resources>,
+) -> Result<resources::ResourcePlan, Error> {
     let planned = cgroups::plan_resources(layout, res, &resources::default_allowed_devices(&plan.devices))?;
     for w in &planned.warnings {
         logging::warn(w);
@@ -234,7 +261,8 @@ fn cgroup_writes(layout: &Layout, plan: &Plan, res: Option<&crate::spec::Resourc
 /// Opens both ends of the exec fifo for init: the read end it waits on, and a write end that keeps
 /// poll from reporting a hang-up when `start` closes its end.
 fn open_fifo(path: &Path) -> Result<(OwnedFd, OwnedFd), Error> {
-    let c = std::ffi::CString::new(path.to_string_lossy().as_bytes()).map_err(|_| Error::Usage("state path contains NUL".into()))?;
+    let c = std::ffi::CString::new(path.to_string_lossy().as_bytes())
+        .map_err(|_| Error::Usage("state path contains NUL".into()))?;
     let read = oxsys::open(&c, libc::O_RDONLY | libc::O_NONBLOCK, 0).map_err(|e| Error::sys("open exec fifo", e))?;
     let write = oxsys::open(&c, libc::O_WRONLY | libc::O_NONBLOCK, 0).map_err(|e| Error::sys("open exec fifo", e))?;
     Ok((read, write))
@@ -243,9 +271,11 @@ fn open_fifo(path: &Path) -> Result<(OwnedFd, OwnedFd), Error> {
 /// Connects a unix stream socket (console socket, seccomp listener).
 pub fn connect_console(path: &Path) -> Result<OwnedFd, Error> {
     use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
-    let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).map_err(|e| Error::sys("console socket", e))?;
+    let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
+        .map_err(|e| Error::sys("console socket", e))?;
     let addr = UnixAddr::new(path).map_err(|e| Error::sys(format!("console socket {}", path.display()), e))?;
-    connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr).map_err(|e| Error::sys(format!("connect console socket {}", path.display()), e))?;
+    connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr)
+        .map_err(|e| Error::sys(format!("connect console socket {}", path.display()), e))?;
     Ok(fd)
 }
 
@@ -275,7 +305,12 @@ pub(super) fn clone_into(flags: u64, cgroup2: Option<&Cgroup2Dir>) -> Result<(ox
 
 /// Forks init (directly, or through an intermediate process when namespaces must be joined
 /// first) and returns its pid in our pid namespace, and the cgroup2 directory it was born in.
-fn spawn<'a>(ctx: InitContext<'_>, parent_ch: &Channel, lock: std::os::fd::RawFd, cgroup2: Option<&'a Cgroup2Dir>) -> Result<(i32, Option<&'a Path>), Error> {
+fn spawn<'a>(
+    ctx: InitContext<'_>,
+    parent_ch: &Channel,
+    lock: std::os::fd::RawFd,
+    cgroup2: Option<&'a Cgroup2Dir>,
+) -> Result<(i32, Option<&'a Path>), Error> {
     let ns = &ctx.plan.namespaces;
     if !ns.needs_intermediate() {
         return match clone_into(ns.clone_flags() & !(libc::CLONE_NEWCGROUP as u64), cgroup2)? {
@@ -313,7 +348,6 @@ fn spawn<'a>(ctx: InitContext<'_>, parent_ch: &Channel, lock: std::os::fd::RawFd
     }
 }
 
-
 /// In a forked child: closes its copies of the runtime's channel end (so the runtime's death reads
 /// as end-of-file and the child exits instead of waiting forever), of the state directory's lock
 /// (which would otherwise stay held after a killed create and block every later command) and of
@@ -341,7 +375,9 @@ fn intermediate(ctx: InitContext<'_>) -> ! {
             Ok(fd) => fd,
             Err(e) => fail(ipc::InitError::sys(format!("open namespace {}", path.display()), e)),
         };
-        if let Err(e) = nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::from_bits_retain(kind.clone_flag() as i32)) {
+        if let Err(e) =
+            nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::from_bits_retain(kind.clone_flag() as i32))
+        {
             fail(ipc::InitError::sys(format!("join {} namespace {}", kind.proc_name(), path.display()), e));
         }
     }
@@ -351,7 +387,8 @@ fn intermediate(ctx: InitContext<'_>) -> ! {
         }
         let text = plan.namespaces.time_offsets.join("\n");
         // Through the verified procfs, like every other procfs write (CVE-2025-52881).
-        let written = crate::procfs::ProcRoot::open(Path::new("/proc")).and_then(|proc| proc.write_self("timens_offsets", text.as_bytes()));
+        let written = crate::procfs::ProcRoot::open(Path::new("/proc"))
+            .and_then(|proc| proc.write_self("timens_offsets", text.as_bytes()));
         if let Err(e) = written {
             fail(crate::rootfs::procfs_error("write timens_offsets", e));
         }
@@ -374,7 +411,8 @@ fn prepare_idmapped_mounts(plan: &Plan) -> Result<Vec<Option<OwnedFd>>, Error> {
         .iter()
         .map(|op| {
             let Some((uids, gids)) = &op.idmap else { return Ok(None) };
-            let userns = idmap_userns(uids, gids).map_err(|e| Error::sys(format!("idmapped mount {}: user namespace", op.dest), e))?;
+            let userns = idmap_userns(uids, gids)
+                .map_err(|e| Error::sys(format!("idmapped mount {}: user namespace", op.dest), e))?;
             Ok(Some(userns))
         })
         .collect()
@@ -447,7 +485,9 @@ fn write_id_maps(pid: i32, plan: &Plan) -> Result<(), Error> {
     let ns = &plan.namespaces;
     let euid = nix::unistd::geteuid().as_raw();
     let egid = nix::unistd::getegid().as_raw();
-    for (file, maps, own, helper) in [("uid_map", &ns.uid_mappings, euid, "newuidmap"), ("gid_map", &ns.gid_mappings, egid, "newgidmap")] {
+    for (file, maps, own, helper) in
+        [("uid_map", &ns.uid_mappings, euid, "newuidmap"), ("gid_map", &ns.gid_mappings, egid, "newgidmap")]
+    {
         let only_self = maps.len() == 1 && maps[0].host_id == own && maps[0].size == 1;
         if euid == 0 || only_self {
             // Through a checked procfs root, never a path that a mount could redirect.

@@ -31,7 +31,16 @@ pub struct ExecRequest<'a> {
 
 /// Namespaces of init that differ from ours, opened now (user first), as (kind, fd).
 fn container_namespaces(init_pid: i32) -> Result<Vec<(NsKind, OwnedFd)>, Error> {
-    let kinds = [NsKind::User, NsKind::Mount, NsKind::Uts, NsKind::Ipc, NsKind::Network, NsKind::Cgroup, NsKind::Time, NsKind::Pid];
+    let kinds = [
+        NsKind::User,
+        NsKind::Mount,
+        NsKind::Uts,
+        NsKind::Ipc,
+        NsKind::Network,
+        NsKind::Cgroup,
+        NsKind::Time,
+        NsKind::Pid,
+    ];
     let mut out = Vec::new();
     for kind in kinds {
         let theirs = format!("/proc/{init_pid}/ns/{}", kind.proc_name());
@@ -40,7 +49,8 @@ fn container_namespaces(init_pid: i32) -> Result<Vec<(NsKind, OwnedFd)>, Error> 
         if t.ino() == o.ino() && t.dev() == o.dev() {
             continue;
         }
-        let fd = crate::rootfs::open_host(std::path::Path::new(&theirs), libc::O_RDONLY).map_err(|e| Error::sys(format!("open {theirs}"), e))?;
+        let fd = crate::rootfs::open_host(std::path::Path::new(&theirs), libc::O_RDONLY)
+            .map_err(|e| Error::sys(format!("open {theirs}"), e))?;
         out.push((kind, fd));
     }
     Ok(out)
@@ -75,7 +85,13 @@ pub fn spawn(req: ExecRequest<'_>) -> Result<i32, Error> {
         return Err(e.into());
     }
     if let (Some(_), Some(prog)) = (&req.seccomp_listener, &req.process.seccomp) {
-        parent_ch.send(&ToInit::SeccompState(crate::seccomp::exec_listener_state(prog, req.id, pid, req.init_pid, req.bundle)))?;
+        parent_ch.send(&ToInit::SeccompState(crate::seccomp::exec_listener_state(
+            prog,
+            req.id,
+            pid,
+            req.init_pid,
+            req.bundle,
+        )))?;
     }
     parent_ch.send(&ToInit::Continue)?;
     wait_exec(&parent_ch, pid)

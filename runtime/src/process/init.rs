@@ -76,11 +76,14 @@ fn setup(ctx: &mut InitContext<'_>) -> Result<Exec> {
     // Also in a joined user namespace, where our host ids are unmapped (mounts fail with
     // EOVERFLOW).
     if plan.namespaces.has(NsKind::User) {
-        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).map_err(|e| InitError::sys("become root in user namespace", e))?;
-        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).map_err(|e| InitError::sys("become root in user namespace", e))?;
+        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+            .map_err(|e| InitError::sys("become root in user namespace", e))?;
+        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+            .map_err(|e| InitError::sys("become root in user namespace", e))?;
     }
     for (kind, path) in plan.namespaces.init_joins() {
-        let fd = rootfs::open_host(path, libc::O_RDONLY).map_err(|e| InitError::sys(format!("open namespace {}", path.display()), e))?;
+        let fd = rootfs::open_host(path, libc::O_RDONLY)
+            .map_err(|e| InitError::sys(format!("open namespace {}", path.display()), e))?;
         setns(fd.as_fd(), CloneFlags::from_bits_retain(kind.clone_flag() as i32))
             .map_err(|e| InitError::sys(format!("join {} namespace {}", kind.proc_name(), path.display()), e))?;
     }
@@ -118,7 +121,8 @@ fn setup(ctx: &mut InitContext<'_>) -> Result<Exec> {
     rootfs::create_devices(root.as_fd(), &plan.devices, in_userns)?;
     rootfs::create_dev_symlinks(root.as_fd())?;
     // runc creates a missing cwd (owned by root) before the process starts.
-    rootfs::resolve_in_root(root.as_fd(), &plan.process.cwd, rootfs::Create::Dir, 0).map_err(|e| InitError::sys(format!("create cwd {}", plan.process.cwd), e))?;
+    rootfs::resolve_in_root(root.as_fd(), &plan.process.cwd, rootfs::Create::Dir, 0)
+        .map_err(|e| InitError::sys(format!("create cwd {}", plan.process.cwd), e))?;
     // Nothing is started (hooks, the program) before we are in our cgroups.
     if !new_cgroupns {
         wait_cgroups_joined(ctx)?;
@@ -133,7 +137,8 @@ fn setup(ctx: &mut InitContext<'_>) -> Result<Exec> {
     }
     if !plan.hooks.create_container.is_empty() {
         let state = hook_state(plan, HOOK_STATUS_CREATE, ctx.host_pid);
-        crate::hooks::run_all("createContainer", &plan.hooks.create_container, &state).map_err(|e| InitError::msg("createContainer hook", e.to_string()))?;
+        crate::hooks::run_all("createContainer", &plan.hooks.create_container, &state)
+            .map_err(|e| InitError::msg("createContainer hook", e.to_string()))?;
     }
     rootfs::switch_root(plan, root)?;
     rootfs::write_sysctls(&plan.sysctl)?;
@@ -205,11 +210,13 @@ pub fn hook_state(plan: &Plan, status: &str, pid: i32) -> String {
 pub fn apply_process(p: &ProcessPlan) -> Result<Option<OwnedFd>> {
     oxsys::reset_signals().map_err(|e| InitError::sys("reset signal dispositions and mask", e))?;
     for r in &p.rlimits {
-        oxsys::set_rlimit(r.resource, r.soft, r.hard).map_err(|e| InitError::sys(format!("set rlimit {}", r.resource), e))?;
+        oxsys::set_rlimit(r.resource, r.soft, r.hard)
+            .map_err(|e| InitError::sys(format!("set rlimit {}", r.resource), e))?;
     }
     let supported = caps::runtime::thread_all_supported();
     for cap in supported.iter().filter(|c| !p.caps.bounding.contains(c)) {
-        caps::drop(None, caps::CapSet::Bounding, *cap).map_err(|e| InitError::msg("drop bounding capability", e.to_string()))?;
+        caps::drop(None, caps::CapSet::Bounding, *cap)
+            .map_err(|e| InitError::msg("drop bounding capability", e.to_string()))?;
     }
     nix::sys::prctl::set_keepcaps(true).map_err(|e| InitError::sys("set keepcaps", e))?;
     let groups: Vec<Gid> = p.additional_gids.iter().map(|g| Gid::from_raw(*g)).collect();
@@ -219,17 +226,23 @@ pub fn apply_process(p: &ProcessPlan) -> Result<Option<OwnedFd>> {
             return Err(InitError::sys("setgroups", e));
         }
     }
-    setresgid(Gid::from_raw(p.gid), Gid::from_raw(p.gid), Gid::from_raw(p.gid)).map_err(|e| InitError::sys(format!("setgid {}", p.gid), e))?;
-    setresuid(Uid::from_raw(p.uid), Uid::from_raw(p.uid), Uid::from_raw(p.uid)).map_err(|e| InitError::sys(format!("setuid {}", p.uid), e))?;
+    setresgid(Gid::from_raw(p.gid), Gid::from_raw(p.gid), Gid::from_raw(p.gid))
+        .map_err(|e| InitError::sys(format!("setgid {}", p.gid), e))?;
+    setresuid(Uid::from_raw(p.uid), Uid::from_raw(p.uid), Uid::from_raw(p.uid))
+        .map_err(|e| InitError::sys(format!("setuid {}", p.uid), e))?;
     nix::sys::prctl::set_keepcaps(false).map_err(|e| InitError::sys("clear keepcaps", e))?;
     let final_sets = cap_sets(&p.caps, false);
-    let hold_admin = p.seccomp.is_some() && !p.no_new_privileges && !p.caps.effective.contains(&caps::Capability::CAP_SYS_ADMIN);
-    oxsys::capset(if hold_admin { cap_sets(&p.caps, true) } else { final_sets }).map_err(|e| InitError::sys("set capabilities", e))?;
-    caps::clear(None, caps::CapSet::Ambient).map_err(|e| InitError::msg("clear ambient capabilities", e.to_string()))?;
+    let hold_admin =
+        p.seccomp.is_some() && !p.no_new_privileges && !p.caps.effective.contains(&caps::Capability::CAP_SYS_ADMIN);
+    oxsys::capset(if hold_admin { cap_sets(&p.caps, true) } else { final_sets })
+        .map_err(|e| InitError::sys("set capabilities", e))?;
+    caps::clear(None, caps::CapSet::Ambient)
+        .map_err(|e| InitError::msg("clear ambient capabilities", e.to_string()))?;
     // The kernel allows an ambient capability only if it is permitted and inheritable; runc
     // skips the others silently (its default spec lists ambient caps without inheritable ones).
     for cap in p.caps.ambient.iter().filter(|c| p.caps.inheritable.contains(c) && p.caps.permitted.contains(c)) {
-        caps::raise(None, caps::CapSet::Ambient, *cap).map_err(|e| InitError::msg(format!("raise ambient {cap}"), e.to_string()))?;
+        caps::raise(None, caps::CapSet::Ambient, *cap)
+            .map_err(|e| InitError::msg(format!("raise ambient {cap}"), e.to_string()))?;
     }
     if p.no_new_privileges {
         nix::sys::prctl::set_no_new_privs().map_err(|e| InitError::sys("set no_new_privs", e))?;
@@ -240,11 +253,17 @@ pub fn apply_process(p: &ProcessPlan) -> Result<Option<OwnedFd>> {
     // (CVE-2024-21626).
     match nix::unistd::getcwd() {
         Ok(cwd) if cwd.starts_with("/") => {}
-        _ => return Err(InitError::msg("check cwd", format!("current working directory {:?} is outside the container", p.cwd))),
+        _ => {
+            return Err(InitError::msg(
+                "check cwd",
+                format!("current working directory {:?} is outside the container", p.cwd),
+            ))
+        }
     }
     let listener = load_seccomp(p)?;
     if hold_admin {
-        oxsys::capset(final_sets).map_err(|e| InitError::sys("drop CAP_SYS_ADMIN after loading the seccomp filter", e))?;
+        oxsys::capset(final_sets)
+            .map_err(|e| InitError::sys("drop CAP_SYS_ADMIN after loading the seccomp filter", e))?;
     }
     Ok(listener)
 }
@@ -263,7 +282,9 @@ fn cap_sets(c: &crate::plan::CapPlan, with_admin: bool) -> oxsys::CapSets {
 
 fn load_seccomp(p: &ProcessPlan) -> Result<Option<OwnedFd>> {
     match &p.seccomp {
-        Some(prog) => oxsys::seccomp_set_filter(&prog.bpf, prog.flags).map_err(|e| InitError::sys("load seccomp filter", e)),
+        Some(prog) => {
+            oxsys::seccomp_set_filter(&prog.bpf, prog.flags).map_err(|e| InitError::sys("load seccomp filter", e))
+        }
         None => Ok(None),
     }
 }
@@ -293,12 +314,20 @@ pub fn resolve_exec(p: &ProcessPlan, extra_env: &[String]) -> Result<Exec> {
         let full = if name.starts_with('/') { name.clone() } else { format!("{}/{name}", p.cwd.trim_end_matches('/')) };
         match std::fs::metadata(&full) {
             Err(e) => {
-                return Err(InitError { step: "unable to start container process".into(), message: format!("exec: {name:?}: stat {name}: {}", strip_os_suffix(&e)), errno: e.raw_os_error() });
+                return Err(InitError {
+                    step: "unable to start container process".into(),
+                    message: format!("exec: {name:?}: stat {name}: {}", strip_os_suffix(&e)),
+                    errno: e.raw_os_error(),
+                });
             }
             // Like runc (Go's exec.LookPath): a directory or a file without any x bit is refused at
             // create, so the caller sees "permission denied" (Podman: exit 126), not a failed execve.
             Ok(_) if !is_executable(Path::new(&full)) => {
-                return Err(InitError { step: "unable to start container process".into(), message: format!("exec: {name:?}: permission denied"), errno: Some(libc::EACCES) });
+                return Err(InitError {
+                    step: "unable to start container process".into(),
+                    message: format!("exec: {name:?}: permission denied"),
+                    errno: Some(libc::EACCES),
+                });
             }
             Ok(_) => {}
         }
@@ -308,7 +337,11 @@ pub fn resolve_exec(p: &ProcessPlan, extra_env: &[String]) -> Result<Exec> {
             .iter()
             .map(|d| format!("{}/{name}", d.trim_end_matches('/')))
             .find(|cand| is_executable(Path::new(cand)))
-            .ok_or_else(|| InitError { step: "unable to start container process".into(), message: format!("exec: {name:?}: executable file not found in $PATH"), errno: Some(libc::ENOENT) })?
+            .ok_or_else(|| InitError {
+                step: "unable to start container process".into(),
+                message: format!("exec: {name:?}: executable file not found in $PATH"),
+                errno: Some(libc::ENOENT),
+            })?
     };
     let c = |s: &str| CString::new(s).map_err(|_| InitError::msg("exec", format!("{s:?} contains a NUL byte")));
     Ok(Exec {
@@ -350,7 +383,8 @@ fn wait_and_exec(ctx: &InitContext<'_>, exec: Exec) -> std::result::Result<std::
     }
     if !ctx.plan.hooks.start_container.is_empty() {
         let state = hook_state(ctx.plan, HOOK_STATUS_CREATE, ctx.host_pid);
-        crate::hooks::run_all_forked("startContainer", &ctx.plan.hooks.start_container, &state).map_err(|e| e.to_string())?;
+        crate::hooks::run_all_forked("startContainer", &ctx.plan.hooks.start_container, &state)
+            .map_err(|e| e.to_string())?;
     }
     exec_now(&exec)
 }

@@ -169,6 +169,9 @@ mod tests {
         runtime.send(&ToInit::CgroupsJoined).unwrap();
         init.send(&FromInit::Failed(InitError::msg("mount /mnt", "no such file"))).unwrap();
         drop(init);
-        assert_eq!(runtime.try_recv::<FromInit>(), Some(FromInit::Failed(InitError::msg("mount /mnt", "no such file"))));
+        assert_eq!(
+            runtime.try_recv::<FromInit>(),
+            Some(FromInit::Failed(InitError::msg("mount /mnt", "no such file")))
+        );
     }
 }
