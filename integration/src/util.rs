@@ -144,6 +144,20 @@ pub fn wait_child(child: &mut Child, timeout: Duration, what: &str) -> ExitStatu
     }
 }
 
+/// `wait_child` while a thread drains the child's stdout, which it returns: a
+/// command that writes more than a pipe holds (`events` at a short interval)
+/// would otherwise block on the pipe and never exit.
+pub fn wait_child_stdout(child: &mut Child, timeout: Duration, what: &str) -> (ExitStatus, String) {
+    let mut stdout = child.stdout.take().expect("the child's stdout is piped");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
+        text
+    });
+    let status = wait_child(child, timeout, what);
+    (status, reader.join().expect("stdout reader"))
+}
+
 /// Runs `cmd` with stdin from /dev/null and stdout/stderr captured in files
 /// inside `scratch` (files, not pipes: a container started by the command may
 /// inherit them and keep them open), with a deadline.

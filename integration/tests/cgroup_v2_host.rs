@@ -151,9 +151,7 @@ fn oom_kill_is_counted_in_memory_events_and_reported() {
     rt.wait_status(&id, "stopped");
     let kills = keyed(&read(&dir, "memory.events"), "oom_kill").unwrap_or(0);
     assert!(kills >= 1, "memory.events: {}", read(&dir, "memory.events"));
-    let status = integration::util::wait_child(&mut events, Duration::from_secs(20), "events");
-    let mut text = String::new();
-    std::io::Read::read_to_string(events.stdout.as_mut().unwrap(), &mut text).unwrap();
+    let (status, text) = integration::util::wait_child_stdout(&mut events, Duration::from_secs(20), "events");
     assert!(status.success(), "events: {text}");
     assert!(
         text.lines()

@@ -539,9 +539,7 @@ fn oom_in_a_32mib_container_is_reported() {
     std::thread::sleep(Duration::from_millis(300));
     rt.start(&id).assert_ok();
     rt.wait_status(&id, "stopped");
-    let status = integration::util::wait_child(&mut events, Duration::from_secs(10), "events");
-    let mut text = String::new();
-    std::io::Read::read_to_string(events.stdout.as_mut().unwrap(), &mut text).unwrap();
+    let (status, text) = integration::util::wait_child_stdout(&mut events, Duration::from_secs(10), "events");
     assert!(status.success(), "events: {text}");
     assert!(
         text.lines()

@@ -306,6 +306,8 @@ fn events_stats_once_and_as_a_stream() {
         check_stats(&serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}")), &c.id);
     }
     assert!(start.elapsed() < Duration::from_secs(3), "three events at 100 ms took {:?}", start.elapsed());
+    // Drained from here on: a full pipe would keep `events` from noticing the stop.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
     c.rt.kill(&c.id, "KILL").assert_ok();
     let ended = poll_until(Duration::from_secs(5), || child.try_wait().ok().flatten().is_some());
     if !ended {
