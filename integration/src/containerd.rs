@@ -20,6 +20,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::leftovers::remove_cgroup_tree;
+use crate::oci_layout::{self, go_arch, sha256_file, tar_layer, Layout};
+
 use crate::util::{cmdline_of, exec, pid_alive, poll_until, unique, which, Out};
 
 /// Deadline of one `ctr` command.
@@ -64,25 +67,24 @@ pub fn ensure_installed() -> Result<(), String> {
 
 /// Writes an OCI image layout tar (`oci-layout`, `index.json`, blobs: one
 /// gzip layer with the integration busybox rootfs, the config and the
-/// manifest) named [`IMAGE`] to `out`. Digests come from `sha256sum`, the
-/// layer from `tar` and `gzip -n`.
+/// manifest) named [`IMAGE`] to `out`.
 pub fn build_image(work: &Path, out: &Path) {
+    build_busybox_image(work, out).unwrap_or_else(|e| panic!("building the test image: {e}"))
+}
+
+fn build_busybox_image(work: &Path, out: &Path) -> Result<(), String> {
     let rootfs = work.join("img-rootfs");
     crate::bundle::populate_rootfs(&rootfs);
-    let layout = work.join("img-layout");
-    let blobs = layout.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).expect("mkdir blobs");
+    let layout = Layout::new(work, "img-layout")?;
     let layer_tar = work.join("layer.tar");
-    let mut c = Command::new("tar");
-    c.args(["--numeric-owner", "--owner=0", "--group=0", "-C"]).arg(&rootfs).arg("-cf").arg(&layer_tar).arg(".");
-    exec(c, work, CTR_TIMEOUT).assert_ok();
-    let diff_id = sha256_file(work, &layer_tar);
+    tar_layer(work, &rootfs, &layer_tar)?;
+    let diff_id = sha256_file(work, &layer_tar)?;
     let layer_gz = work.join("layer.tar.gz");
     let mut c = Command::new("sh");
     c.arg("-c").arg("gzip -n -c \"$1\" > \"$2\"").arg("sh").arg(&layer_tar).arg(&layer_gz);
-    exec(c, work, CTR_TIMEOUT).assert_ok();
-    let (layer_digest, layer_size) = add_blob(work, &blobs, &layer_gz);
-    let config = serde_json::json!({
+    oci_layout::run(c, work)?;
+    let layer = layout.add_file(&layer_gz)?;
+    let config = layout.add_json(&serde_json::json!({
         "architecture": go_arch(),
         "os": "linux",
         "config": {
@@ -92,81 +94,15 @@ pub fn build_image(work: &Path, out: &Path) {
         },
         "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff_id}")]},
         "history": [{"created_by": "oxrun integration tests"}]
-    });
-    let (config_digest, config_size) = add_json_blob(work, &blobs, &config);
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": format!("sha256:{config_digest}"),
-            "size": config_size
-        },
-        "layers": [{
-            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-            "digest": format!("sha256:{layer_digest}"),
-            "size": layer_size
-        }]
-    });
-    let (manifest_digest, manifest_size) = add_json_blob(work, &blobs, &manifest);
+    }))?;
     let tag = IMAGE.rsplit(':').next().unwrap_or("latest");
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": format!("sha256:{manifest_digest}"),
-            "size": manifest_size,
-            "platform": {"architecture": go_arch(), "os": "linux"},
-            "annotations": {
-                "io.containerd.image.name": IMAGE,
-                "org.opencontainers.image.ref.name": tag
-            }
-        }]
-    });
-    std::fs::write(layout.join("index.json"), index.to_string()).expect("index.json");
-    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).expect("oci-layout");
-    let mut c = Command::new("tar");
-    c.arg("-C").arg(&layout).arg("-cf").arg(out).arg(".");
-    exec(c, work, CTR_TIMEOUT).assert_ok();
+    let annotations =
+        serde_json::json!({ "io.containerd.image.name": IMAGE, "org.opencontainers.image.ref.name": tag });
+    layout.finish(&config, vec![layer.descriptor("application/vnd.oci.image.layer.v1.tar+gzip")], annotations, out)?;
     let _ = std::fs::remove_dir_all(&rootfs);
-    let _ = std::fs::remove_dir_all(&layout);
     let _ = std::fs::remove_file(&layer_tar);
     let _ = std::fs::remove_file(&layer_gz);
-}
-
-/// The GOARCH name of this machine (image platform).
-pub fn go_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
-    }
-}
-
-fn sha256_file(work: &Path, f: &Path) -> String {
-    let mut c = Command::new("sha256sum");
-    c.arg(f);
-    let out = exec(c, work, CTR_TIMEOUT);
-    out.assert_ok();
-    out.stdout.split_whitespace().next().expect("sha256sum output").to_string()
-}
-
-fn add_blob(work: &Path, blobs: &Path, f: &Path) -> (String, u64) {
-    let digest = sha256_file(work, f);
-    let size = std::fs::metadata(f).expect("stat blob").len();
-    std::fs::copy(f, blobs.join(&digest)).expect("copy blob");
-    (digest, size)
-}
-
-fn add_json_blob(work: &Path, blobs: &Path, v: &serde_json::Value) -> (String, u64) {
-    let f = work.join(unique("blob"));
-    std::fs::write(&f, v.to_string()).expect("write blob");
-    let r = add_blob(work, blobs, &f);
-    let _ = std::fs::remove_file(&f);
-    r
+    Ok(())
 }
 
 /// v1 controller sets (`net_cls,net_prio`) listed in `/proc/self/cgroup` whose
@@ -191,18 +127,6 @@ pub fn unmounted_v1_controllers() -> Vec<String> {
         .filter_map(|l| l.split(':').nth(1).map(str::to_string))
         .filter(|set| !set.is_empty() && set.split(',').any(|c| !mounted.iter().any(|m| m == c)))
         .collect()
-}
-
-/// Removes an (empty of processes) cgroup directory tree, deepest first.
-fn remove_cgroup_tree(dir: &Path) {
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                remove_cgroup_tree(&e.path());
-            }
-        }
-    }
-    let _ = std::fs::remove_dir(dir);
 }
 
 /// A private containerd for one runtime binary, with [`IMAGE`] imported.

@@ -16,24 +16,7 @@ use std::time::Duration;
 use integration::containerd::{binary, ensure_installed, Containerd};
 use integration::util::{note, poll_until, skip, Out};
 
-macro_rules! for_binaries {
-    ($($f:ident),* $(,)?) => {
-        $(
-            mod $f {
-                #[test]
-                fn oxrun() {
-                    super::$f("oxrun")
-                }
-                #[test]
-                fn runc() {
-                    super::$f("runc")
-                }
-            }
-        )*
-    };
-}
-
-for_binaries!(
+integration::for_oxrun_and_runc!(
     run_exit_code_and_cgroup,
     lifecycle_exec_pause_update_kill,
     task_metrics,

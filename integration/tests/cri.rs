@@ -22,24 +22,7 @@ use integration::cri::{api, container_config, websocket_stream, CriContainerd, I
 use integration::util::{poll_until, skip};
 use integration::{rpc, runtime_bin};
 
-macro_rules! for_handlers {
-    ($($f:ident),* $(,)?) => {
-        $(
-            mod $f {
-                #[test]
-                fn oxrun() {
-                    super::$f("oxrun")
-                }
-                #[test]
-                fn runc() {
-                    super::$f("runc")
-                }
-            }
-        )*
-    };
-}
-
-for_handlers!(pod_with_two_containers, stop_container_grace_period, attach_streams_output);
+integration::for_oxrun_and_runc!(pod_with_two_containers, stop_container_grace_period, attach_streams_output);
 
 /// A started containerd with CRI, or `None` after printing why not.
 fn setup(test: &str, handler: &str) -> Option<CriContainerd> {

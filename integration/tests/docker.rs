@@ -18,24 +18,7 @@ use std::time::{Duration, Instant};
 use integration::docker::{installed, runtime_cmd, shared, Ctr, Dockerd, IMAGE};
 use integration::util::{note, poll_until, skip, unique, Out};
 
-macro_rules! for_runtimes {
-    ($($f:ident),* $(,)?) => {
-        $(
-            mod $f {
-                #[test]
-                fn oxrun() {
-                    super::$f("oxrun")
-                }
-                #[test]
-                fn runc() {
-                    super::$f("runc")
-                }
-            }
-        )*
-    };
-}
-
-for_runtimes!(
+integration::for_oxrun_and_runc!(
     run_output_and_exit_codes,
     detached_and_logs,
     exec_and_exec_tty,

@@ -5,7 +5,7 @@
 mod ops_support;
 
 use integration::console::ConsoleSocket;
-use integration::util::{exec_captured, wait_child, wait_for, CMD_TIMEOUT};
+use integration::util::{cap_name, exec_captured, wait_child, wait_for, CMD_TIMEOUT};
 use integration::{is_runc, runtime_name, unique, Bundle, Runtime};
 use ops_support::{
     assert_one_error_line, exec_args, ns_link, read_pid_file, status_field, with_userns, with_userns_at, Running,
@@ -489,53 +489,6 @@ fn exec_helpers_are_not_dumpable_inside_the_container() {
     target.rt.delete_force(&side_id).assert_ok();
     target.rt.assert_clean(&side_id, &b);
     target.finish();
-}
-
-fn cap_name(n: u32) -> String {
-    const NAMES: [&str; 41] = [
-        "CHOWN",
-        "DAC_OVERRIDE",
-        "DAC_READ_SEARCH",
-        "FOWNER",
-        "FSETID",
-        "KILL",
-        "SETGID",
-        "SETUID",
-        "SETPCAP",
-        "LINUX_IMMUTABLE",
-        "NET_BIND_SERVICE",
-        "NET_BROADCAST",
-        "NET_ADMIN",
-        "NET_RAW",
-        "IPC_LOCK",
-        "IPC_OWNER",
-        "SYS_MODULE",
-        "SYS_RAWIO",
-        "SYS_CHROOT",
-        "SYS_PTRACE",
-        "SYS_PACCT",
-        "SYS_ADMIN",
-        "SYS_BOOT",
-        "SYS_NICE",
-        "SYS_RESOURCE",
-        "SYS_TIME",
-        "SYS_TTY_CONFIG",
-        "MKNOD",
-        "LEASE",
-        "AUDIT_WRITE",
-        "AUDIT_CONTROL",
-        "SETFCAP",
-        "MAC_OVERRIDE",
-        "MAC_ADMIN",
-        "SYSLOG",
-        "WAKE_ALARM",
-        "BLOCK_SUSPEND",
-        "AUDIT_READ",
-        "PERFMON",
-        "BPF",
-        "CHECKPOINT_RESTORE",
-    ];
-    format!("CAP_{}", NAMES[n as usize])
 }
 
 /// Issue 15, defect 6: `exec --env` overrides a variable that process.env sets; the program sees

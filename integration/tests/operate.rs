@@ -4,7 +4,7 @@
 mod ops_support;
 
 use integration::leftovers::cgroup_dirs;
-use integration::util::{poll_until, wait_child, wait_for, CMD_TIMEOUT};
+use integration::util::{cap_name, poll_until, wait_child, wait_for, CMD_TIMEOUT};
 use integration::{is_runc, note, unique, Bundle, Runtime};
 use ops_support::{assert_one_error_line, read_pid_file, status_field, with_userns, Running};
 use serde_json::{json, Value};
@@ -494,54 +494,6 @@ fn check_namespaces_and_caps(rt: &Runtime, namespaces: &[String], caps: &[String
     let eff = u64::from_str_radix(&status_field(&out.stdout, "CapEff"), 16).unwrap_or(0);
     assert_eq!(eff.count_ones() as usize, caps.len(), "every advertised capability is granted: {out}");
     rt.assert_clean(&id, &b);
-}
-
-/// `CAP_*` name of capability number `n` (empty past the known ones).
-fn cap_name(n: u32) -> String {
-    const NAMES: [&str; 41] = [
-        "CHOWN",
-        "DAC_OVERRIDE",
-        "DAC_READ_SEARCH",
-        "FOWNER",
-        "FSETID",
-        "KILL",
-        "SETGID",
-        "SETUID",
-        "SETPCAP",
-        "LINUX_IMMUTABLE",
-        "NET_BIND_SERVICE",
-        "NET_BROADCAST",
-        "NET_ADMIN",
-        "NET_RAW",
-        "IPC_LOCK",
-        "IPC_OWNER",
-        "SYS_MODULE",
-        "SYS_RAWIO",
-        "SYS_CHROOT",
-        "SYS_PTRACE",
-        "SYS_PACCT",
-        "SYS_ADMIN",
-        "SYS_BOOT",
-        "SYS_NICE",
-        "SYS_RESOURCE",
-        "SYS_TIME",
-        "SYS_TTY_CONFIG",
-        "MKNOD",
-        "LEASE",
-        "AUDIT_WRITE",
-        "AUDIT_CONTROL",
-        "SETFCAP",
-        "MAC_OVERRIDE",
-        "MAC_ADMIN",
-        "SYSLOG",
-        "WAKE_ALARM",
-        "BLOCK_SUSPEND",
-        "AUDIT_READ",
-        "PERFMON",
-        "BPF",
-        "CHECKPOINT_RESTORE",
-    ];
-    NAMES.get(n as usize).map(|s| format!("CAP_{s}")).unwrap_or_default()
 }
 
 fn proc_ns_name(kind: &str) -> &str {

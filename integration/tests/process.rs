@@ -2,7 +2,7 @@
 //! capabilities, noNewPrivileges, oomScoreAdj, terminal, fds.
 
 use integration::console::ConsoleSocket;
-use integration::util::{exec, CMD_TIMEOUT};
+use integration::util::{exec, status_field, CMD_TIMEOUT};
 use integration::{is_runc, note, unique, Bundle, Out, Runtime};
 use serde_json::json;
 use std::process::Command;
@@ -17,13 +17,6 @@ fn sh(rt: &Runtime, b: &mut Bundle, script: &str) -> Out {
     rt.assert_clean(&id, b);
     out.assert_ok();
     out
-}
-
-fn status_field(text: &str, key: &str) -> String {
-    text.lines()
-        .find(|l| l.starts_with(&format!("{key}:")))
-        .map(|l| l[key.len() + 1..].trim().to_string())
-        .unwrap_or_default()
 }
 
 #[test]

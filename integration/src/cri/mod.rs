@@ -42,6 +42,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use crate::containerd::{build_image, CTR_TIMEOUT};
+use crate::leftovers::{kill_cgroup_tree, remove_cgroup_tree};
 use crate::util::{cmdline_of, exec, pid_alive, poll_until, unique, which, Out};
 use setup::{cni_conflist, config_toml, spawn_containerd, CNI_BIN_DIR};
 
@@ -446,27 +447,4 @@ pub fn container_config(name: &str, command: &[&str]) -> api::ContainerConfig {
         labels: HashMap::from([("oxrun-test".to_string(), name.to_string())]),
         ..Default::default()
     }
-}
-
-/// SIGKILLs every process in the cgroup tree at `dir`.
-fn kill_cgroup_tree(dir: &Path) {
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            kill_cgroup_tree(&e.path());
-        }
-    }
-    let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-    for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-    }
-}
-
-/// Removes an empty cgroup tree, deepest first.
-fn remove_cgroup_tree(dir: &Path) {
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            remove_cgroup_tree(&e.path());
-        }
-    }
-    let _ = std::fs::remove_dir(dir);
 }

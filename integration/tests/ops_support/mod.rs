@@ -72,13 +72,8 @@ pub fn read_pid_file(p: &std::path::Path) -> i32 {
     wait_for(Duration::from_secs(10), "pid file", || std::fs::read_to_string(p).ok()?.trim().parse().ok())
 }
 
-/// One field of /proc/<pid>/status (e.g. "CapEff"), trimmed.
-pub fn status_field(text: &str, key: &str) -> String {
-    text.lines()
-        .find(|l| l.starts_with(&format!("{key}:")))
-        .map(|l| l[key.len() + 1..].trim().to_string())
-        .unwrap_or_default()
-}
+#[allow(unused_imports)] // not every test binary that includes ops_support reads /proc status
+pub use integration::util::status_field;
 
 /// The namespace link target of `/proc/<pid>/ns/<kind>`.
 pub fn ns_link(pid: i32, kind: &str) -> String {

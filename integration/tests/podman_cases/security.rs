@@ -5,10 +5,7 @@
 //! until oxrun applies `linux.seccomp`.
 
 use integration::podman::{podman_for, IMAGE};
-
-fn status_field(out: &str, field: &str) -> String {
-    out.lines().find_map(|l| l.strip_prefix(&format!("{field}:"))).map(|v| v.trim().to_string()).unwrap_or_default()
-}
+use integration::util::status_field;
 
 fn cap_eff(pm: &integration::podman::Podman, extra: &[&str]) -> u64 {
     let mut args = vec!["run", "--rm", "--network", "none"];
