@@ -12,8 +12,7 @@ use crate::util::{exec, unique, which, CMD_TIMEOUT};
 /// Host busybox (Debian busybox-static) copied into every rootfs.
 pub const BUSYBOX: &str = "/bin/busybox";
 
-/// Root of the unique cgroup paths the tests use.
-pub const CGROUP_PARENT: &str = "/oxrun-test";
+pub use crate::leftovers::CGROUP_PARENT;
 
 /// A bundle directory: `config.json` + `rootfs/`, removed on drop after the
 /// container's processes, mounts and cgroups are cleaned (best effort).
@@ -66,7 +65,7 @@ fn applets() -> &'static Vec<String> {
 pub fn base_spec() -> &'static Value {
     static S: OnceLock<Value> = OnceLock::new();
     S.get_or_init(|| {
-        let bin = which("runc").unwrap_or_else(crate::runtime::runtime_bin);
+        let bin = which("runc").unwrap_or_else(crate::under_test::runtime_bin);
         let dir = tempfile::tempdir().expect("tempdir");
         let mut cmd = Command::new(&bin);
         cmd.arg("spec").current_dir(dir.path());

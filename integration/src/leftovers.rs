@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use crate::util::{pid_alive, poll_until};
 
+/// Root of the unique cgroup paths the tests use.
+pub const CGROUP_PARENT: &str = "/oxrun-test";
+
 /// Every cgroup hierarchy mounted under /sys/fs/cgroup (v1 controllers, the
 /// named systemd hierarchy and the unified mount), deduplicated by real path.
 pub fn cgroup_roots() -> Vec<PathBuf> {
@@ -153,7 +156,7 @@ pub fn force_cleanup(bundle: &Path, rootfs: &Path, cgroups_path: &str) -> bool {
 /// What a test run must leave on the host's cgroup trees as it found them: the
 /// `cgroup.subtree_control` of every cgroup2 root and of the tests' parent below it (the
 /// runtime enables controllers there on a hybrid host), and which hierarchies have the
-/// tests' parent cgroup (`bundle::CGROUP_PARENT`).
+/// tests' parent cgroup ([`CGROUP_PARENT`]).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HostCgroups {
     /// (directory, its cgroup.subtree_control words sorted)
@@ -165,7 +168,7 @@ pub struct HostCgroups {
 impl HostCgroups {
     /// The host as it is now.
     pub fn snapshot() -> HostCgroups {
-        let parent = crate::bundle::CGROUP_PARENT.trim_start_matches('/');
+        let parent = CGROUP_PARENT.trim_start_matches('/');
         let mut subtree_control = Vec::new();
         let mut parents = Vec::new();
         for root in cgroup_roots() {

@@ -4,9 +4,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
-use crate::containerd::CTR_TIMEOUT;
 use crate::util::exec;
+
+/// tar, gzip and sha256sum of a test image take seconds; a minute means a hung tool.
+const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A descriptor's digest (hex, without `sha256:`) and size.
 pub struct Blob {
@@ -112,7 +115,7 @@ pub fn go_arch() -> &'static str {
 }
 
 pub fn run(c: Command, work: &Path) -> Result<String, String> {
-    let out = exec(c, work, CTR_TIMEOUT);
+    let out = exec(c, work, TOOL_TIMEOUT);
     if out.ok() {
         Ok(out.stdout)
     } else {

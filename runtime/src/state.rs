@@ -5,6 +5,7 @@
 //! `create` makes the directory with mkdir(2), which fails for a duplicate id.
 //! The status is derived from live facts, not stored: a pid whose start time differs from the one
 //! recorded is a reused pid, and the container is stopped.
+pub use crate::cgroups::CgroupDirs;
 use crate::spec::{Hooks, IdMapping};
 use nix::fcntl::{Flock, FlockArg, OFlag};
 use nix::sys::stat::Mode;
@@ -77,22 +78,6 @@ impl std::fmt::Display for Status {
         };
         f.write_str(s)
     }
-}
-
-/// The cgroup directories a container owns (absolute paths of the controller directories).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CgroupDirs {
-    /// Every directory created or joined, one per hierarchy.
-    pub dirs: Vec<PathBuf>,
-    /// The freezer directory (v1) or the v2 directory, for pause and status.
-    pub freezer: Option<PathBuf>,
-    /// Whether the freezer is cgroup v2 (cgroup.freeze) rather than v1 (freezer.state).
-    pub freezer_v2: bool,
-    /// Controllers this container enabled in a hybrid host's cgroup2 `cgroup.subtree_control`
-    /// files, as (level directory, controller), outermost first: removal takes each back once
-    /// nothing runs below its level any more, so the host's cgroup2 tree is left as found.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub v2_enabled: Vec<(PathBuf, String)>,
 }
 
 /// What is persisted in state.json.

@@ -1,5 +1,6 @@
 //! The smaller controllers of `linux.resources` (pure): blockIO, hugepageLimits, network, rdma.
-use super::resources::{invalid, w, ResourceError, ResourcePlan, Write};
+use super::resource_error::{invalid, ResourceError};
+use super::resource_plan::{w, ResourcePlan, Write};
 use crate::spec::{BlockIo, HugepageLimit, Network, Rdma, ThrottleDevice};
 
 /// blockIO on v1 (blkio.*) or v2 (io.*).

@@ -6,8 +6,8 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use super::CgroupDirs;
 use super::{fs::write_file, CgroupError};
-use crate::state::CgroupDirs;
 
 /// The container's directory in a cgroup2 hierarchy, opened for clone3.
 #[derive(Debug)]

@@ -8,7 +8,6 @@
 //! asks for. Strings must not contain NUL: unit names and annotation values are checked where
 //! they are parsed (`systemd::parse_path`, `systemd::parse_annotation`).
 use super::dbus_decode::{Arg, Dec, WireError};
-use super::systemd::Value;
 
 pub const SYSTEMD_DEST: &str = "org.freedesktop.systemd1";
 pub const SYSTEMD_PATH: &str = "/org/freedesktop/systemd1";
@@ -385,3 +384,35 @@ impl Enc {
 #[cfg(test)]
 #[path = "dbus_tests.rs"]
 mod tests;
+
+/// A unit property value (the D-Bus types StartTransientUnit needs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Bool(bool),
+    I32(i32),
+    U32(u32),
+    I64(i64),
+    U64(u64),
+    Str(String),
+    Bytes(Vec<u8>),
+    U32s(Vec<u32>),
+    /// DeviceAllow: (device, access).
+    Pairs(Vec<(String, String)>),
+}
+
+impl Value {
+    /// The D-Bus signature of the value.
+    pub fn signature(&self) -> &'static str {
+        match self {
+            Value::Bool(_) => "b",
+            Value::I32(_) => "i",
+            Value::U32(_) => "u",
+            Value::I64(_) => "x",
+            Value::U64(_) => "t",
+            Value::Str(_) => "s",
+            Value::Bytes(_) => "ay",
+            Value::U32s(_) => "au",
+            Value::Pairs(_) => "a(ss)",
+        }
+    }
+}

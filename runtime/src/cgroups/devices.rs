@@ -4,7 +4,7 @@
 //!
 //! The program sees `struct bpf_cgroup_dev_ctx { u32 access_type; u32 major; u32 minor; }` in r1,
 //! where access_type = access << 16 | type, and returns 1 to allow, 0 to deny.
-use super::resources::{invalid, ResourceError};
+use super::resource_error::{invalid, ResourceError};
 use crate::spec::DeviceRule;
 
 /// One eBPF instruction (`struct bpf_insn`).

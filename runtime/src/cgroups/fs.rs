@@ -1,8 +1,8 @@
 //! Applying a plan to the cgroup filesystem: directories, resource writes, the v2 device
 //! program, membership, freezing, and removal (which first kills whatever is left).
 use super::resources::{ResourcePlan, Write as ResWrite};
+use super::CgroupDirs;
 use super::{io_err, CgroupError, Layout};
-use crate::state::CgroupDirs;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};

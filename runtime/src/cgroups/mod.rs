@@ -13,7 +13,10 @@ pub mod dbus;
 pub mod dbus_conn;
 pub mod dbus_decode;
 pub mod devices;
+mod dirs;
 mod fs;
+pub mod resource_error;
+pub mod resource_plan;
 pub mod resources;
 pub mod scope;
 pub mod stats;
@@ -21,7 +24,7 @@ pub mod systemd;
 
 pub use fs::{apply_write, create, freeze, is_frozen, kill_all, pids, thaw, write_file};
 
-use crate::state::CgroupDirs;
+pub use dirs::CgroupDirs;
 
 use std::fs as stdfs;
 use std::path::{Path, PathBuf};
@@ -371,7 +374,7 @@ mod tests {
         let layout = Layout::parse(&mountinfo, "");
         // A fake tree has no kernel to create the interface files: pre-create what we write.
         let writes = resources::ResourcePlan {
-            writes: vec![resources::w("memory", "memory.limit_in_bytes", "1024")],
+            writes: vec![resource_plan::w("memory", "memory.limit_in_bytes", "1024")],
             ..Default::default()
         };
         fs::create_dir_all(mem.join("a/b")).unwrap();

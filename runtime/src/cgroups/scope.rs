@@ -15,11 +15,11 @@ use super::dbus_conn::{self, BusError, Conn};
 use super::dbus_decode::Arg;
 use super::resources::ResourcePlan;
 use super::systemd::{self, Properties, SystemdError, Value};
+use super::CgroupDirs;
 use super::{fs, CgroupError, Layout};
 use crate::logging;
 use crate::plan::DeviceNode;
 use crate::spec::Spec;
-use crate::state::CgroupDirs;
 use std::time::{Duration, Instant};
 
 /// How long systemd gets for a job, as runc waits.

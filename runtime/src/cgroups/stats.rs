@@ -1,6 +1,6 @@
 //! Reading a container's resource usage back from its cgroup files (runc's `events` shape).
+use super::CgroupDirs;
 use super::Layout;
-use crate::state::CgroupDirs;
 use serde_json::{json, Value};
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -5,6 +5,7 @@
 //! This file is the pure part: the path syntax, where the scope's cgroup is, and the resources →
 //! properties mapping (including org.systemd.property.* annotations). The wire format is in
 //! `dbus`/`dbus_decode`, the connection in `dbus_conn`, the scope's life in `scope`.
+pub use super::dbus::Value;
 use crate::spec::Resources;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -79,38 +80,6 @@ pub fn cgroup_dir(u: &UnitPath) -> PathBuf {
     }
     out.push(&u.unit);
     out
-}
-
-/// A unit property value (the D-Bus types StartTransientUnit needs).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Value {
-    Bool(bool),
-    I32(i32),
-    U32(u32),
-    I64(i64),
-    U64(u64),
-    Str(String),
-    Bytes(Vec<u8>),
-    U32s(Vec<u32>),
-    /// DeviceAllow: (device, access).
-    Pairs(Vec<(String, String)>),
-}
-
-impl Value {
-    /// The D-Bus signature of the value.
-    pub fn signature(&self) -> &'static str {
-        match self {
-            Value::Bool(_) => "b",
-            Value::I32(_) => "i",
-            Value::U32(_) => "u",
-            Value::I64(_) => "x",
-            Value::U64(_) => "t",
-            Value::Str(_) => "s",
-            Value::Bytes(_) => "ay",
-            Value::U32s(_) => "au",
-            Value::Pairs(_) => "a(ss)",
-        }
-    }
 }
 
 /// Unit properties in the order they are sent.
