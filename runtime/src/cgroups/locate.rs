@@ -6,8 +6,10 @@
 //! it (/sys/fs/cgroup/<controllers> or /sys/fs/cgroup/<name> for v1, /sys/fs/cgroup/unified or
 //! /sys/fs/cgroup for v2, as crun assumes) and checked with statmount(2): the mount there must be
 //! a cgroup (cgroup2) filesystem with exactly the hierarchy's controllers. If any hierarchy is
-//! not found that way, or the kernel has no statmount (before 6.8; mount options from 6.11), the
-//! caller parses mountinfo as before.
+//! not found that way (for instance one that is active but mounted nowhere, or mounted
+//! elsewhere), `scan` finds every cgroup mount as mountinfo lists them: listmount(2) ids and the
+//! filesystem magic of each (no text), strings only for the cgroup mounts. Without listmount and
+//! statmount (before 6.8; mount options from 6.11) the caller parses mountinfo as before.
 use super::Hierarchy;
 use oxsys::statmount::{self, mask};
 use std::os::fd::AsFd;
@@ -37,6 +39,34 @@ pub fn targeted(own: &str) -> Option<Vec<Hierarchy>> {
     // Unique mount ids grow with mount order, which is mountinfo's order.
     found.sort_by_key(|(i, _)| *i);
     Some(found.into_iter().map(|(_, h)| h).collect())
+}
+
+/// Every cgroup and cgroup2 mount in mountinfo's order, the first of each hierarchy kept (as
+/// `Layout::parse`), or None when the kernel cannot tell.
+pub fn scan() -> Option<Vec<Hierarchy>> {
+    const CGROUP_SUPER_MAGIC: u64 = 0x0027_e0eb;
+    const CGROUP2_SUPER_MAGIC: u64 = 0x6367_7270;
+    let mut out: Vec<Hierarchy> = Vec::new();
+    for id in statmount::list_all().ok()? {
+        let magic = match statmount::sb_magic(id) {
+            Ok(m) => m,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue, // unmounted meanwhile
+            Err(_) => return None,
+        };
+        let v2 = match magic {
+            CGROUP2_SUPER_MAGIC => true,
+            CGROUP_SUPER_MAGIC => false,
+            _ => continue,
+        };
+        let m = statmount::statmount(id, mask::FS_TYPE | mask::MNT_ROOT | mask::MNT_POINT | mask::MNT_OPTS).ok()?;
+        let (Some(root), Some(point)) = (m.root, m.point) else { return None };
+        let controllers = if v2 { Vec::new() } else { super::controllers_of(m.opts.as_deref()?) };
+        if out.iter().any(|h| h.v2 == v2 && h.controllers == controllers) {
+            continue;
+        }
+        out.push(Hierarchy { mount: PathBuf::from(point), root, controllers, v2 });
+    }
+    Some(out)
 }
 
 /// The first candidate whose mount is the hierarchy: cgroup2 when `controllers` is None, else a
@@ -87,6 +117,15 @@ mod tests {
         let parsed = Layout::parse(&mountinfo, &own).hierarchies;
         assert_eq!(found, parsed);
         assert!(!found.is_empty());
+    }
+
+    #[test]
+    fn scan_matches_mountinfo_here() {
+        let Some(found) = super::scan() else {
+            return eprintln!("SKIP scan_matches_mountinfo_here: no listmount/statmount here");
+        };
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert_eq!(found, Layout::parse(&mountinfo, "").hierarchies);
     }
 
     #[test]

@@ -96,7 +96,7 @@ impl Layout {
             return Ok(l.clone());
         }
         let own = stdfs::read_to_string("/proc/self/cgroup").map_err(io_err("read", Path::new("/proc/self/cgroup")))?;
-        let mut layout = match locate::targeted(&own) {
+        let mut layout = match locate::targeted(&own).or_else(locate::scan) {
             Some(hierarchies) => Layout { hierarchies, own: parse_own(&own), v2_controllers: Vec::new() },
             None => {
                 let path = Path::new("/proc/self/mountinfo");
