@@ -18,7 +18,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::leftovers::remove_cgroup_tree;
 use crate::oci_layout::{self, go_arch, sha256_file, tar_layer, Layout};
@@ -488,49 +488,51 @@ impl Drop for Containerd {
                 remove_cgroup_tree(&r.join(&self.ns));
             }
         }
-        if let Some(mut ch) = self.child.take() {
-            let pid = ch.id() as i32;
-            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if let Ok(Some(_)) = ch.try_wait() {
-                    break;
-                }
-                if Instant::now() >= deadline {
-                    let _ = ch.kill();
-                    let _ = ch.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+        let shims = self.shim_pids();
+        stop_private_containerd(self.child.take(), shims, &self.path, &self.ns, self.dir.take());
+    }
+}
+
+/// Stops a test's private containerd (SIGTERM, then SIGKILL after 10 s), then what outlives it:
+/// its shims (SIGKILL; their containers die with them, the shim being their subreaper), the
+/// mounts under its directory `path` (deepest first), the cgroup `cgroup_name` in every
+/// hierarchy, and the directory.
+pub(crate) fn stop_private_containerd(
+    child: Option<Child>,
+    shims: Vec<i32>,
+    path: &Path,
+    cgroup_name: &str,
+    dir: Option<tempfile::TempDir>,
+) {
+    if let Some(mut ch) = child {
+        let _ = kill(Pid::from_raw(ch.id() as i32), Signal::SIGTERM);
+        if !poll_until(Duration::from_secs(10), || matches!(ch.try_wait(), Ok(Some(_)))) {
+            let _ = ch.kill();
+            let _ = ch.wait();
         }
-        // Shims outlive containerd: kill the ones still serving our socket
-        // (and their containers with them: the shim is their subreaper).
-        for pid in self.shim_pids() {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            let _ = poll_until(Duration::from_secs(2), || !pid_alive(pid));
-        }
-        // Unmount what is left under our dirs (rootfs overlays), deepest first.
-        let needle = self.path.to_string_lossy().into_owned();
-        let mut mps: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
-            .filter(|mp| mp.starts_with(&needle))
-            .collect();
-        mps.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        for mp in mps {
-            let _ = umount2(mp.as_str(), MntFlags::MNT_DETACH);
-        }
-        // The namespace's parent cgroup (and any child left) in every hierarchy.
-        for root in crate::leftovers::cgroup_roots() {
-            remove_cgroup_tree(&root.join(&self.ns));
-        }
-        if let Some(d) = self.dir.take() {
-            let p = d.path().to_path_buf();
-            if d.close().is_err() {
-                let _ = std::fs::remove_dir_all(&p);
-            }
+    }
+    for pid in shims {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        let _ = poll_until(Duration::from_secs(2), || !pid_alive(pid));
+    }
+    let needle = path.to_string_lossy().into_owned();
+    let mut mps: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
+        .filter(|mp| mp.starts_with(&needle))
+        .collect();
+    mps.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for mp in mps {
+        let _ = umount2(mp.as_str(), MntFlags::MNT_DETACH);
+    }
+    for root in crate::leftovers::cgroup_roots() {
+        remove_cgroup_tree(&root.join(cgroup_name));
+    }
+    if let Some(d) = dir {
+        let p = d.path().to_path_buf();
+        if d.close().is_err() {
+            let _ = std::fs::remove_dir_all(&p);
         }
     }
 }

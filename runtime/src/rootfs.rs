@@ -425,8 +425,10 @@ pub fn switch_root(plan: &Plan, root: OwnedFd) -> Result<()> {
         pivot_root(".", ".").map_err(|e| InitError::sys("pivot_root", e))?;
         // The old root is now stacked under the new one at "/": detach it.
         fchdir(old_root.as_raw_fd()).map_err(|e| InitError::sys("chdir old root", e))?;
-        mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-            .map_err(|e| InitError::sys("make old root slave", e))?;
+        if plan.root_propagation.old_root_needs_rslave() {
+            mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+                .map_err(|e| InitError::sys("make old root slave", e))?;
+        }
         umount2(".", MntFlags::MNT_DETACH).map_err(|e| InitError::sys("unmount old root", e))?;
     }
     chdir("/").map_err(|e| InitError::sys("chdir /", e))

@@ -13,6 +13,7 @@ pub mod monitor_io;
 pub mod mount_attr;
 pub mod netlink;
 pub mod sched;
+pub mod statmount;
 
 use std::ffi::CStr;
 use std::io;

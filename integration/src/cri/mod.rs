@@ -32,14 +32,11 @@ mod stream;
 pub use client::{api, CriClient, CALL_TIMEOUT};
 pub use stream::{websocket_stream, StreamOutput};
 
-use nix::mount::{umount2, MntFlags};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::containerd::{build_image, CTR_TIMEOUT};
 use crate::leftovers::{kill_cgroup_tree, remove_cgroup_tree};
@@ -366,44 +363,16 @@ impl CriContainerd {
             }
             roots.iter().all(|r| !r.join(&self.cgroup_root).exists())
         });
-        if let Some(mut ch) = self.child.take() {
-            let _ = kill(Pid::from_raw(ch.id() as i32), Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !matches!(ch.try_wait(), Ok(Some(_))) {
-                if Instant::now() >= deadline {
-                    let _ = ch.kill();
-                    let _ = ch.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
         // Shims outlive containerd; with the last one go containerd's
         // network and mount namespaces.
-        for pid in self.shim_pids() {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            let _ = poll_until(Duration::from_secs(2), || !pid_alive(pid));
-        }
-        let needle = self.path.to_string_lossy().into_owned();
-        let mut mps: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
-            .filter(|mp| mp.starts_with(&needle))
-            .collect();
-        mps.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        for mp in mps {
-            let _ = umount2(mp.as_str(), MntFlags::MNT_DETACH);
-        }
-        for root in crate::leftovers::cgroup_roots() {
-            remove_cgroup_tree(&root.join(&self.cgroup_root));
-        }
-        if let Some(d) = self.dir.take() {
-            let p = d.path().to_path_buf();
-            if d.close().is_err() {
-                let _ = std::fs::remove_dir_all(&p);
-            }
-        }
+        let shims = self.shim_pids();
+        crate::containerd::stop_private_containerd(
+            self.child.take(),
+            shims,
+            &self.path,
+            &self.cgroup_root,
+            self.dir.take(),
+        );
     }
 }
 

@@ -1,8 +1,9 @@
 //! cgroups: where the hierarchies are (v1, v2 or hybrid), which directories a container gets,
 //! and what is written into them.
 //!
-//! Detection reads /proc/self/mountinfo, /proc/self/cgroup and the cgroup2 root's
-//! cgroup.controllers once per invocation; the spec → file-writes translation is pure (see
+//! Detection reads /proc/self/cgroup and the cgroup2 root's cgroup.controllers once per
+//! invocation and finds the hierarchies' mounts with statmount (`locate`), or from
+//! /proc/self/mountinfo where that does not work; the spec → file-writes translation is pure (see
 //! `resources`, `blkio`, `devices`), and `fs` applies it, so all of it is tested on fake trees.
 //!
 //! Processes enter the container's cgroup2 directory at birth (CLONE_INTO_CGROUP, see
@@ -15,6 +16,7 @@ pub mod dbus_decode;
 pub mod devices;
 mod dirs;
 mod fs;
+pub mod locate;
 pub mod resource_error;
 pub mod resource_plan;
 pub mod resources;
@@ -96,10 +98,15 @@ impl Layout {
         if let Some(l) = CACHE.get() {
             return Ok(l.clone());
         }
-        let mountinfo =
-            stdfs::read_to_string("/proc/self/mountinfo").map_err(io_err("read", Path::new("/proc/self/mountinfo")))?;
         let own = stdfs::read_to_string("/proc/self/cgroup").map_err(io_err("read", Path::new("/proc/self/cgroup")))?;
-        let mut layout = Layout::parse(&mountinfo, &own);
+        let mut layout = match locate::targeted(&own).or_else(locate::scan) {
+            Some(hierarchies) => Layout { hierarchies, own: parse_own(&own), v2_controllers: Vec::new() },
+            None => {
+                let path = Path::new("/proc/self/mountinfo");
+                let mountinfo = stdfs::read_to_string(path).map_err(io_err("read", path))?;
+                Layout::parse(&mountinfo, &own)
+            }
+        };
         layout.read_v2_controllers();
         Ok(CACHE.get_or_init(|| layout).clone())
     }
@@ -160,21 +167,7 @@ impl Layout {
                 "cgroup" => false,
                 _ => continue,
             };
-            let controllers = if v2 {
-                Vec::new()
-            } else {
-                rfields[2]
-                    .split(',')
-                    .filter(|o| {
-                        !matches!(*o, "rw" | "ro")
-                            && !o.starts_with("clone_children")
-                            && !o.starts_with("release_agent")
-                            && *o != "xattr"
-                            && !o.starts_with("noprefix")
-                    })
-                    .map(str::to_string)
-                    .collect()
-            };
+            let controllers = if v2 { Vec::new() } else { controllers_of(rfields[2]) };
             // A hierarchy can be mounted twice (bind mounts); keep the first.
             if hierarchies.iter().any(|h: &Hierarchy| h.v2 == v2 && h.controllers == controllers) {
                 continue;
@@ -186,15 +179,7 @@ impl Layout {
                 v2,
             });
         }
-        let own = own
-            .lines()
-            .filter_map(|l| {
-                let mut parts = l.splitn(3, ':');
-                let _id = parts.next()?;
-                Some((parts.next()?.to_string(), parts.next()?.to_string()))
-            })
-            .collect();
-        Layout { hierarchies, own, v2_controllers: Vec::new() }
+        Layout { hierarchies, own: parse_own(own), v2_controllers: Vec::new() }
     }
 
     /// Whether this is a pure cgroup v2 host.
@@ -224,6 +209,32 @@ impl Layout {
         let rel = full.strip_prefix(h.root.trim_end_matches('/')).unwrap_or(&full);
         h.mount.join(rel.trim_start_matches('/'))
     }
+}
+
+/// The v1 controllers (and `name=`) among a cgroup mount's superblock options.
+fn controllers_of(opts: &str) -> Vec<String> {
+    opts.split(',')
+        .filter(|o| {
+            !o.is_empty()
+                && !matches!(*o, "rw" | "ro")
+                && !o.starts_with("clone_children")
+                && !o.starts_with("release_agent")
+                && *o != "xattr"
+                && !o.starts_with("noprefix")
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// /proc/PID/cgroup as (key, path) pairs.
+fn parse_own(own: &str) -> Vec<(String, String)> {
+    own.lines()
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let _id = parts.next()?;
+            Some((parts.next()?.to_string(), parts.next()?.to_string()))
+        })
+        .collect()
 }
 
 fn unescape(s: &str) -> String {

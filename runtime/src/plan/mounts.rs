@@ -329,6 +329,18 @@ pub struct RootPropagation {
     pub on_new_root: Option<MsFlags>,
 }
 
+impl RootPropagation {
+    /// Whether the old root must be made rslave after pivot_root, before it is detached, so that
+    /// the unmount does not propagate to the host (runc and crun always do it: one more walk
+    /// over every mount of the host's table). Not needed when the namespace step already made
+    /// every mount slave or private: a mount later propagated into a slave is a slave too, and
+    /// init mounts nothing outside the rootfs, so no mount of the old root can be shared.
+    pub fn old_root_needs_rslave(&self) -> bool {
+        use MsFlags as F;
+        !(self.namespace.contains(F::MS_REC) && self.namespace.intersects(F::MS_SLAVE | F::MS_PRIVATE))
+    }
+}
+
 /// The propagation plan for linux.rootfsPropagation (None: runc's default).
 pub fn root_propagation(value: Option<&str>) -> Result<RootPropagation, String> {
     use MsFlags as F;
@@ -512,6 +524,17 @@ mod tests {
             assert!(!plan(Some(v)).parent.intersects(F::MS_SHARED | F::MS_UNBINDABLE), "{v}");
         }
         assert!(root_propagation(Some("bogus")).is_err());
+    }
+
+    #[test]
+    fn old_root_is_made_rslave_again_only_when_some_mount_may_still_be_shared() {
+        let needs = |v| root_propagation(v).unwrap().old_root_needs_rslave();
+        for v in [None, Some("rslave"), Some("rprivate"), Some("unbindable"), Some("runbindable")] {
+            assert!(!needs(v), "{v:?}: every mount is already slave or private");
+        }
+        for v in ["slave", "private", "shared", "rshared"] {
+            assert!(needs(Some(v)), "{v}: submounts of / keep their propagation");
+        }
     }
 
     #[test]
