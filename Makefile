@@ -27,6 +27,7 @@ deps:
 # before make test).
 lint:
 	$(CARGO) fmt --all --check
+	python3 scripts/module-graph.py
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
 demo: deps build

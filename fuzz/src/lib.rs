@@ -1,5 +1,6 @@
 //! The properties the fuzz targets check, shared with the deterministic smoke test
 //! (tests/smoke.rs). Each function must never panic, whatever the input; a panic is a bug.
+#![forbid(unsafe_code)]
 use oxmon::logs::k8s_file::{format_record, split_lines};
 use oxmon::logs::Stream;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! line and exits 1.
 use crate::cgroups::CgroupError;
 use crate::hooks::HookError;
-use crate::process::ipc::{ChannelError, InitError};
+use crate::ipc::{ChannelError, InitError};
 use crate::spec::SpecError;
 use crate::state::{StateError, Status};
 

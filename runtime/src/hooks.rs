@@ -130,7 +130,7 @@ fn wait_with_deadline(child: &mut std::process::Child, deadline: Option<Instant>
     if let Some(deadline) = deadline {
         let pidfd = oxsys::pidfd_open(child.id() as i32).ok()?;
         let left = deadline.saturating_duration_since(Instant::now());
-        if !crate::process::wait_pidfd_exit(pidfd.as_fd(), left) {
+        if !oxsys::wait_pidfd_exit(pidfd.as_fd(), left) {
             return None;
         }
     }

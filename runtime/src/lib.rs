@@ -2,7 +2,7 @@
 //!
 //! The flow of `create`: config.json is parsed once ([`spec`]) and turned into a [`plan`] (pure
 //! data, unit-tested), then [`process::create`] forks init, which applies the plan through
-//! [`rootfs`] and a few syscalls, reports over a typed channel ([`process::ipc`]), and waits for
+//! [`rootfs`] and a few syscalls, reports over a typed channel ([`ipc`]), and waits for
 //! `start`. All `unsafe` lives in the `oxsys` crate.
 pub mod cgroups;
 pub mod cli;
@@ -10,6 +10,7 @@ pub mod commands;
 pub mod error;
 pub mod fault;
 pub mod hooks;
+pub mod ipc;
 pub mod logging;
 pub mod lsm;
 pub mod netdev;

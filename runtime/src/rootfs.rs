@@ -4,8 +4,8 @@
 //! the rootfs cannot lead a mount outside it, and the mount is made on `/proc/self/fd/N` of the
 //! resolved O_PATH fd, so a path component swapped after the check changes nothing.
 use crate::cgroups::Layout;
+use crate::ipc::InitError;
 use crate::plan::{DeviceNode, MountOp, MountSource, NsKind, Plan};
-use crate::process::ipc::InitError;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::mkdirat;
 use nix::sys::stat::{fstat, mknodat, Mode, SFlag};

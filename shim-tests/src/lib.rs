@@ -4,7 +4,6 @@
 
 pub mod records;
 pub mod stub;
-pub mod sys;
 
 pub use records::{parse_log, parse_record, valid_timestamp, Record};
 
@@ -16,7 +15,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use nix::fcntl::{fcntl, FcntlArg};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use serde_json::Value;
@@ -137,8 +135,7 @@ fn seqpacket_pair() -> (OwnedFd, OwnedFd) {
 
 /// Duplicates `fd` to a close-on-exec fd ≥ 64.
 pub fn high_fd(fd: &OwnedFd) -> OwnedFd {
-    let n = fcntl(fd.as_raw_fd(), FcntlArg::F_DUPFD_CLOEXEC(64)).expect("dup");
-    sys::adopt(n)
+    oxsys::spawn_fds::dup_at_least(fd.as_fd(), 64).expect("dup")
 }
 
 /// How to launch the monitor.
@@ -202,25 +199,22 @@ impl Launch {
     pub fn spawn(self) -> Running {
         let (sync, sync_child) = seqpacket_pair();
         let (start, start_child) = seqpacket_pair();
-        let mut fds = vec![(sync_child.as_raw_fd(), 3), (start_child.as_raw_fd(), 4)];
+        // The child's ends, each with the number it gets in the monitor.
+        let mut keep = vec![(sync_child, 3), (start_child, 4)];
         let mut cmd = Command::new(monitor_bin());
         cmd.env("_OCI_SYNCPIPE", "3").env("_OCI_STARTPIPE", "4");
         let mut attach = None;
-        let mut keep = vec![sync_child, start_child];
         let mut next = 5;
         if self.exec_attach_pipe {
             let (a, a_child) = seqpacket_pair();
-            fds.push((a_child.as_raw_fd(), 5));
             cmd.env("_OCI_ATTACHPIPE", "5");
             attach = Some(a);
-            keep.push(a_child);
+            keep.push((a_child, 5));
             next = 6;
         }
         for fd in &self.extra_fds {
-            let h = high_fd(fd);
-            fds.push((h.as_raw_fd(), next));
+            keep.push((high_fd(fd), next));
             next += 1;
-            keep.push(h);
         }
         let runtime = self.runtime.clone().unwrap_or_else(runtime_bin);
         cmd.args(["--api-version", "1", "-c", &self.cid, "-u", &self.cuuid, "-r"])
@@ -250,7 +244,7 @@ impl Launch {
         } else {
             cmd.stdout(log.try_clone().unwrap()).stderr(log);
         }
-        sys::install_fds(&mut cmd, fds);
+        oxsys::spawn_fds::install_fds(&mut cmd, keep.iter().map(|(fd, n)| (fd.as_fd(), *n)).collect());
         let child = cmd.spawn().expect("spawn monitor");
         drop(keep);
         let r = Running {

@@ -13,6 +13,7 @@ pub mod monitor_io;
 pub mod mount_attr;
 pub mod netlink;
 pub mod sched;
+pub mod spawn_fds;
 pub mod statmount;
 
 use std::ffi::CStr;
@@ -222,6 +223,24 @@ pub fn kill(pid: i32, signal: i32) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Waits until the process behind `pidfd` exits (the pidfd becomes readable): whether it did
+/// within `timeout` (false on timeout or a failed poll).
+pub fn wait_pidfd_exit(pidfd: BorrowedFd<'_>, timeout: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let mut fds = [nix::poll::PollFd::new(pidfd, nix::poll::PollFlags::POLLIN)];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(left.as_millis().min(10_000) as u16)) {
+            Ok(n) if n > 0 => return true,
+            Ok(_) | Err(nix::Error::EINTR) => continue,
+            Err(_) => return false,
+        }
+    }
 }
 
 /// pidfd_open(2): a stable handle on a process, immune to pid reuse.

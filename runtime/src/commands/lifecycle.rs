@@ -186,7 +186,7 @@ pub fn kill_and_wait(st: &State) -> Result<(), Error> {
         cgroups::thaw(&st.cgroup)?;
     }
     if let Some(fd) = fd {
-        if !crate::process::wait_pidfd_exit(fd.as_fd(), Duration::from_secs(10)) {
+        if !oxsys::wait_pidfd_exit(fd.as_fd(), Duration::from_secs(10)) {
             return Err(Error::Usage(format!("init {} did not die within 10s of SIGKILL", st.pid)));
         }
     }

@@ -3,18 +3,13 @@
 //! stdio, with stdin in raw mode when it is a terminal (the process's terminal then does the line
 //! editing and echo), and the pty follows the size of our terminal (SIGWINCH).
 use crate::error::Error;
-use nix::sys::socket::{recvmsg, socketpair, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType};
+pub use crate::process::console::socket_pair;
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use nix::sys::termios::{self, SetArg, Termios};
 use std::fs::File;
 use std::io::{IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::thread::JoinHandle;
-
-/// A socket pair standing in for a console socket: (the process's end, ours).
-pub fn socket_pair() -> Result<(OwnedFd, OwnedFd), Error> {
-    socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
-        .map_err(|e| Error::sys("console socketpair", e))
-}
 
 /// The pty master the process sent (before it exec'd, so it is already queued).
 pub fn receive_master(ours: &OwnedFd) -> Result<OwnedFd, Error> {

@@ -7,8 +7,8 @@
 //! execCPUAffinity is for exec'd processes only ("not applicable to the container's init
 //! process"): `initial` is the affinity the process is born with, before any cgroup (also the
 //! cgroup2 directory CLONE_INTO_CGROUP puts it in at birth), `final` is set after the cgroup join.
-use super::ipc::InitError;
 use crate::error::Error;
+use crate::ipc::InitError;
 use crate::plan::attrs::ProcessAttrs;
 use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
 use nix::unistd::Pid;

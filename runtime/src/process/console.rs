@@ -5,7 +5,7 @@
 //! Everything here runs after pivot_root, in a /dev the container may own (CVE-2025-52565): both
 //! ends of the pty are checked to be what they claim before use, and /dev/console is mounted over
 //! only when no symlink is on its path (see [`bind_console`]).
-use super::ipc::InitError;
+use crate::ipc::InitError;
 use crate::rootfs::{resolve_in_root, Create};
 use crate::spec::ConsoleSize;
 use nix::fcntl::OFlag;
@@ -13,7 +13,7 @@ use nix::mount::{mount, MsFlags};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
 use nix::sys::stat::{fstat, major, makedev, SFlag};
 use std::io::IoSlice;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 type Result<T> = std::result::Result<T, InitError>;
 
@@ -21,6 +21,17 @@ type Result<T> = std::result::Result<T, InitError>;
 const PTMX_DEV: (u64, u64) = (5, 2);
 /// Majors of Unix98 pty slaves (UNIX98_PTY_SLAVE_MAJOR and the seven after it).
 const PTY_SLAVE_MAJORS: std::ops::RangeInclusive<u64> = 136..=143;
+
+/// A socket pair standing in for a console socket: (the process's end, ours).
+pub fn socket_pair() -> std::result::Result<(OwnedFd, OwnedFd), crate::error::Error> {
+    nix::sys::socket::socketpair(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::Stream,
+        None,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| crate::error::Error::sys("console socketpair", e))
+}
 
 /// Sets up the terminal; runs after pivot_root, so the pty comes from the container's devpts.
 pub fn setup(socket: BorrowedFd<'_>, size: Option<ConsoleSize>, bind: bool) -> Result<()> {

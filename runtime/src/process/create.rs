@@ -1,9 +1,9 @@
 //! The runtime's side of `create`: state dir, cgroups, exec fifo, the fork of init, id maps, hooks,
 //! and state.json once init reports it is ready. Any failure undoes everything done so far.
 use super::init::{self, InitContext};
-use super::ipc::{self, Channel, FromInit, ToInit};
 use crate::cgroups::{self, clone_into::Cgroup2Dir, resources, Layout};
 use crate::error::Error;
+use crate::ipc::{self, Channel, FromInit, ToInit};
 use crate::logging;
 use crate::plan::{self, namespaces::id_map_text, CreateOptions, NsKind, Plan};
 use crate::rootfs::CgroupMount;
@@ -158,7 +158,7 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
         Some(p) => (Some(connect_console(p)?), None),
         // The plan allows this only for a foreground `run`, which relays the pty itself.
         None if plan.process.terminal => {
-            let (theirs, ours) = crate::commands::tty::socket_pair()?;
+            let (theirs, ours) = super::console::socket_pair()?;
             (Some(theirs), Some(ours))
         }
         None => (None, None),

@@ -6,8 +6,8 @@
 //! forks are non-dumpable, so the container cannot ptrace or read them while they hold its
 //! namespaces; exec resets that for the user's program.
 use super::init::{self, Exec};
-use super::ipc::{self, Channel, FromInit, InitError, ToInit};
 use crate::error::Error;
+use crate::ipc::{self, Channel, FromInit, InitError, ToInit};
 use crate::plan::{NsKind, ProcessPlan};
 use crate::state::CgroupDirs;
 use nix::sched::{setns, CloneFlags};

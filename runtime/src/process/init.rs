@@ -1,6 +1,6 @@
 //! The container's init process: forked by `create`, it builds the container around itself, tells
 //! the runtime it is ready, waits for `start`, and execs the user's program.
-use super::ipc::{Channel, FromInit, InitError, ToInit};
+use crate::ipc::{Channel, FromInit, InitError, ToInit};
 use crate::plan::{NsKind, Plan, ProcessPlan};
 use crate::rootfs::{self, CgroupMount};
 use nix::sched::{setns, unshare, CloneFlags};
