@@ -8,6 +8,8 @@ mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=524288 repo "$repo" || { e
 trap 'cd /; umount "$repo"' EXIT
 export HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export OXRUN_BIN=${VM_OXRUN_BIN:-$repo/target/release/oxrun} OXMON_BIN=${VM_OXMON_BIN:-$repo/target/release/oxmon}
+# The shim-tests binaries take the monitor from MONITOR_BIN.
+export MONITOR_BIN=$OXMON_BIN
 echo "guest: $(uname -r), PID 1 $(cat /proc/1/comm), $(stat -fc %T /sys/fs/cgroup) at /sys/fs/cgroup, controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
 echo "guest: up $(cut -d' ' -f1 /proc/uptime) s when the tests start; systemd $(systemctl --version | sed -n 1p | cut -d' ' -f2), state $(systemctl is-system-running)"
 failed=0

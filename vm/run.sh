@@ -7,6 +7,9 @@
 # writes its output to /mnt/share/out/log and its exit code to /mnt/share/out/rc, and powers off.
 # Prints the guest's log and exits with the guest script's code (124 on timeout, 125 when the
 # guest gave no result). The image is opened with -snapshot: the cached image is never written.
+# VM_EXTRA_SHARE=DIR shares one more host folder read-only (9p tag `extra`; its host path is in
+# /mnt/share/extra for the guest script to mount it there, as vm/exec.sh's wrapper does): for
+# what must stay outside the repository, such as an external test suite and its binaries.
 set -euo pipefail
 img=$1 script=$2 limit=${3:-1500}
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +27,12 @@ trap 'exit 130' INT TERM
 mkdir -p "$share/out"
 cp "$script" "$share/run.sh"
 printf '%s\n' "$repo" > "$share/repo"
+extra=()
+if [ -n "${VM_EXTRA_SHARE:-}" ]; then
+	dir=$(cd "$VM_EXTRA_SHARE" && pwd)
+	extra=(-virtfs "local,path=$dir,mount_tag=extra,security_model=none,readonly=on,id=extra")
+	printf '%s\n' "$dir" > "$share/extra"
+fi
 console=${VM_CONSOLE_LOG:-$repo/vm/out/console.log}
 mkdir -p "$(dirname "$console")"
 start=$(date +%s)
@@ -33,7 +42,7 @@ qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 3072 \
 	-append "root=/dev/vda rw console=ttyS0 systemd.unified_cgroup_hierarchy=1 panic=-1" \
 	-drive "file=$img/disk.img,format=raw,if=virtio,snapshot=on" \
 	-virtfs "local,path=$share,mount_tag=share,security_model=none,id=share" \
-	-virtfs "local,path=$repo,mount_tag=repo,security_model=none,readonly=on,id=repo" \
+	-virtfs "local,path=$repo,mount_tag=repo,security_model=none,readonly=on,id=repo" "${extra[@]}" \
 	-nic none </dev/null &
 qemu_pid=$!
 deadline=$((start + limit))

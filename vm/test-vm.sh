@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# `make test-vm`: builds (or reuses) the VM image, builds the integration test binaries on the host
-# (the guest is Debian 12 x86_64 like the host, so they run there unchanged), boots the guest and
-# runs the listed test files in it. The guest's cargo-style `test result:` lines are printed here;
-# a failing guest test makes this script exit non-zero.
+# `make test-vm`: builds (or reuses) the VM image, builds the integration and shim-tests test
+# binaries on the host (the guest is Debian 12 x86_64 like the host, so they run there
+# unchanged), boots the guest and runs the listed test files in it. The guest's cargo-style
+# `test result:` lines are printed here; a failing guest test makes this script exit non-zero.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -15,8 +15,11 @@ if [ -n "$missing" ]; then
 	echo "test-vm: missing Debian packages:$missing (apt-get install -y$missing)" >&2
 	exit 1
 fi
-# The integration test files that mean something on a pure cgroup v2 host with systemd.
-VM_TESTS=${VM_TESTS:-cgroup_v2_host systemd_cgroup cgroups operate clone_into_cgroup cgroups_resources vm_podman}
+# The integration test files that mean something on a pure cgroup v2 host with systemd (set empty:
+# none; VM_SHIM_TESTS= likewise).
+VM_TESTS=${VM_TESTS-cgroup_v2_host systemd_cgroup cgroups operate clone_into_cgroup cgroups_resources vm_podman}
+# The monitor protocol test files (shim-tests) that need a cgroup v2 host, run against oxmon.
+VM_SHIM_TESTS=${VM_SHIM_TESTS-cgroup_v2_oom}
 t0=$(date +%s)
 img=$("$here/build.sh")
 t1=$(date +%s)
@@ -24,12 +27,20 @@ list=$(mktemp /tmp/oxrun-vm-tests.XXXXXX)
 script=$(mktemp /tmp/oxrun-vm-script.XXXXXX)
 trap 'rm -f "$list" "$script"' EXIT
 cd "$repo"
-"$cargo" test --release -p integration --no-run --message-format=json 2>/dev/null \
-	| jq -r 'select(.reason == "compiler-artifact" and .executable != null and .target.kind == ["test"]) | "\(.target.name) \(.executable)"' \
-	> "$list.all"
+# `name path` of a package's test binaries.
+test_binaries() {
+	"$cargo" test --release -p "$1" --no-run --message-format=json 2>/dev/null \
+		| jq -r 'select(.reason == "compiler-artifact" and .executable != null and .target.kind == ["test"]) | "\(.target.name) \(.executable)"'
+}
 : > "$list"
-for t in $VM_TESTS; do
-	grep "^$t " "$list.all" >> "$list" || { echo "test-vm: no test binary for $t" >&2; rm -f "$list.all"; exit 1; }
+for pkg in integration shim-tests; do
+	names=$VM_TESTS
+	[ "$pkg" = integration ] || names=$VM_SHIM_TESTS
+	[ -n "$names" ] || continue
+	test_binaries "$pkg" > "$list.all"
+	for t in $names; do
+		grep "^$t " "$list.all" >> "$list" || { echo "test-vm: no $pkg test binary for $t" >&2; rm -f "$list.all"; exit 1; }
+	done
 done
 rm -f "$list.all"
 # The guest script gets its test list from the shared folder.

@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static SYSLOG: AtomicBool = AtomicBool::new(false);
+static DEBUG: AtomicBool = AtomicBool::new(false);
 
 fn diag(level: char, prio: u8, msg: &str) {
     eprintln!("[conmon:{level}]: {msg}");
@@ -27,6 +28,19 @@ pub fn error(msg: &str) {
 /// Prints a warning diagnostic (`[conmon:w]: ...`).
 pub fn warn(msg: &str) {
     diag('w', 12, msg);
+}
+
+/// Prints a debug diagnostic (`[conmon:d]: ...`, syslog priority info) when `--log-level` is
+/// debug or trace, as conmon's `ndebug` does.
+pub fn debug(msg: &str) {
+    if DEBUG.load(Ordering::Relaxed) {
+        diag('d', 14, msg);
+    }
+}
+
+/// Enables [`debug`] diagnostics (`--log-level` debug or trace).
+pub fn set_debug(on: bool) {
+    DEBUG.store(on, Ordering::Relaxed);
 }
 
 /// Sends diagnostics to syslog as well (`--syslog`).

@@ -42,6 +42,7 @@ pub fn run() -> i32 {
         return 0;
     }
     diag::set_syslog(opts.syslog);
+    diag::set_debug(matches!(opts.log_level.as_deref().and_then(cli::validate_log_level), Some("debug" | "trace")));
     oxsys::monitor_io::init_timezone();
     match lifecycle::main(opts) {
         Ok(code) => code,

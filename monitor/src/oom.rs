@@ -14,6 +14,9 @@
 //! same lifetime and this container was SIGKILLed by someone else, with its cgroup already gone).
 //! Only `oom_kill` counts: `oom` also grows when the OOM killer ran and found nothing to kill,
 //! and no process of the container was killed then.
+//! With `--log-level` debug, a v2 cgroup found removed is reported as conmon HEAD does
+//! (`Cgroup appears to have been removed, stopping OOM monitoring`), on the notification and at
+//! exit.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -22,6 +25,8 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+/// conmon HEAD's debug line (cgroup.c) when the container's `memory.events` is gone.
+const REMOVED: &str = "Cgroup appears to have been removed, stopping OOM monitoring";
 
 /// The memory cgroup of a process as found in `/proc/<pid>/cgroup`.
 #[derive(Debug, PartialEq, Eq)]
@@ -87,13 +92,28 @@ impl OomWatch {
         // The notification is set up before the baseline is read, so no kill falls between them.
         let wakeup = match &cg {
             MemCgroup::V1(dir) => register_v1(dir).map(|(event, ctl)| Wakeup::V1 { event, _control: ctl }),
-            MemCgroup::V2(dir) => watch_v2(dir).map(Wakeup::V2),
+            MemCgroup::V2(dir) => {
+                let w = watch_v2(dir);
+                let events = dir.join("memory.events");
+                if w.is_none() && !events.exists() {
+                    crate::diag::debug(&format!(
+                        "memory.events file does not exist at {}, skipping OOM monitoring",
+                        events.display()
+                    ));
+                }
+                w.map(Wakeup::V2)
+            }
         };
         let mut w = OomWatch { cgroup: Some(cg), wakeup, baseline: 0, seen: 0, parent_baseline: None };
         w.baseline = w.oom_kills().unwrap_or(0);
         w.seen = w.baseline;
         w.parent_baseline = w.parent_oom_kills();
         w
+    }
+
+    /// v2: the container's `memory.events` is gone (its cgroup was removed).
+    fn v2_removed(&self) -> bool {
+        matches!(&self.cgroup, Some(MemCgroup::V2(d)) if !d.join("memory.events").exists())
     }
 
     fn parent_oom_kills(&self) -> Option<u64> {
@@ -140,11 +160,12 @@ impl OomWatch {
                 }
             }
             Some(Wakeup::V2(ino)) => {
-                let gone =
+                let ignored =
                     ino.read_events().is_ok_and(|evs| evs.iter().any(|e| e.mask.contains(AddWatchFlags::IN_IGNORED)));
                 let killed = self.killed_since_setup();
-                if gone {
+                if ignored || self.v2_removed() {
                     // The cgroup was removed: nothing more will come.
+                    crate::diag::debug(REMOVED);
                     self.wakeup = None;
                 }
                 killed
@@ -155,12 +176,14 @@ impl OomWatch {
     /// Final check at exit (`status`: the container's exit code, 128 + signal when killed): did
     /// the `oom_kill` counter grow? See the module comment for a cgroup already removed.
     pub fn final_check(&mut self, status: Option<i32>) -> bool {
-        if self.killed_since_setup() {
-            return true;
+        let killed = self.killed_since_setup();
+        let gone = self.v2_removed();
+        if gone {
+            crate::diag::debug(REMOVED);
         }
-        let gone = matches!(&self.cgroup, Some(MemCgroup::V2(d)) if !d.join("memory.events").exists());
-        gone && status == Some(128 + libc::SIGKILL)
-            && self.parent_baseline.zip(self.parent_oom_kills()).is_some_and(|(before, now)| now > before)
+        let parent_grew =
+            || self.parent_baseline.zip(self.parent_oom_kills()).is_some_and(|(before, now)| now > before);
+        killed || (gone && status == Some(128 + libc::SIGKILL) && parent_grew())
     }
 }
 
