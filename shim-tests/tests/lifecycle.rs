@@ -93,9 +93,16 @@ struct CgroupParentGuard(Vec<std::path::PathBuf>);
 
 impl CgroupParentGuard {
     fn new(name: &str) -> Self {
-        let made = std::fs::read_dir("/sys/fs/cgroup")
-            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path().join(name)).filter(|p| !p.exists()).collect())
+        // v1: one hierarchy per directory of /sys/fs/cgroup; v2: /sys/fs/cgroup is the hierarchy.
+        let roots = std::fs::read_dir("/sys/fs/cgroup")
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect::<Vec<_>>())
             .unwrap_or_default();
+        let made = roots
+            .into_iter()
+            .chain(std::iter::once(std::path::PathBuf::from("/sys/fs/cgroup")))
+            .map(|root| root.join(name))
+            .filter(|p| !p.exists())
+            .collect();
         CgroupParentGuard(made)
     }
 }
