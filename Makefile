@@ -108,11 +108,16 @@ bench: deps build
 	OXRUN_BIN=$(OXRUN) ./bench/cri_scale.sh -n 100 -o bench/out/cri_scale.md
 	printf '\n## CRI scale (issue 18): 100 pods through the CRI plugin of containerd, oxrun vs runc\n\n' >> bench/results.md
 	cat bench/out/cri_scale.md >> bench/results.md
+	OXRUN_BIN=$(OXRUN) python3 bench/mounts.py -o bench/out/mounts.md --svg bench/chart-mounts.svg
+	printf '\n## Start and exec against the host mount table (issue 20): 0, 1,000 and 5,000 extra mounts\n\n' >> bench/results.md
+	cat bench/out/mounts.md >> bench/results.md
+	printf '\n![start time against host mounts](chart-mounts.svg)\n' >> bench/results.md
 
 # A few iterations of every benchmark (< 1 min), no timing assertions; writes bench/out/ only.
 bench-smoke: deps build
 	BENCH_QUICK=1 OXRUN_BIN=$(OXRUN) OXMON_BIN=$(OXMON) ./bench/run.sh
 	BENCH_QUICK=1 OXRUN_BIN=$(OXRUN) ./bench/cri_scale.sh -o bench/out/cri_scale_quick.md
+	BENCH_QUICK=1 OXRUN_BIN=$(OXRUN) python3 bench/mounts.py -o bench/out/mounts_quick.md
 
 # Issue 16: a Debian 12 VM (systemd as PID 1, pure cgroup v2) built from Debian packages by
 # mmdebstrap, cached under /var/cache/oxrun-vm keyed by a hash of vm/'s recipe; booted under QEMU
