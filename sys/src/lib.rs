@@ -15,6 +15,7 @@ pub mod netlink;
 pub mod sched;
 pub mod spawn_fds;
 pub mod statmount;
+pub mod threads;
 
 use std::ffi::CStr;
 use std::io;
@@ -48,8 +49,10 @@ struct CloneArgs {
 /// clone3(2) without a new stack (fork semantics), with `flags` (CLONE_NEW* and friends).
 ///
 /// `into_cgroup` puts the child into a cgroup v2 directory (CLONE_INTO_CGROUP) before it runs.
-/// The caller must be single-threaded: the child continues with a copy of this one thread.
+/// Refused while the process may have another thread ([`threads::fork_hazard`]): the child
+/// continues with a copy of this one thread only.
 pub fn clone3(flags: u64, into_cgroup: Option<BorrowedFd<'_>>) -> io::Result<Forked> {
+    refuse_fork_with_threads("clone3")?;
     let mut args = CloneArgs { flags, exit_signal: libc::SIGCHLD as u64, ..CloneArgs::default() };
     if let Some(fd) = into_cgroup {
         // CLONE_INTO_CGROUP (libc declares it with a type too narrow for the bit).
@@ -58,8 +61,8 @@ pub fn clone3(flags: u64, into_cgroup: Option<BorrowedFd<'_>>) -> io::Result<For
     }
     // SAFETY: `args` is a valid, fully initialised clone_args of the size we pass; with a zero stack
     // the kernel duplicates the caller's stack like fork(2), so the child returns here on a valid
-    // stack. The program is single-threaded (documented precondition), so no lock held by another
-    // thread can be copied into the child in a locked state.
+    // stack. The process is single-threaded (checked above), so no lock held by another thread
+    // can be copied into the child in a locked state.
     let ret = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
     match ret {
         -1 => Err(io::Error::last_os_error()),
@@ -71,14 +74,22 @@ pub fn clone3(flags: u64, into_cgroup: Option<BorrowedFd<'_>>) -> io::Result<For
 /// fork(2) (glibc's, through the clone syscall). Unlike posix_spawn, which Rust's `Command`
 /// uses and which glibc starts with clone3 (falling back to clone only on ENOSYS), it works
 /// under a seccomp profile that denies clone3 with EPERM but allows clone, as many do.
-/// The caller must be single-threaded: the child continues with a copy of this one thread.
+/// Refused, like [`clone3`], while the process may have another thread.
 pub fn fork() -> io::Result<Forked> {
-    // SAFETY: fork takes no arguments; the program is single-threaded (documented
-    // precondition), so no lock held by another thread can be copied into the child locked.
+    refuse_fork_with_threads("fork")?;
+    // SAFETY: fork takes no arguments; the process is single-threaded (checked above), so no
+    // lock held by another thread can be copied into the child locked.
     match unsafe { libc::fork() } {
         -1 => Err(io::Error::last_os_error()),
         0 => Ok(Forked::Child),
         pid => Ok(Forked::Parent(pid)),
+    }
+}
+
+fn refuse_fork_with_threads(what: &str) -> io::Result<()> {
+    match threads::fork_hazard() {
+        Some(why) => Err(io::Error::other(format!("{what} refused: {why}, and the child would inherit their locks"))),
+        None => Ok(()),
     }
 }
 
@@ -146,13 +157,12 @@ pub fn die_of_sigpipe() -> ! {
     exit_now(128 + libc::SIGPIPE)
 }
 
-/// close_range(2): closes every fd from `first` up, or (with `cloexec`) only marks them close-on-exec.
-pub fn close_range_from(first: u32, cloexec: bool) -> io::Result<()> {
-    let flags: libc::c_uint = if cloexec { libc::CLOSE_RANGE_CLOEXEC } else { 0 };
-    // SAFETY: close_range takes plain integers. Closing fds the process still owns through an
-    // OwnedFd would be a double close; callers use this only right before exec (cloexec=false is
-    // not used with live OwnedFds above `first`) or with CLOEXEC, which closes nothing.
-    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, flags) };
+/// close_range(2) with CLOSE_RANGE_CLOEXEC: marks every fd from `first` up close-on-exec, so
+/// exec drops them; closes nothing now (an fd still owned by an `OwnedFd` stays valid).
+pub fn mark_cloexec_from(first: u32) -> io::Result<()> {
+    // SAFETY: close_range takes plain integers; with CLOSE_RANGE_CLOEXEC it only sets a flag on
+    // each descriptor and closes none, so no owner's fd is invalidated.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC) };
     if ret == -1 {
         return Err(io::Error::last_os_error());
     }
@@ -334,40 +344,38 @@ pub fn fd_number(fd: BorrowedFd<'_>) -> i32 {
     fd.as_raw_fd()
 }
 
-/// Moves `fd` to exactly number `target` (dup3 without CLOEXEC), for passing fds across exec.
-/// The returned OwnedFd owns `target`.
-pub fn dup_to(fd: BorrowedFd<'_>, target: i32) -> io::Result<OwnedFd> {
-    if fd.as_raw_fd() == target {
-        // dup3 refuses equal fds; just clear CLOEXEC on it.
-        // SAFETY: F_GETFD/F_SETFD on a valid fd with integer arguments.
-        let flags = unsafe { libc::fcntl(target, libc::F_GETFD) };
-        // SAFETY: as above.
-        if flags == -1 || unsafe { libc::fcntl(target, libc::F_SETFD, flags & !libc::FD_CLOEXEC) } == -1 {
+/// Makes `fd` the process's stdin, stdout and stderr (dup3 onto 0, 1 and 2, without CLOEXEC),
+/// as a container's terminal. The numbers 0–2 belong to the process, never to an `OwnedFd` (Rust
+/// reaches stdio through the raw numbers), so replacing them takes no owner's fd away.
+pub fn make_stdio(fd: BorrowedFd<'_>) -> io::Result<()> {
+    for target in 0..3 {
+        if fd.as_raw_fd() == target {
+            clear_cloexec(fd)?;
+            continue;
+        }
+        // SAFETY: dup3 with two integers; it atomically replaces `target` (a stdio number, see
+        // above) with a duplicate of `fd`, which stays open and owned by the caller.
+        if unsafe { libc::dup3(fd.as_raw_fd(), target, 0) } == -1 {
             return Err(io::Error::last_os_error());
         }
-        // SAFETY: the caller gives up this fd number (it is the same descriptor it passed); the
-        // returned owner replaces the caller's handle, which must be forgotten by the caller.
-        return Ok(unsafe { OwnedFd::from_raw_fd(target) });
     }
-    // SAFETY: dup3 with two integers; it atomically replaces `target` if it was open.
-    let ret = unsafe { libc::dup3(fd.as_raw_fd(), target, 0) };
-    if ret == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `target` now refers to a descriptor created by dup3 for us.
-    Ok(unsafe { OwnedFd::from_raw_fd(target) })
+    Ok(())
 }
 
-/// Takes ownership of fd `n` that the process inherited (stdio, preserved fds, LISTEN_FDS).
-///
-/// Returns None when `n` is not open. The caller must not take the same number twice.
-pub fn take_inherited_fd(n: i32) -> Option<OwnedFd> {
+/// Keeps fd number `n`, inherited for the container's program (a preserved fd), open across
+/// exec by clearing its FD_CLOEXEC; `Ok(false)` when `n` is not open. It neither owns nor closes
+/// the descriptor: preserved fds belong to the program, not to the runtime.
+pub fn keep_inherited_across_exec(n: i32) -> io::Result<bool> {
     // SAFETY: F_GETFD only queries the descriptor table.
-    if unsafe { libc::fcntl(n, libc::F_GETFD) } == -1 {
-        return None;
+    let flags = unsafe { libc::fcntl(n, libc::F_GETFD) };
+    if flags == -1 {
+        return Ok(false);
     }
-    // SAFETY: the fd is open and was inherited; the caller promises it has no other owner.
-    Some(unsafe { OwnedFd::from_raw_fd(n) })
+    // SAFETY: F_SETFD with an integer flag word on an open descriptor; it closes nothing.
+    if unsafe { libc::fcntl(n, libc::F_SETFD, flags & !libc::FD_CLOEXEC) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(true)
 }
 
 /// Clears FD_CLOEXEC on an inherited fd so it survives exec (preserved fds).

@@ -2,6 +2,9 @@
 //! directory before it runs its first instruction (it reads /proc/self/cgroup at once), and the
 //! parent never joined it. Needs root and a mounted cgroup2 hierarchy (a v2 host, or a hybrid
 //! one's /sys/fs/cgroup/unified); it says so and skips otherwise.
+//!
+//! Runs without libtest's harness (Cargo.toml: harness = false): libtest runs tests on a thread
+//! of their own, and oxsys::clone3 refuses to fork a process with more than one thread.
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
@@ -29,7 +32,23 @@ impl Drop for RemoveDir {
     }
 }
 
-#[test]
+fn main() {
+    child_is_born_in_the_cgroup();
+    // A second thread makes clone3 refuse (the child would inherit its locks).
+    clone3_refuses_while_a_thread_runs();
+    println!("clone_into_cgroup: 2 passed");
+}
+
+fn clone3_refuses_while_a_thread_runs() {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let t = oxsys::threads::spawn(move || rx.recv().ok());
+    let err = oxsys::clone3(0, None).map(|_| ()).expect_err("clone3 with a live helper thread");
+    assert!(err.to_string().contains("refused"), "{err}");
+    assert!(oxsys::fork().is_err(), "fork with a live helper thread");
+    tx.send(()).unwrap();
+    t.join().unwrap();
+}
+
 fn child_is_born_in_the_cgroup() {
     let Some(mount) = cgroup2_mount() else {
         eprintln!("NOTE: skipping: no cgroup2 hierarchy is mounted here");

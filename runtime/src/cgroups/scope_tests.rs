@@ -5,7 +5,6 @@ use crate::cgroups::dbus::{decode, encode, frame_len, Header, Kind};
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
-use std::thread::JoinHandle;
 
 const RETURN_JOB: &[u8] = include_bytes!("fixtures/return_job_path_standin.bin");
 const JOB_REMOVED_STANDIN: &[u8] = include_bytes!("fixtures/job_removed_standin.bin");
@@ -149,11 +148,13 @@ impl Fake {
 
 /// A bus on a socket in a temporary directory, served by `script` after SASL and Hello; the
 /// handle returns the members the client called.
-fn fake_bus(script: impl FnOnce(&mut Fake) + Send + 'static) -> (tempfile::TempDir, String, JoinHandle<Vec<String>>) {
+fn fake_bus(
+    script: impl FnOnce(&mut Fake) + Send + 'static,
+) -> (tempfile::TempDir, String, oxsys::threads::Counted<Vec<String>>) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bus");
     let listener = UnixListener::bind(&path).unwrap();
-    let handle = std::thread::spawn(move || {
+    let handle = oxsys::threads::spawn(move || {
         let (s, _) = listener.accept().unwrap();
         let mut f = Fake { s, buf: Vec::new(), serial: 0, seen: Vec::new() };
         let auth = f.line(b"\r\n");
@@ -281,7 +282,7 @@ fn refused_authentication_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bus");
     let listener = UnixListener::bind(&path).unwrap();
-    let server = std::thread::spawn(move || {
+    let server = oxsys::threads::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
         let mut b = [0u8; 64];
         let _ = s.read(&mut b);

@@ -4,34 +4,22 @@
 //! editing and echo), and the pty follows the size of our terminal (SIGWINCH).
 use crate::error::Error;
 pub use crate::process::console::socket_pair;
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use nix::sys::termios::{self, SetArg, Termios};
 use std::fs::File;
-use std::io::{IoSliceMut, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::thread::JoinHandle;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
 
 /// The pty master the process sent (before it exec'd, so it is already queued).
 pub fn receive_master(ours: &OwnedFd) -> Result<OwnedFd, Error> {
     let mut buf = [0u8; 256];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(ours.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-        .map_err(|e| Error::sys("receive pty master", e))?;
-    let cmsgs = msg.cmsgs().map_err(|e| Error::sys("receive pty master", e))?;
-    for c in cmsgs {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            if let Some(fd) = fds.first().and_then(|fd| oxsys::take_inherited_fd(*fd)) {
-                return Ok(fd);
-            }
-        }
-    }
-    Err(Error::Usage("the exec'd process sent no pty master".into()))
+    let (_, fds) = oxsys::monitor_io::recv_with_fds(ours.as_fd(), &mut buf)
+        .map_err(|e| Error::sys("receive pty master", nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
+    fds.into_iter().next().ok_or_else(|| Error::Usage("the exec'd process sent no pty master".into()))
 }
 
 /// The running relay; [`Relay::finish`] drains the output and restores the terminal.
 pub struct Relay {
-    output: JoinHandle<()>,
+    output: oxsys::threads::Counted<()>,
     saved: Option<Termios>,
     master: OwnedFd,
 }
@@ -44,11 +32,12 @@ pub fn start(master: OwnedFd) -> Result<Relay, Error> {
     let mut input = master.try_clone().map_err(|e| Error::sys("dup pty master", e))?;
     let saved = raw_stdin();
     // Not joined: it may block in a read of stdin forever. At EOF the master stays open, so the
-    // process is not hung up because our input ended.
-    std::thread::spawn(move || {
+    // process is not hung up because our input ended. (Never joined, it keeps oxsys's fork
+    // functions refusing from here on: nothing forks after the relay starts.)
+    oxsys::threads::spawn(move || {
         let _ = std::io::copy(&mut std::io::stdin().lock(), &mut input);
     });
-    let output = std::thread::spawn(move || copy_output(master));
+    let output = oxsys::threads::spawn(move || copy_output(master));
     let relay = Relay { output, saved, master: for_resize };
     relay.resize();
     Ok(relay)

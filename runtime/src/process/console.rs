@@ -57,9 +57,7 @@ pub fn setup(socket: BorrowedFd<'_>, size: Option<ConsoleSize>, bind: bool) -> R
     sendmsg::<UnixAddr>(socket.as_raw_fd(), &payload, &cmsg, MsgFlags::MSG_NOSIGNAL, None)
         .map_err(|e| InitError::sys("send pty master to console socket", e))?;
     oxsys::set_controlling_terminal(slave.as_fd()).map_err(|e| InitError::sys("set controlling terminal", e))?;
-    for n in 0..3 {
-        oxsys::dup_to(slave.as_fd(), n).map(std::mem::forget).map_err(|e| InitError::sys("dup pty to stdio", e))?;
-    }
+    oxsys::make_stdio(slave.as_fd()).map_err(|e| InitError::sys("dup pty to stdio", e))?;
     Ok(())
 }
 

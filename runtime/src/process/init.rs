@@ -393,11 +393,7 @@ fn wait_and_exec(ctx: &InitContext<'_>, exec: Exec) -> std::result::Result<std::
 /// Done before the seccomp filter is loaded (fcntl may be denied).
 pub fn keep_preserved_fds(n: u32) {
     for fd in 3..3 + n as i32 {
-        if let Some(fd) = oxsys::take_inherited_fd(fd) {
-            let _ = oxsys::clear_cloexec(fd.as_fd());
-            // The fd stays open for the program: it was never ours to close.
-            std::mem::forget(fd);
-        }
+        let _ = oxsys::keep_inherited_across_exec(fd);
     }
 }
 
@@ -406,7 +402,7 @@ pub fn keep_preserved_fds(n: u32) {
 /// runtime-tools profiles do), and nothing after the load may depend on it. Every fd opened later
 /// (the notify listener, hook pipes) is close-on-exec already.
 pub fn mark_fds_cloexec(preserved_fds: u32) -> Result<()> {
-    oxsys::close_range_from(3 + preserved_fds, true).map_err(|e| InitError::sys("mark fds close-on-exec", e))
+    oxsys::mark_cloexec_from(3 + preserved_fds).map_err(|e| InitError::sys("mark fds close-on-exec", e))
 }
 
 /// Execs; returns only on failure. The fds the program must not get were marked close-on-exec by
