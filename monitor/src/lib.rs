@@ -42,7 +42,9 @@ pub fn run() -> i32 {
         return 0;
     }
     diag::set_syslog(opts.syslog);
-    oxsys::monitor_io::init_timezone();
+    // No tzset here: the first k8s-file timestamp's localtime_r reads the timezone (glibc
+    // initialises it on first use), so a monitor whose container never writes never maps
+    // libc's timezone and stdio code (part of its RSS).
     match lifecycle::main(opts) {
         Ok(code) => code,
         Err(e) => {
