@@ -80,3 +80,24 @@ pub fn create(terminal: bool, stdin: bool) -> Result<(ChildStdio, MonitorStdio),
     mon.stderr = Some(r);
     Ok((child, mon))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::fcntl::{fcntl, FcntlArg};
+    use std::os::fd::AsRawFd;
+
+    /// The output pipes are grown (to at most /proc/sys/fs/pipe-max-size, 1 MiB by default, any
+    /// user may; the per-user pipe-user-pages limits do not apply to root); stdin keeps the
+    /// default size.
+    #[test]
+    fn output_pipes_are_grown() {
+        let (child, mon) = create(false, true).unwrap();
+        for fd in [&mon.stdout, &mon.stderr, &child.stdout, &child.stderr] {
+            let size = fcntl(fd.as_ref().unwrap().as_raw_fd(), FcntlArg::F_GETPIPE_SZ).unwrap();
+            assert_eq!(size as usize, OUTPUT_PIPE_SIZE);
+        }
+        let size = fcntl(mon.stdin.as_ref().unwrap().as_raw_fd(), FcntlArg::F_GETPIPE_SZ).unwrap();
+        assert_eq!(size, 65536);
+    }
+}
