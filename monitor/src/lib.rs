@@ -43,7 +43,9 @@ pub fn run() -> i32 {
     }
     diag::set_syslog(opts.syslog);
     diag::set_debug(matches!(opts.log_level.as_deref().and_then(cli::validate_log_level), Some("debug" | "trace")));
-    oxsys::monitor_io::init_timezone();
+    // No tzset here: the first k8s-file timestamp's localtime_r reads the timezone (glibc
+    // initialises it on first use), so a monitor whose container never writes never maps
+    // libc's timezone and stdio code (part of its RSS).
     match lifecycle::main(opts) {
         Ok(code) => code,
         Err(e) => {

@@ -22,10 +22,15 @@ use crate::sync_pipe::SyncPipe;
 mod phases;
 pub use phases::{Exit, RuntimeFailure, Served};
 
-/// oxmon's read size for container output: a whole default pipe (64 KiB) per read, so a busy
-/// container costs one poll + read + writev per 64 KiB instead of per 8 KiB. Attach frames are
-/// still at most STDIO_BUF_SIZE bytes and log records at most that many line bytes.
-pub const READ_BUF_SIZE: usize = 65536;
+/// oxmon's read size for container output: a whole output pipe
+/// ([`crate::io::stdio::OUTPUT_PIPE_SIZE`]) per read, so a busy container costs one read +
+/// writev per 256 KiB instead of per 8 KiB. Attach frames are still at most STDIO_BUF_SIZE bytes
+/// and log records at most that many line bytes.
+pub const READ_BUF_SIZE: usize = 256 * 1024;
+/// Reads of one output stream per poll wakeup while each fills the buffer (the writer is ahead):
+/// saves the poll between them, and still returns to the loop often enough for signals, attach
+/// clients and the other stream.
+const READS_PER_WAKEUP: usize = 8;
 /// conmon's CONN_SOCK_BUF_SIZE (attach input).
 const CONN_SOCK_BUF_SIZE: usize = 32768;
 /// Retry interval for a pty master without an open slave.
@@ -210,7 +215,11 @@ impl Monitor {
                 if self.pty && stream == Stream::Stdout && eof_only {
                     self.pty_retry = Some(Instant::now() + PTY_RETRY);
                 } else {
-                    self.read_stream(stream);
+                    for _ in 0..READS_PER_WAKEUP {
+                        if self.read_stream(stream) < READ_BUF_SIZE {
+                            break;
+                        }
+                    }
                 }
             }
             Token::StdinOut => self.flush_stdin(),
@@ -425,8 +434,9 @@ impl Monitor {
         }
     }
 
-    /// Reads one chunk of container output; returns false when nothing more is available now.
-    fn read_stream(&mut self, stream: Stream) -> bool {
+    /// Reads one chunk of container output; returns its length (0 when nothing more is available
+    /// now).
+    fn read_stream(&mut self, stream: Stream) -> usize {
         if self.out_buf.is_empty() {
             self.out_buf = vec![0u8; READ_BUF_SIZE];
         }
@@ -435,27 +445,27 @@ impl Monitor {
             Stream::Stdout => &mut self.stdout,
             Stream::Stderr => &mut self.stderr,
         };
-        let Some(fd) = slot.as_ref() else { return false };
+        let Some(fd) = slot.as_ref() else { return 0 };
         match nix::unistd::read(fd.as_raw_fd(), buf) {
             Ok(0) => {
                 *slot = None;
-                false
+                0
             }
             Ok(n) => {
                 self.logs.write(stream, &buf[..n]);
                 if let Some(a) = self.attach.as_mut() {
                     a.broadcast(stream, &buf[..n]);
                 }
-                true
+                n
             }
             Err(Errno::EIO) if self.pty && stream == Stream::Stdout => {
                 self.pty_retry = Some(Instant::now() + PTY_RETRY);
-                false
+                0
             }
-            Err(Errno::EAGAIN) | Err(Errno::EINTR) => false,
+            Err(Errno::EAGAIN) | Err(Errno::EINTR) => 0,
             Err(_) => {
                 *slot = None;
-                false
+                0
             }
         }
     }

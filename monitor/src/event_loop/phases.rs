@@ -167,8 +167,8 @@ impl Monitor {
             if self.oom.final_check(self.container_status) {
                 self.write_oom();
             }
-            while self.read_stream(Stream::Stdout) {}
-            while self.read_stream(Stream::Stderr) {}
+            while self.read_stream(Stream::Stdout) > 0 {}
+            while self.read_stream(Stream::Stderr) > 0 {}
         }
         Exit { status: self.container_status, timed_out: self.timed_out, oom: self.oom_written }
     }

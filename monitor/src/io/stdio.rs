@@ -30,6 +30,20 @@ pub struct MonitorStdio {
     pub stderr: Option<OwnedFd>,
 }
 
+/// Capacity asked for the container's stdout/stderr pipes (F_SETPIPE_SZ; the default is 64 KiB):
+/// a writer faster than oxmon fills a whole pipe between two reads, so a larger pipe means fewer
+/// wakeups of both and larger reads. 256 KiB stays well below /proc/sys/fs/pipe-max-size (1 MiB)
+/// and keeps the pipe pages a writer may have pinned (charged to its memory cgroup) small. When
+/// the kernel refuses (per-user pipe limits), the pipe keeps its default size.
+pub const OUTPUT_PIPE_SIZE: usize = 256 * 1024;
+
+/// Grows an output pipe to [`OUTPUT_PIPE_SIZE`]; a refusal leaves it as it is.
+fn grow(fd: &OwnedFd) {
+    use nix::fcntl::{fcntl, FcntlArg};
+    use std::os::fd::AsRawFd;
+    let _ = fcntl(fd.as_raw_fd(), FcntlArg::F_SETPIPE_SZ(OUTPUT_PIPE_SIZE as libc::c_int));
+}
+
 fn pipe(what: &'static str, nonblock_read: bool) -> Result<(OwnedFd, OwnedFd), StdioError> {
     let (r, w) = pipe2(OFlag::O_CLOEXEC).map_err(|source| StdioError::Pipe { what, source })?;
     let fd = if nonblock_read { &r } else { &w };
@@ -56,11 +70,34 @@ pub fn create(terminal: bool, stdin: bool) -> Result<(ChildStdio, MonitorStdio),
             mon.stdin = Some(w);
         }
         let (r, w) = pipe("stdout", true)?;
+        grow(&r);
         child.stdout = Some(w);
         mon.stdout = Some(r);
     }
     let (r, w) = pipe("stderr", true)?;
+    grow(&r);
     child.stderr = Some(w);
     mon.stderr = Some(r);
     Ok((child, mon))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::fcntl::{fcntl, FcntlArg};
+    use std::os::fd::AsRawFd;
+
+    /// The output pipes are grown (to at most /proc/sys/fs/pipe-max-size, 1 MiB by default, any
+    /// user may; the per-user pipe-user-pages limits do not apply to root); stdin keeps the
+    /// default size.
+    #[test]
+    fn output_pipes_are_grown() {
+        let (child, mon) = create(false, true).unwrap();
+        for fd in [&mon.stdout, &mon.stderr, &child.stdout, &child.stderr] {
+            let size = fcntl(fd.as_ref().unwrap().as_raw_fd(), FcntlArg::F_GETPIPE_SZ).unwrap();
+            assert_eq!(size as usize, OUTPUT_PIPE_SIZE);
+        }
+        let size = fcntl(mon.stdin.as_ref().unwrap().as_raw_fd(), FcntlArg::F_GETPIPE_SZ).unwrap();
+        assert_eq!(size, 65536);
+    }
 }
