@@ -127,11 +127,13 @@ def skip(bench, label, reason, unit="s"):
 
 
 def prepare_host():
-    """crun 1.8.1 refuses hybrid hosts whose unified hierarchy still holds controllers."""
+    """crun 1.8.1 refuses hybrid hosts whose unified hierarchy still holds controllers. Returns
+    what it moved, as (mount point, whether its directory was made here), for undo_host."""
     unified = "/sys/fs/cgroup/unified"
     ctl = os.path.join(unified, "cgroup.controllers")
+    moved_here = []
     if not os.path.exists(ctl):
-        return
+        return moved_here
     held = open(ctl).read().split()
     if not held:
         moved = [line.split(" - ")[1].split()[2] for line in open("/proc/self/mountinfo")
@@ -142,15 +144,18 @@ def prepare_host():
                  f"mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb")
         else:
             log(f"host: {unified} holds no controller; crun accepts this hybrid host as is")
-        return
+        return moved_here
     for c in held:
         target = f"/sys/fs/cgroup/{c}"
         note(f"host preparation for crun: moving controller '{c}' from cgroup2 ({unified}) to a v1 "
              f"hierarchy: mkdir -p {target} && mount -t cgroup -o {c} cgroup {target} "
              f"(undo: umount {target}; the controller returns to cgroup2 once that hierarchy has no child cgroups)")
+        made_dir = not os.path.exists(target)
         os.makedirs(target, exist_ok=True)
         p = sh(["mount", "-t", "cgroup", "-o", c, "cgroup", target], check=False)
-        if p.returncode != 0:
+        if p.returncode == 0:
+            moved_here.append((target, made_dir))
+        else:
             users = []
             for dirpath, _dirs, files in os.walk(unified):
                 if "cgroup.subtree_control" in files:
@@ -163,6 +168,32 @@ def prepare_host():
                  f"and moves away from cgroup2 only while no child cgroup uses it; cgroups with '{c}' in "
                  f"cgroup.subtree_control: {users or 'none found'}. Remove '{c}' from their subtree_control "
                  f"(echo -{c} > .../cgroup.subtree_control, deepest first) and rerun. crun rows will fail.")
+    return moved_here
+
+
+def undo_host(moved):
+    """Puts the host back as prepare_host found it: each hierarchy it mounted is unmounted (the
+    controller returns to cgroup2 once that hierarchy has no child cgroup) and a directory it made
+    is removed."""
+    for target, made_dir in moved:
+        # The hierarchy was mounted fresh by this run, so every cgroup in it was made during the
+        # run (Podman leaves empty libpod_parent ones): remove the empty ones, deepest first, so
+        # the controller can return to cgroup2.
+        for dirpath, _dirs, _files in sorted(os.walk(target), key=lambda w: -len(w[0])):
+            if dirpath != target:
+                try:
+                    os.rmdir(dirpath)
+                except OSError:
+                    pass
+        p = sh(["umount", target], check=False)
+        if p.returncode != 0:
+            warn(f"could not unmount {target}: {p.stderr.strip()}")
+        elif made_dir:
+            try:
+                os.rmdir(target)
+            except OSError as e:
+                warn(f"could not remove {target} (made by this run): {e}")
+        note(f"host preparation undone: umount {target}")
 
 
 def build_bundles():
@@ -906,25 +937,8 @@ def render(path):
     sh([sys.executable, os.path.join(HERE, "chart.py"), path, CHART])
 
 
-def main():
-    if sys.argv[1:2] == ["--render"]:
-        return render(sys.argv[2] if len(sys.argv) > 2 else os.path.join(OUT, "results.json"))
-    os.makedirs(OUT, exist_ok=True)
-    os.makedirs(STATE_ROOT, exist_ok=True)
-    commit = sh(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], check=False).stdout.strip()
-    dirty = sh(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"], check=False).stdout.strip()
-    results["meta"] = {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "host": f"{platform.node()}, {os.cpu_count()} CPUs, kernel {platform.release()}, "
-                f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
-        "commit": commit + (" (working tree modified)" if dirty else ""),
-        "load_start": " ".join(open("/proc/loadavg").read().split()[:3]),
-        "binaries": f"{OXRUN}, {OXMON}, {CRUN}, {RUNC}, {CONMON}",
-        "quick": QUICK,
-        "label": LABEL,
-    }
-    log(f"oxrun bench{' (BENCH_QUICK=1)' if QUICK else ''}: results in {RESULTS_MD}, chart {CHART}")
-    prepare_host()
+def run_benches():
+    """Every selected benchmark, with the host prepared for crun."""
     bundles = build_bundles()
     cleanup_runtime_containers()
     ctx = {"bundles": bundles, "runtimes": [], "runtime_errors": {}}
@@ -957,6 +971,31 @@ def main():
             log(f"   ({time.time() - t0:.0f} s)")
     finally:
         cleanup_runtime_containers()
+
+
+def main():
+    if sys.argv[1:2] == ["--render"]:
+        return render(sys.argv[2] if len(sys.argv) > 2 else os.path.join(OUT, "results.json"))
+    os.makedirs(OUT, exist_ok=True)
+    os.makedirs(STATE_ROOT, exist_ok=True)
+    commit = sh(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], check=False).stdout.strip()
+    dirty = sh(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"], check=False).stdout.strip()
+    results["meta"] = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "host": f"{platform.node()}, {os.cpu_count()} CPUs, kernel {platform.release()}, "
+                f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
+        "commit": commit + (" (working tree modified)" if dirty else ""),
+        "load_start": " ".join(open("/proc/loadavg").read().split()[:3]),
+        "binaries": f"{OXRUN}, {OXMON}, {CRUN}, {RUNC}, {CONMON}",
+        "quick": QUICK,
+        "label": LABEL,
+    }
+    log(f"oxrun bench{' (BENCH_QUICK=1)' if QUICK else ''}: results in {RESULTS_MD}, chart {CHART}")
+    moved = prepare_host()
+    try:
+        run_benches()
+    finally:
+        undo_host(moved)
     results["meta"]["load_end"] = " ".join(open("/proc/loadavg").read().split()[:3])
     json.dump(results, open(os.path.join(OUT, "results.json"), "w"), indent=1)
     report = build_report()
