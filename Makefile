@@ -82,7 +82,9 @@ soak: build
 
 # Podman 4.3.1 end to end, for oxrun+oxmon, oxrun+conmon and runc+oxmon (its tests are #[ignore]d elsewhere).
 test-podman: build
+	$(RELEASE_DIR)/host_cgroups save $(HOST_CGROUPS_SNAPSHOT)
 	OXRUN_BIN=$(OXRUN) OXMON_BIN=$(OXMON) $(CARGO) test --release -p integration --test podman -- --ignored --test-threads=3
+	$(RELEASE_DIR)/host_cgroups tidy-podman $(HOST_CGROUPS_SNAPSHOT)
 
 # Binaries, plus the Podman drop-in (default runtime oxrun, conmon_path oxmon) with paths for PREFIX.
 install: build
@@ -103,7 +105,9 @@ clean:
 # and issue 18's: 100 pods through containerd's CRI plugin (handlers oxrun and runc), appended to
 # bench/results.md (bench.py rewrites that file).
 bench: deps build
+	$(RELEASE_DIR)/host_cgroups save $(HOST_CGROUPS_SNAPSHOT)
 	OXRUN_BIN=$(OXRUN) OXMON_BIN=$(OXMON) ./bench/run.sh
+	$(RELEASE_DIR)/host_cgroups tidy-podman $(HOST_CGROUPS_SNAPSHOT)
 	OXRUN_BIN=$(OXRUN) ./bench/containerd_scale.sh -n 200 -r 1 -o bench/out/containerd_scale.md
 	OXRUN_BIN=$(OXRUN) ./bench/cri_scale.sh -n 100 -o bench/out/cri_scale.md
 	printf '\n## CRI scale (issue 18): 100 pods through the CRI plugin of containerd, oxrun vs runc\n\n' >> bench/results.md

@@ -9,6 +9,9 @@ use crate::util::{pid_alive, poll_until};
 /// Root of the unique cgroup paths the tests use.
 pub const CGROUP_PARENT: &str = "/oxrun-test";
 
+/// The parent cgroup Podman's cgroupfs manager puts containers and conmon under.
+pub const PODMAN_PARENT: &str = "libpod_parent";
+
 /// Every cgroup hierarchy mounted under /sys/fs/cgroup (v1 controllers, the
 /// named systemd hierarchy and the unified mount), deduplicated by real path.
 pub fn cgroup_roots() -> Vec<PathBuf> {
@@ -163,6 +166,10 @@ pub struct HostCgroups {
     pub subtree_control: Vec<(PathBuf, Vec<String>)>,
     /// The tests' parent cgroup directories that exist.
     pub parents: Vec<PathBuf>,
+    /// Podman's parent cgroup (`libpod_parent`, cgroupfs manager) in each hierarchy that has one:
+    /// Podman makes it and never removes it, so the Podman suite's runs are tidied against this.
+    #[serde(default)]
+    pub podman_parents: Vec<PathBuf>,
 }
 
 impl HostCgroups {
@@ -183,7 +190,21 @@ impl HostCgroups {
                 parents.push(root.join(parent));
             }
         }
-        HostCgroups { subtree_control, parents }
+        let podman_parents = cgroup_roots().into_iter().map(|r| r.join(PODMAN_PARENT)).filter(|p| p.is_dir()).collect();
+        HostCgroups { subtree_control, parents, podman_parents }
+    }
+
+    /// Removes the Podman parent cgroups made since this snapshot (empty ones; a tree with a
+    /// process left in it stays, and `differences` reports it). Returns one line per removal.
+    pub fn tidy_podman(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for p in HostCgroups::snapshot().podman_parents.iter().filter(|p| !self.podman_parents.contains(p)) {
+            remove_cgroup_tree(p);
+            if !p.exists() {
+                out.push(format!("removed {} (made by Podman during the run)", p.display()));
+            }
+        }
+        out
     }
 
     /// What differs in `now` from this snapshot, one line each; empty when the host is as found.
@@ -191,6 +212,9 @@ impl HostCgroups {
         let mut out = Vec::new();
         for p in now.parents.iter().filter(|p| !self.parents.contains(p)) {
             out.push(format!("cgroup {} was made and is still there", p.display()));
+        }
+        for p in now.podman_parents.iter().filter(|p| !self.podman_parents.contains(p)) {
+            out.push(format!("Podman's cgroup {} was made and is still there", p.display()));
         }
         for p in self.parents.iter().filter(|p| !now.parents.contains(p)) {
             out.push(format!("cgroup {} was there and is gone", p.display()));

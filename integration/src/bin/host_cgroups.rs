@@ -1,7 +1,9 @@
 //! `host_cgroups save FILE` records the host's cgroup state the test suites must leave as found
 //! (see `leftovers::HostCgroups`); `host_cgroups check FILE` compares the host with it and fails,
 //! naming each difference, when a suite changed `cgroup.subtree_control` or left the tests'
-//! parent cgroup. The Makefile runs it around the integration suites.
+//! parent cgroup. `host_cgroups tidy-podman FILE` first removes the `libpod_parent` cgroups
+//! Podman made since FILE was saved (it never removes them itself). The Makefile runs it around
+//! the integration and Podman suites.
 use integration::leftovers::HostCgroups;
 use std::process::ExitCode;
 
@@ -16,7 +18,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        (Some("check"), Some(file)) => {
+        (Some(cmd @ ("check" | "tidy-podman")), Some(file)) => {
             let before: HostCgroups = match std::fs::read_to_string(file)
                 .map_err(|e| e.to_string())
                 .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
@@ -27,6 +29,11 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            if cmd == "tidy-podman" {
+                for line in before.tidy_podman() {
+                    eprintln!("host_cgroups: {line}");
+                }
+            }
             let diffs = before.differences(&HostCgroups::snapshot());
             for d in &diffs {
                 eprintln!("host_cgroups: the tests changed the host: {d}");
@@ -38,7 +45,7 @@ fn main() -> ExitCode {
             }
         }
         _ => {
-            eprintln!("usage: host_cgroups save|check FILE");
+            eprintln!("usage: host_cgroups save|check|tidy-podman FILE");
             ExitCode::from(2)
         }
     }
