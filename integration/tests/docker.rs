@@ -340,22 +340,35 @@ fn init_is_docker_init(rt: &str) {
 /// The process first sleeps 0.3 s: for one OOM-killed right after start the
 /// OOM event races the exit in containerd 1.6 (containerd/containerd#8180),
 /// with runc too (here 1 in 20 runc runs and 1 in about 25 oxrun runs showed
-/// `OOMKilled false` without the sleep; none in 25 each with it).
+/// `OOMKilled false` without the sleep; none in 25 each with it). On a loaded
+/// machine the race still shows (CI saw one `false` for oxrun), so up to three
+/// containers run: each must exit 137, and one must be reported OOM-killed; a
+/// runtime whose OOM never reaches the shim fails all three.
 fn oom_killed(rt: &str) {
     let Some(dk) = setup("oom_killed", rt) else { return };
-    let c = Ctr::new(dk, rt, "oom");
-    let out = c.run(
-        &["--memory", "8m", "--memory-swap", "8m"],
-        &["sh", "-c", "sleep 0.3; exec dd if=/dev/zero of=/dev/null bs=64M count=1"],
-    );
-    assert_code(dk, rt, &out, 137);
-    let mut last = String::new();
-    let ok = poll_until(Duration::from_secs(10), || {
-        last = c.inspect("{{.State.OOMKilled}}");
-        last == "true"
-    });
-    assert!(ok, "[{rt}] OOMKilled {last}\n{}", dk.log_tail(30));
-    c.remove_and_check();
+    let mut seen = Vec::new();
+    for attempt in 1..=3 {
+        let c = Ctr::new(dk, rt, "oom");
+        let out = c.run(
+            &["--memory", "8m", "--memory-swap", "8m"],
+            &["sh", "-c", "sleep 0.3; exec dd if=/dev/zero of=/dev/null bs=64M count=1"],
+        );
+        assert_code(dk, rt, &out, 137);
+        let mut last = String::new();
+        let ok = poll_until(Duration::from_secs(10), || {
+            last = c.inspect("{{.State.OOMKilled}}");
+            last == "true"
+        });
+        c.remove_and_check();
+        if ok {
+            if attempt > 1 {
+                note(&format!("oom_killed::{rt}: OOMKilled true on attempt {attempt} (containerd#8180 race before)"));
+            }
+            return;
+        }
+        seen.push(last);
+    }
+    panic!("[{rt}] OOMKilled in three runs: {seen:?}\n{}", dk.log_tail(30));
 }
 
 /// Docker's spec mounts `/sys/fs/cgroup` with `ro,nosuid,noexec,nodev`; on a v1 host runc
