@@ -17,7 +17,7 @@ if [ -n "$missing" ]; then
 fi
 # The integration test files that mean something on a pure cgroup v2 host with systemd (set empty:
 # none; VM_SHIM_TESTS= likewise).
-VM_TESTS=${VM_TESTS-cgroup_v2_host systemd_cgroup cgroups operate clone_into_cgroup cgroups_resources vm_podman}
+VM_TESTS=${VM_TESTS-cgroup_v2_host systemd_cgroup cgroups operate clone_into_cgroup cgroups_resources vm_podman vm_engines vm_apparmor}
 # The monitor protocol test files (shim-tests) that need a cgroup v2 host, run against oxmon.
 VM_SHIM_TESTS=${VM_SHIM_TESTS-cgroup_v2_oom}
 t0=$(date +%s)

@@ -227,13 +227,14 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
             child: Some(child),
             private_cgroup_mounts,
         };
-        let ready = poll_until(Duration::from_secs(20), || {
+        // ctr waits for the socket; containerd takes over 5 s to serve it under QEMU TCG (test VM).
+        let ready = poll_until(Duration::from_secs(60), || {
             if let Some(ch) = c.child.as_mut() {
                 if let Ok(Some(_)) = ch.try_wait() {
                     return true;
                 }
             }
-            c.raw_ctr(&["version"], Duration::from_secs(5)).ok()
+            c.raw_ctr(&["version"], CTR_TIMEOUT).ok()
         });
         let alive = matches!(c.child.as_mut().map(|ch| ch.try_wait()), Some(Ok(None)));
         assert!(ready && alive, "containerd did not start; log:\n{}", c.log());

@@ -108,12 +108,32 @@ pub fn apply(labels: &ExecLabels) -> Result<(), crate::procfs::ProcfsError> {
     }
     let proc = crate::procfs::ProcRoot::open(Path::new("/proc"))?;
     for (attr, older, value) in writes {
-        match (proc.write_self_attr(attr, &value), older) {
-            (Err(e), Some(older)) if e.errno() == Some(libc::ENOENT) => proc.write_self_attr(older, &value)?,
-            (result, _) => result?,
-        }
+        let result = match (proc.write_self_attr(attr, &value), older) {
+            // Only a missing attribute file (a kernel before 5.8) sends us to the older one: ENOENT
+            // from the write itself is AppArmor's "no such profile".
+            (Err(crate::procfs::ProcfsError::Open { source, .. }), Some(older))
+                if source.raw_os_error() == Some(libc::ENOENT) =>
+            {
+                proc.write_self_attr(older, &value)
+            }
+            (result, _) => result,
+        };
+        // The entries with an older attribute are AppArmor's: the error names the profile.
+        result.map_err(|e| naming_profile(e, older.and(labels.apparmor_profile.as_deref())))?;
     }
     Ok(())
+}
+
+/// A failed write of AppArmor's exec attribute with the profile named (ENOENT there means the
+/// profile is not loaded).
+fn naming_profile(e: crate::procfs::ProcfsError, profile: Option<&str>) -> crate::procfs::ProcfsError {
+    match (e, profile) {
+        (crate::procfs::ProcfsError::Io { op, path, source }, Some(profile)) => {
+            let hint = if source.raw_os_error() == Some(libc::ENOENT) { ", not loaded?" } else { "" };
+            crate::procfs::ProcfsError::Io { op, path: format!("{path} (apparmor profile {profile:?}{hint})"), source }
+        }
+        (e, _) => e,
+    }
 }
 
 #[cfg(test)]

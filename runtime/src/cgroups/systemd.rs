@@ -170,7 +170,9 @@ fn resource_properties(res: &Resources, v2: bool, p: &mut Vec<(String, Value)>) 
     if let Some(pids) = &res.pids {
         set("TasksMax", Value::U64(if pids.limit > 0 { pids.limit as u64 } else { u64::MAX }));
     }
-    if let Some(w) = res.block_io.as_ref().and_then(|b| b.weight) {
+    // Weight 0 (Docker's spec when no --blkio-weight is given) means unset, as in runc; systemd
+    // refuses IOWeight=0.
+    if let Some(w) = res.block_io.as_ref().and_then(|b| b.weight).filter(|w| *w != 0) {
         set(
             if v2 { "IOWeight" } else { "BlockIOWeight" },
             Value::U64(if v2 { super::blkio::blkio_weight_to_io(w) } else { u64::from(w) }),

@@ -263,3 +263,16 @@ fn update_sets_the_resource_properties_of_the_unit() {
     let Arg::Array(props) = &args[2] else { panic!("a(sv): {:?}", args[2]) };
     assert_eq!(props.len(), 2);
 }
+
+#[test]
+fn block_io_weight_zero_is_unset() {
+    let u = parse_path("system.slice:oxrun:c1", "c1").unwrap();
+    let with_weight = |w| Resources {
+        block_io: Some(crate::spec::BlockIo { weight: Some(w), ..Default::default() }),
+        ..Default::default()
+    };
+    let (p, _) = properties(&u, 1, &with_weight(0), &BTreeMap::new(), true, "").unwrap();
+    assert!(!p.iter().any(|(k, _)| k == "IOWeight"), "IOWeight=0 sent: {p:?}");
+    let (p, _) = properties(&u, 1, &with_weight(500), &BTreeMap::new(), true, "").unwrap();
+    assert!(p.iter().any(|(k, _)| k == "IOWeight"), "no IOWeight: {p:?}");
+}
