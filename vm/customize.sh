@@ -17,6 +17,10 @@ echo 'tester:100000:65536' > /etc/subuid
 echo 'tester:100000:65536' > /etc/subgid
 mkdir -p /var/lib/systemd/linger && touch /var/lib/systemd/linger/tester
 cp /tmp/units/*.service /etc/systemd/system/
+# Every test's syslog traffic (Podman, the monitors) lands in oxrun-vm-run.service: journald's
+# default rate limit (10000 messages in 30 s per unit) dropped a monitor line a test looks for.
+mkdir -p /etc/systemd/journald.conf.d
+printf '[Journal]\nRateLimitIntervalSec=0\nRateLimitBurst=0\n' > /etc/systemd/journald.conf.d/oxrun-tests.conf
 systemctl enable oxrun-vm-run.service
 # Not needed by the runs and slow to start under TCG.
 systemctl disable docker.service docker.socket containerd.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer 2>/dev/null || true
