@@ -324,3 +324,23 @@ pub fn cap_name(n: u32) -> String {
     ];
     NAMES.get(n as usize).map(|s| format!("CAP_{s}")).unwrap_or_default()
 }
+
+/// Whether this host is what the VM tests need (pure cgroup v2, systemd as PID 1); prints the
+/// skip reason for `test` when not.
+pub fn production_host(test: &str) -> bool {
+    if !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        skip(test, "/sys/fs/cgroup is not a pure cgroup v2 mount (runs in the test VM: make test-vm)");
+        return false;
+    }
+    if !Path::new("/run/systemd/system").exists() {
+        skip(test, "systemd is not PID 1 here (runs in the test VM: make test-vm)");
+        return false;
+    }
+    true
+}
+
+/// `systemctl show UNIT -p NAME --value` of the system instance, trimmed.
+pub fn unit_prop(unit: &str, name: &str) -> String {
+    let out = Command::new("systemctl").args(["show", unit, "-p", name, "--value"]).output().expect("systemctl");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

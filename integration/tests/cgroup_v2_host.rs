@@ -4,6 +4,7 @@
 //! memory.events) and, for `--systemd-cgroup`, the unit's properties as real systemd reports them
 //! (`systemctl show`).
 
+use integration::util::unit_prop;
 use integration::{is_runc, skip, unique, Bundle, Out, Runtime};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -164,12 +165,6 @@ fn oom_kill_is_counted_in_memory_events_and_reported() {
     assert_eq!(v["data"]["memory"]["oomKills"], json!(kills), "{}", stats.stdout);
     rt.delete(&id).assert_ok();
     rt.assert_clean(&id, &b);
-}
-
-/// `systemctl show UNIT -p NAME` values.
-fn unit_prop(unit: &str, name: &str) -> String {
-    let out = Command::new("systemctl").args(["show", unit, "-p", name, "--value"]).output().expect("systemctl");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 fn sd(rt: &Runtime, args: &[&str]) -> Out {

@@ -14,8 +14,8 @@
 use integration::containerd::{self, Containerd};
 use integration::docker::{self, Ctr, Dockerd};
 use integration::skip;
+use integration::util::{production_host, unit_prop};
 use std::path::Path;
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -23,24 +23,6 @@ integration::for_oxrun_and_runc!(containerd_systemd_cgroup, docker_systemd_drive
 
 /// 64 MiB, the memory limit every container gets.
 const LIMIT: &str = "67108864";
-
-fn production_host(test: &str) -> bool {
-    if !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        skip(test, "/sys/fs/cgroup is not a pure cgroup v2 mount (runs in the test VM: make test-vm)");
-        return false;
-    }
-    if !Path::new("/run/systemd/system").exists() {
-        skip(test, "systemd is not PID 1 here (runs in the test VM: make test-vm)");
-        return false;
-    }
-    true
-}
-
-/// `systemctl show UNIT -p NAME --value`.
-fn unit_prop(unit: &str, name: &str) -> String {
-    let out = Command::new("systemctl").args(["show", unit, "-p", name, "--value"]).output().expect("systemctl");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// The cgroup (the `0::` line of /proc/PID/cgroup) of `pid` as seen from the host.
 fn cgroup_of(pid: i32) -> String {

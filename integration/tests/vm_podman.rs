@@ -6,7 +6,7 @@
 //! Elsewhere (a v1 or hybrid host, no systemd) every test skips with its reason.
 
 use integration::podman::{Options, Pair, Podman, IMAGE};
-use integration::skip;
+use integration::util::production_host;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -15,18 +15,6 @@ use std::time::Duration;
 /// systemd user instance and its bus run from boot, as on a desktop.
 const USER: &str = "tester";
 const USER_UID: u32 = 1000;
-
-fn production_host(test: &str) -> bool {
-    if !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        skip(test, "/sys/fs/cgroup is not a pure cgroup v2 mount (runs in the test VM: make test-vm)");
-        return false;
-    }
-    if !Path::new("/run/systemd/system").exists() {
-        skip(test, "systemd is not PID 1 here (runs in the test VM: make test-vm)");
-        return false;
-    }
-    true
-}
 
 /// A private Podman for oxrun + oxmon with `manager` as its cgroup manager.
 fn podman(manager: &str, rootless: bool) -> Podman {

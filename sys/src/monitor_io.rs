@@ -52,17 +52,6 @@ pub fn default_signal(signal: i32) {
     unsafe { libc::signal(signal, libc::SIG_DFL) };
 }
 
-/// Reads `TZ` or `/etc/localtime` into libc's timezone state (tzset(3)). Call once at start-up,
-/// before any thread exists.
-pub fn init_timezone() {
-    extern "C" {
-        fn tzset();
-    }
-    // SAFETY: tzset takes no arguments and only initialises libc's timezone globals; oxrun's
-    // programs are single-threaded, so nothing reads them concurrently.
-    unsafe { tzset() }
-}
-
 /// UTC offset in seconds of local time at the Unix time `secs` (`tm_gmtoff`); 0 if unknown.
 pub fn local_gmtoff(secs: i64) -> i64 {
     let t: libc::time_t = secs as libc::time_t;
