@@ -2,7 +2,8 @@
 //! program, membership, freezing, and removal (which first kills whatever is left).
 use super::resources::{ResourcePlan, Write as ResWrite};
 use super::CgroupDirs;
-use super::{io_err, CgroupError, Layout};
+use super::{CgroupError, Layout};
+use oxsys::SysError;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -156,7 +157,7 @@ fn mkdir_all(dir: &Path, dirs: &mut CgroupDirs) -> Result<(), CgroupError> {
         match fs::create_dir(&d) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io_err("create cgroup", &d)(e)),
+            Err(e) => return Err(SysError::at("create cgroup", &d, e).into()),
         }
     }
     // Only the leaf belongs to the container; parents may be shared with other containers.
@@ -199,8 +200,8 @@ fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
 
 /// Writes a value to a cgroup file.
 pub fn write_file(path: &Path, value: &str) -> Result<(), CgroupError> {
-    let mut f = fs::OpenOptions::new().write(true).open(path).map_err(io_err("open", path))?;
-    f.write_all(value.as_bytes()).map_err(io_err("write", path))
+    let mut f = fs::OpenOptions::new().write(true).open(path).map_err(SysError::on("open", path))?;
+    Ok(f.write_all(value.as_bytes()).map_err(SysError::on("write", path))?)
 }
 
 /// Every pid in the container's cgroups, sub-cgroups included, in any hierarchy (a process the
@@ -327,7 +328,7 @@ fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io_err("read cgroup", dir)(e)),
+        Err(e) => return Err(SysError::at("read cgroup", dir, e).into()),
     };
     for e in entries.flatten() {
         if e.file_type().is_ok_and(|t| t.is_dir()) {
@@ -348,12 +349,12 @@ fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
                 let mut left = Vec::new();
                 collect_pids(dir, &mut left);
                 return Err(if left.is_empty() {
-                    io_err("remove cgroup", dir)(e)
+                    SysError::at("remove cgroup", dir, e).into()
                 } else {
                     CgroupError::Busy { path: dir.to_path_buf(), pids: left }
                 });
             }
-            Err(e) => return Err(io_err("remove cgroup", dir)(e)),
+            Err(e) => return Err(SysError::at("remove cgroup", dir, e).into()),
         }
     }
 }

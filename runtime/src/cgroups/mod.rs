@@ -28,14 +28,18 @@ pub use fs::{apply_write, create, freeze, is_frozen, kill_all, pids, thaw, write
 
 pub use dirs::CgroupDirs;
 
+use oxsys::SysError;
 use std::fs as stdfs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
-    #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Io {
+        #[from]
+        source: SysError,
+    },
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -46,10 +50,6 @@ pub enum CgroupError {
     DeviceProgram { path: PathBuf, source: std::io::Error },
     #[error("remove cgroup {path}: processes {pids:?} are still in it")]
     Busy { path: PathBuf, pids: Vec<i32> },
-}
-
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> CgroupError + 'a {
-    move |source| CgroupError::Io { op, path: path.to_path_buf(), source }
 }
 
 /// One mounted hierarchy.
@@ -98,12 +98,13 @@ impl Layout {
         if let Some(l) = CACHE.get() {
             return Ok(l.clone());
         }
-        let own = stdfs::read_to_string("/proc/self/cgroup").map_err(io_err("read", Path::new("/proc/self/cgroup")))?;
+        let own =
+            stdfs::read_to_string("/proc/self/cgroup").map_err(SysError::on("read", Path::new("/proc/self/cgroup")))?;
         let mut layout = match locate::targeted(&own).or_else(locate::scan) {
             Some(hierarchies) => Layout { hierarchies, own: parse_own(&own), v2_controllers: Vec::new() },
             None => {
                 let path = Path::new("/proc/self/mountinfo");
-                let mountinfo = stdfs::read_to_string(path).map_err(io_err("read", path))?;
+                let mountinfo = stdfs::read_to_string(path).map_err(SysError::on("read", path))?;
                 Layout::parse(&mountinfo, &own)
             }
         };

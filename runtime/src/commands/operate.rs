@@ -29,7 +29,7 @@ fn freeze_and_wait(dirs: &crate::state::CgroupDirs) -> Result<(), Error> {
         std::thread::sleep(Duration::from_millis(10));
     }
     let _ = cgroups::thaw(dirs);
-    Err(Error::Usage("the container's processes could not be frozen (tasks in uninterruptible sleep?)".into()))
+    Err(Error::NotFrozen)
 }
 
 /// `resume`: thaws a paused container.
@@ -67,7 +67,7 @@ fn ps_table(pids: &[i32], ps_args: &[String]) -> Result<String, Error> {
     let pid_col = header
         .split_whitespace()
         .position(|c| c == "PID")
-        .ok_or_else(|| Error::Usage("ps output has no PID column".into()))?;
+        .ok_or_else(|| Error::Helper { program: "ps".into(), reason: "its output has no PID column".into() })?;
     let mut result = format!("{header}\n");
     for line in lines {
         let pid = line.split_whitespace().nth(pid_col).and_then(|p| p.parse::<i32>().ok());
@@ -99,7 +99,7 @@ pub fn update(root: &Path, a: &UpdateArgs) -> Result<(), Error> {
     }
     for w in order_for_update(writes, &layout, &st.cgroup) {
         let d = stats::dir_of(&layout, &st.cgroup, &w.controller)
-            .ok_or_else(|| Error::Usage(format!("the container has no {} cgroup", w.controller)))?;
+            .ok_or_else(|| Error::NoCgroup { controller: w.controller.clone() })?;
         cgroups::apply_write(&d, &w)?;
     }
     Ok(())
