@@ -59,6 +59,9 @@ pub enum Error {
     /// `kill`'s SIGKILL did not end init.
     #[error("init {pid} did not die within 10s of SIGKILL")]
     Unkillable { pid: i32 },
+    /// `update --resources` names JSON that is not a LinuxResources object.
+    #[error("invalid --resources: {0}")]
+    BadResources(serde_json::Error),
     /// `spec` refuses to overwrite a config (runc's words).
     #[error("File config.json exists. Remove it first")]
     SpecExists,

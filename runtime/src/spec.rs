@@ -17,13 +17,8 @@ pub const OCI_VERSION_MIN: &str = "1.0.0";
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     /// The file could not be read.
-    #[error("read {path}: {source}")]
-    Read {
-        /// config.json's path.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] oxsys::SysError),
     /// The JSON is malformed or has wrong types.
     #[error("parse {path}: {source}")]
     Parse {
@@ -501,7 +496,7 @@ impl Spec {
     /// Reads and parses `<bundle>/config.json`.
     pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
         let path = bundle.join("config.json");
-        let bytes = std::fs::read(&path).map_err(|source| SpecError::Read { path: path.clone(), source })?;
+        let bytes = std::fs::read(&path).map_err(oxsys::SysError::on("read", &path))?;
         serde_json::from_slice(&bytes).map_err(|source| SpecError::Parse { path, source })
     }
 

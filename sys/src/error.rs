@@ -31,7 +31,7 @@ impl<E> SysError<E> {
 
 impl SysError {
     /// For `map_err`: `std::fs::read(p).map_err(SysError::on("read", p))`.
-    pub fn on<'a, S: Into<std::io::Error>>(op: &'static str, path: &'a Path) -> impl FnOnce(S) -> Self + 'a {
+    pub fn on<'a, S: Into<std::io::Error>>(op: &'static str, path: &'a Path) -> impl Fn(S) -> Self + Copy + 'a {
         move |source| SysError::at(op, path, source)
     }
 

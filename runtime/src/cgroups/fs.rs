@@ -134,12 +134,12 @@ pub fn apply_write(dir: &Path, w: &ResWrite) -> Result<(), CgroupError> {
 }
 
 fn attach_device_program(dir: &Path, prog: &[super::devices::Insn]) -> Result<(), CgroupError> {
-    let err = |source| CgroupError::DeviceProgram { path: dir.to_path_buf(), source };
+    let err = SysError::on("load or attach the device program on", dir);
     let insns: Vec<[u8; 8]> = prog.iter().map(|i| i.to_bytes()).collect();
     let prog_fd = oxsys::bpf::load_cgroup_device_program(&insns, c"Apache").map_err(err)?;
     let dir_fd = fs::File::open(dir).map_err(err)?;
     use std::os::fd::AsFd;
-    oxsys::bpf::attach_cgroup_device(dir_fd.as_fd(), prog_fd.as_fd()).map_err(err)
+    Ok(oxsys::bpf::attach_cgroup_device(dir_fd.as_fd(), prog_fd.as_fd()).map_err(err)?)
 }
 
 /// mkdir -p that records each directory it created (deepest last), so removal undoes exactly that.

@@ -46,8 +46,6 @@ pub enum CgroupError {
     Resources(#[from] resources::ResourceError),
     #[error(transparent)]
     Systemd(#[from] systemd::SystemdError),
-    #[error("load or attach the device program on {path}: {source}")]
-    DeviceProgram { path: PathBuf, source: std::io::Error },
     #[error("remove cgroup {path}: processes {pids:?} are still in it")]
     Busy { path: PathBuf, pids: Vec<i32> },
 }

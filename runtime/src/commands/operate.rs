@@ -134,9 +134,9 @@ fn update_resources(a: &UpdateArgs) -> Result<Resources, Error> {
             if p.as_os_str() == "-" {
                 std::io::stdin().read_to_string(&mut text).map_err(|e| Error::sys("read stdin", e))?;
             } else {
-                text = std::fs::read_to_string(p).map_err(|e| Error::sys(format!("read {}", p.display()), e))?;
+                text = std::fs::read_to_string(p).map_err(|e| Error::from(oxsys::SysError::at("read", p, e)))?;
             }
-            serde_json::from_str(&text).map_err(|e| Error::Config(format!("resources: {e}")))?
+            serde_json::from_str(&text).map_err(Error::BadResources)?
         }
         None => Resources::default(),
     };

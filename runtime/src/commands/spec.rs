@@ -70,7 +70,7 @@ pub fn write_spec(bundle: &Path, rootless: bool) -> Result<(), Error> {
     }
     let spec = default_spec(rootless, nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
     let text = serde_json::to_string_pretty(&spec).expect("spec serializes");
-    std::fs::write(&path, text + "\n").map_err(|e| Error::sys(format!("write {}", path.display()), e))
+    std::fs::write(&path, text + "\n").map_err(|e| Error::from(oxsys::SysError::at("write", path, e)))
 }
 
 #[cfg(test)]
