@@ -156,6 +156,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_fifo_error_names_the_step_and_the_path() {
+        let e = CtlError::Fifo(SysError::at("open fifo", "/b/ctl", Errno::ENOENT));
+        assert_eq!(e.to_string(), "failed to open fifo /b/ctl: ENOENT: No such file or directory");
+        let err = Fifo::create(Path::new("/nonexistent-oxmon-dir/ctl")).err().unwrap();
+        assert!(err.to_string().starts_with("failed to create fifo /nonexistent-oxmon-dir/ctl: ENOENT"), "{err}");
+    }
+
+    #[test]
     fn several_lines_in_one_read() {
         let mut lb = LineBuf::default();
         assert_eq!(lb.feed(b"1 30 90\n1 40"), vec!["1 30 90"]);

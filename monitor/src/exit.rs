@@ -83,6 +83,15 @@ pub fn run_exit_command(cmd: &str, args: &[String], delay: i64) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_write_names_the_file() {
+        let err = write_atomic(Path::new("/nonexistent-oxmon-dir/exit"), "0").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "failed to write /nonexistent-oxmon-dir/exit: No such file or directory (os error 2)"
+        );
+    }
     use nix::sys::signal::Signal;
     use nix::unistd::Pid;
 
