@@ -53,9 +53,6 @@ pub enum Error {
     /// The freezer never reached FROZEN (runc gives up the same way).
     #[error("the container's processes could not be frozen (tasks in uninterruptible sleep?)")]
     NotFrozen,
-    /// `update` of a controller the container has no cgroup of.
-    #[error("the container has no {controller} cgroup")]
-    NoCgroup { controller: String },
     /// `kill`'s SIGKILL did not end init.
     #[error("init {pid} did not die within 10s of SIGKILL")]
     Unkillable { pid: i32 },
@@ -128,7 +125,12 @@ mod tests {
         let cases: Vec<(Error, &str)> = vec![
             (Error::NotRunning, "container not running"),
             (Error::Unkillable { pid: 7 }, "init 7 did not die within 10s of SIGKILL"),
-            (Error::NoCgroup { controller: "memory".into() }, "the container has no memory cgroup"),
+            (CgroupError::NoCgroup("memory".into()).into(), "the container has no memory cgroup"),
+            (CgroupError::PathDotDot("/../x".into()).into(), "cgroupsPath \"/../x\" contains '..'"),
+            (
+                CgroupError::SystemdSyntax("a.slice:p:n".into()).into(),
+                "cgroupsPath \"a.slice:p:n\" looks like systemd syntax (slice:prefix:name) but --systemd-cgroup is not set",
+            ),
             (Error::SpecExists, "File config.json exists. Remove it first"),
             (
                 Error::Helper { program: "newuidmap".into(), reason: "exit status 1: write to uid_map failed".into() },

@@ -64,15 +64,12 @@ pub fn make_dirs(layout: &Layout, path: &str, plan: &ResourcePlan) -> Result<Cgr
 pub fn apply(layout: &Layout, path: &str, plan: &ResourcePlan) -> Result<(), CgroupError> {
     for w in &plan.writes {
         let Some(h) = layout.hierarchy_of(&w.controller) else {
-            return Err(CgroupError::Invalid(format!(
-                "controller {} is not available on this host (no hierarchy has it)",
-                w.controller
-            )));
+            return Err(CgroupError::NoController(w.controller.clone()));
         };
         apply_write(&layout.dir_for(h, path), w)?;
     }
     if let Some(prog) = &plan.device_program {
-        let h = layout.v2().ok_or_else(|| CgroupError::Invalid("a device program needs a cgroup2 hierarchy".into()))?;
+        let h = layout.v2().ok_or(CgroupError::NoCgroup2)?;
         attach_device_program(&layout.dir_for(h, path), prog)?;
     }
     Ok(())
@@ -381,7 +378,7 @@ pub fn freeze(dirs: &CgroupDirs) -> Result<(), CgroupError> {
 
 fn set_frozen(dirs: &CgroupDirs, frozen: bool) -> Result<(), CgroupError> {
     let Some(dir) = &dirs.freezer else {
-        return Err(CgroupError::Invalid("the container has no freezer cgroup".into()));
+        return Err(CgroupError::NoCgroup("freezer".into()));
     };
     if dirs.freezer_v2 {
         write_file(&dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })

@@ -40,8 +40,17 @@ pub enum CgroupError {
         #[from]
         source: SysError,
     },
-    #[error("{0}")]
-    Invalid(String),
+    #[error("controller {0} is not available on this host (no hierarchy has it)")]
+    NoController(String),
+    #[error("a device program needs a cgroup2 hierarchy")]
+    NoCgroup2,
+    /// The container's cgroups lack one of a controller (`update` of it, `pause` without freezer).
+    #[error("the container has no {0} cgroup")]
+    NoCgroup(String),
+    #[error("cgroupsPath {0:?} contains '..'")]
+    PathDotDot(String),
+    #[error("cgroupsPath {0:?} looks like systemd syntax (slice:prefix:name) but --systemd-cgroup is not set")]
+    SystemdSyntax(String),
     #[error(transparent)]
     Resources(#[from] resources::ResourceError),
     #[error(transparent)]
@@ -288,16 +297,14 @@ pub fn cgroup_path(spec_path: Option<&str>, id: &str, systemd: bool) -> Result<S
         None => format!("/{id}"),
     };
     if path.split('/').any(|c| c == "..") {
-        return Err(CgroupError::Invalid(format!("cgroupsPath {path:?} contains '..'")));
+        return Err(CgroupError::PathDotDot(path));
     }
     if systemd {
         let unit = systemd::parse_path(&path, id)?;
         return Ok(systemd::cgroup_dir(&unit).to_string_lossy().into_owned());
     }
     if path.contains(':') {
-        return Err(CgroupError::Invalid(format!(
-            "cgroupsPath {path:?} looks like systemd syntax (slice:prefix:name) but --systemd-cgroup is not set"
-        )));
+        return Err(CgroupError::SystemdSyntax(path));
     }
     Ok(path)
 }

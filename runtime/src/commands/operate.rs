@@ -99,7 +99,7 @@ pub fn update(root: &Path, a: &UpdateArgs) -> Result<(), Error> {
     }
     for w in order_for_update(writes, &layout, &st.cgroup) {
         let d = stats::dir_of(&layout, &st.cgroup, &w.controller)
-            .ok_or_else(|| Error::NoCgroup { controller: w.controller.clone() })?;
+            .ok_or_else(|| cgroups::CgroupError::NoCgroup(w.controller.clone()))?;
         cgroups::apply_write(&d, &w)?;
     }
     Ok(())
