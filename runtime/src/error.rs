@@ -24,19 +24,19 @@ pub enum Error {
     Init(#[from] InitError),
     #[error("talk to container init: {0}")]
     Channel(#[from] ChannelError),
-    /// The config is valid JSON but a field of it cannot be planned.
+    /// The config is valid JSON but cannot be built (a plan error).
+    #[error("invalid config.json: {0}")]
+    Config(String),
+    // TODO(issue 19): `Config` is the plan error as text; process/create.rs and commands/exec.rs
+    // still build it (`.map_err(Error::Config)` on plan::build, seccomp::compile,
+    // lsm::exec_labels, and their own checks of the rootfs and `exec --process`): then it goes.
+    /// A config field the plan refuses.
     #[error("invalid config.json: {0}")]
     Plan(#[from] PlanError),
     #[error("invalid config.json: {0}")]
     Seccomp(#[from] SeccompError),
     #[error("invalid config.json: {0}")]
     Lsm(#[from] LsmError),
-    /// A plan error as text.
-    // TODO(issue 19): typed; process/create.rs and commands/exec.rs still build it (as
-    // `.map_err(Error::Config)` on plan::build, seccomp::compile, lsm::exec_labels, and from
-    // their own checks of the rootfs and `exec --process`).
-    #[error("invalid config.json: {0}")]
-    Config(String),
     #[error(transparent)]
     NetDev(#[from] NetDevError),
     #[error("cannot {op} a container that is {status}")]
