@@ -6,7 +6,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use nix::errno::Errno;
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::unistd::Pid;
-use oxsys::Forked;
+use oxsys::{Forked, SysError};
 use thiserror::Error;
 
 use crate::io::stdio::ChildStdio;
@@ -16,8 +16,8 @@ use crate::io::stdio::ChildStdio;
 pub enum ChildError {
     #[error("runtime argument contains a NUL byte: {0:?}")]
     Nul(String),
-    #[error("failed to fork runtime {runtime}: {source}")]
-    Fork { runtime: String, source: Errno },
+    #[error("failed to {0}")]
+    Fork(SysError<Errno>),
 }
 
 /// What the runtime child needs besides its argv.
@@ -43,7 +43,7 @@ pub fn spawn_runtime(sp: Spawn<'_>) -> Result<Pid, ChildError> {
     match oxsys::fork() {
         Ok(Forked::Parent(child)) => Ok(Pid::from_raw(child)),
         Ok(Forked::Child) => child_main(&sp, &argv, parent_pid),
-        Err(e) => Err(ChildError::Fork { runtime: sp.argv[0].clone(), source: crate::os_error::errno(e) }),
+        Err(e) => Err(ChildError::Fork(SysError::at("fork runtime", &sp.argv[0], crate::os_error::errno(e)))),
     }
 }
 

@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::sys::stat::Mode;
+use oxsys::SysError;
 use thiserror::Error;
 
 /// Errors of FIFO set-up.
 #[derive(Debug, Error)]
 pub enum CtlError {
-    #[error("failed to {op} fifo {path}: {source}")]
-    Fifo { op: &'static str, path: PathBuf, source: Errno },
+    #[error("failed to {0}")]
+    Fifo(SysError<Errno>),
 }
 
 /// A parsed control message.
@@ -128,14 +129,14 @@ pub struct Fifo {
 impl Fifo {
     /// (Re)creates `path` as a FIFO (mode 0660) and opens both ends.
     pub fn create(path: &Path) -> Result<Self, CtlError> {
-        let err = |op, source| CtlError::Fifo { op, path: path.to_path_buf(), source };
+        let err = |op: &'static str, source| CtlError::Fifo(SysError::at(op, path, source));
         match nix::unistd::unlink(path) {
             Ok(()) | Err(Errno::ENOENT) => {}
-            Err(e) => return Err(err("remove", e)),
+            Err(e) => return Err(err("remove fifo", e)),
         }
-        nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o660)).map_err(|e| err("create", e))?;
-        let read = crate::os_error::open(path, false, libc::O_NONBLOCK).map_err(|e| err("open", e))?;
-        let write = crate::os_error::open(path, true, libc::O_NONBLOCK).map_err(|e| err("open", e))?;
+        nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o660)).map_err(|e| err("create fifo", e))?;
+        let read = crate::os_error::open(path, false, libc::O_NONBLOCK).map_err(|e| err("open fifo", e))?;
+        let write = crate::os_error::open(path, true, libc::O_NONBLOCK).map_err(|e| err("open fifo", e))?;
         Ok(Fifo { read, write, path: path.to_path_buf() })
     }
 
@@ -153,6 +154,14 @@ impl Fifo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fifo_error_names_the_step_and_the_path() {
+        let e = CtlError::Fifo(SysError::at("open fifo", "/b/ctl", Errno::ENOENT));
+        assert_eq!(e.to_string(), "failed to open fifo /b/ctl: ENOENT: No such file or directory");
+        let err = Fifo::create(Path::new("/nonexistent-oxmon-dir/ctl")).err().unwrap();
+        assert!(err.to_string().starts_with("failed to create fifo /nonexistent-oxmon-dir/ctl: ENOENT"), "{err}");
+    }
 
     #[test]
     fn several_lines_in_one_read() {

@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
+use oxsys::SysError;
 use thiserror::Error;
 
 /// Errors writing exit files.
 #[derive(Debug, Error)]
 pub enum ExitError {
-    #[error("failed to write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    #[error("failed to {0}")]
+    Write(SysError),
 }
 
 /// conmon's `get_exit_status`: exit code, 128+signal, or -1.
@@ -26,7 +27,7 @@ pub fn status_from_wait(ws: WaitStatus) -> Option<i32> {
 
 /// Writes `content` to `path` atomically (temporary file in the same directory, then rename).
 pub fn write_atomic(path: &Path, content: &str) -> Result<(), ExitError> {
-    let err = |source| ExitError::Write { path: path.to_path_buf(), source };
+    let err = |source| ExitError::Write(SysError::at("write", path, source));
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".{}.tmp", std::process::id()));
     let tmp = PathBuf::from(tmp);
@@ -82,6 +83,15 @@ pub fn run_exit_command(cmd: &str, args: &[String], delay: i64) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_write_names_the_file() {
+        let err = write_atomic(Path::new("/nonexistent-oxmon-dir/exit"), "0").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "failed to write /nonexistent-oxmon-dir/exit: No such file or directory (os error 2)"
+        );
+    }
     use nix::sys::signal::Signal;
     use nix::unistd::Pid;
 

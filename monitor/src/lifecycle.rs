@@ -8,6 +8,7 @@ use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
 use oxsys::monitor_io::InheritedFds;
+use oxsys::SysError;
 use thiserror::Error;
 
 use crate::cli::Options;
@@ -42,10 +43,10 @@ pub enum MonError {
     Notify(#[from] crate::notify::NotifyError),
     #[error(transparent)]
     Sync(#[from] crate::sync_pipe::SyncError),
-    #[error("failed to {op} {path}: {source}")]
-    Path { op: &'static str, path: String, source: std::io::Error },
-    #[error("failed to {op}: {source}")]
-    Sys { op: &'static str, source: Errno },
+    #[error("failed to {0}")]
+    Path(SysError),
+    #[error("failed to {0}")]
+    Sys(SysError<Errno>),
 }
 
 /// Runs the monitor; returns the process exit code.
@@ -145,7 +146,7 @@ fn attach_dir(cfg: &Config) -> Result<std::path::PathBuf, MonError> {
         return Ok(cfg.bundle.clone());
     }
     let base = cfg.opts.socket_dir_path.as_deref().unwrap_or("/var/run/crio");
-    let err = |op, source| MonError::Path { op, path: base.to_string(), source };
+    let err = |op: &'static str, source| MonError::Path(SysError::at(op, base, source));
     std::fs::create_dir_all(base).map_err(|e| err("create socket directory", e))?;
     let link = symlink_path(base, cfg.opts.cuuid.as_deref().unwrap_or(&cfg.cid));
     let _ = std::fs::remove_file(&link);
@@ -172,9 +173,9 @@ fn signal_fd() -> Result<SignalFd, MonError> {
     for s in [Signal::SIGCHLD, Signal::SIGUSR1, Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT] {
         mask.add(s);
     }
-    mask.thread_block().map_err(|source| MonError::Sys { op: "block signals", source })?;
+    mask.thread_block().map_err(|e| MonError::Sys(SysError::new("block signals", e)))?;
     SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-        .map_err(|source| MonError::Sys { op: "create signalfd", source })
+        .map_err(|e| MonError::Sys(SysError::new("create signalfd", e)))
 }
 
 /// Creates stdio, sockets and FIFOs and forks the runtime.

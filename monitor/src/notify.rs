@@ -3,17 +3,18 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::errno::Errno;
 use nix::sys::socket::{bind, sendto, socket, AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr};
+use oxsys::SysError;
 use thiserror::Error;
 
 /// Errors of the notify proxy.
 #[derive(Debug, Error)]
 pub enum NotifyError {
-    #[error("failed to {op} notify socket {path}: {source}")]
-    Socket { op: &'static str, path: PathBuf, source: Errno },
+    #[error("failed to {0}")]
+    Socket(SysError<Errno>),
 }
 
 /// Which message (if any) to forward for one datagram from the container.
@@ -40,16 +41,17 @@ impl Notify {
     pub fn setup(bundle: &Path, host: &str) -> Result<Self, NotifyError> {
         let dir = bundle.join("notify");
         let path = dir.join("notify.sock");
-        let err = |op, source| NotifyError::Socket { op, path: path.clone(), source };
+        let err = |op: &'static str, source| NotifyError::Socket(SysError::at(op, &path, source));
         let _ = std::fs::create_dir_all(&dir);
         let dirfd = crate::os_error::open(&dir, false, libc::O_PATH | libc::O_DIRECTORY)
-            .map_err(|e| err("open directory of", e))?;
+            .map_err(|e| err("open directory of notify socket", e))?;
         let proc_path = format!("/proc/self/fd/{}/notify.sock", dirfd.as_raw_fd());
         let _ = std::fs::remove_file(&proc_path);
         let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
-        let sock = socket(AddressFamily::Unix, SockType::Datagram, flags, None).map_err(|e| err("create", e))?;
-        let addr = UnixAddr::new(proc_path.as_str()).map_err(|e| err("address", e))?;
-        bind(sock.as_raw_fd(), &addr).map_err(|e| err("bind", e))?;
+        let sock =
+            socket(AddressFamily::Unix, SockType::Datagram, flags, None).map_err(|e| err("create notify socket", e))?;
+        let addr = UnixAddr::new(proc_path.as_str()).map_err(|e| err("address notify socket", e))?;
+        bind(sock.as_raw_fd(), &addr).map_err(|e| err("bind notify socket", e))?;
         let _ = std::fs::set_permissions(&proc_path, std::fs::Permissions::from_mode(0o777));
         Ok(Notify { sock, host: host.to_string() })
     }

@@ -7,6 +7,7 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use oxsys::monitor_io::InheritedFds;
 use oxsys::Forked;
+use oxsys::SysError;
 use thiserror::Error;
 
 use crate::cli::{validate_log_level, Options};
@@ -39,8 +40,8 @@ pub enum SetupError {
     PassthroughTty,
     #[error("invalid fd in {var}: {value:?}")]
     BadEnvFd { var: &'static str, value: String },
-    #[error("failed to {op}: {source}")]
-    Sys { op: &'static str, source: Errno },
+    #[error("failed to {0}")]
+    Sys(SysError<Errno>),
     #[error("failed to write conmon pidfile {path}: {source}")]
     Pidfile { path: String, source: crate::exit::ExitError },
     #[error(transparent)]
@@ -114,7 +115,7 @@ pub fn adopt_env_fd(
     let Some(n) = n else { return Ok(None) };
     let fd = inherited.take(n).ok_or_else(|| SetupError::BadEnvFd { var, value: n.to_string() })?;
     fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))
-        .map_err(|source| SetupError::Sys { op: "set FD_CLOEXEC", source })?;
+        .map_err(|e| SetupError::Sys(SysError::new("set FD_CLOEXEC", e)))?;
     Ok(Some(fd))
 }
 
@@ -129,7 +130,7 @@ pub fn wait_start(start: &OwnedFd) {
 /// passthrough).
 pub fn daemonize(cfg: &Config, devnull: &OwnedFd) -> Result<(), SetupError> {
     if !cfg.opts.sync {
-        let forked = oxsys::fork().map_err(|e| SetupError::Sys { op: "fork", source: crate::os_error::errno(e) })?;
+        let forked = oxsys::fork().map_err(|e| SetupError::Sys(SysError::new("fork", crate::os_error::errno(e))))?;
         match forked {
             Forked::Parent(child) => {
                 if let Some(path) = &cfg.opts.conmon_pidfile {
@@ -149,7 +150,7 @@ pub fn daemonize(cfg: &Config, devnull: &OwnedFd) -> Result<(), SetupError> {
         redirect_stdio(devnull);
     }
     let _ = nix::unistd::setsid();
-    nix::sys::prctl::set_child_subreaper(true).map_err(|source| SetupError::Sys { op: "set child subreaper", source })
+    nix::sys::prctl::set_child_subreaper(true).map_err(|e| SetupError::Sys(SysError::new("set child subreaper", e)))
 }
 
 /// Puts /dev/null on 0/1/2.
@@ -166,7 +167,7 @@ pub fn open_devnull() -> Result<OwnedFd, SetupError> {
         .write(true)
         .open("/dev/null")
         .map(OwnedFd::from)
-        .map_err(|e| SetupError::Sys { op: "open /dev/null", source: Errno::from_raw(e.raw_os_error().unwrap_or(0)) })
+        .map_err(|e| SetupError::Sys(SysError::new("open /dev/null", Errno::from_raw(e.raw_os_error().unwrap_or(0)))))
 }
 
 #[cfg(test)]

@@ -3,13 +3,14 @@
 use std::os::fd::{AsFd, OwnedFd};
 
 use nix::errno::Errno;
+use oxsys::SysError;
 use thiserror::Error;
 
 /// Errors from writing a sync message.
 #[derive(Debug, Error)]
 pub enum SyncError {
-    #[error("failed to write to sync pipe {what}: {source}")]
-    Write { what: &'static str, source: Errno },
+    #[error("failed to {0}")]
+    Write(SysError<Errno>),
 }
 
 /// JSON-escapes `msg` the way conmon 2.1.6 does (`\\`, `\"`, `\n`, `\t`, other controls as `\u00XX`).
@@ -65,7 +66,7 @@ impl SyncPipe {
         let text = format_message(self.key, data, message);
         match nix::unistd::write(self.fd.as_fd(), text.as_bytes()) {
             Ok(_) | Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => Ok(()),
-            Err(source) => Err(SyncError::Write { what: self.what, source }),
+            Err(e) => Err(SyncError::Write(SysError::new(format!("write to sync pipe {}", self.what), e))),
         }
     }
 
@@ -83,6 +84,12 @@ impl SyncPipe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_write_reads_as_conmons() {
+        let e = SyncError::Write(SysError::new("write to sync pipe sync", Errno::EIO));
+        assert_eq!(e.to_string(), "failed to write to sync pipe sync: EIO: I/O error");
+    }
 
     #[test]
     fn escaping() {

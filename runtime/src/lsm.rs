@@ -26,6 +26,22 @@ impl HostLsms {
     }
 }
 
+/// A label the host cannot enforce and that may not be ignored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LsmError {
+    /// runc refuses an AppArmor profile where AppArmor is not enabled.
+    #[error("apparmor profile {profile:?} is requested but AppArmor is not enabled on this host")]
+    AppArmorDisabled { profile: String },
+}
+
+/// The LSM errors as text, for callers that still carry `Error::Config(String)`.
+// TODO(issue 19): typed; goes when process/create.rs and commands/exec.rs take `Error::Lsm`.
+impl From<LsmError> for String {
+    fn from(e: LsmError) -> String {
+        e.to_string()
+    }
+}
+
 /// The labels a process is exec'd with.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecLabels {
@@ -35,17 +51,19 @@ pub struct ExecLabels {
 
 /// The labels that apply on `host`, and warnings for those that are ignored. `what` names the
 /// process in messages ("process" or "exec").
-pub fn exec_labels(
+// TODO(issue 19): typed; generic only while process/create.rs and commands/exec.rs map the error
+// with `Error::Config(String)`: then `-> Result<_, LsmError>`.
+pub fn exec_labels<E: From<LsmError>>(
     apparmor: Option<&str>,
     selinux: Option<&str>,
     host: HostLsms,
     what: &str,
-) -> Result<(ExecLabels, Vec<String>), String> {
+) -> Result<(ExecLabels, Vec<String>), E> {
     let mut warnings = Vec::new();
     let apparmor = apparmor.filter(|p| !p.is_empty());
     if let Some(profile) = apparmor {
         if !host.apparmor {
-            return Err(format!("apparmor profile {profile:?} is requested but AppArmor is not enabled on this host"));
+            return Err(LsmError::AppArmorDisabled { profile: profile.to_string() }.into());
         }
     }
     let selinux = selinux.filter(|l| !l.is_empty());
@@ -128,9 +146,11 @@ pub fn apply(labels: &ExecLabels) -> Result<(), crate::procfs::ProcfsError> {
 /// profile is not loaded).
 fn naming_profile(e: crate::procfs::ProcfsError, profile: Option<&str>) -> crate::procfs::ProcfsError {
     match (e, profile) {
-        (crate::procfs::ProcfsError::Io { op, path, source }, Some(profile)) => {
+        (crate::procfs::ProcfsError::Io { mut source }, Some(profile)) => {
             let hint = if source.raw_os_error() == Some(libc::ENOENT) { ", not loaded?" } else { "" };
-            crate::procfs::ProcfsError::Io { op, path: format!("{path} (apparmor profile {profile:?}{hint})"), source }
+            let path = source.path.as_deref().unwrap_or(Path::new("")).display();
+            source.path = Some(format!("{path} (apparmor profile {profile:?}{hint})").into());
+            crate::procfs::ProcfsError::Io { source }
         }
         (e, _) => e,
     }
@@ -143,10 +163,20 @@ mod tests {
     const NONE: HostLsms = HostLsms { apparmor: false, selinux: false };
     const BOTH: HostLsms = HostLsms { apparmor: true, selinux: true };
 
+    fn exec_labels(
+        apparmor: Option<&str>,
+        selinux: Option<&str>,
+        host: HostLsms,
+        what: &str,
+    ) -> Result<(ExecLabels, Vec<String>), LsmError> {
+        super::exec_labels(apparmor, selinux, host, what)
+    }
+
     #[test]
     fn apparmor_without_apparmor_is_refused_and_selinux_without_selinux_is_warned_about() {
         let err = exec_labels(Some("p"), None, NONE, "process").unwrap_err();
-        assert!(err.contains("AppArmor is not enabled"), "{err}");
+        assert_eq!(err, LsmError::AppArmorDisabled { profile: "p".into() });
+        assert_eq!(String::from(err), "apparmor profile \"p\" is requested but AppArmor is not enabled on this host");
         let (labels, warnings) = exec_labels(None, Some("system_u:system_r:container_t:s0"), NONE, "process").unwrap();
         assert_eq!(labels, ExecLabels::default());
         assert_eq!(warnings.len(), 1);

@@ -8,12 +8,31 @@
 //! `delete` does not move devices out: the runtime-spec says the runtime MUST NOT; when the
 //! namespace is freed the kernel returns physical devices to the initial namespace and destroys
 //! virtual ones.
-use crate::error::Error;
 use crate::logging;
 use crate::plan::netdev::{NetDevicePlan, NetnsTarget};
 use oxsys::netlink::{Address, Link, RouteSocket};
+use oxsys::SysError;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+
+/// A planned device move the host refuses.
+#[derive(Debug, thiserror::Error)]
+pub enum NetDevError {
+    #[error("linux.netDevices: network devices are not supported for rootless containers")]
+    Rootless,
+    #[error("linux.netDevices: the container's network namespace {} is the runtime's own; the devices would not move", .0.display())]
+    OwnNamespace(PathBuf),
+    #[error("linux.netDevices: network device {0:?} does not exist on the host")]
+    NoSuchDevice(String),
+    #[error("linux.netDevices: {0:?} and {1:?} name the same network device")]
+    SameDevice(String, String),
+    #[error(transparent)]
+    Sys(#[from] SysError),
+}
+
+fn sys(op: impl Into<String>, e: impl Into<std::io::Error>) -> NetDevError {
+    NetDevError::Sys(SysError::new(op.into(), e))
+}
 
 /// Devices moved during a create that has not finished. Dropped without [`MovedDevices::keep`],
 /// each goes back to the host as it was.
@@ -73,28 +92,29 @@ impl MovedDevices {
 /// Moves the planned devices into the network namespace of the container whose init is
 /// `init_pid`. Either every device is moved and set up, or none is (an error, the moved ones
 /// back on the host).
-pub fn move_devices(plan: Option<&NetDevicePlan>, id: &str, init_pid: i32) -> Result<Option<MovedDevices>, Error> {
+pub fn move_devices(
+    plan: Option<&NetDevicePlan>,
+    id: &str,
+    init_pid: i32,
+) -> Result<Option<MovedDevices>, NetDevError> {
     let Some(plan) = plan else { return Ok(None) };
     if !nix::unistd::geteuid().is_root() {
-        return Err(Error::Usage("linux.netDevices: network devices are not supported for rootless containers".into()));
+        return Err(NetDevError::Rootless);
     }
     let (netns, netns_path) = open_target(&plan.target, init_pid)?;
     let host_netns = open_netns(Path::new("/proc/thread-self/ns/net"))?;
     if same_file(&netns, &host_netns)? {
-        return Err(Error::Usage(format!(
-            "linux.netDevices: the container's network namespace {} is the runtime's own; the devices would not move",
-            netns_path.display()
-        )));
+        return Err(NetDevError::OwnNamespace(netns_path));
     }
-    let mut host = RouteSocket::open().map_err(|e| Error::sys("open a netlink socket", e))?;
+    let mut host = RouteSocket::open().map_err(|e| sys("open a netlink socket", e))?;
     let links = host_links(&mut host, plan)?;
     let container = RouteSocket::open_in(netns.as_fd())
-        .map_err(|e| Error::sys(format!("open a netlink socket in network namespace {}", netns_path.display()), e))?;
+        .map_err(|e| sys(format!("open a netlink socket in network namespace {}", netns_path.display()), e))?;
     let mut moved = MovedDevices { netns, host_netns, host, container, moved: Vec::new() };
     for (m, link) in plan.moves.iter().zip(links) {
         moved
             .move_one(link, &m.container_name)
-            .map_err(|(op, e)| Error::sys(format!("network device {}: {op}", m.host_name), e))?;
+            .map_err(|e| sys(format!("network device {}: {}", m.host_name, e.op), e.source))?;
     }
     logging::debug(&format!(
         "container {id}: {} network device(s) moved into {}",
@@ -107,9 +127,9 @@ pub fn move_devices(plan: Option<&NetDevicePlan>, id: &str, init_pid: i32) -> Re
 impl MovedDevices {
     /// Moves one device, then gives it its addresses and sets it up. Once the device has moved
     /// it is on the list, so any later failure moves it back.
-    fn move_one(&mut self, link: Link, name: &str) -> Result<(), (String, std::io::Error)> {
-        fn ctx(op: &str) -> impl FnOnce(std::io::Error) -> (String, std::io::Error) + '_ {
-            move |e| (op.to_string(), e)
+    fn move_one(&mut self, link: Link, name: &str) -> Result<(), SysError> {
+        fn ctx(op: &str) -> impl FnOnce(std::io::Error) -> SysError + '_ {
+            move |e| SysError::new(op.to_string(), e)
         }
         let addresses = self.host.addresses(link.index).map_err(ctx("read its addresses"))?;
         let before = self.container.links().map_err(ctx("list the container's devices"))?;
@@ -131,10 +151,8 @@ impl MovedDevices {
         }
         result.map_err(ctx(&op))?;
         let Some(now) = now else {
-            return Err((
-                "find it in the container's network namespace".into(),
-                std::io::Error::from_raw_os_error(libc::ENODEV),
-            ));
+            let e = std::io::Error::from_raw_os_error(libc::ENODEV);
+            return Err(SysError::new("find it in the container's network namespace", e));
         };
         for addr in &carried {
             self.container
@@ -153,20 +171,15 @@ impl MovedDevices {
 
 /// Every planned device looked up on the host before any moves: a missing one is refused with
 /// nothing moved, and two names of one device (an altname) are refused too.
-fn host_links(host: &mut RouteSocket, plan: &NetDevicePlan) -> Result<Vec<Link>, Error> {
+fn host_links(host: &mut RouteSocket, plan: &NetDevicePlan) -> Result<Vec<Link>, NetDevError> {
     let mut links: Vec<Link> = Vec::new();
     for m in &plan.moves {
         let link = host.link(&m.host_name).map_err(|e| match e.raw_os_error() {
-            Some(libc::ENODEV) => {
-                Error::Usage(format!("linux.netDevices: network device {:?} does not exist on the host", m.host_name))
-            }
-            _ => Error::sys(format!("look up network device {}", m.host_name), e),
+            Some(libc::ENODEV) => NetDevError::NoSuchDevice(m.host_name.clone()),
+            _ => sys(format!("look up network device {}", m.host_name), e),
         })?;
         if let Some(twin) = links.iter().find(|l| l.index == link.index) {
-            return Err(Error::Usage(format!(
-                "linux.netDevices: {:?} and {:?} name the same network device",
-                twin.name, m.host_name
-            )));
+            return Err(NetDevError::SameDevice(twin.name.clone(), m.host_name.clone()));
         }
         links.push(link);
     }
@@ -174,7 +187,7 @@ fn host_links(host: &mut RouteSocket, plan: &NetDevicePlan) -> Result<Vec<Link>,
 }
 
 /// The namespace to move into and its path (for messages).
-fn open_target(target: &NetnsTarget, init_pid: i32) -> Result<(OwnedFd, PathBuf), Error> {
+fn open_target(target: &NetnsTarget, init_pid: i32) -> Result<(OwnedFd, PathBuf), NetDevError> {
     let path = match target {
         NetnsTarget::New => PathBuf::from(format!("/proc/{init_pid}/ns/net")),
         NetnsTarget::Joined(path) => path.clone(),
@@ -182,15 +195,13 @@ fn open_target(target: &NetnsTarget, init_pid: i32) -> Result<(OwnedFd, PathBuf)
     Ok((open_netns(&path)?, path))
 }
 
-fn open_netns(path: &Path) -> Result<OwnedFd, Error> {
+fn open_netns(path: &Path) -> Result<OwnedFd, NetDevError> {
     crate::rootfs::open_host(path, libc::O_RDONLY)
-        .map_err(|e| Error::sys(format!("open network namespace {}", path.display()), e))
+        .map_err(|e| sys(format!("open network namespace {}", path.display()), e))
 }
 
-fn same_file(a: &OwnedFd, b: &OwnedFd) -> Result<bool, Error> {
-    let sa = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(a))
-        .map_err(|e| Error::sys("stat network namespace", e))?;
-    let sb = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(b))
-        .map_err(|e| Error::sys("stat network namespace", e))?;
+fn same_file(a: &OwnedFd, b: &OwnedFd) -> Result<bool, NetDevError> {
+    let sa = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(a)).map_err(|e| sys("stat network namespace", e))?;
+    let sb = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(b)).map_err(|e| sys("stat network namespace", e))?;
     Ok((sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino))
 }

@@ -8,6 +8,7 @@
 //! file beneath it with openat2(RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS):
 //! any mount crossed on the way, or any symlink, fails the open instead of being followed. The
 //! opened fd is checked with fstatfs again before one write(2) (id maps must arrive in one write).
+use oxsys::SysError;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -32,8 +33,11 @@ pub enum ProcfsError {
     ForeignPidNamespace { path: String, found: String, ours: i32 },
     #[error("invalid procfs path {0:?}: want a relative path of plain names")]
     BadPath(String),
-    #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: String, source: io::Error },
+    #[error(transparent)]
+    Io {
+        #[from]
+        source: SysError,
+    },
     #[error("write {path}: only {written} of {len} bytes were written")]
     ShortWrite { path: String, written: usize, len: usize },
 }
@@ -50,7 +54,8 @@ impl ProcfsError {
     /// The errno behind the failure, when a syscall failed.
     pub fn errno(&self) -> Option<i32> {
         match self {
-            ProcfsError::Open { source, .. } | ProcfsError::Io { source, .. } => source.raw_os_error(),
+            ProcfsError::Open { source, .. } => source.raw_os_error(),
+            ProcfsError::Io { source } => source.raw_os_error(),
             _ => None,
         }
     }
@@ -79,11 +84,7 @@ impl ProcRoot {
         let fd = oxsys::open(&c, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)
             .map_err(|source| ProcfsError::Open { path: shown.clone(), source })?;
         check_procfs(fd.as_fd(), &shown)?;
-        let st = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(|e| ProcfsError::Io {
-            op: "stat",
-            path: shown.clone(),
-            source: e.into(),
-        })?;
+        let st = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(SysError::on("stat", Path::new(&shown)))?;
         if st.st_ino != PROC_ROOT_INO {
             return Err(ProcfsError::NotProcRoot { path: shown, ino: st.st_ino });
         }
@@ -98,11 +99,7 @@ impl ProcRoot {
         let fd = oxsys::openat2(self.fd.as_fd(), &c, libc::O_WRONLY | libc::O_NOCTTY, 0, RESOLVE)
             .map_err(|source| ProcfsError::Open { path: path.clone(), source })?;
         check_procfs(fd.as_fd(), &path)?;
-        let written = nix::unistd::write(fd.as_fd(), value).map_err(|e| ProcfsError::Io {
-            op: "write",
-            path: path.clone(),
-            source: e.into(),
-        })?;
+        let written = nix::unistd::write(fd.as_fd(), value).map_err(SysError::on("write", Path::new(&path)))?;
         if written != value.len() {
             return Err(ProcfsError::ShortWrite { path, written, len: value.len() });
         }
@@ -145,11 +142,8 @@ impl ProcRoot {
     /// What "self" names in this procfs: our pid as its pid namespace sees it.
     fn self_pid(&self) -> Result<String> {
         let path = format!("{}/self", self.path.display());
-        let link = nix::fcntl::readlinkat(Some(self.fd.as_raw_fd()), "self").map_err(|e| ProcfsError::Io {
-            op: "readlink",
-            path: path.clone(),
-            source: e.into(),
-        })?;
+        let link = nix::fcntl::readlinkat(Some(self.fd.as_raw_fd()), "self")
+            .map_err(SysError::on("readlink", Path::new(&path)))?;
         let pid = link.to_string_lossy().into_owned();
         if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ProcfsError::ForeignPidNamespace { path, found: pid, ours: nix::unistd::getpid().as_raw() });
@@ -160,11 +154,7 @@ impl ProcRoot {
 
 /// Fails unless `fd` lives on procfs.
 fn check_procfs(fd: BorrowedFd<'_>, path: &str) -> Result<()> {
-    let fs = nix::sys::statfs::fstatfs(fd).map_err(|e| ProcfsError::Io {
-        op: "statfs",
-        path: path.into(),
-        source: e.into(),
-    })?;
+    let fs = nix::sys::statfs::fstatfs(fd).map_err(SysError::on("statfs", Path::new(path)))?;
     if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
         return Err(ProcfsError::NotProcfs { path: path.into(), magic: fs.filesystem_type().0 as i64 });
     }

@@ -1,8 +1,50 @@
 //! `linux.seccomp` → a BPF program, compiled with libseccomp before the fork and loaded by init
 //! (one seccomp(2) call) as late as the kernel's rules allow.
 use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+use oxsys::SysError;
 use serde::Deserialize;
 use std::io::{Read, Seek};
+
+/// Why `linux.seccomp` could not be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum SeccompError {
+    /// Not a seccomp object, or a field of the wrong type.
+    #[error("linux.seccomp: {0}")]
+    Parse(serde_json::Error),
+    /// A name libseccomp or this runtime does not know: `what` is "action", "operator", "flag"
+    /// or "architecture".
+    #[error("unknown seccomp {what} {name:?}")]
+    Unknown { what: &'static str, name: String },
+    #[error("seccomp argument index {0} is above 5")]
+    ArgIndex(u32),
+    #[error("seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath")]
+    NotifyWithoutListener,
+    /// libseccomp refused a step of building the filter.
+    #[error("seccomp {step}: {source}")]
+    Library { step: String, source: libseccomp::error::SeccompError },
+    /// Reading the compiled filter back failed.
+    #[error(transparent)]
+    Export(#[from] SysError),
+}
+
+impl SeccompError {
+    fn unknown(what: &'static str, name: &str) -> SeccompError {
+        SeccompError::Unknown { what, name: name.to_string() }
+    }
+
+    fn library(step: impl Into<String>) -> impl FnOnce(libseccomp::error::SeccompError) -> SeccompError {
+        let step = step.into();
+        move |source| SeccompError::Library { step, source }
+    }
+}
+
+/// The seccomp errors as text, for callers that still carry `Error::Config(String)`.
+// TODO(issue 19): typed; goes when process/create.rs and commands/exec.rs take `Error::Seccomp`.
+impl From<SeccompError> for String {
+    fn from(e: SeccompError) -> String {
+        e.to_string()
+    }
+}
 
 /// `linux.seccomp` as the runtime-spec defines it.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -65,7 +107,7 @@ pub const FLAG_NEW_LISTENER: u32 = 8;
 const FLAG_WAIT_KILLABLE_RECV: u32 = 32;
 
 /// Parses an action name; errno-like actions take `errno_ret` (default EPERM).
-pub fn parse_action(name: &str, errno_ret: Option<u32>) -> Result<ScmpAction, String> {
+pub fn parse_action(name: &str, errno_ret: Option<u32>) -> Result<ScmpAction, SeccompError> {
     let ret = errno_ret.unwrap_or(libc::EPERM as u32);
     Ok(match name {
         "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => ScmpAction::KillThread,
@@ -76,14 +118,14 @@ pub fn parse_action(name: &str, errno_ret: Option<u32>) -> Result<ScmpAction, St
         "SCMP_ACT_ALLOW" => ScmpAction::Allow,
         "SCMP_ACT_LOG" => ScmpAction::Log,
         "SCMP_ACT_NOTIFY" => ScmpAction::Notify,
-        other => return Err(format!("unknown seccomp action {other:?}")),
+        other => return Err(SeccompError::unknown("action", other)),
     })
 }
 
 /// Parses a comparison; for SCMP_CMP_MASKED_EQ `value` is the mask and `valueTwo` the datum.
-pub fn parse_arg(a: &ArgRule) -> Result<ScmpArgCompare, String> {
+pub fn parse_arg(a: &ArgRule) -> Result<ScmpArgCompare, SeccompError> {
     if a.index > 5 {
-        return Err(format!("seccomp argument index {} is above 5", a.index));
+        return Err(SeccompError::ArgIndex(a.index));
     }
     let (op, datum) = match a.op.as_str() {
         "SCMP_CMP_NE" => (ScmpCompareOp::NotEqual, a.value),
@@ -93,12 +135,12 @@ pub fn parse_arg(a: &ArgRule) -> Result<ScmpArgCompare, String> {
         "SCMP_CMP_GE" => (ScmpCompareOp::GreaterEqual, a.value),
         "SCMP_CMP_GT" => (ScmpCompareOp::Greater, a.value),
         "SCMP_CMP_MASKED_EQ" => (ScmpCompareOp::MaskedEqual(a.value), a.value_two),
-        other => return Err(format!("unknown seccomp operator {other:?}")),
+        other => return Err(SeccompError::unknown("operator", other)),
     };
     Ok(ScmpArgCompare::new(a.index, op, datum))
 }
 
-fn parse_flags(flags: &[String]) -> Result<u32, String> {
+fn parse_flags(flags: &[String]) -> Result<u32, SeccompError> {
     flags.iter().try_fold(0, |acc, f| {
         Ok(acc
             | match f.as_str() {
@@ -106,22 +148,28 @@ fn parse_flags(flags: &[String]) -> Result<u32, String> {
                 "SECCOMP_FILTER_FLAG_LOG" => FLAG_LOG,
                 "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => FLAG_SPEC_ALLOW,
                 "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" => FLAG_WAIT_KILLABLE_RECV,
-                other => return Err(format!("unknown seccomp flag {other:?}")),
+                other => return Err(SeccompError::unknown("flag", other)),
             })
     })
 }
 
 /// Compiles the spec. Unknown syscall names are skipped and returned as warnings (as runc does:
 /// a profile may name syscalls newer than this libseccomp).
-pub fn compile(value: &serde_json::Value) -> Result<(Program, Vec<String>), String> {
-    let spec: SeccompSpec = serde_json::from_value(value.clone()).map_err(|e| format!("linux.seccomp: {e}"))?;
+// TODO(issue 19): typed; generic only while process/create.rs and commands/exec.rs map the error
+// with `Error::Config(String)`: then `-> Result<_, SeccompError>`.
+pub fn compile<E: From<SeccompError>>(value: &serde_json::Value) -> Result<(Program, Vec<String>), E> {
+    compile_filter(value).map_err(E::from)
+}
+
+fn compile_filter(value: &serde_json::Value) -> Result<(Program, Vec<String>), SeccompError> {
+    let spec: SeccompSpec = serde_json::from_value(value.clone()).map_err(SeccompError::Parse)?;
     let mut warnings = Vec::new();
     let default = parse_action(&spec.default_action, spec.default_errno_ret)?;
-    let mut ctx = ScmpFilterContext::new(default).map_err(|e| format!("seccomp: {e}"))?;
+    let mut ctx = ScmpFilterContext::new(default).map_err(SeccompError::library("create filter"))?;
     for arch in &spec.architectures {
-        let a: ScmpArch = arch.parse().map_err(|_| format!("unknown seccomp architecture {arch:?}"))?;
+        let a: ScmpArch = arch.parse().map_err(|_| SeccompError::unknown("architecture", arch))?;
         if !ctx.is_arch_present(a).unwrap_or(false) {
-            ctx.add_arch(a).map_err(|e| format!("seccomp architecture {arch}: {e}"))?;
+            ctx.add_arch(a).map_err(SeccompError::library(format!("architecture {arch}")))?;
         }
     }
     let mut notify = default == ScmpAction::Notify;
@@ -138,11 +186,12 @@ pub fn compile(value: &serde_json::Value) -> Result<(Program, Vec<String>), Stri
                 warnings.push(format!("seccomp: ignoring unknown syscall {name:?}"));
                 continue;
             };
-            add_rule(&mut ctx, action, sys, &rule.args, &args).map_err(|e| format!("seccomp rule for {name}: {e}"))?;
+            add_rule(&mut ctx, action, sys, &rule.args, &args)
+                .map_err(SeccompError::library(format!("rule for {name}")))?;
         }
     }
     if notify && spec.listener_path.as_deref().unwrap_or("").is_empty() {
-        return Err("seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath".into());
+        return Err(SeccompError::NotifyWithoutListener);
     }
     let mut flags = parse_flags(&spec.flags)?;
     if notify {
@@ -184,14 +233,15 @@ fn add_rule(
 }
 
 /// Exports the BPF through a memfd (libseccomp 2.5 has no in-memory export).
-fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>, String> {
+fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>, SeccompError> {
+    let failed = |e: std::io::Error| SeccompError::Export(SysError::new("seccomp export", e));
     let fd = nix::sys::memfd::memfd_create(c"oxrun-seccomp", nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC)
-        .map_err(|e| format!("seccomp export: {e}"))?;
-    ctx.export_bpf(&fd).map_err(|e| format!("seccomp export: {e}"))?;
+        .map_err(|e| failed(e.into()))?;
+    ctx.export_bpf(&fd).map_err(SeccompError::library("export"))?;
     let mut file = std::fs::File::from(fd);
-    file.rewind().map_err(|e| format!("seccomp export: {e}"))?;
+    file.rewind().map_err(failed)?;
     let mut bpf = Vec::new();
-    file.read_to_end(&mut bpf).map_err(|e| format!("seccomp export: {e}"))?;
+    file.read_to_end(&mut bpf).map_err(failed)?;
     Ok(bpf)
 }
 
@@ -229,6 +279,10 @@ fn process_state(p: &Program, pid: i32, state: serde_json::Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn compile(value: &serde_json::Value) -> Result<(Program, Vec<String>), SeccompError> {
+        super::compile(value)
+    }
 
     fn profile(rules: serde_json::Value) -> serde_json::Value {
         json!({ "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"], "syscalls": rules })
@@ -285,5 +339,22 @@ mod tests {
             "notify without listenerPath"
         );
         assert!(compile(&json!({ "defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_BOGUS"] })).is_err());
+    }
+
+    #[test]
+    fn errors_print_one_line_in_the_words_they_had() {
+        let text = |v: serde_json::Value| compile(&v).unwrap_err().to_string();
+        assert_eq!(text(json!({ "defaultAction": "SCMP_ACT_NOPE" })), "unknown seccomp action \"SCMP_ACT_NOPE\"");
+        let flags = json!({ "defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_BOGUS"] });
+        assert_eq!(text(flags), "unknown seccomp flag \"SECCOMP_FILTER_FLAG_BOGUS\"");
+        let arch = json!({ "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_NOPE"] });
+        assert_eq!(text(arch), "unknown seccomp architecture \"SCMP_ARCH_NOPE\"");
+        let index = json!([{ "names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{ "index": 9, "value": 0, "op": "SCMP_CMP_EQ" }] }]);
+        assert_eq!(text(profile(index)), "seccomp argument index 9 is above 5");
+        let notify = profile(json!([{ "names": ["read"], "action": "SCMP_ACT_NOTIFY" }]));
+        assert_eq!(text(notify), "seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath");
+        let parse = text(json!({ "defaultAction": 7 }));
+        assert!(parse.starts_with("linux.seccomp: ") && !parse.contains('\n'), "{parse}");
+        assert_eq!(String::from(SeccompError::ArgIndex(6)), "seccomp argument index 6 is above 5");
     }
 }

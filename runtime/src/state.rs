@@ -9,6 +9,7 @@ pub use crate::cgroups::CgroupDirs;
 use crate::spec::{Hooks, IdMapping};
 use nix::fcntl::{Flock, FlockArg, OFlag};
 use nix::sys::stat::Mode;
+use oxsys::SysError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -34,7 +35,7 @@ pub fn saved_seccomp(root: &Path, id: &str) -> Result<Option<Option<serde_json::
             serde_json::from_slice(&bytes).map(Some).map_err(|source| StateError::Parse { path: file, source })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_err("read", &file)(e)),
+        Err(e) => Err(SysError::at("read", &file, e).into()),
     }
 }
 
@@ -46,14 +47,13 @@ pub enum StateError {
     NotFound,
     #[error("container already exists")]
     Exists,
-    #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Io {
+        #[from]
+        source: SysError,
+    },
     #[error("parse {path}: {source}")]
     Parse { path: PathBuf, source: serde_json::Error },
-}
-
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StateError + 'a {
-    move |source| StateError::Io { op, path: path.to_path_buf(), source }
 }
 
 /// A container's status, as the runtime-spec names it.
@@ -208,12 +208,12 @@ impl StateDir {
             .recursive(true)
             .mode(0o711)
             .create(root)
-            .map_err(io_err("create root directory", root))?;
+            .map_err(SysError::on("create root directory", root))?;
         let path = root.join(id);
         match fs::DirBuilder::new().mode(0o711).create(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(StateError::Exists),
-            Err(e) => return Err(io_err("create state directory", &path)(e)),
+            Err(e) => return Err(SysError::at("create state directory", &path, e).into()),
         }
         let lock = lock_dir(&path)?;
         Ok(StateDir { path, _lock: lock })
@@ -224,7 +224,7 @@ impl StateDir {
         validate_id(id)?;
         let path = root.join(id);
         let lock = match lock_dir(&path) {
-            Err(StateError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Err(StateError::Io { source }) if source.source.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StateError::NotFound)
             }
             other => other?,
@@ -242,7 +242,7 @@ impl StateDir {
         let bytes = match fs::read(&file) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StateError::NotFound),
-            Err(e) => return Err(io_err("read", &file)(e)),
+            Err(e) => return Err(SysError::at("read", &file, e).into()),
         };
         serde_json::from_slice(&bytes).map_err(|source| StateError::Parse { path: file, source })
     }
@@ -272,7 +272,7 @@ impl StateDir {
         let bytes = match fs::read(&file) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StateError::NotFound),
-            Err(e) => return Err(io_err("read", &file)(e)),
+            Err(e) => return Err(SysError::at("read", &file, e).into()),
         };
         serde_json::from_slice(&bytes).map_err(|source| StateError::Parse { path: file, source })
     }
@@ -298,7 +298,7 @@ impl StateDir {
         match fs::remove_dir_all(&self.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err("remove state directory", &self.path)(e)),
+            Err(e) => Err(SysError::at("remove state directory", &self.path, e).into()),
         }
     }
 }
@@ -308,12 +308,9 @@ fn lock_dir(path: &Path) -> Result<Flock<fs::File>, StateError> {
         .read(true)
         .custom_flags((OFlag::O_DIRECTORY | OFlag::O_CLOEXEC).bits())
         .open(path)
-        .map_err(io_err("open state directory", path))?;
-    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| StateError::Io {
-        op: "lock state directory",
-        path: path.to_path_buf(),
-        source: errno.into(),
-    })
+        .map_err(SysError::on("open state directory", path))?;
+    Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, errno)| SysError::on("lock state directory", path)(errno).into())
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
@@ -333,7 +330,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateErr
     };
     write().map_err(|e| {
         let _ = fs::remove_file(&tmp);
-        io_err("write", path)(e)
+        SysError::at("write", path, e).into()
     })
 }
 
@@ -384,7 +381,7 @@ pub fn status(dir: &StateDir, state: &State) -> Status {
 /// Creates the exec fifo with mode 0600.
 pub fn make_exec_fifo(dir: &StateDir) -> Result<PathBuf, StateError> {
     let path = dir.file(EXEC_FIFO);
-    nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600)).map_err(|e| io_err("mkfifo", &path)(e.into()))?;
+    nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600)).map_err(SysError::on("mkfifo", &path))?;
     Ok(path)
 }
 

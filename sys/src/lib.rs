@@ -6,6 +6,7 @@
 #![allow(unsafe_code)]
 
 pub mod bpf;
+pub mod error;
 
 pub mod exe_guard;
 
@@ -16,6 +17,8 @@ pub mod sched;
 pub mod spawn_fds;
 pub mod statmount;
 pub mod threads;
+
+pub use error::SysError;
 
 use std::ffi::CStr;
 use std::io;

@@ -2,7 +2,8 @@
 //! program, membership, freezing, and removal (which first kills whatever is left).
 use super::resources::{ResourcePlan, Write as ResWrite};
 use super::CgroupDirs;
-use super::{io_err, CgroupError, Layout};
+use super::{CgroupError, Layout};
+use oxsys::SysError;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -63,15 +64,12 @@ pub fn make_dirs(layout: &Layout, path: &str, plan: &ResourcePlan) -> Result<Cgr
 pub fn apply(layout: &Layout, path: &str, plan: &ResourcePlan) -> Result<(), CgroupError> {
     for w in &plan.writes {
         let Some(h) = layout.hierarchy_of(&w.controller) else {
-            return Err(CgroupError::Invalid(format!(
-                "controller {} is not available on this host (no hierarchy has it)",
-                w.controller
-            )));
+            return Err(CgroupError::NoController(w.controller.clone()));
         };
         apply_write(&layout.dir_for(h, path), w)?;
     }
     if let Some(prog) = &plan.device_program {
-        let h = layout.v2().ok_or_else(|| CgroupError::Invalid("a device program needs a cgroup2 hierarchy".into()))?;
+        let h = layout.v2().ok_or(CgroupError::NoCgroup2)?;
         attach_device_program(&layout.dir_for(h, path), prog)?;
     }
     Ok(())
@@ -133,12 +131,12 @@ pub fn apply_write(dir: &Path, w: &ResWrite) -> Result<(), CgroupError> {
 }
 
 fn attach_device_program(dir: &Path, prog: &[super::devices::Insn]) -> Result<(), CgroupError> {
-    let err = |source| CgroupError::DeviceProgram { path: dir.to_path_buf(), source };
+    let err = SysError::on("load or attach the device program on", dir);
     let insns: Vec<[u8; 8]> = prog.iter().map(|i| i.to_bytes()).collect();
     let prog_fd = oxsys::bpf::load_cgroup_device_program(&insns, c"Apache").map_err(err)?;
     let dir_fd = fs::File::open(dir).map_err(err)?;
     use std::os::fd::AsFd;
-    oxsys::bpf::attach_cgroup_device(dir_fd.as_fd(), prog_fd.as_fd()).map_err(err)
+    Ok(oxsys::bpf::attach_cgroup_device(dir_fd.as_fd(), prog_fd.as_fd()).map_err(err)?)
 }
 
 /// mkdir -p that records each directory it created (deepest last), so removal undoes exactly that.
@@ -156,7 +154,7 @@ fn mkdir_all(dir: &Path, dirs: &mut CgroupDirs) -> Result<(), CgroupError> {
         match fs::create_dir(&d) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io_err("create cgroup", &d)(e)),
+            Err(e) => return Err(SysError::at("create cgroup", &d, e).into()),
         }
     }
     // Only the leaf belongs to the container; parents may be shared with other containers.
@@ -199,8 +197,8 @@ fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
 
 /// Writes a value to a cgroup file.
 pub fn write_file(path: &Path, value: &str) -> Result<(), CgroupError> {
-    let mut f = fs::OpenOptions::new().write(true).open(path).map_err(io_err("open", path))?;
-    f.write_all(value.as_bytes()).map_err(io_err("write", path))
+    let mut f = fs::OpenOptions::new().write(true).open(path).map_err(SysError::on("open", path))?;
+    Ok(f.write_all(value.as_bytes()).map_err(SysError::on("write", path))?)
 }
 
 /// Every pid in the container's cgroups, sub-cgroups included, in any hierarchy (a process the
@@ -327,7 +325,7 @@ fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io_err("read cgroup", dir)(e)),
+        Err(e) => return Err(SysError::at("read cgroup", dir, e).into()),
     };
     for e in entries.flatten() {
         if e.file_type().is_ok_and(|t| t.is_dir()) {
@@ -348,12 +346,12 @@ fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
                 let mut left = Vec::new();
                 collect_pids(dir, &mut left);
                 return Err(if left.is_empty() {
-                    io_err("remove cgroup", dir)(e)
+                    SysError::at("remove cgroup", dir, e).into()
                 } else {
                     CgroupError::Busy { path: dir.to_path_buf(), pids: left }
                 });
             }
-            Err(e) => return Err(io_err("remove cgroup", dir)(e)),
+            Err(e) => return Err(SysError::at("remove cgroup", dir, e).into()),
         }
     }
 }
@@ -380,7 +378,7 @@ pub fn freeze(dirs: &CgroupDirs) -> Result<(), CgroupError> {
 
 fn set_frozen(dirs: &CgroupDirs, frozen: bool) -> Result<(), CgroupError> {
     let Some(dir) = &dirs.freezer else {
-        return Err(CgroupError::Invalid("the container has no freezer cgroup".into()));
+        return Err(CgroupError::NoCgroup("freezer".into()));
     };
     if dirs.freezer_v2 {
         write_file(&dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })

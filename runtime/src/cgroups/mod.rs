@@ -28,28 +28,35 @@ pub use fs::{apply_write, create, freeze, is_frozen, kill_all, pids, thaw, write
 
 pub use dirs::CgroupDirs;
 
+use oxsys::SysError;
 use std::fs as stdfs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
-    #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, source: std::io::Error },
-    #[error("{0}")]
-    Invalid(String),
+    #[error(transparent)]
+    Io {
+        #[from]
+        source: SysError,
+    },
+    #[error("controller {0} is not available on this host (no hierarchy has it)")]
+    NoController(String),
+    #[error("a device program needs a cgroup2 hierarchy")]
+    NoCgroup2,
+    /// The container's cgroups lack one of a controller (`update` of it, `pause` without freezer).
+    #[error("the container has no {0} cgroup")]
+    NoCgroup(String),
+    #[error("cgroupsPath {0:?} contains '..'")]
+    PathDotDot(String),
+    #[error("cgroupsPath {0:?} looks like systemd syntax (slice:prefix:name) but --systemd-cgroup is not set")]
+    SystemdSyntax(String),
     #[error(transparent)]
     Resources(#[from] resources::ResourceError),
     #[error(transparent)]
     Systemd(#[from] systemd::SystemdError),
-    #[error("load or attach the device program on {path}: {source}")]
-    DeviceProgram { path: PathBuf, source: std::io::Error },
     #[error("remove cgroup {path}: processes {pids:?} are still in it")]
     Busy { path: PathBuf, pids: Vec<i32> },
-}
-
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> CgroupError + 'a {
-    move |source| CgroupError::Io { op, path: path.to_path_buf(), source }
 }
 
 /// One mounted hierarchy.
@@ -98,12 +105,13 @@ impl Layout {
         if let Some(l) = CACHE.get() {
             return Ok(l.clone());
         }
-        let own = stdfs::read_to_string("/proc/self/cgroup").map_err(io_err("read", Path::new("/proc/self/cgroup")))?;
+        let own =
+            stdfs::read_to_string("/proc/self/cgroup").map_err(SysError::on("read", Path::new("/proc/self/cgroup")))?;
         let mut layout = match locate::targeted(&own).or_else(locate::scan) {
             Some(hierarchies) => Layout { hierarchies, own: parse_own(&own), v2_controllers: Vec::new() },
             None => {
                 let path = Path::new("/proc/self/mountinfo");
-                let mountinfo = stdfs::read_to_string(path).map_err(io_err("read", path))?;
+                let mountinfo = stdfs::read_to_string(path).map_err(SysError::on("read", path))?;
                 Layout::parse(&mountinfo, &own)
             }
         };
@@ -289,16 +297,14 @@ pub fn cgroup_path(spec_path: Option<&str>, id: &str, systemd: bool) -> Result<S
         None => format!("/{id}"),
     };
     if path.split('/').any(|c| c == "..") {
-        return Err(CgroupError::Invalid(format!("cgroupsPath {path:?} contains '..'")));
+        return Err(CgroupError::PathDotDot(path));
     }
     if systemd {
         let unit = systemd::parse_path(&path, id)?;
         return Ok(systemd::cgroup_dir(&unit).to_string_lossy().into_owned());
     }
     if path.contains(':') {
-        return Err(CgroupError::Invalid(format!(
-            "cgroupsPath {path:?} looks like systemd syntax (slice:prefix:name) but --systemd-cgroup is not set"
-        )));
+        return Err(CgroupError::SystemdSyntax(path));
     }
     Ok(path)
 }

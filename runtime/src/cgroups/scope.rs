@@ -333,7 +333,8 @@ pub fn job_removed(m: &Message) -> Option<JobRemoved> {
 /// cgroup.procs write each (on v1 the first one waits for an RCU grace period).
 fn join_where_missing(layout: &Layout, path: &str, pid: i32) -> Result<(), CgroupError> {
     let proc_file = format!("/proc/{pid}/cgroup");
-    let own = std::fs::read_to_string(&proc_file).map_err(super::io_err("read", std::path::Path::new(&proc_file)))?;
+    let own =
+        std::fs::read_to_string(&proc_file).map_err(oxsys::SysError::on("read", std::path::Path::new(&proc_file)))?;
     for h in layout.hierarchies.iter().filter(|h| layout.uses(h)) {
         if !in_cgroup(&own, &h.proc_key(), path) {
             fs::write_file(&layout.dir_for(h, path).join("cgroup.procs"), &pid.to_string())?;

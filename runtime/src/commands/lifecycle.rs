@@ -98,12 +98,12 @@ pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<(), Error> 
             signal_cgroup(&st, signal);
             return Ok(());
         }
-        return Err(Error::Usage("container not running".into()));
+        return Err(Error::NotRunning);
     }
     if all {
         signal_cgroup(&st, signal);
     } else {
-        let fd = init_pidfd(&st).ok_or_else(|| Error::Usage("container not running".into()))?;
+        let fd = init_pidfd(&st).ok_or(Error::NotRunning)?;
         oxsys::pidfd_send_signal(fd.as_fd(), signal)
             .map_err(|e| Error::sys(format!("signal {signal} to pid {}", st.pid), e))?;
     }
@@ -187,7 +187,7 @@ pub fn kill_and_wait(st: &State) -> Result<(), Error> {
     }
     if let Some(fd) = fd {
         if !oxsys::wait_pidfd_exit(fd.as_fd(), Duration::from_secs(10)) {
-            return Err(Error::Usage(format!("init {} did not die within 10s of SIGKILL", st.pid)));
+            return Err(Error::Unkillable { pid: st.pid });
         }
     }
     Ok(())

@@ -12,7 +12,7 @@ pub fn list(root: &Path, quiet: bool, json: bool) -> Result<(), Error> {
             .filter_map(|e| e.file_name().into_string().ok())
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(Error::sys(format!("read {}", root.display()), e)),
+        Err(e) => return Err(Error::from(oxsys::SysError::at("read", root, e))),
     };
     ids.sort();
     let mut rows = Vec::new();

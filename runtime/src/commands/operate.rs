@@ -29,7 +29,7 @@ fn freeze_and_wait(dirs: &crate::state::CgroupDirs) -> Result<(), Error> {
         std::thread::sleep(Duration::from_millis(10));
     }
     let _ = cgroups::thaw(dirs);
-    Err(Error::Usage("the container's processes could not be frozen (tasks in uninterruptible sleep?)".into()))
+    Err(Error::NotFrozen)
 }
 
 /// `resume`: thaws a paused container.
@@ -67,7 +67,7 @@ fn ps_table(pids: &[i32], ps_args: &[String]) -> Result<String, Error> {
     let pid_col = header
         .split_whitespace()
         .position(|c| c == "PID")
-        .ok_or_else(|| Error::Usage("ps output has no PID column".into()))?;
+        .ok_or_else(|| Error::Helper { program: "ps".into(), reason: "its output has no PID column".into() })?;
     let mut result = format!("{header}\n");
     for line in lines {
         let pid = line.split_whitespace().nth(pid_col).and_then(|p| p.parse::<i32>().ok());
@@ -99,7 +99,7 @@ pub fn update(root: &Path, a: &UpdateArgs) -> Result<(), Error> {
     }
     for w in order_for_update(writes, &layout, &st.cgroup) {
         let d = stats::dir_of(&layout, &st.cgroup, &w.controller)
-            .ok_or_else(|| Error::Usage(format!("the container has no {} cgroup", w.controller)))?;
+            .ok_or_else(|| cgroups::CgroupError::NoCgroup(w.controller.clone()))?;
         cgroups::apply_write(&d, &w)?;
     }
     Ok(())
@@ -134,9 +134,9 @@ fn update_resources(a: &UpdateArgs) -> Result<Resources, Error> {
             if p.as_os_str() == "-" {
                 std::io::stdin().read_to_string(&mut text).map_err(|e| Error::sys("read stdin", e))?;
             } else {
-                text = std::fs::read_to_string(p).map_err(|e| Error::sys(format!("read {}", p.display()), e))?;
+                text = std::fs::read_to_string(p).map_err(|e| Error::from(oxsys::SysError::at("read", p, e)))?;
             }
-            serde_json::from_str(&text).map_err(|e| Error::Config(format!("resources: {e}")))?
+            serde_json::from_str(&text).map_err(Error::BadResources)?
         }
         None => Resources::default(),
     };

@@ -66,11 +66,11 @@ fn make_rootless(spec: &mut Value, uid: u32, gid: u32) {
 pub fn write_spec(bundle: &Path, rootless: bool) -> Result<(), Error> {
     let path = bundle.join("config.json");
     if path.exists() {
-        return Err(Error::Usage("File config.json exists. Remove it first".into()));
+        return Err(Error::SpecExists);
     }
     let spec = default_spec(rootless, nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
     let text = serde_json::to_string_pretty(&spec).expect("spec serializes");
-    std::fs::write(&path, text + "\n").map_err(|e| Error::sys(format!("write {}", path.display()), e))
+    std::fs::write(&path, text + "\n").map_err(|e| Error::from(oxsys::SysError::at("write", path, e)))
 }
 
 #[cfg(test)]
@@ -82,7 +82,7 @@ mod tests {
         let v = default_spec(false, 0, 0);
         let spec: crate::spec::Spec = serde_json::from_value(v).unwrap();
         let opts = crate::plan::CreateOptions { console_socket: true, ..Default::default() };
-        let (plan, warnings) = crate::plan::build(&spec, Path::new("/b"), "c", opts).unwrap();
+        let (plan, warnings) = crate::plan::build::<crate::plan::PlanError>(&spec, Path::new("/b"), "c", opts).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
         assert!(plan.namespaces.is_new(crate::plan::NsKind::Network));
     }

@@ -2,6 +2,7 @@
 //! `process.scheduler`, `process.execCPUAffinity`, `linux.personality` and `linux.memoryPolicy`.
 //! Names are resolved to the kernel's numbers here, so a bad value fails `create` (or `exec`)
 //! before anything exists, with the field named.
+use super::PlanError;
 use crate::spec::{ExecCpuAffinity, IoPriority, Linux, MemoryPolicy, Personality, Process, Scheduler};
 
 /// The most CPUs or memory nodes a list may name (the kernel's CPU_SETSIZE and MAX_NUMNODES
@@ -56,7 +57,7 @@ pub struct ProcessAttrs {
 }
 
 /// The process-level attributes of `p`.
-pub fn plan_process(p: &Process) -> Result<ProcessAttrs, String> {
+pub fn plan_process(p: &Process) -> Result<ProcessAttrs, PlanError> {
     Ok(ProcessAttrs {
         io_priority: p.io_priority.as_ref().map(plan_io_priority).transpose()?,
         scheduler: p.scheduler.as_ref().map(plan_scheduler).transpose()?,
@@ -66,26 +67,28 @@ pub fn plan_process(p: &Process) -> Result<ProcessAttrs, String> {
 }
 
 /// Adds the `linux` attributes (personality, memoryPolicy) to `attrs`.
-pub fn plan_linux(linux: &Linux, attrs: &mut ProcessAttrs) -> Result<(), String> {
+// TODO(issue 19): typed; generic only while commands/exec.rs maps the error with
+// `Error::Config(String)`: then `-> Result<(), PlanError>`.
+pub fn plan_linux<E: From<PlanError>>(linux: &Linux, attrs: &mut ProcessAttrs) -> Result<(), E> {
     attrs.personality = linux.personality.as_ref().map(plan_personality).transpose()?;
     attrs.memory_policy = linux.memory_policy.as_ref().map(plan_memory_policy).transpose()?;
     Ok(())
 }
 
-fn plan_io_priority(io: &IoPriority) -> Result<IoPrio, String> {
+fn plan_io_priority(io: &IoPriority) -> Result<IoPrio, PlanError> {
     let class = match io.class.as_str() {
         "IOPRIO_CLASS_RT" => 1,
         "IOPRIO_CLASS_BE" => 2,
         "IOPRIO_CLASS_IDLE" => 3,
-        other => return Err(format!("process.ioPriority: unknown class {other:?}")),
+        other => return Err(PlanError::invalid("process.ioPriority", format!("unknown class {other:?}"))),
     };
     if !(0..=7).contains(&io.priority) {
-        return Err(format!("process.ioPriority: priority {} is not in 0..7", io.priority));
+        return Err(PlanError::invalid("process.ioPriority", format!("priority {} is not in 0..7", io.priority)));
     }
     Ok(IoPrio { class, level: io.priority as u32 })
 }
 
-fn plan_scheduler(s: &Scheduler) -> Result<SchedPlan, String> {
+fn plan_scheduler(s: &Scheduler) -> Result<SchedPlan, PlanError> {
     let policy = match s.policy.as_str() {
         "SCHED_OTHER" => 0,
         "SCHED_FIFO" => 1,
@@ -94,7 +97,7 @@ fn plan_scheduler(s: &Scheduler) -> Result<SchedPlan, String> {
         "SCHED_ISO" => 4,
         "SCHED_IDLE" => 5,
         "SCHED_DEADLINE" => 6,
-        other => return Err(format!("process.scheduler: unknown policy {other:?}")),
+        other => return Err(PlanError::invalid("process.scheduler", format!("unknown policy {other:?}"))),
     };
     let mut flags = 0u64;
     for f in &s.flags {
@@ -106,25 +109,31 @@ fn plan_scheduler(s: &Scheduler) -> Result<SchedPlan, String> {
             "SCHED_FLAG_KEEP_PARAMS" => 0x10,
             "SCHED_FLAG_UTIL_CLAMP_MIN" => 0x20,
             "SCHED_FLAG_UTIL_CLAMP_MAX" => 0x40,
-            other => return Err(format!("process.scheduler: unknown flag {other:?}")),
+            other => return Err(PlanError::invalid("process.scheduler", format!("unknown flag {other:?}"))),
         };
     }
     // runc's checks (libcontainer/configs/validate): nice in the kernel's range, a priority only
     // for the real-time policies, and the deadline parameters only for SCHED_DEADLINE.
     if !(-20..=19).contains(&s.nice) {
-        return Err(format!("process.scheduler: nice {} is not in -20..19", s.nice));
+        return Err(PlanError::invalid("process.scheduler", format!("nice {} is not in -20..19", s.nice)));
     }
     let realtime = matches!(s.policy.as_str(), "SCHED_FIFO" | "SCHED_RR");
     if realtime && !(1..=99).contains(&s.priority) {
-        return Err(format!("process.scheduler: priority {} of {} is not in 1..99", s.priority, s.policy));
+        return Err(PlanError::invalid(
+            "process.scheduler",
+            format!("priority {} of {} is not in 1..99", s.priority, s.policy),
+        ));
     }
     if !realtime && s.priority != 0 {
-        return Err(format!("process.scheduler: a priority is only for SCHED_FIFO or SCHED_RR, not {}", s.policy));
+        return Err(PlanError::invalid(
+            "process.scheduler",
+            format!("a priority is only for SCHED_FIFO or SCHED_RR, not {}", s.policy),
+        ));
     }
     if s.policy != "SCHED_DEADLINE" && (s.runtime != 0 || s.deadline != 0 || s.period != 0) {
-        return Err(format!(
-            "process.scheduler: runtime, deadline and period are only for SCHED_DEADLINE, not {}",
-            s.policy
+        return Err(PlanError::invalid(
+            "process.scheduler",
+            format!("runtime, deadline and period are only for SCHED_DEADLINE, not {}", s.policy),
         ));
     }
     Ok(SchedPlan {
@@ -138,31 +147,33 @@ fn plan_scheduler(s: &Scheduler) -> Result<SchedPlan, String> {
     })
 }
 
-fn plan_affinity(a: &ExecCpuAffinity) -> Result<CpuAffinity, String> {
+fn plan_affinity(a: &ExecCpuAffinity) -> Result<CpuAffinity, PlanError> {
     // "If omitted or empty, runtime SHOULD NOT change process' CPU affinity".
-    let list = |s: &Option<String>, what: &str| -> Result<Option<Vec<usize>>, String> {
+    let list = |s: &Option<String>, what: &str| -> Result<Option<Vec<usize>>, PlanError> {
         match s.as_deref().map(str::trim) {
             None | Some("") => Ok(None),
-            Some(text) => parse_list(text).map(Some).map_err(|e| format!("process.execCPUAffinity.{what}: {e}")),
+            Some(text) => {
+                parse_list(text).map(Some).map_err(PlanError::invalid_in(format!("process.execCPUAffinity.{what}")))
+            }
         }
     };
     Ok(CpuAffinity { initial: list(&a.initial, "initial")?, final_cpus: list(&a.final_cpus, "final")? })
 }
 
-fn plan_personality(p: &Personality) -> Result<u64, String> {
+fn plan_personality(p: &Personality) -> Result<u64, PlanError> {
     let domain = match p.domain.as_str() {
         "LINUX" => 0x0000,
         "LINUX32" => 0x0008,
-        other => return Err(format!("linux.personality: unknown domain {other:?}")),
+        other => return Err(PlanError::invalid("linux.personality", format!("unknown domain {other:?}"))),
     };
     // "Currently no flag values are supported."
     if let Some(flag) = p.flags.first() {
-        return Err(format!("linux.personality: flag {flag:?} is not supported"));
+        return Err(PlanError::invalid("linux.personality", format!("flag {flag:?} is not supported")));
     }
     Ok(domain)
 }
 
-fn plan_memory_policy(m: &MemoryPolicy) -> Result<MemPolicy, String> {
+fn plan_memory_policy(m: &MemoryPolicy) -> Result<MemPolicy, PlanError> {
     let mode = match m.mode.as_str() {
         "MPOL_DEFAULT" => 0,
         "MPOL_PREFERRED" => 1,
@@ -171,7 +182,7 @@ fn plan_memory_policy(m: &MemoryPolicy) -> Result<MemPolicy, String> {
         "MPOL_LOCAL" => 4,
         "MPOL_PREFERRED_MANY" => 5,
         "MPOL_WEIGHTED_INTERLEAVE" => 6,
-        other => return Err(format!("linux.memoryPolicy: unknown mode {other:?}")),
+        other => return Err(PlanError::invalid("linux.memoryPolicy", format!("unknown mode {other:?}"))),
     };
     let mut flags = 0i32;
     for f in &m.flags {
@@ -179,25 +190,32 @@ fn plan_memory_policy(m: &MemoryPolicy) -> Result<MemPolicy, String> {
             "MPOL_F_NUMA_BALANCING" => 1 << 13,
             "MPOL_F_RELATIVE_NODES" => 1 << 14,
             "MPOL_F_STATIC_NODES" => 1 << 15,
-            other => return Err(format!("linux.memoryPolicy: unknown flag {other:?}")),
+            other => return Err(PlanError::invalid("linux.memoryPolicy", format!("unknown flag {other:?}"))),
         };
     }
     let nodes = match m.nodes.as_deref().map(str::trim) {
         None | Some("") => Vec::new(),
-        Some(text) => parse_list(text).map_err(|e| format!("linux.memoryPolicy.nodes: {e}"))?,
+        Some(text) => parse_list(text).map_err(PlanError::invalid_in("linux.memoryPolicy.nodes"))?,
     };
     // set_mempolicy(2): MPOL_DEFAULT and MPOL_LOCAL take no nodes, BIND, INTERLEAVE,
     // WEIGHTED_INTERLEAVE and PREFERRED_MANY at least one; PREFERRED without nodes means local.
     match mode {
-        0 | 4 if !nodes.is_empty() => return Err(format!("linux.memoryPolicy: {} takes no nodes", m.mode)),
-        2 | 3 | 5 | 6 if nodes.is_empty() => return Err(format!("linux.memoryPolicy: {} needs nodes", m.mode)),
+        0 | 4 if !nodes.is_empty() => {
+            return Err(PlanError::invalid("linux.memoryPolicy", format!("{} takes no nodes", m.mode)))
+        }
+        2 | 3 | 5 | 6 if nodes.is_empty() => {
+            return Err(PlanError::invalid("linux.memoryPolicy", format!("{} needs nodes", m.mode)))
+        }
         _ => {}
     }
     if flags & (1 << 14) != 0 && flags & (1 << 15) != 0 {
-        return Err("linux.memoryPolicy: MPOL_F_RELATIVE_NODES and MPOL_F_STATIC_NODES exclude each other".into());
+        return Err(PlanError::invalid(
+            "linux.memoryPolicy",
+            "MPOL_F_RELATIVE_NODES and MPOL_F_STATIC_NODES exclude each other",
+        ));
     }
     if flags != 0 && matches!(mode, 0 | 4) {
-        return Err(format!("linux.memoryPolicy: {} takes no flags", m.mode));
+        return Err(PlanError::invalid("linux.memoryPolicy", format!("{} takes no flags", m.mode)));
     }
     let mut mask = vec![0u64; nodes.iter().max().map_or(0, |n| n / 64 + 1)];
     for n in nodes {
@@ -207,7 +225,7 @@ fn plan_memory_policy(m: &MemoryPolicy) -> Result<MemPolicy, String> {
 }
 
 /// A list such as "0-3,7" (CPUs or memory nodes), sorted and without repeats.
-pub fn parse_list(text: &str) -> Result<Vec<usize>, String> {
+fn parse_list(text: &str) -> Result<Vec<usize>, String> {
     let mut out = Vec::new();
     for part in text.split(',') {
         let num = |s: &str| s.trim().parse::<usize>().map_err(|_| format!("{text:?} is not a list such as \"0-3,7\""));
@@ -232,7 +250,7 @@ pub fn parse_list(text: &str) -> Result<Vec<usize>, String> {
 mod tests {
     use super::*;
 
-    fn mempolicy(mode: &str, nodes: Option<&str>, flags: &[&str]) -> Result<MemPolicy, String> {
+    fn mempolicy(mode: &str, nodes: Option<&str>, flags: &[&str]) -> Result<MemPolicy, PlanError> {
         plan_memory_policy(&MemoryPolicy {
             mode: mode.into(),
             nodes: nodes.map(Into::into),
@@ -289,7 +307,8 @@ mod tests {
             ("MPOL_BIND", Some("x"), vec![]),
         ] {
             let e = mempolicy(mode, nodes, &flags).unwrap_err();
-            assert!(e.starts_with("linux.memoryPolicy"), "{e}");
+            assert!(e.field.starts_with("linux.memoryPolicy"), "{e}");
+            assert!(e.to_string().starts_with("linux.memoryPolicy"), "{e}");
         }
     }
 
@@ -299,7 +318,7 @@ mod tests {
         assert_eq!(io("IOPRIO_CLASS_RT", 0).unwrap(), IoPrio { class: 1, level: 0 });
         assert_eq!(io("IOPRIO_CLASS_BE", 7).unwrap(), IoPrio { class: 2, level: 7 });
         assert_eq!(io("IOPRIO_CLASS_IDLE", 3).unwrap(), IoPrio { class: 3, level: 3 });
-        assert!(io("IOPRIO_CLASS_NONE", 0).unwrap_err().contains("unknown class"));
+        assert!(io("IOPRIO_CLASS_NONE", 0).unwrap_err().to_string().contains("unknown class"));
         assert!(io("IOPRIO_CLASS_BE", 8).is_err());
         assert!(io("IOPRIO_CLASS_BE", -1).is_err());
     }
@@ -353,7 +372,7 @@ mod tests {
             Scheduler { priority: 100, ..sched("SCHED_RR") },
             Scheduler { runtime: 1, ..sched("SCHED_BATCH") },
         ] {
-            assert!(plan_scheduler(&bad).unwrap_err().starts_with("process.scheduler"), "{bad:?}");
+            assert!(plan_scheduler(&bad).unwrap_err().field == "process.scheduler", "{bad:?}");
         }
     }
 
@@ -367,8 +386,8 @@ mod tests {
         };
         assert_eq!(p("LINUX", &[]).unwrap(), 0);
         assert_eq!(p("LINUX32", &[]).unwrap(), 8);
-        assert!(p("LINUX64", &[]).unwrap_err().contains("unknown domain"));
-        assert!(p("LINUX", &["ADDR_NO_RANDOMIZE"]).unwrap_err().contains("not supported"));
+        assert!(p("LINUX64", &[]).unwrap_err().to_string().contains("unknown domain"));
+        assert!(p("LINUX", &["ADDR_NO_RANDOMIZE"]).unwrap_err().to_string().contains("not supported"));
     }
 
     #[test]
@@ -381,8 +400,8 @@ mod tests {
             CpuAffinity { initial: Some(vec![1]), final_cpus: Some(vec![0, 1]) }
         );
         assert_eq!(a(Some(""), None).unwrap(), CpuAffinity::default());
-        assert!(a(Some("1-0"), None).unwrap_err().starts_with("process.execCPUAffinity.initial"));
-        assert!(a(None, Some("x")).unwrap_err().starts_with("process.execCPUAffinity.final"));
+        assert!(a(Some("1-0"), None).unwrap_err().to_string().starts_with("process.execCPUAffinity.initial"));
+        assert!(a(None, Some("x")).unwrap_err().to_string().starts_with("process.execCPUAffinity.final"));
     }
 
     #[test]
@@ -403,7 +422,7 @@ mod tests {
             "memoryPolicy": { "mode": "MPOL_INTERLEAVE", "nodes": "2-3", "flags": ["MPOL_F_STATIC_NODES"] }
         }))
         .unwrap();
-        plan_linux(&linux, &mut attrs).unwrap();
+        plan_linux::<PlanError>(&linux, &mut attrs).unwrap();
         assert_eq!(attrs.personality, Some(8));
         assert_eq!(
             attrs.memory_policy,

@@ -4,12 +4,15 @@
 //! the plan as a copy of the parent's memory (it is forked after the plan is built), so the config
 //! is parsed exactly once.
 pub mod attrs;
+pub mod checks;
+pub mod error;
 pub mod mounts;
 pub mod namespaces;
 pub mod netdev;
 pub mod process;
 
 use crate::spec::{ConsoleSize, Hooks, Spec};
+pub use error::{PlanError, Reason};
 pub use mounts::{DeviceNode, MountOp, MountSource, RecursiveAttr, RootPropagation};
 pub use namespaces::{NamespacePlan, NsKind};
 pub use process::{CapPlan, RlimitOp};
@@ -76,32 +79,42 @@ pub struct Plan {
     pub options: CreateOptions,
 }
 
-/// Builds the plan; `Err` is a message naming the offending field. Warnings (unknown capabilities)
-/// are returned beside the plan.
-pub fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Result<(Plan, Vec<String>), String> {
+/// Builds the plan; `Err` names the offending field. Warnings (unknown capabilities) are returned
+/// beside the plan.
+// TODO(issue 19): typed; generic only while process/create.rs maps the error with
+// `Error::Config(String)`: then `-> Result<_, PlanError>`.
+pub fn build<E: From<PlanError>>(
+    spec: &Spec,
+    bundle: &Path,
+    id: &str,
+    options: CreateOptions,
+) -> Result<(Plan, Vec<String>), E> {
+    plan(spec, bundle, id, options).map_err(E::from)
+}
+
+fn plan(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Result<(Plan, Vec<String>), PlanError> {
     let mut warnings = Vec::new();
     // REQUIRED by the runtime-spec (runc does not check it; the spec wins over runc here).
     if spec.oci_version.is_empty() {
-        return Err("ociVersion is required".into());
+        return Err(PlanError::new("ociVersion", Reason::Required));
     }
-    warnings.extend(crate::spec::check_oci_version(&spec.oci_version)?);
-    warnings.extend(crate::spec::check_intel_rdt(spec.linux.as_ref().and_then(|l| l.intel_rdt.as_ref()))?);
-    let process = spec.process.as_ref().ok_or("process is required")?;
+    warnings.extend(checks::check_oci_version(&spec.oci_version)?);
+    warnings.extend(checks::check_intel_rdt(spec.linux.as_ref().and_then(|l| l.intel_rdt.as_ref()))?);
+    let process = spec.process.as_ref().ok_or_else(|| PlanError::new("process", Reason::Required))?;
     if process.args.is_empty() {
-        return Err("process.args must not be empty".into());
+        return Err(PlanError::new("process.args", Reason::Empty));
     }
     if !process.cwd.starts_with('/') {
-        return Err(format!("process.cwd {:?} must be an absolute path", process.cwd));
+        return Err(PlanError::new("process.cwd", Reason::NotAbsolute(process.cwd.clone())));
     }
-    let rootfs = spec.rootfs_path(bundle).map_err(|e| e.to_string())?;
+    let rootfs = spec.rootfs_path(bundle).map_err(|_| PlanError::new("root.path", Reason::Required))?;
     let linux = spec.linux();
     let namespaces = NamespacePlan::from_spec(&linux)?;
     check_terminal(process.terminal, &options)?;
-    if spec.hostname.as_deref().is_some_and(|h| !h.is_empty()) && !namespaces.has(NsKind::Uts) {
-        return Err("unable to set hostname without a private UTS namespace".into());
-    }
-    if spec.domainname.as_deref().is_some_and(|h| !h.is_empty()) && !namespaces.has(NsKind::Uts) {
-        return Err("unable to set domainname without a private UTS namespace".into());
+    for (field, name) in [("hostname", &spec.hostname), ("domainname", &spec.domainname)] {
+        if name.as_deref().is_some_and(|h| !h.is_empty()) && !namespaces.has(NsKind::Uts) {
+            return Err(PlanError::rule(field, format!("unable to set {field} without a private UTS namespace")));
+        }
     }
     let mounts = spec.mounts.iter().map(|m| mounts::plan_mount(m, bundle)).collect::<Result<Vec<_>, _>>()?;
     let devices = mounts::plan_devices(&linux.devices)?;
@@ -111,19 +124,23 @@ pub fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Re
         .iter()
         .map(|(k, v)| plan_sysctl(k, &namespaces).map(|path| (path, v.clone())))
         .collect::<Result<Vec<_>, _>>()?;
-    let (mut process_plan, cap_warnings) = process_plan(process)?;
-    attrs::plan_linux(&linux, &mut process_plan.attrs)?;
+    let (mut process_plan, cap_warnings) = plan_process(process)?;
+    attrs::plan_linux::<PlanError>(&linux, &mut process_plan.attrs)?;
     warnings.extend(cap_warnings);
     for p in linux.masked_paths.iter().chain(&linux.readonly_paths) {
         if !p.starts_with('/') || p.split('/').any(|c| c == "..") {
-            return Err(format!("masked or readonly path {p:?} must be absolute without '..'"));
+            let field = if linux.masked_paths.contains(p) { "linux.maskedPaths" } else { "linux.readonlyPaths" };
+            return Err(PlanError::rule(field, format!("masked or readonly path {p:?} must be absolute without '..'")));
         }
     }
     let root_propagation = mounts::root_propagation(linux.rootfs_propagation.as_deref())?;
     check_root_without_mount_namespace(spec, &linux, &namespaces)?;
     if options.no_pivot && matches!(linux.rootfs_propagation.as_deref(), Some("private" | "rprivate")) {
         // runc's rule: without pivot_root the old root stays reachable under the new one.
-        return Err("rootfsPropagation of [r]private is not safe without pivot_root".into());
+        return Err(PlanError::rule(
+            "linux.rootfsPropagation",
+            "rootfsPropagation of [r]private is not safe without pivot_root",
+        ));
     }
     let mut hooks = spec.hooks.clone().unwrap_or_default();
     inherit_process_env(&mut hooks.start_container, &process.env);
@@ -160,27 +177,34 @@ fn check_root_without_mount_namespace(
     spec: &Spec,
     linux: &crate::spec::Linux,
     ns: &NamespacePlan,
-) -> Result<(), String> {
+) -> Result<(), PlanError> {
     if ns.has(NsKind::Mount) {
         return Ok(());
     }
     if !linux.masked_paths.is_empty() || !linux.readonly_paths.is_empty() {
-        return Err("maskedPaths and readonlyPaths need a mount namespace (unable to restrict paths in the runtime's mount table)".into());
+        return Err(PlanError::rule(
+            "linux.maskedPaths",
+            "maskedPaths and readonlyPaths need a mount namespace (unable to restrict paths in the runtime's mount table)",
+        ));
     }
     if spec.root.as_ref().is_some_and(|r| r.readonly) {
-        return Err(
-            "root.readonly needs a mount namespace (it would remount the runtime's own mount of the rootfs)".into()
-        );
+        return Err(PlanError::rule(
+            "root.readonly",
+            "root.readonly needs a mount namespace (it would remount the runtime's own mount of the rootfs)",
+        ));
     }
     if linux.rootfs_propagation.as_deref().is_some_and(|p| !p.is_empty()) {
-        return Err("rootfsPropagation needs a mount namespace (it would change the runtime's own mounts)".into());
+        return Err(PlanError::rule(
+            "linux.rootfsPropagation",
+            "rootfsPropagation needs a mount namespace (it would change the runtime's own mounts)",
+        ));
     }
     Ok(())
 }
 
 /// The runtime-spec's MUSTs for hooks, checked at create so a bad poststop hook is not first
 /// noticed at delete: an absolute path, and a timeout greater than zero when one is set.
-fn check_hooks(hooks: &crate::spec::Hooks) -> Result<(), String> {
+fn check_hooks(hooks: &crate::spec::Hooks) -> Result<(), PlanError> {
     let all = [
         ("prestart", &hooks.prestart),
         ("createRuntime", &hooks.create_runtime),
@@ -192,10 +216,12 @@ fn check_hooks(hooks: &crate::spec::Hooks) -> Result<(), String> {
     for (kind, list) in all {
         for h in list.iter() {
             if !h.path.starts_with('/') {
-                return Err(format!("{kind} hook path {:?} must be absolute", h.path));
+                let sentence = format!("{kind} hook path {:?} must be absolute", h.path);
+                return Err(PlanError::rule(format!("hooks.{kind}"), sentence));
             }
             if let Some(t) = h.timeout.filter(|t| *t <= 0) {
-                return Err(format!("{kind} hook {}: timeout {t} must be greater than zero", h.path));
+                let sentence = format!("{kind} hook {}: timeout {t} must be greater than zero", h.path);
+                return Err(PlanError::rule(format!("hooks.{kind}"), sentence));
             }
         }
     }
@@ -204,7 +230,13 @@ fn check_hooks(hooks: &crate::spec::Hooks) -> Result<(), String> {
 
 /// Turns a runtime-spec Process into what init (or an exec'd process) applies; warnings name
 /// unknown capabilities.
-pub fn process_plan(process: &crate::spec::Process) -> Result<(ProcessPlan, Vec<String>), String> {
+// TODO(issue 19): typed; generic only while commands/exec.rs maps the error with
+// `Error::Config(String)`: then `-> Result<_, PlanError>`.
+pub fn process_plan<E: From<PlanError>>(process: &crate::spec::Process) -> Result<(ProcessPlan, Vec<String>), E> {
+    plan_process(process).map_err(E::from)
+}
+
+fn plan_process(process: &crate::spec::Process) -> Result<(ProcessPlan, Vec<String>), PlanError> {
     let supported = caps::runtime::thread_all_supported();
     let caps = CapPlan::from_spec(process.capabilities.as_ref(), &supported);
     let warnings =
@@ -232,23 +264,26 @@ pub fn process_plan(process: &crate::spec::Process) -> Result<(ProcessPlan, Vec<
 
 /// runc's terminal rules: a detached terminal container needs a console socket (a foreground
 /// `run` relays the pty itself); a console socket without a terminal is a mistake.
-fn check_terminal(terminal: bool, options: &CreateOptions) -> Result<(), String> {
+fn check_terminal(terminal: bool, options: &CreateOptions) -> Result<(), PlanError> {
     if terminal && !options.console_socket && !options.foreground {
-        return Err("cannot allocate tty if oxrun will detach without setting console socket".into());
+        return Err(PlanError::rule(
+            "process.terminal",
+            "cannot allocate tty if oxrun will detach without setting console socket",
+        ));
     }
     if !terminal && options.console_socket {
-        return Err("cannot use console socket if process.terminal is false".into());
+        return Err(PlanError::rule("process.terminal", "cannot use console socket if process.terminal is false"));
     }
     Ok(())
 }
 
 /// Checks that a sysctl belongs to a namespace the container owns and returns its /proc/sys path.
-pub fn plan_sysctl(key: &str, ns: &NamespacePlan) -> Result<String, String> {
+pub fn plan_sysctl(key: &str, ns: &NamespacePlan) -> Result<String, PlanError> {
     if key.is_empty()
         || key.contains('/') && key.contains('.')
         || key.split(['.', '/']).any(|c| c.is_empty() || c == "..")
     {
-        return Err(format!("invalid sysctl {key:?}"));
+        return Err(PlanError::invalid("linux.sysctl", format!("invalid sysctl {key:?}")));
     }
     let path = key.replace('.', "/");
     let ipc = [
@@ -271,7 +306,10 @@ pub fn plan_sysctl(key: &str, ns: &NamespacePlan) -> Result<String, String> {
         false
     };
     if !allowed {
-        return Err(format!("sysctl {key:?} is not in a namespace the container owns"));
+        return Err(PlanError::invalid(
+            "linux.sysctl",
+            format!("sysctl {key:?} is not in a namespace the container owns"),
+        ));
     }
     Ok(format!("/proc/sys/{path}"))
 }
@@ -288,6 +326,11 @@ fn inherit_process_env(hooks: &mut [crate::spec::Hook], env: &[String]) {
 mod tests {
     use super::*;
     use crate::spec::{Linux, Namespace, Process, Root};
+
+    /// The typed plan, as the tests read it.
+    fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Result<(Plan, Vec<String>), String> {
+        super::build::<PlanError>(spec, bundle, id, options).map_err(|e| e.to_string())
+    }
 
     fn spec() -> Spec {
         Spec {

@@ -1,4 +1,5 @@
 //! config.json `mounts[]` → a list of mount operations, and the default devices.
+use super::PlanError;
 use crate::spec::{Device, Mount};
 use nix::mount::MsFlags;
 use std::path::PathBuf;
@@ -181,13 +182,13 @@ fn parse_option(opt: &str) -> Option<Opt> {
 }
 
 /// Turns one `mounts[]` entry into a mount operation. `bundle` resolves relative bind sources.
-pub fn plan_mount(m: &Mount, bundle: &std::path::Path) -> Result<MountOp, String> {
+pub fn plan_mount(m: &Mount, bundle: &std::path::Path) -> Result<MountOp, PlanError> {
     if m.destination.is_empty() {
-        return Err("mount with an empty destination".into());
+        return Err(PlanError::invalid("mounts", "mount with an empty destination"));
     }
     let dest = if m.destination.starts_with('/') { m.destination.clone() } else { format!("/{}", m.destination) };
     if dest.split('/').any(|c| c == "..") {
-        return Err(format!("mount destination {:?} contains '..'", m.destination));
+        return Err(PlanError::invalid("mounts", format!("mount destination {:?} contains '..'", m.destination)));
     }
     let mut flags = MsFlags::empty();
     let mut data = Vec::new();
@@ -212,14 +213,14 @@ pub fn plan_mount(m: &Mount, bundle: &std::path::Path) -> Result<MountOp, String
     let source = if let Some(recursive) = bind {
         let src = m.source.clone().unwrap_or_default();
         if src.is_empty() {
-            return Err(format!("bind mount at {dest} has no source"));
+            return Err(PlanError::invalid("mounts", format!("bind mount at {dest} has no source")));
         }
         MountSource::Bind { source: bundle.join(src), recursive }
     } else if fstype == "cgroup" || fstype == "cgroup2" {
         MountSource::Cgroup
     } else {
         if fstype.is_empty() {
-            return Err(format!("mount at {dest} has no type and is not a bind mount"));
+            return Err(PlanError::invalid("mounts", format!("mount at {dest} has no type and is not a bind mount")));
         }
         MountSource::Fs { fstype, source: m.source.clone().unwrap_or_else(|| "none".into()) }
     };
@@ -227,15 +228,18 @@ pub fn plan_mount(m: &Mount, bundle: &std::path::Path) -> Result<MountOp, String
         // The spec lets a runtime use the container's user namespace mapping here, "otherwise an
         // error MUST be returned": we do not, so it is an error.
         if idmap_option.is_some() {
-            return Err(format!("mount at {dest}: idmap and ridmap need uidMappings and gidMappings on the mount"));
+            let detail = format!("mount at {dest}: idmap and ridmap need uidMappings and gidMappings on the mount");
+            return Err(PlanError::invalid("mounts", detail));
         }
         None
     } else {
         if !matches!(source, MountSource::Bind { .. }) {
-            return Err(format!("mount at {dest}: uidMappings/gidMappings are supported on bind mounts only"));
+            let detail = format!("mount at {dest}: uidMappings/gidMappings are supported on bind mounts only");
+            return Err(PlanError::invalid("mounts", detail));
         }
         if m.uid_mappings.is_empty() || m.gid_mappings.is_empty() {
-            return Err(format!("mount at {dest}: an idmapped mount needs both uidMappings and gidMappings"));
+            let detail = format!("mount at {dest}: an idmapped mount needs both uidMappings and gidMappings");
+            return Err(PlanError::invalid("mounts", detail));
         }
         Some((m.uid_mappings.clone(), m.gid_mappings.clone()))
     };
@@ -275,20 +279,22 @@ pub fn default_devices() -> Vec<DeviceNode> {
 }
 
 /// The default devices plus `linux.devices` (a spec device replaces a default one at the same path).
-pub fn plan_devices(spec_devices: &[Device]) -> Result<Vec<DeviceNode>, String> {
+pub fn plan_devices(spec_devices: &[Device]) -> Result<Vec<DeviceNode>, PlanError> {
     let mut out = default_devices();
     for d in spec_devices {
         let kind = match d.kind.as_str() {
             "c" | "u" => 'c',
             "b" => 'b',
             "p" => 'p',
-            other => return Err(format!("device {}: unknown type {other:?}", d.path)),
+            other => {
+                return Err(PlanError::invalid("linux.devices", format!("device {}: unknown type {other:?}", d.path)))
+            }
         };
         if !d.path.starts_with("/dev/") || d.path.split('/').any(|c| c == "..") {
-            return Err(format!("device path {:?} must be under /dev", d.path));
+            return Err(PlanError::invalid("linux.devices", format!("device path {:?} must be under /dev", d.path)));
         }
         if d.major < 0 || d.minor < 0 {
-            return Err(format!("device {}: negative major or minor", d.path));
+            return Err(PlanError::invalid("linux.devices", format!("device {}: negative major or minor", d.path)));
         }
         out.retain(|n| n.path != d.path);
         out.push(DeviceNode {
@@ -342,7 +348,7 @@ impl RootPropagation {
 }
 
 /// The propagation plan for linux.rootfsPropagation (None: runc's default).
-pub fn root_propagation(value: Option<&str>) -> Result<RootPropagation, String> {
+pub fn root_propagation(value: Option<&str>) -> Result<RootPropagation, PlanError> {
     use MsFlags as F;
     let (namespace, parent, on_new_root) = match value.unwrap_or("") {
         "" => (F::MS_SLAVE | F::MS_REC, F::MS_PRIVATE, None),
@@ -356,7 +362,9 @@ pub fn root_propagation(value: Option<&str>) -> Result<RootPropagation, String> 
         // and every bind mount from the host would fail.
         "unbindable" => (F::MS_SLAVE | F::MS_REC, F::MS_PRIVATE, Some(F::MS_UNBINDABLE)),
         "runbindable" => (F::MS_SLAVE | F::MS_REC, F::MS_PRIVATE, Some(F::MS_UNBINDABLE | F::MS_REC)),
-        other => return Err(format!("unknown rootfsPropagation {other:?}")),
+        other => {
+            return Err(PlanError::rule("linux.rootfsPropagation", format!("unknown rootfsPropagation {other:?}")))
+        }
     };
     Ok(RootPropagation { namespace, parent, on_new_root })
 }
@@ -422,7 +430,7 @@ mod tests {
         assert!(plan_mount(&m, Path::new("/b")).unwrap().idmap_recursive);
         for opt in ["idmap", "ridmap"] {
             let err = plan_mount(&mount("/data", "bind", "/srv", &["rbind", opt]), Path::new("/b")).unwrap_err();
-            assert!(err.contains("uidMappings"), "{opt} without mappings: {err}");
+            assert!(err.to_string().contains("uidMappings"), "{opt} without mappings: {err}");
         }
         let mut t = mount("/t", "tmpfs", "tmpfs", &[]);
         t.uid_mappings = vec![map];

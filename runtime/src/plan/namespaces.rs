@@ -1,4 +1,5 @@
 //! Which namespaces the container gets: created by clone3 flags, or joined by path.
+use super::PlanError;
 use crate::spec::{IdMapping, Linux};
 use std::path::PathBuf;
 
@@ -81,19 +82,22 @@ pub struct NamespacePlan {
 
 impl NamespacePlan {
     /// Builds the plan from `linux`, rejecting duplicates, unknown types and inconsistent maps.
-    pub fn from_spec(linux: &Linux) -> Result<NamespacePlan, String> {
+    pub fn from_spec(linux: &Linux) -> Result<NamespacePlan, PlanError> {
         let mut plan = NamespacePlan::default();
         let mut seen = Vec::new();
         for ns in &linux.namespaces {
-            let kind = NsKind::parse(&ns.kind).ok_or_else(|| format!("unknown namespace type {:?}", ns.kind))?;
+            let kind = NsKind::parse(&ns.kind).ok_or_else(|| {
+                PlanError::invalid("linux.namespaces", format!("unknown namespace type {:?}", ns.kind))
+            })?;
             if seen.contains(&kind) {
-                return Err(format!("namespace {:?} is listed twice", ns.kind));
+                return Err(PlanError::invalid("linux.namespaces", format!("namespace {:?} is listed twice", ns.kind)));
             }
             seen.push(kind);
             match ns.path.as_deref().filter(|p| !p.is_empty()) {
                 Some(path) => {
                     if !path.starts_with('/') {
-                        return Err(format!("namespace {:?}: path {path:?} is not absolute", ns.kind));
+                        let detail = format!("namespace {:?}: path {path:?} is not absolute", ns.kind);
+                        return Err(PlanError::invalid("linux.namespaces", detail));
                     }
                     plan.join.push((kind, PathBuf::from(path)));
                 }
@@ -106,20 +110,22 @@ impl NamespacePlan {
         plan.gid_mappings = linux.gid_mappings.clone();
         let new_user = plan.new.contains(&NsKind::User);
         if new_user && (plan.uid_mappings.is_empty() || plan.gid_mappings.is_empty()) {
-            return Err("a new user namespace needs uidMappings and gidMappings".into());
+            return Err(PlanError::rule("linux.uidMappings", "a new user namespace needs uidMappings and gidMappings"));
         }
         if !plan.has(NsKind::User) && (!plan.uid_mappings.is_empty() || !plan.gid_mappings.is_empty()) {
-            return Err("uidMappings/gidMappings need a user namespace".into());
+            return Err(PlanError::rule("linux.uidMappings", "uidMappings/gidMappings need a user namespace"));
         }
         for (clock, off) in &linux.time_offsets {
             let name = match clock.as_str() {
                 "monotonic" | "boottime" => clock.as_str(),
-                other => return Err(format!("unknown time offset clock {other:?}")),
+                other => {
+                    return Err(PlanError::invalid("linux.timeOffsets", format!("unknown time offset clock {other:?}")))
+                }
             };
             plan.time_offsets.push(format!("{name} {} {}", off.secs, off.nanosecs));
         }
         if !plan.time_offsets.is_empty() && !plan.new.contains(&NsKind::Time) {
-            return Err("timeOffsets need a new time namespace".into());
+            return Err(PlanError::rule("linux.timeOffsets", "timeOffsets need a new time namespace"));
         }
         Ok(plan)
     }

@@ -1,7 +1,7 @@
 //! `linux.netDevices` → which host network devices move into which network namespace, under which
 //! names. Pure: the names are checked by the kernel's own rules (`dev_valid_name` and the `%d`
 //! template of `dev_alloc_name` in net/core/dev.c) so a bad config fails before anything moves.
-use super::{NamespacePlan, NsKind};
+use super::{NamespacePlan, NsKind, PlanError};
 use crate::spec::NetDevice;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -39,7 +39,7 @@ pub struct NetDevicePlan {
 pub fn plan_net_devices(
     devices: &BTreeMap<String, NetDevice>,
     ns: &NamespacePlan,
-) -> Result<Option<NetDevicePlan>, String> {
+) -> Result<Option<NetDevicePlan>, PlanError> {
     if devices.is_empty() {
         return Ok(None);
     }
@@ -48,27 +48,37 @@ pub fn plan_net_devices(
     } else if let Some((_, path)) = ns.join.iter().find(|(k, _)| *k == NsKind::Network) {
         NetnsTarget::Joined(path.clone())
     } else {
-        return Err("linux.netDevices needs a network namespace: unable to move network devices without one".into());
+        return Err(PlanError::invalid(
+            "linux.netDevices",
+            "needs a network namespace: unable to move network devices without one",
+        ));
     };
     let mut moves: Vec<NetDeviceMove> = Vec::new();
     for (host_name, device) in devices {
-        check_name(host_name)
-            .map_err(|why| format!("linux.netDevices: invalid network device name {host_name:?}: {why}"))?;
+        let bad_host_name =
+            |why| PlanError::invalid("linux.netDevices", format!("invalid network device name {host_name:?}: {why}"));
+        check_name(host_name).map_err(bad_host_name)?;
         if host_name.contains('%') {
-            return Err(format!("linux.netDevices: invalid network device name {host_name:?}: a host device is named without a %d template"));
+            return Err(bad_host_name("a host device is named without a %d template"));
         }
         let container_name = device.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| host_name.clone());
-        check_name(&container_name).map_err(|why| {
-            format!("linux.netDevices.{host_name}.name {container_name:?} is not a valid network device name: {why}")
-        })?;
-        check_template(&container_name).map_err(|why| {
-            format!("linux.netDevices.{host_name}.name {container_name:?} is not a valid network device name: {why}")
-        })?;
+        let bad_name = |why| {
+            let field = format!("linux.netDevices.{host_name}.name");
+            PlanError::rule(
+                field.clone(),
+                format!("{field} {container_name:?} is not a valid network device name: {why}"),
+            )
+        };
+        check_name(&container_name).map_err(bad_name)?;
+        check_template(&container_name).map_err(bad_name)?;
         let is_template = container_name.contains('%');
         if let Some(other) = moves.iter().find(|m| !is_template && m.container_name == container_name) {
-            return Err(format!(
-                "linux.netDevices: {:?} and {host_name:?} would both be named {container_name:?} in the container",
-                other.host_name
+            return Err(PlanError::invalid(
+                "linux.netDevices",
+                format!(
+                    "{:?} and {host_name:?} would both be named {container_name:?} in the container",
+                    other.host_name
+                ),
             ));
         }
         moves.push(NetDeviceMove { host_name: host_name.clone(), container_name });
@@ -124,7 +134,7 @@ mod tests {
     }
 
     fn plan(entries: &[(&str, Option<&str>)]) -> Result<Option<NetDevicePlan>, String> {
-        plan_net_devices(&devices(entries), &ns(&[("network", None)]))
+        plan_net_devices(&devices(entries), &ns(&[("network", None)])).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -150,7 +160,8 @@ mod tests {
     #[test]
     fn without_a_network_namespace_moving_devices_is_refused() {
         let err = plan_net_devices(&devices(&[("d0", None)]), &ns(&[("pid", None), ("mount", None)])).unwrap_err();
-        assert!(err.contains("needs a network namespace"), "{err}");
+        assert_eq!(err.field, "linux.netDevices");
+        assert!(err.to_string().contains("needs a network namespace"), "{err}");
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! The container process: capabilities, rlimits, environment.
+use super::PlanError;
 use crate::spec::{Capabilities, Rlimit};
 use caps::{CapSet, Capability, CapsHashSet};
 
@@ -62,7 +63,7 @@ pub struct RlimitOp {
 }
 
 /// Resolves `process.rlimits`; an unknown type or soft > hard is an error (as in runc).
-pub fn plan_rlimits(rlimits: &[Rlimit]) -> Result<Vec<RlimitOp>, String> {
+pub fn plan_rlimits(rlimits: &[Rlimit]) -> Result<Vec<RlimitOp>, PlanError> {
     rlimits
         .iter()
         .map(|r| {
@@ -83,10 +84,11 @@ pub fn plan_rlimits(rlimits: &[Rlimit]) -> Result<Vec<RlimitOp>, String> {
                 "RLIMIT_NICE" => libc::RLIMIT_NICE,
                 "RLIMIT_RTPRIO" => libc::RLIMIT_RTPRIO,
                 "RLIMIT_RTTIME" => libc::RLIMIT_RTTIME,
-                other => return Err(format!("unknown rlimit type {other:?}")),
+                other => return Err(PlanError::invalid("process.rlimits", format!("unknown rlimit type {other:?}"))),
             };
             if r.soft > r.hard {
-                return Err(format!("rlimit {}: soft limit {} is above hard limit {}", r.kind, r.soft, r.hard));
+                let detail = format!("rlimit {}: soft limit {} is above hard limit {}", r.kind, r.soft, r.hard);
+                return Err(PlanError::invalid("process.rlimits", detail));
             }
             Ok(RlimitOp { resource: resource as u32, soft: r.soft, hard: r.hard })
         })
