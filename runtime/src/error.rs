@@ -24,6 +24,9 @@ pub enum Error {
     Init(#[from] InitError),
     #[error("talk to container init: {0}")]
     Channel(#[from] ChannelError),
+    /// A message the create or exec protocol does not allow at that point.
+    #[error(transparent)]
+    Protocol(#[from] crate::ipc::ProtocolError),
     /// The config is valid JSON but cannot be built (a plan error).
     #[error("invalid config.json: {0}")]
     Config(String),

@@ -1,7 +1,7 @@
 //! oxrun: a low-level OCI runtime with runc's command line.
 //!
 //! The flow of `create`: config.json is parsed once ([`spec`]) and turned into a [`plan`] (pure
-//! data, unit-tested), then [`process::create`] forks init, which applies the plan through
+//! data, unit-tested), then [`commands::create`] forks init, which applies the plan through
 //! [`rootfs`] and a few syscalls, reports over a typed channel ([`ipc`]), and waits for
 //! `start`. All `unsafe` lives in the `oxsys` crate.
 pub mod cgroups;

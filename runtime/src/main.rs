@@ -1,11 +1,11 @@
 //! The `oxrun` binary: parse, dispatch, and turn any error into one line and exit code 1.
 use clap::Parser;
 use oxrun::cli::{Cli, Command};
+use oxrun::commands::create::{self, CreateRequest};
 use oxrun::commands::{exec, features, lifecycle, list, operate, run, spec};
 use oxrun::error::{CommandError, Error};
 use oxrun::logging;
 use oxrun::plan::CreateOptions;
-use oxrun::process::create::{self, CreateRequest};
 use std::path::PathBuf;
 
 fn main() {

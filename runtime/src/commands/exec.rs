@@ -64,7 +64,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, Error> {
     }
     // A foreground terminal without a console socket is relayed through our own stdio.
     let (console, relay_end) = match &a.console_socket {
-        Some(p) => (Some(crate::process::create::connect_console(p)?), None),
+        Some(p) => (Some(crate::process::console::connect_socket(p)?), None),
         None if process.terminal => {
             let (theirs, ours) = tty::socket_pair()?;
             (Some(theirs), Some(ours))
@@ -78,7 +78,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, Error> {
     let cgroup = sub_cgroups(&st.cgroup, &a.cgroup)?;
     // The exec'd process's notify fd goes to the same listener as init's, as runc sends it.
     let seccomp_listener = match process_plan.seccomp.as_ref().and_then(|p| p.listener_path.as_ref()) {
-        Some(path) => Some(crate::process::create::connect_console(Path::new(path))?),
+        Some(path) => Some(crate::process::console::connect_socket(Path::new(path))?),
         None => None,
     };
     let pid = exec::spawn(ExecRequest {

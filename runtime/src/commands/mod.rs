@@ -1,4 +1,5 @@
 //! One module per group of runc verbs; each is thin and calls into the library.
+pub mod create;
 pub mod exec;
 pub mod features;
 pub mod lifecycle;

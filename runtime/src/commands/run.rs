@@ -1,9 +1,9 @@
 //! `run`: create and start; in the foreground, forward signals to the container, wait for it, and
 //! exit with its code (128+N when killed by signal N), then delete it unless `--keep`.
+use super::create::{self, CreateRequest};
 use super::lifecycle;
 use super::tty::{self, Relay};
 use crate::error::Error;
-use crate::process::create::{self, CreateRequest};
 use crate::state::StateDir;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};

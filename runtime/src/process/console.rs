@@ -5,6 +5,10 @@
 //! Everything here runs after pivot_root, in a /dev the container may own (CVE-2025-52565): both
 //! ends of the pty are checked to be what they claim before use, and /dev/console is mounted over
 //! only when no symlink is on its path (see [`bind_console`]).
+//!
+//! The runtime's side is here too: it connects the caller's console socket (and a seccomp
+//! listener's, which takes the same kind of connection) before the fork, or makes a socket pair
+//! standing in for one when it relays the terminal itself.
 use crate::ipc::InitError;
 use crate::rootfs::{resolve_in_root, Create};
 use crate::spec::ConsoleSize;
@@ -21,6 +25,17 @@ type Result<T> = std::result::Result<T, InitError>;
 const PTMX_DEV: (u64, u64) = (5, 2);
 /// Majors of Unix98 pty slaves (UNIX98_PTY_SLAVE_MAJOR and the seven after it).
 const PTY_SLAVE_MAJORS: std::ops::RangeInclusive<u64> = 136..=143;
+
+/// Connects a unix stream socket (console socket, seccomp listener).
+pub fn connect_socket(path: &std::path::Path) -> std::result::Result<OwnedFd, crate::error::Error> {
+    use crate::error::Error;
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType};
+    let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
+        .map_err(|e| Error::sys("console socket", e))?;
+    let addr = UnixAddr::new(path).map_err(|e| Error::sys(format!("console socket {}", path.display()), e))?;
+    connect(fd.as_raw_fd(), &addr).map_err(|e| Error::sys(format!("connect console socket {}", path.display()), e))?;
+    Ok(fd)
+}
 
 /// A socket pair standing in for a console socket: (the process's end, ours).
 pub fn socket_pair() -> std::result::Result<(OwnedFd, OwnedFd), crate::error::Error> {

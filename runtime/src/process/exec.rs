@@ -7,7 +7,7 @@
 //! namespaces; exec resets that for the user's program.
 use super::init::{self, Exec};
 use crate::error::Error;
-use crate::ipc::{self, Channel, FromInit, InitError, ToInit};
+use crate::ipc::{self, ExecEnd, InitError, RuntimeEnd};
 use crate::plan::{NsKind, ProcessPlan};
 use crate::state::CgroupDirs;
 use nix::sched::{setns, CloneFlags};
@@ -59,60 +59,47 @@ fn container_namespaces(init_pid: i32) -> Result<Vec<(NsKind, OwnedFd)>, Error> 
 /// Starts the process; returns its pid (in our pid namespace) once it has exec'd.
 pub fn spawn(req: ExecRequest<'_>) -> Result<i32, Error> {
     let namespaces = container_namespaces(req.init_pid)?;
-    let (parent_ch, child_ch) = ipc::pair()?;
+    let (mut runtime, process_end) = ipc::exec_channel()?;
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| Error::sys("set child subreaper", e))?;
     // Born in the container's cgroup2 directory (if any), the helper passes it on to the process.
     let cgroup2 = crate::cgroups::clone_into::cgroup2_dir(req.cgroup);
     let initial_affinity = super::attrs::InitialAffinity::enter(&req.process.attrs)?;
-    let (helper, entered) = match super::create::clone_into(0, cgroup2.as_ref())? {
+    let (helper, entered) = match super::spawn::clone_into(0, cgroup2.as_ref())? {
         (oxsys::Forked::Child, _) => {
             drop(cgroup2);
-            helper(&namespaces, child_ch, &req)
+            helper(&namespaces, process_end, &req)
         }
         (oxsys::Forked::Parent(pid), entered) => (pid, entered),
     };
     drop(initial_affinity);
-    drop(child_ch);
-    let reply = parent_ch.recv::<FromInit>();
+    drop(process_end);
+    let reply = runtime.wait_pid::<Error>();
     let _ = waitpid(Pid::from_raw(helper), None);
-    let pid = match reply? {
-        FromInit::InitPid(pid) => pid,
-        FromInit::Failed(e) => return Err(e.into()),
-        other => return Err(Error::Usage(format!("unexpected message from exec helper: {other:?}"))),
-    };
+    let pid = reply?;
     if let Err(e) = crate::cgroups::join(req.cgroup, pid, entered, None) {
         let _ = oxsys::kill(pid, libc::SIGKILL);
         return Err(e.into());
     }
     if let (Some(_), Some(prog)) = (&req.seccomp_listener, &req.process.seccomp) {
-        parent_ch.send(&ToInit::SeccompState(crate::seccomp::exec_listener_state(
-            prog,
-            req.id,
-            pid,
-            req.init_pid,
-            req.bundle,
-        )))?;
+        runtime.send_seccomp_state(crate::seccomp::exec_listener_state(prog, req.id, pid, req.init_pid, req.bundle))?;
     }
-    parent_ch.send(&ToInit::Continue)?;
-    wait_exec(&parent_ch, pid)
+    runtime.send_continue()?;
+    wait_exec(&mut runtime, pid)
 }
 
 /// The process closes the channel by exec'ing (it is close-on-exec); a message means failure.
-fn wait_exec(ch: &Channel, pid: i32) -> Result<i32, Error> {
-    match ch.recv::<FromInit>() {
-        Err(ipc::ChannelError::Closed) => Ok(pid),
-        Ok(FromInit::Failed(e)) => {
+fn wait_exec(runtime: &mut RuntimeEnd, pid: i32) -> Result<i32, Error> {
+    runtime.wait_exec::<Error>().map(|()| pid).inspect_err(|e| {
+        // It reported its failure and exits: reap it.
+        if matches!(e, Error::Init(_)) {
             let _ = waitpid(Pid::from_raw(pid), None);
-            Err(e.into())
         }
-        Ok(other) => Err(Error::Usage(format!("unexpected message from exec process: {other:?}"))),
-        Err(e) => Err(e.into()),
-    }
+    })
 }
 
-fn helper(namespaces: &[(NsKind, OwnedFd)], ch: Channel, req: &ExecRequest<'_>) -> ! {
+fn helper(namespaces: &[(NsKind, OwnedFd)], ch: ExecEnd, req: &ExecRequest<'_>) -> ! {
     let fail = |e: InitError| -> ! {
-        let _ = ch.send(&FromInit::Failed(e));
+        let _ = ch.send_failed(e);
         oxsys::exit_now(1)
     };
     if let Err(e) = nix::sys::prctl::set_dumpable(false) {
@@ -133,23 +120,16 @@ fn helper(namespaces: &[(NsKind, OwnedFd)], ch: Channel, req: &ExecRequest<'_>) 
     match oxsys::clone3(0, None) {
         Ok(oxsys::Forked::Child) => process(ch, req),
         Ok(oxsys::Forked::Parent(pid)) => {
-            let _ = ch.send(&FromInit::InitPid(pid));
+            let _ = ch.send_pid(pid);
             oxsys::exit_now(0)
         }
         Err(e) => fail(InitError::sys("clone3", e)),
     }
 }
 
-fn process(ch: Channel, req: &ExecRequest<'_>) -> ! {
+fn process(mut ch: ExecEnd, req: &ExecRequest<'_>) -> ! {
     let result = (|| -> Result<Exec, InitError> {
-        let mut listener_state = None;
-        loop {
-            match ch.recv::<ToInit>() {
-                Ok(ToInit::SeccompState(s)) => listener_state = Some(s),
-                Ok(ToInit::Continue) => break,
-                other => return Err(InitError::msg("wait for runtime", format!("unexpected {other:?}"))),
-            }
-        }
+        let listener_state = ch.wait_continue()?;
         nix::unistd::setsid().map_err(|e| InitError::sys("setsid", e))?;
         super::attrs::apply_final_affinity(&req.process.attrs)?;
         super::attrs::apply(&req.process.attrs)?;
@@ -176,6 +156,6 @@ fn process(ch: Channel, req: &ExecRequest<'_>) -> ! {
         },
         Err(e) => e,
     };
-    let _ = ch.send(&FromInit::Failed(err));
+    let _ = ch.send_failed(err);
     oxsys::exit_now(1)
 }

@@ -1,6 +1,6 @@
 //! The container's init process: forked by `create`, it builds the container around itself, tells
 //! the runtime it is ready, waits for `start`, and execs the user's program.
-use crate::ipc::{Channel, FromInit, InitError, ToInit};
+use crate::ipc::{InitEnd, InitError};
 use crate::plan::{NsKind, Plan, ProcessPlan};
 use crate::rootfs::{self, CgroupMount};
 use nix::sched::{setns, unshare, CloneFlags};
@@ -14,7 +14,7 @@ type Result<T> = std::result::Result<T, InitError>;
 /// Everything init holds besides the plan.
 pub struct InitContext<'a> {
     pub plan: &'a Plan,
-    pub channel: Channel,
+    pub channel: InitEnd,
     /// The exec fifo's read end (and a write end, so poll never sees a hang-up).
     pub fifo: (OwnedFd, OwnedFd),
     /// Connected console socket, when the process has a terminal.
@@ -51,7 +51,7 @@ pub fn run(mut ctx: InitContext<'_>) -> ! {
         }
         Err(e) => e,
     };
-    let _ = ctx.channel.send(&FromInit::Failed(channel_err));
+    let _ = ctx.channel.send_failed(channel_err);
     oxsys::exit_now(1)
 }
 
@@ -64,10 +64,7 @@ pub struct Exec {
 
 fn setup(ctx: &mut InitContext<'_>) -> Result<Exec> {
     let plan = ctx.plan;
-    match ctx.channel.recv::<ToInit>() {
-        Ok(ToInit::Continue) => {}
-        other => return Err(InitError::msg("wait for runtime", format!("unexpected {other:?}"))),
-    }
+    ctx.channel.wait_continue()?;
     // Until exec, nothing in the container may ptrace us or open our /proc files (fds, exe).
     nix::sys::prctl::set_dumpable(false).map_err(|e| InitError::sys("set non-dumpable", e))?;
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
@@ -91,7 +88,7 @@ fn setup(ctx: &mut InitContext<'_>) -> Result<Exec> {
     // cgroup becomes the namespace's root. Without one, the mounts below overlap with the move.
     let new_cgroupns = plan.namespaces.is_new(NsKind::Cgroup);
     if new_cgroupns {
-        wait_cgroups_joined(ctx)?;
+        ctx.channel.wait_cgroups_joined()?;
         unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| InitError::sys("create cgroup namespace", e))?;
     }
     nix::unistd::setsid().map_err(|e| InitError::sys("setsid", e))?;
@@ -125,15 +122,11 @@ fn setup(ctx: &mut InitContext<'_>) -> Result<Exec> {
         .map_err(|e| InitError::sys(format!("create cwd {}", plan.process.cwd), e))?;
     // Nothing is started (hooks, the program) before we are in our cgroups.
     if !new_cgroupns {
-        wait_cgroups_joined(ctx)?;
+        ctx.channel.wait_cgroups_joined()?;
     }
     // prestart and createRuntime hooks run in the runtime's namespaces, by the runtime.
     if !plan.hooks.prestart.is_empty() || !plan.hooks.create_runtime.is_empty() {
-        send(ctx, FromInit::RunCreateHooks)?;
-        match ctx.channel.recv::<ToInit>() {
-            Ok(ToInit::HooksDone) => {}
-            other => return Err(InitError::msg("wait for createRuntime hooks", format!("unexpected {other:?}"))),
-        }
+        ctx.channel.run_create_hooks()?;
     }
     if !plan.hooks.create_container.is_empty() {
         let state = hook_state(plan, HOOK_STATUS_CREATE, ctx.host_pid);
@@ -159,19 +152,8 @@ fn setup(ctx: &mut InitContext<'_>) -> Result<Exec> {
         send_seccomp_listener(socket, fd, &state)?;
     }
     drop(listener);
-    send(ctx, FromInit::Ready)?;
+    ctx.channel.send_ready()?;
     Ok(exec)
-}
-
-fn wait_cgroups_joined(ctx: &InitContext<'_>) -> Result<()> {
-    match ctx.channel.recv::<ToInit>() {
-        Ok(ToInit::CgroupsJoined) => Ok(()),
-        other => Err(InitError::msg("wait for cgroups", format!("unexpected {other:?}"))),
-    }
-}
-
-fn send(ctx: &InitContext<'_>, msg: FromInit) -> Result<()> {
-    ctx.channel.send(&msg).map_err(|e| InitError::msg("talk to runtime", e.to_string()))
 }
 
 /// The status in the state that prestart, createRuntime, createContainer and startContainer
