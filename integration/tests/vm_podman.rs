@@ -89,6 +89,14 @@ fn limits_pause_and_cleanup(manager: &str, rootless: bool) {
                 && cg.ends_with(&format!("/{scope}")),
             "the container's cgroup: {cg}"
         ),
+        // Rootless cgroupfs: Podman names no cgroupsPath and runs its monitor in a scope of the
+        // user's systemd instance; the runtime's default cgroup is ID beside that scope, inside
+        // the delegated subtree, as runc's (crun 1.8 makes none: no limits, no pause).
+        ("cgroupfs", true) => assert!(
+            cg.starts_with(&format!("/user.slice/user-{USER_UID}.slice/user@{USER_UID}.service/"))
+                && cg.ends_with(&format!("/{id}")),
+            "the container's cgroup: {cg}"
+        ),
         _ => assert!(
             cg.ends_with(&format!("/libpod-{id}")) || cg.ends_with(&format!("/libpod-{id}/container")),
             "the container's cgroup: {cg}"
@@ -209,6 +217,13 @@ fn rootless_systemd_manager_limits_pause_and_cleanup() {
 }
 
 #[test]
+fn rootless_cgroupfs_manager_limits_pause_and_cleanup() {
+    if production_host("rootless_cgroupfs_manager_limits_pause_and_cleanup") {
+        limits_pause_and_cleanup("cgroupfs", true);
+    }
+}
+
+#[test]
 fn rootful_systemd_manager_oom_is_reported() {
     if production_host("rootful_systemd_manager_oom_is_reported") {
         oom_is_reported("systemd", 3);
@@ -221,3 +236,4 @@ fn rootful_cgroupfs_manager_oom_is_reported() {
         oom_is_reported("cgroupfs", 1);
     }
 }
+

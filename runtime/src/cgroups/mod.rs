@@ -205,6 +205,23 @@ impl Layout {
         self.own.iter().find(|(k, _)| *k == key).map(|(_, p)| p.clone()).unwrap_or_else(|| "/".into())
     }
 
+    /// The cgroup path of a container whose config names none: `/ID`, except rootless on a pure
+    /// cgroup v2 host. There `/ID` is never writable, and runc (fs2's default path) puts ID
+    /// beside the caller's own cgroup, in its parent: inside the user's delegated subtree (e.g.
+    /// under `user@UID.service`, where rootless Podman with cgroupfs runs its monitor), so the
+    /// container gets its own cgroup and its limits apply. The caller's own cgroup is not the
+    /// parent because it holds processes, and controllers cannot be enabled below it.
+    pub fn default_path(&self, id: &str, rootless: bool) -> String {
+        let own = match self.v2() {
+            Some(h) if rootless && self.is_v2_only() => self.own_path(h),
+            _ => return format!("/{id}"),
+        };
+        match Path::new(&own).parent() {
+            Some(parent) if own != "/" => format!("{}/{id}", parent.to_string_lossy().trim_end_matches('/')),
+            _ => format!("/{id}"),
+        }
+    }
+
     /// The host directory for cgroup path `path` in hierarchy `h`. A relative path is taken from
     /// the caller's own cgroup, as runc does.
     pub fn dir_for(&self, h: &Hierarchy, path: &str) -> PathBuf {
@@ -365,6 +382,20 @@ mod tests {
         assert!(l.is_v2_only());
         let h = &l.hierarchies[0];
         assert_eq!(l.dir_for(h, "c1"), PathBuf::from("/sys/fs/cgroup/user.slice/c1"));
+    }
+
+    #[test]
+    fn default_path_is_beside_the_callers_cgroup_only_rootless_on_pure_v2() {
+        let own = "0::/user.slice/user-1000.slice/user@1000.service/user.slice/podman-499.scope\n";
+        let v2 = Layout::parse("30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n", own);
+        assert_eq!(v2.default_path("c1", true), "/user.slice/user-1000.slice/user@1000.service/user.slice/c1");
+        assert_eq!(v2.default_path("c1", false), "/c1", "rootful keeps /ID");
+        let top = Layout::parse("30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n", "0::/init.scope\n");
+        assert_eq!(top.default_path("c1", true), "/c1");
+        let root = Layout::parse("30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n", "0::/\n");
+        assert_eq!(root.default_path("c1", true), "/c1");
+        let hybrid = Layout::parse(HYBRID, "4:memory:/user/me\n0::/user/me\n");
+        assert_eq!(hybrid.default_path("c1", true), "/c1", "v1 and hybrid hosts keep /ID");
     }
 
     #[test]

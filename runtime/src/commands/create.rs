@@ -84,7 +84,10 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     crate::fault::point("after-state-dir");
     let mut cleanup = Cleanup { dir: Some(dir), cgroups: None, scope: None, child: None };
     let layout = Layout::detect()?;
-    let cg_path = cgroups::cgroup_path(spec.linux().cgroups_path.as_deref(), &req.id, req.systemd_cgroup)?;
+    let cg_path = match spec.linux().cgroups_path.as_deref().filter(|p| !p.is_empty()) {
+        None if !req.systemd_cgroup => layout.default_path(&req.id, state::is_rootless()),
+        named => cgroups::cgroup_path(named, &req.id, req.systemd_cgroup)?,
+    };
     let (dirs, scope) = make_cgroups(&layout, &spec, &plan, req, &cg_path)?;
     cleanup.scope = scope;
     cleanup.cgroups = Some(dirs.clone());
