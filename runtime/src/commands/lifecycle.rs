@@ -218,6 +218,7 @@ pub fn destroy(dir: StateDir, st: &State) -> Result<(), Error> {
     }
     let removed =
         if st.systemd_cgroup { cgroups::remove_systemd(&st.cgroup) } else { cgroups::remove(&st.cgroup, None) };
+    unmount_host_mounts(st);
     if let Some(hooks) = st.hooks.as_ref().filter(|h| !h.poststop.is_empty()) {
         let json = hook_state(st, Status::Stopped);
         for e in crate::hooks::run_each("poststop", &hooks.poststop, &json) {
@@ -227,6 +228,32 @@ pub fn destroy(dir: StateDir, st: &State) -> Result<(), Error> {
     dir.remove()?;
     logging::debug(&format!("container {}: deleted", st.id));
     removed.map_err(Error::Cgroup)
+}
+
+/// runtime.md#delete: "Deleting a container MUST delete the resources that were created during
+/// the `create` step." Without a mount namespace those include the container's mounts, made in
+/// the runtime's mount table under the rootfs: every mount point there that was not there before
+/// create is unmounted, the last mounted first. runc 1.1.5 leaves them mounted.
+fn unmount_host_mounts(st: &State) {
+    let Some(before) = &st.host_mounts_before else { return };
+    let now = state::mounts_at_or_under(&st.rootfs);
+    // Per mount point, how many mounts create stacked there (each unmount takes the top one).
+    let mut extra: std::collections::HashMap<&Path, usize> = std::collections::HashMap::new();
+    for m in &now {
+        *extra.entry(m.as_path()).or_default() += 1;
+    }
+    for m in before {
+        if let Some(n) = extra.get_mut(m.as_path()) {
+            *n = n.saturating_sub(1);
+        }
+    }
+    for m in now.iter().rev() {
+        let Some(n) = extra.get_mut(m.as_path()).filter(|n| **n > 0) else { continue };
+        *n -= 1;
+        if let Err(e) = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH) {
+            logging::warn(&format!("unmount {}: {e}", m.display()));
+        }
+    }
 }
 
 fn wait_cgroup_empty(st: &State) {

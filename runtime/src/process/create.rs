@@ -148,6 +148,7 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
         hooks: None,
         own_pid_ns: plan.namespaces.has(NsKind::Pid),
         uid_mappings: plan.namespaces.uid_mappings.clone(),
+        host_mounts_before: (!plan.namespaces.has(NsKind::Mount)).then(|| state::mounts_at_or_under(&plan.rootfs)),
     };
     dir.save_creating(&record)?;
     crate::fault::point("after-cgroups");
