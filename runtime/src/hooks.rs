@@ -26,9 +26,8 @@ pub fn run_all_forked(kind: &'static str, hooks: &[Hook], state_json: &str) -> R
     hooks.iter().try_for_each(|h| run_one_forked(kind, h, state_json))
 }
 
-/// Runs every hook of one kind, even after one fails, and returns the failures: poststart and
-/// poststop failures are warnings, and the runtime-spec says the remaining hooks and the
-/// lifecycle go on.
+/// Runs every hook of one kind, even after one fails, and returns the failures: poststop
+/// failures are warnings, and the runtime-spec says the remaining hooks and the lifecycle go on.
 pub fn run_each(kind: &'static str, hooks: &[Hook], state_json: &str) -> Vec<HookError> {
     hooks.iter().filter_map(|h| run_one(kind, h, state_json).err()).collect()
 }

@@ -106,6 +106,11 @@ pub struct State {
     pub own_pid_ns: bool,
     #[serde(default)]
     pub uid_mappings: Vec<IdMapping>,
+    /// Without a mount namespace the container's mounts are made in the runtime's mount table:
+    /// the mount points at or under the rootfs that were there before create, which delete
+    /// leaves alone while it unmounts the rest. None when the container has its own namespace.
+    #[serde(default)]
+    pub host_mounts_before: Option<Vec<PathBuf>>,
 }
 
 /// runc's `state` output: the runtime-spec state plus `rootfs`, `created`, `owner`.
@@ -352,6 +357,38 @@ pub fn parse_proc_stat(text: &str) -> Option<ProcStat> {
 }
 
 /// Reads /proc/PID/stat; None when the process does not exist.
+/// The mount points at or under `rootfs` in this process's mount table, in mount order
+/// (/proc/self/mountinfo's order); empty when it cannot be read.
+pub fn mounts_at_or_under(rootfs: &Path) -> Vec<PathBuf> {
+    let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|m| PathBuf::from(unescape_mountinfo(m)))
+        .filter(|m| m.starts_with(rootfs))
+        .collect()
+}
+
+/// mountinfo writes space, tab, newline and backslash in a path as \ooo (octal).
+fn unescape_mountinfo(field: &str) -> String {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b.get(i + 1..i + 4).filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match octal {
+            Some(d) if b[i] == b'\\' => {
+                out.push(d.iter().fold(0u8, |v, c| v.wrapping_mul(8) + (c - b'0')));
+                i += 4;
+            }
+            _ => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 pub fn proc_stat(pid: i32) -> Option<ProcStat> {
     if pid <= 0 {
         return None;
@@ -388,6 +425,12 @@ pub fn make_exec_fifo(dir: &StateDir) -> Result<PathBuf, StateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mountinfo_paths_are_unescaped() {
+        assert_eq!(unescape_mountinfo(r"/tmp/a\040b\011c\134d"), "/tmp/a b\tc\\d");
+        assert_eq!(unescape_mountinfo(r"/plain/path\9"), r"/plain/path\9");
+    }
 
     #[test]
     fn ids_are_validated() {

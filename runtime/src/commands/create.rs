@@ -220,6 +220,7 @@ fn creating_record(spec: &Spec, plan: &Plan, req: &CreateRequest, bundle: PathBu
         hooks: None,
         own_pid_ns: plan.namespaces.has(NsKind::Pid),
         uid_mappings: plan.namespaces.uid_mappings.clone(),
+        host_mounts_before: (!plan.namespaces.has(NsKind::Mount)).then(|| state::mounts_at_or_under(&plan.rootfs)),
     }
 }
 

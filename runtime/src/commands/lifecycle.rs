@@ -7,7 +7,8 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// `start`: releases init from the start barrier, then runs poststart hooks.
+/// `start`: releases init from the start barrier, then runs poststart hooks; the first that fails
+/// stops the container and fails `start`.
 pub fn start(root: &Path, id: &str) -> Result<(), Error> {
     let dir = StateDir::open(root, id)?;
     let st = dir.load()?;
@@ -34,11 +35,24 @@ pub fn start(root: &Path, id: &str) -> Result<(), Error> {
     logging::debug(&format!("container {id}: started"));
     if let Some(hooks) = st.hooks.as_ref().filter(|h| !h.poststart.is_empty()) {
         let json = hook_state(&st, Status::Running);
-        for e in crate::hooks::run_each("poststart", &hooks.poststart, &json) {
-            logging::warn(&e.to_string());
+        if let Err(e) = crate::hooks::run_all("poststart", &hooks.poststart, &json) {
+            stop_after_failed_poststart(&st);
+            return Err(e.into());
         }
     }
     Ok(())
+}
+
+/// runtime.md (1.3.0) lifecycle step 9: "If any `poststart` hook fails, the runtime MUST generate
+/// an error, stop the container, and continue the lifecycle at step 12." Up to runtime-spec 1.2.1
+/// the text said to log a warning and go on; runtime-tools' poststart_fail still checks that.
+/// The container is left stopped, as after a failing startContainer hook, and `delete` destroys
+/// it and runs the poststop hooks (steps 12 and 13). runc 1.1.5 runs poststart hooks during
+/// `create` and a failing one fails `create` and leaves no container.
+fn stop_after_failed_poststart(st: &State) {
+    if let Err(e) = kill_and_wait(st) {
+        logging::warn(&format!("stop the container after a failed poststart hook: {e}"));
+    }
 }
 
 /// Waits until init has no writer left on the exec fifo, then reads what it left there: nothing
@@ -204,6 +218,7 @@ pub fn destroy(dir: StateDir, st: &State) -> Result<(), Error> {
     }
     let removed =
         if st.systemd_cgroup { cgroups::remove_systemd(&st.cgroup) } else { cgroups::remove(&st.cgroup, None) };
+    unmount_host_mounts(st);
     if let Some(hooks) = st.hooks.as_ref().filter(|h| !h.poststop.is_empty()) {
         let json = hook_state(st, Status::Stopped);
         for e in crate::hooks::run_each("poststop", &hooks.poststop, &json) {
@@ -213,6 +228,32 @@ pub fn destroy(dir: StateDir, st: &State) -> Result<(), Error> {
     dir.remove()?;
     logging::debug(&format!("container {}: deleted", st.id));
     removed.map_err(Error::Cgroup)
+}
+
+/// runtime.md#delete: "Deleting a container MUST delete the resources that were created during
+/// the `create` step." Without a mount namespace those include the container's mounts, made in
+/// the runtime's mount table under the rootfs: every mount point there that was not there before
+/// create is unmounted, the last mounted first. runc 1.1.5 leaves them mounted.
+fn unmount_host_mounts(st: &State) {
+    let Some(before) = &st.host_mounts_before else { return };
+    let now = state::mounts_at_or_under(&st.rootfs);
+    // Per mount point, how many mounts create stacked there (each unmount takes the top one).
+    let mut extra: std::collections::HashMap<&Path, usize> = std::collections::HashMap::new();
+    for m in &now {
+        *extra.entry(m.as_path()).or_default() += 1;
+    }
+    for m in before {
+        if let Some(n) = extra.get_mut(m.as_path()) {
+            *n = n.saturating_sub(1);
+        }
+    }
+    for m in now.iter().rev() {
+        let Some(n) = extra.get_mut(m.as_path()).filter(|n| **n > 0) else { continue };
+        *n -= 1;
+        if let Err(e) = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH) {
+            logging::warn(&format!("unmount {}: {e}", m.display()));
+        }
+    }
 }
 
 fn wait_cgroup_empty(st: &State) {
