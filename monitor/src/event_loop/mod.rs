@@ -22,11 +22,10 @@ use crate::sync_pipe::SyncPipe;
 mod phases;
 pub use phases::{Exit, RuntimeFailure, Served};
 
-/// oxmon's read size for container output: a busy container costs one read + writev per
-/// 256 KiB instead of per 8 KiB, and the buffer stays in the CPU cache between the read and the
-/// writev (a full output pipe, [`crate::io::stdio::OUTPUT_PIPE_SIZE`], is drained by
-/// [`READS_PER_WAKEUP`] reads). Attach frames are still at most STDIO_BUF_SIZE bytes and log
-/// records at most that many line bytes.
+/// oxmon's read size for container output: a whole output pipe
+/// ([`crate::io::stdio::OUTPUT_PIPE_SIZE`]) per read, so a busy container costs one read +
+/// writev per 256 KiB instead of per 8 KiB. Attach frames are still at most STDIO_BUF_SIZE bytes
+/// and log records at most that many line bytes.
 pub const READ_BUF_SIZE: usize = 256 * 1024;
 /// Reads of one output stream per poll wakeup while each fills the buffer (the writer is ahead):
 /// saves the poll between them, and still returns to the loop often enough for signals, attach

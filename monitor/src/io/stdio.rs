@@ -31,12 +31,11 @@ pub struct MonitorStdio {
 }
 
 /// Capacity asked for the container's stdout/stderr pipes (F_SETPIPE_SZ; the default is 64 KiB):
-/// /proc/sys/fs/pipe-max-size, which any user may ask for. A writer faster than oxmon fills the
-/// pipe while oxmon writes the log, so a larger pipe means fewer wakeups of both and full reads;
-/// and while oxmon waits for the CPU on a busy host, the writer can go on for longer before it
-/// blocks. The pages are only allocated as the pipe fills. When the kernel refuses (per-user pipe
-/// limits, a lower pipe-max-size), the pipe keeps its default size.
-pub const OUTPUT_PIPE_SIZE: usize = 1024 * 1024;
+/// a writer faster than oxmon fills a whole pipe between two reads, so a larger pipe means fewer
+/// wakeups of both and larger reads. 256 KiB stays well below /proc/sys/fs/pipe-max-size (1 MiB)
+/// and keeps the pipe pages a writer may have pinned (charged to its memory cgroup) small. When
+/// the kernel refuses (per-user pipe limits), the pipe keeps its default size.
+pub const OUTPUT_PIPE_SIZE: usize = 256 * 1024;
 
 /// Grows an output pipe to [`OUTPUT_PIPE_SIZE`]; a refusal leaves it as it is.
 fn grow(fd: &OwnedFd) {
@@ -88,9 +87,9 @@ mod tests {
     use nix::fcntl::{fcntl, FcntlArg};
     use std::os::fd::AsRawFd;
 
-    /// The output pipes are grown (to /proc/sys/fs/pipe-max-size, 1 MiB by default, which any
-    /// user may ask for; the per-user pipe-user-pages limits do not apply to root); stdin keeps
-    /// the default size.
+    /// The output pipes are grown (to at most /proc/sys/fs/pipe-max-size, 1 MiB by default, any
+    /// user may; the per-user pipe-user-pages limits do not apply to root); stdin keeps the
+    /// default size.
     #[test]
     fn output_pipes_are_grown() {
         let (child, mon) = create(false, true).unwrap();
