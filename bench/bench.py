@@ -13,6 +13,7 @@ Environment:
   BENCH_RESULTS, BENCH_CHART  output paths (default bench/results.md, bench/chart.svg; quick: bench/out/)
   BENCH_LOG_MIB=512,1024      log throughput volumes (MiB per run; default 512,1024, quick 8)
   BENCH_LOG_DIR               where log-throughput writes its k8s-file logs (default /dev/shm: memory, no disk)
+  BENCH_LOG_ROUNDS            log-throughput rounds per volume (default 4; each round runs every stack once)
 """
 import json
 import os
@@ -52,7 +53,7 @@ N = {
     "s2e_runs": (200, 4), "lc_runs": (100, 2), "exec_runs": (150, 3),
     "par_containers": (100, 8), "par_rounds": (5, 1),
     "podman_runs": (40, 2), "mem_rounds": (5, 1),
-    "log_rounds": (4, 1),
+    "log_rounds": (int(os.environ.get("BENCH_LOG_ROUNDS", "4")), 1),
     "rss_runs": (10, 2),
 }
 
@@ -608,12 +609,22 @@ def proc_cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def proc_io(pid):
+    """(syscr, syscw) of `pid` from /proc/PID/io: read-type and write-type system calls so far (read, readv,
+    recvmsg, … and write, writev, sendmsg, …), or None once it is gone."""
+    try:
+        fields = dict(line.split(": ") for line in open(f"/proc/{pid}/io").read().splitlines())
+        return int(fields["syscr"]), int(fields["syscw"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 class MonitorSampler:
-    """Samples the monitor's CPU time (utime+stime) and VmHWM every 5 ms until it exits: the last
-    sample is at most 5 ms before its exit."""
+    """Samples the monitor's CPU time (utime+stime), VmHWM and read/write system call counts every 5 ms
+    until it exits: the last sample is at most 5 ms before its exit."""
 
     def __init__(self, pid):
-        self.pid, self.cpu, self.peak = pid, None, 0
+        self.pid, self.cpu, self.peak, self.io = pid, None, 0, None
         self.stop = threading.Event()
         self.th = threading.Thread(target=self.run, daemon=True)
         self.th.start()
@@ -622,9 +633,12 @@ class MonitorSampler:
         while not self.stop.is_set() and self.pid:
             c = proc_cpu_s(self.pid)
             v = status_kib(self.pid, "VmHWM")
+            io = proc_io(self.pid)
             if c is None:
                 break
             self.cpu = c
+            if io:
+                self.io = io
             if v:
                 self.peak = max(self.peak, v)
             self.stop.wait(0.005)
@@ -632,7 +646,7 @@ class MonitorSampler:
     def finish(self):
         self.stop.set()
         self.th.join()
-        return self.cpu, self.peak
+        return self.cpu, self.peak, self.io
 
 
 def log_sizes():
@@ -645,12 +659,28 @@ def log_bench_name(mib):
     return "log-throughput" if mib == log_sizes()[0] else f"log-throughput-{mib}m"
 
 
+def container_times(name):
+    """(StartedAt, FinishedAt) of a stopped container in seconds since the epoch, from `podman inspect`.
+    Podman sets StartedAt when `runtime start` has returned (the container process runs from then on) and
+    FinishedAt to the ctime of the exit file the monitor writes once it has drained and synced the logs
+    (libpod `handleExitFile`), so FinishedAt - StartedAt is the container's run through the monitor's exit
+    file, identical for every monitor and without Podman's own start and exit work."""
+    p = sh(podman() + ["inspect", "--format", "{{.State.StartedAt.UnixNano}} {{.State.FinishedAt.UnixNano}}", name],
+           check=False, env=podman_env())
+    try:
+        started, finished = (int(x) / 1e9 for x in p.stdout.split())
+    except ValueError:
+        return None, None
+    return started, finished
+
+
 def log_run(label, rt, mon, r, mib, data, lines, logdir):
     """One `podman run -d` of `cat` of the data file (bound read-only at /data) into k8s-file, until
     `podman wait` returns. The monitor's pid comes from --conmon-pidfile (no `podman inspect` competing
     for the CPU while the log is written) and `podman wait` polls every 20 ms (its default, 250 ms, would
-    add up to a quarter second to every run). Returns (wall s, monitor CPU s, peak KiB, ok, message,
-    log-timestamp span s)."""
+    add up to a quarter second to every run). Returns a dict: wall (s, `podman run -d` to `podman wait`),
+    run (s, container StartedAt to FinishedAt, see container_times), cpu (monitor CPU s), peak (KiB),
+    io ((syscr, syscw) of the monitor), ok, msg, span (s between the first and last log timestamps)."""
     env = podman_env()
     name = f"{PREFIX}-log-{rt}-{mib}-{r}"
     path = os.path.join(logdir, f"{label}-{mib}-{r}.log".replace("+", "_"))
@@ -678,13 +708,17 @@ def log_run(label, rt, mon, r, mib, data, lines, logdir):
         sampler = MonitorSampler(pid if exe else None)
         w = sh(podman() + ["wait", "--interval", "20ms", name], check=False, env=env)
         wall = time.perf_counter() - t0
-        cpu, peak = sampler.finish()
+        cpu, peak, io = sampler.finish()
         code = w.stdout.strip()
+        started, finished = container_times(name)
+        run = finished - started if started and finished and finished > started else None
         ok, msg, first_ts, last_ts = verify_k8s_log(path, lines)
         span = (parse_ts(last_ts) - parse_ts(first_ts)) if first_ts and last_ts else None
         if code != "0":
             ok, msg = False, f"{msg}; exit code {code}"
-        return wall, cpu, peak, ok, msg, span
+        if run is None:
+            ok, msg = False, f"{msg}; no StartedAt/FinishedAt from podman inspect"
+        return {"wall": wall, "run": run, "cpu": cpu, "peak": peak, "io": io, "ok": ok, "msg": msg, "span": span}
     finally:
         sh(podman() + ["rm", "-f", "-t", "0", name], check=False, env=env)
         for f in (path, pidfile):
@@ -708,22 +742,33 @@ def bench_log_throughput(ctx):
                 for label, rt, mon, _ in order:
                     b = results["benches"].setdefault(bench, {"unit": "MiB/s", "series": {}})
                     s = b["series"].setdefault(label, {"values": [], "higher_better": True, "checks": [],
-                                                       "peak_rss_kib": [], "cpu_s_per_gib": [], "ts_mib_s": []})
+                                                       "peak_rss_kib": [], "cpu_s_per_gib": [], "ts_mib_s": [],
+                                                       "wall_mib_s": [], "syscalls_per_mib": []})
+                    for key in ("wall_mib_s", "syscalls_per_mib"):  # results.json of an older harness
+                        s.setdefault(key, [])
                     try:
-                        wall, cpu, peak, ok, msg, span = log_run(label, rt, mon, r, mib, data, lines, logdir)
+                        m = log_run(label, rt, mon, r, mib, data, lines, logdir)
                     except RuntimeError as e:
                         skip(bench, label, str(e), unit="MiB/s")
                         continue
-                    s["values"].append(payload_mib / wall)
-                    if span and span > 0:
-                        s["ts_mib_s"].append(payload_mib / span)
+                    wall, run, cpu, peak, ok, msg = m["wall"], m["run"], m["cpu"], m["peak"], m["ok"], m["msg"]
+                    if run:
+                        s["values"].append(payload_mib / run)
+                    s["wall_mib_s"].append(payload_mib / wall)
+                    if m["span"] and m["span"] > 0:
+                        s["ts_mib_s"].append(payload_mib / m["span"])
                     if cpu is not None:
                         s["cpu_s_per_gib"].append(cpu / (payload_mib / 1024))
+                    if m["io"]:
+                        s["syscalls_per_mib"].append([x / payload_mib for x in m["io"]])
                     s["checks"].append(("ok" if ok else "FAIL") + f": {msg}")
                     if peak:
                         s["peak_rss_kib"].append(peak)
-                    log(f"  {label} {mib} MiB round {r}: {payload_mib / wall:.0f} MiB/s start to exit ({wall:.2f} s), "
-                        f"monitor CPU {cpu if cpu is None else round(cpu, 2)} s, peak monitor RSS {peak} KiB, {msg}")
+                    rate = f"{payload_mib / run:.0f} MiB/s container start to exit ({run:.2f} s)" if run else "no start/exit"
+                    io = f"{m['io'][0]} read + {m['io'][1]} write syscalls" if m["io"] else "syscalls unknown"
+                    log(f"  {label} {mib} MiB round {r}: {rate}, {payload_mib / wall:.0f} MiB/s podman run to wait "
+                        f"({wall:.2f} s), monitor CPU {cpu if cpu is None else round(cpu, 2)} s, {io}, "
+                        f"peak monitor RSS {peak} KiB, {msg}")
                     if not ok:
                         warn(f"log-throughput {label} {mib} MiB: {msg}")
     finally:
@@ -795,7 +840,8 @@ DESCRIPTIONS = {
     "podman-run": "`podman run --rm IMG true` (runtime+monitor)",
     "monitor-rss": "VmRSS of the monitor holding a sleeping container under Podman",
     "log-throughput": f"`cat` of {log_sizes()[0]} MiB of 1 KiB numbered lines from a tmpfs file, through the monitor "
-                      "into k8s-file; MiB/s from `podman run -d` to `podman wait`; every line checked",
+                      "into k8s-file; MiB/s from the container's start to the monitor's exit file (Podman's "
+                      "StartedAt to FinishedAt); every line checked",
     "log-throughput-1024m": "the same with 1024 MiB",
     "create-peak-rss": "peak RSS (ru_maxrss) of `RT create` and the children it waited for",
 }
@@ -898,14 +944,22 @@ def build_report():
     out.append("")
     for bench in [b for b in results["benches"] if b.startswith("log-throughput")]:
         lt = results["benches"][bench]["series"]
-        out.append(f"{bench} details (MiB/s from `podman run -d` to `podman wait`, Podman's own overhead included; "
-                   "monitor CPU = utime+stime from /proc/PID/stat, last sample ≤ 5 ms before its exit; "
+        out.append(f"{bench} details (rate = payload / (FinishedAt - StartedAt) from `podman inspect`: from the end "
+                   "of `runtime start` to the ctime of the exit file the monitor writes after draining and syncing "
+                   "the log; wall = payload / time from `podman run -d` to `podman wait`, Podman's own start and "
+                   "exit work included; monitor CPU = utime+stime from /proc/PID/stat, last sample ≤ 5 ms before "
+                   "its exit; syscalls = syscr/syscw from /proc/PID/io per MiB; "
                    "ts = rate between the first and last k8s-file timestamps):\n")
         for lab, s in lt.items():
             if s.get("skipped") and not s.get("values"):
                 continue
             cpu = s.get("cpu_s_per_gib") or []
-            out.append(f"- {lab}: {', '.join(f'{x:.0f}' for x in s.get('values', []))} MiB/s; monitor CPU "
+            wall = s.get("wall_mib_s") or []
+            sc = s.get("syscalls_per_mib") or []
+            out.append(f"- {lab}: rate {', '.join(f'{x:.0f}' for x in s.get('values', []))} MiB/s; "
+                       f"wall {', '.join(f'{x:.0f}' for x in wall)} MiB/s"
+                       f"{f' (median {statistics.median(wall):.0f})' if wall else ''}; "
+                       f"read+write syscalls per MiB {', '.join(f'{a:.1f}+{b:.1f}' for a, b in sc)}; monitor CPU "
                        f"{', '.join(f'{x:.2f}' for x in cpu)} s/GiB (median {fmt(statistics.median(cpu) if cpu else None, 's/GiB')}); "
                        f"ts {', '.join(f'{x:.0f}' for x in s.get('ts_mib_s', []))} MiB/s; "
                        f"peak monitor RSS {s.get('peak_rss_kib')} KiB; checks: {'; '.join(s.get('checks', []))}")
