@@ -47,6 +47,9 @@ pub enum CgroupError {
     /// The container's cgroups lack one of a controller (`update` of it, `pause` without freezer).
     #[error("the container has no {0} cgroup")]
     NoCgroup(String),
+    /// `exec --cgroup`'s sub-cgroup, which the container must have made.
+    #[error("sub-cgroup {} does not exist", .0.display())]
+    NoSubCgroup(PathBuf),
     #[error("cgroupsPath {0:?} contains '..'")]
     PathDotDot(String),
     #[error("cgroupsPath {0:?} looks like systemd syntax (slice:prefix:name) but --systemd-cgroup is not set")]

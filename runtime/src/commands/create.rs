@@ -144,9 +144,9 @@ fn prepare(req: &CreateRequest) -> Result<(PathBuf, Spec, Plan), Error> {
     let bundle =
         std::fs::canonicalize(&req.bundle).map_err(|e| Error::sys(format!("bundle {}", req.bundle.display()), e))?;
     let spec = Spec::load(&bundle)?;
-    let (mut plan, mut warnings) = plan::build(&spec, &bundle, &req.id, req.options.clone()).map_err(Error::Config)?;
+    let (mut plan, mut warnings) = plan::build(&spec, &bundle, &req.id, req.options.clone())?;
     if let Some(profile) = spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()) {
-        let (program, seccomp_warnings) = crate::seccomp::compile(profile).map_err(Error::Config)?;
+        let (program, seccomp_warnings) = crate::seccomp::compile(profile)?;
         warnings.extend(seccomp_warnings);
         plan.process.seccomp = Some(program);
     }
@@ -156,7 +156,10 @@ fn prepare(req: &CreateRequest) -> Result<(PathBuf, Spec, Plan), Error> {
     }
     match std::fs::metadata(&plan.rootfs) {
         Ok(m) if m.is_dir() => {}
-        Ok(_) => return Err(Error::Config(format!("rootfs {} is not a directory", plan.rootfs.display()))),
+        Ok(_) => {
+            let sentence = format!("rootfs {} is not a directory", plan.rootfs.display());
+            return Err(plan::PlanError::rule("root.path", sentence).into());
+        }
         Err(e) => return Err(Error::sys(format!("rootfs {}", plan.rootfs.display()), e)),
     }
     Ok((bundle, spec, plan))
@@ -332,7 +335,7 @@ fn cgroup_writes(
 /// poll from reporting a hang-up when `start` closes its end.
 fn open_fifo(path: &Path) -> Result<(OwnedFd, OwnedFd), Error> {
     let c = std::ffi::CString::new(path.to_string_lossy().as_bytes())
-        .map_err(|_| Error::Usage("state path contains NUL".into()))?;
+        .map_err(|e| oxsys::SysError::at("open exec fifo", path, e))?;
     let read = oxsys::open(&c, libc::O_RDONLY | libc::O_NONBLOCK, 0).map_err(|e| Error::sys("open exec fifo", e))?;
     let write = oxsys::open(&c, libc::O_WRONLY | libc::O_NONBLOCK, 0).map_err(|e| Error::sys("open exec fifo", e))?;
     Ok((read, write))
@@ -359,8 +362,7 @@ fn apply_lsm_plan(spec: &Spec, plan: &mut Plan, warnings: &mut Vec<String>) -> R
         process.and_then(|p| p.selinux_label.as_deref()),
         host,
         "process",
-    )
-    .map_err(Error::Config)?;
+    )?;
     plan.process.labels = labels;
     warnings.extend(label_warnings);
     let mount_label = spec.linux.as_ref().and_then(|l| l.mount_label.as_deref());

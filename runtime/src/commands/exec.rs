@@ -1,6 +1,6 @@
 //! `exec`: runc's flags, or a runtime-spec Process JSON with `--process` (what conmon passes).
 use super::run::wait_forwarding;
-use crate::cgroups::Layout;
+use crate::cgroups::{CgroupError, Layout};
 use crate::cli::ExecArgs;
 use crate::error::Error;
 use crate::logging;
@@ -32,10 +32,10 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, Error> {
     if !process.terminal && a.console_socket.is_some() {
         return Err(Error::Usage("--console-socket needs a terminal (-t or process.terminal)".into()));
     }
-    let (mut process_plan, mut warnings) = plan::process_plan(&process).map_err(Error::Config)?;
+    let (mut process_plan, mut warnings) = plan::process_plan(&process)?;
     // The container's personality and memory policy hold for its exec'd processes too.
     if let Some(linux) = Spec::load(&st.bundle)?.linux.as_ref() {
-        plan::attrs::plan_linux(linux, &mut process_plan.attrs).map_err(Error::Config)?;
+        plan::attrs::plan_linux(linux, &mut process_plan.attrs)?;
     }
     // As at create: an AppArmor profile without AppArmor is refused, a SELinux label without
     // SELinux is ignored with a warning.
@@ -44,8 +44,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, Error> {
         process.selinux_label.as_deref(),
         crate::lsm::HostLsms::detect(),
         "exec",
-    )
-    .map_err(Error::Config)?;
+    )?;
     process_plan.labels = labels;
     warnings.extend(label_warnings);
     // The exec'd process gets the container's seccomp filter as create applied it (runc keeps it
@@ -55,7 +54,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, Error> {
         None => Spec::load(&st.bundle)?.linux.and_then(|l| l.seccomp),
     };
     if let Some(profile) = profile.as_ref() {
-        let (program, seccomp_warnings) = crate::seccomp::compile(profile).map_err(Error::Config)?;
+        let (program, seccomp_warnings) = crate::seccomp::compile(profile)?;
         warnings.extend(seccomp_warnings);
         process_plan.seccomp = Some(program);
     }
@@ -112,14 +111,9 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, Error> {
 fn build_process(bundle: &Path, a: &ExecArgs) -> Result<Process, Error> {
     if let Some(file) = &a.process {
         let bytes = std::fs::read(file).map_err(|e| Error::sys(format!("read process {}", file.display()), e))?;
-        let p: Process =
-            serde_json::from_slice(&bytes).map_err(|e| Error::Config(format!("process {}: {e}", file.display())))?;
-        if p.args.is_empty() {
-            return Err(Error::Config("process args must not be empty".into()));
-        }
-        if !p.cwd.starts_with('/') {
-            return Err(Error::Config(format!("process cwd {:?} must be an absolute path", p.cwd)));
-        }
+        let p: Process = serde_json::from_slice(&bytes)
+            .map_err(|e| plan::PlanError::invalid(format!("process {}", file.display()), e.to_string()))?;
+        plan::check_args_and_cwd(&p)?;
         return Ok(p);
     }
     if a.command.is_empty() {
@@ -196,7 +190,7 @@ fn sub_cgroups(dirs: &CgroupDirs, flags: &[String]) -> Result<CgroupDirs, Error>
         if let Some((_, path)) = sub {
             let joined = dir.join(path);
             if !joined.is_dir() {
-                return Err(Error::Usage(format!("sub-cgroup {} does not exist", joined.display())));
+                return Err(CgroupError::NoSubCgroup(joined).into());
             }
             *dir = joined;
         }

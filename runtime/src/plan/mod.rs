@@ -81,18 +81,7 @@ pub struct Plan {
 
 /// Builds the plan; `Err` names the offending field. Warnings (unknown capabilities) are returned
 /// beside the plan.
-// TODO(issue 19): typed; generic only while process/create.rs maps the error with
-// `Error::Config(String)`: then `-> Result<_, PlanError>`.
-pub fn build<E: From<PlanError>>(
-    spec: &Spec,
-    bundle: &Path,
-    id: &str,
-    options: CreateOptions,
-) -> Result<(Plan, Vec<String>), E> {
-    plan(spec, bundle, id, options).map_err(E::from)
-}
-
-fn plan(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Result<(Plan, Vec<String>), PlanError> {
+pub fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Result<(Plan, Vec<String>), PlanError> {
     let mut warnings = Vec::new();
     // REQUIRED by the runtime-spec (runc does not check it; the spec wins over runc here).
     if spec.oci_version.is_empty() {
@@ -101,12 +90,7 @@ fn plan(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Result<
     warnings.extend(checks::check_oci_version(&spec.oci_version)?);
     warnings.extend(checks::check_intel_rdt(spec.linux.as_ref().and_then(|l| l.intel_rdt.as_ref()))?);
     let process = spec.process.as_ref().ok_or_else(|| PlanError::new("process", Reason::Required))?;
-    if process.args.is_empty() {
-        return Err(PlanError::new("process.args", Reason::Empty));
-    }
-    if !process.cwd.starts_with('/') {
-        return Err(PlanError::new("process.cwd", Reason::NotAbsolute(process.cwd.clone())));
-    }
+    check_args_and_cwd(process)?;
     let rootfs = spec.rootfs_path(bundle).map_err(|_| PlanError::new("root.path", Reason::Required))?;
     let linux = spec.linux();
     let namespaces = NamespacePlan::from_spec(&linux)?;
@@ -124,8 +108,8 @@ fn plan(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Result<
         .iter()
         .map(|(k, v)| plan_sysctl(k, &namespaces).map(|path| (path, v.clone())))
         .collect::<Result<Vec<_>, _>>()?;
-    let (mut process_plan, cap_warnings) = plan_process(process)?;
-    attrs::plan_linux::<PlanError>(&linux, &mut process_plan.attrs)?;
+    let (mut process_plan, cap_warnings) = process_plan(process)?;
+    attrs::plan_linux(&linux, &mut process_plan.attrs)?;
     warnings.extend(cap_warnings);
     for p in linux.masked_paths.iter().chain(&linux.readonly_paths) {
         if !p.starts_with('/') || p.split('/').any(|c| c == "..") {
@@ -228,15 +212,21 @@ fn check_hooks(hooks: &crate::spec::Hooks) -> Result<(), PlanError> {
     Ok(())
 }
 
-/// Turns a runtime-spec Process into what init (or an exec'd process) applies; warnings name
-/// unknown capabilities.
-// TODO(issue 19): typed; generic only while commands/exec.rs maps the error with
-// `Error::Config(String)`: then `-> Result<_, PlanError>`.
-pub fn process_plan<E: From<PlanError>>(process: &crate::spec::Process) -> Result<(ProcessPlan, Vec<String>), E> {
-    plan_process(process).map_err(E::from)
+/// The runtime-spec's MUSTs on every Process (config.json's, or `exec --process`'s): args not
+/// empty, an absolute cwd.
+pub fn check_args_and_cwd(process: &crate::spec::Process) -> Result<(), PlanError> {
+    if process.args.is_empty() {
+        return Err(PlanError::new("process.args", Reason::Empty));
+    }
+    if !process.cwd.starts_with('/') {
+        return Err(PlanError::new("process.cwd", Reason::NotAbsolute(process.cwd.clone())));
+    }
+    Ok(())
 }
 
-fn plan_process(process: &crate::spec::Process) -> Result<(ProcessPlan, Vec<String>), PlanError> {
+/// Turns a runtime-spec Process into what init (or an exec'd process) applies; warnings name
+/// unknown capabilities.
+pub fn process_plan(process: &crate::spec::Process) -> Result<(ProcessPlan, Vec<String>), PlanError> {
     let supported = caps::runtime::thread_all_supported();
     let caps = CapPlan::from_spec(process.capabilities.as_ref(), &supported);
     let warnings =
@@ -329,7 +319,7 @@ mod tests {
 
     /// The typed plan, as the tests read it.
     fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Result<(Plan, Vec<String>), String> {
-        super::build::<PlanError>(spec, bundle, id, options).map_err(|e| e.to_string())
+        super::build(spec, bundle, id, options).map_err(|e| e.to_string())
     }
 
     fn spec() -> Spec {
