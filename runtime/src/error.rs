@@ -72,6 +72,16 @@ pub enum Error {
     StartFailed(String),
 }
 
+impl From<crate::plan::BuildError> for Error {
+    fn from(e: crate::plan::BuildError) -> Error {
+        use crate::plan::BuildError;
+        match e {
+            BuildError::Plan(e) => Error::Plan(e),
+            BuildError::Cgroup(e) => Error::Cgroup(e),
+        }
+    }
+}
+
 impl Error {
     /// A failed syscall or file operation.
     pub fn sys(op: impl Into<String>, source: impl Into<std::io::Error>) -> Error {

@@ -1,6 +1,6 @@
 //! `create`: state dir, cgroups, exec fifo, the fork of init, id maps, hooks, and state.json once
 //! init reports it is ready. Any failure undoes everything done so far ([`Cleanup`]).
-use crate::cgroups::{self, resources, scope::PendingScope, Layout};
+use crate::cgroups::{self, scope::PendingScope, Layout, Manager};
 use crate::error::Error;
 use crate::ipc::{self, ChannelError, RuntimeEnd};
 use crate::logging;
@@ -24,10 +24,6 @@ pub struct CreateRequest {
     pub console_socket: Option<PathBuf>,
     pub pid_file: Option<PathBuf>,
     pub options: CreateOptions,
-    pub systemd_cgroup: bool,
-    /// `--cgroup-manager disabled` (crun's flag, passed by Podman for --cgroups=disabled): no
-    /// cgroup is created or joined; the container stays in the caller's.
-    pub no_cgroups: bool,
 }
 
 /// A container that reached `created`.
@@ -79,13 +75,12 @@ impl Drop for Cleanup {
 
 /// Runs the create sequence. Returns once init waits at the start barrier.
 pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
-    let (bundle, spec, plan) = prepare(req)?;
+    let (bundle, spec, plan, host) = prepare(req)?;
     let dir = StateDir::create(root, &req.id)?;
     crate::fault::point("after-state-dir");
     let mut cleanup = Cleanup { dir: Some(dir), cgroups: None, scope: None, child: None };
-    let layout = Layout::detect()?;
-    let cg_path = cgroups::cgroup_path(spec.linux().cgroups_path.as_deref(), &req.id, req.systemd_cgroup)?;
-    let (dirs, scope) = make_cgroups(&layout, &spec, &plan, req, &cg_path)?;
+    let layout = host.cgroups;
+    let (dirs, scope) = make_cgroups(&layout, &plan)?;
     cleanup.scope = scope;
     cleanup.cgroups = Some(dirs.clone());
     let dir = cleanup.dir.as_ref().expect("state dir");
@@ -103,7 +98,7 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
         None => None,
     };
     // Without cgroups of its own the container is shown the cgroup it runs in: ours.
-    let shown_path = if dirs.dirs.is_empty() { String::new() } else { cg_path };
+    let shown_path = if dirs.dirs.is_empty() { String::new() } else { plan.cgroups.path.clone() };
     let cgroup_mount = CgroupMount { layout, path: shown_path, own_ns: plan.namespaces.has(NsKind::Cgroup) };
     let (mut runtime, init_end) = ipc::create_channel(plan.namespaces.needs_intermediate())?;
     let ctx = InitContext {
@@ -138,13 +133,14 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     Ok(Created { dir: cleanup.disarm(), state, relay_end })
 }
 
-/// The bundle's absolute path, its config and the plan for this host: seccomp compiled, LSM
-/// labels applied, warnings logged, the rootfs checked.
-fn prepare(req: &CreateRequest) -> Result<(PathBuf, Spec, Plan), Error> {
+/// The bundle's absolute path, its config, the plan for this host (seccomp compiled, LSM labels
+/// applied, warnings logged, the rootfs checked) and the host it was made for.
+fn prepare(req: &CreateRequest) -> Result<(PathBuf, Spec, Plan, plan::Host), Error> {
     let bundle =
         std::fs::canonicalize(&req.bundle).map_err(|e| Error::sys(format!("bundle {}", req.bundle.display()), e))?;
     let spec = Spec::load(&bundle)?;
-    let (mut plan, mut warnings) = plan::build(&spec, &bundle, &req.id, req.options.clone())?;
+    let host = plan::Host::detect(req.options.systemd_cgroup)?;
+    let (mut plan, mut warnings) = plan::build(&spec, &bundle, &req.id, req.options.clone(), &host)?;
     if let Some(profile) = spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()) {
         let (program, seccomp_warnings) = crate::seccomp::compile(profile)?;
         warnings.extend(seccomp_warnings);
@@ -162,32 +158,23 @@ fn prepare(req: &CreateRequest) -> Result<(PathBuf, Spec, Plan), Error> {
         }
         Err(e) => return Err(Error::sys(format!("rootfs {}", plan.rootfs.display()), e)),
     }
-    Ok((bundle, spec, plan))
+    Ok((bundle, spec, plan, host))
 }
 
 /// The container's cgroups (none with `--cgroup-manager disabled`, or rootless without a
 /// delegated cgroup), with the systemd scope being created when there is one.
-fn make_cgroups(
-    layout: &Layout,
-    spec: &Spec,
-    plan: &Plan,
-    req: &CreateRequest,
-    cg_path: &str,
-) -> Result<(CgroupDirs, Option<PendingScope>), Error> {
-    let resources = cgroup_writes(layout, plan, spec.linux().resources.as_ref())?;
-    let created = if req.no_cgroups {
-        Ok((CgroupDirs::default(), None))
-    } else if req.systemd_cgroup {
-        cgroups::scope::prepare(layout, spec, &plan.devices, &req.id, &resources)
-            .map(|(dirs, scope)| (dirs, Some(scope)))
-    } else {
-        cgroups::create(layout, cg_path, &resources).map(|dirs| (dirs, None))
+fn make_cgroups(layout: &Layout, plan: &Plan) -> Result<(CgroupDirs, Option<PendingScope>), Error> {
+    let cg = &plan.cgroups;
+    let created = match &cg.manager {
+        Manager::Disabled => Ok((CgroupDirs::default(), None)),
+        Manager::Systemd(scope) => cgroups::scope::prepare(layout, cg, scope).map(|(dirs, s)| (dirs, Some(s))),
+        Manager::Cgroupfs => cgroups::create(layout, &cg.path, &cg.resources).map(|dirs| (dirs, None)),
     };
     let (dirs, scope) = match created {
         Ok(made) => made,
         // Rootless without a delegated cgroup: run without one, as runc and crun do.
-        Err(e) if state::is_rootless() && is_permission_error(&e) => {
-            if !resources.writes.is_empty() {
+        Err(e) if cg.optional && is_permission_error(&e) => {
+            if !cg.resources.writes.is_empty() {
                 logging::warn(&format!("rootless: no writable cgroup ({e}); resource limits are not applied"));
             }
             (CgroupDirs::default(), None)
@@ -195,10 +182,11 @@ fn make_cgroups(
         Err(e) => return Err(e.into()),
     };
     logging::debug(&format!(
-        "container {}: cgroup {cg_path} in {} hierarchies, {} resource writes",
-        req.id,
+        "container {}: cgroup {} in {} hierarchies, {} resource writes",
+        plan.id,
+        cg.path,
         dirs.dirs.len(),
-        resources.writes.len()
+        cg.resources.writes.len()
     ));
     Ok((dirs, scope))
 }
@@ -215,7 +203,7 @@ fn creating_record(spec: &Spec, plan: &Plan, req: &CreateRequest, bundle: PathBu
         created: logging::rfc3339(std::time::SystemTime::now()),
         annotations: spec.annotations.clone(),
         owner: nix::unistd::geteuid().as_raw(),
-        systemd_cgroup: req.systemd_cgroup,
+        systemd_cgroup: req.options.systemd_cgroup,
         cgroup: dirs.clone(),
         hooks: None,
         own_pid_ns: plan.namespaces.has(NsKind::Pid),
@@ -315,20 +303,6 @@ fn save_created(dir: &StateDir, spec: &Spec, req: &CreateRequest, record: State)
     }
     crate::fault::point("after-pid-file");
     Ok(state)
-}
-
-/// The resources translated for this host (v1, v2 or a hybrid mix); accepted-but-ignored fields
-/// are logged as warnings. The container's own device nodes stay allowed, as runc does.
-fn cgroup_writes(
-    layout: &Layout,
-    plan: &Plan,
-    res: Option<&crate::spec::Resources>,
-) -> Result<resources::ResourcePlan, Error> {
-    let planned = cgroups::plan_resources(layout, res, &resources::default_allowed_devices(&plan.devices))?;
-    for w in &planned.warnings {
-        logging::warn(w);
-    }
-    Ok(planned)
 }
 
 /// Opens both ends of the exec fifo for init: the read end it waits on, and a write end that keeps

@@ -168,7 +168,8 @@ mod tests {
             linux: Some(linux),
             ..Default::default()
         };
-        crate::plan::build(&spec, std::path::Path::new("/b"), "c", Default::default()).map_err(|e| e.to_string())
+        crate::plan::build(&spec, std::path::Path::new("/b"), "c", Default::default(), &Default::default())
+            .map_err(|e| e.to_string())
     }
 
     #[test]

@@ -63,6 +63,15 @@ impl fmt::Display for PlanError {
 
 impl std::error::Error for PlanError {}
 
+/// Why `plan::build` failed: a field the plan refuses, or one the host cannot take.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

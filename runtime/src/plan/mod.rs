@@ -4,15 +4,18 @@
 //! the plan as a copy of the parent's memory (it is forked after the plan is built), so the config
 //! is parsed exactly once.
 pub mod attrs;
+pub mod cgroups;
 pub mod checks;
 pub mod error;
+pub mod host;
 pub mod mounts;
 pub mod namespaces;
 pub mod netdev;
 pub mod process;
 
 use crate::spec::{ConsoleSize, Hooks, Spec};
-pub use error::{PlanError, Reason};
+pub use error::{BuildError, PlanError, Reason};
+pub use host::Host;
 pub use mounts::{DeviceNode, MountOp, MountSource, RecursiveAttr, RootPropagation};
 pub use namespaces::{NamespacePlan, NsKind};
 pub use process::{CapPlan, RlimitOp};
@@ -27,6 +30,11 @@ pub struct CreateOptions {
     pub console_socket: bool,
     /// `run` in the foreground: the caller's stdio is the container's, no console socket needed.
     pub foreground: bool,
+    /// --systemd-cgroup (or `--cgroup-manager systemd`): systemd makes the cgroups, a scope.
+    pub systemd_cgroup: bool,
+    /// `--cgroup-manager disabled` (crun's flag, passed by Podman for --cgroups=disabled): no
+    /// cgroup is created or joined; the container stays in the caller's.
+    pub no_cgroups: bool,
 }
 
 /// What init does as the container's process.
@@ -72,6 +80,7 @@ pub struct Plan {
     pub sysctl: Vec<(String, String)>,
     /// `linux.netDevices`: host network devices the runtime moves into the container's netns.
     pub net_devices: Option<netdev::NetDevicePlan>,
+    pub cgroups: crate::cgroups::CgroupPlan,
     pub process: ProcessPlan,
     pub hooks: Hooks,
     /// The config's annotations: part of the state every hook reads on stdin.
@@ -79,9 +88,24 @@ pub struct Plan {
     pub options: CreateOptions,
 }
 
-/// Builds the plan; `Err` names the offending field. Warnings (unknown capabilities) are returned
-/// beside the plan.
-pub fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Result<(Plan, Vec<String>), PlanError> {
+/// Builds the plan for `host`; `Err` names the offending field. Warnings (unknown capabilities,
+/// resources without effect here) are returned beside the plan.
+pub fn build(
+    spec: &Spec,
+    bundle: &Path,
+    id: &str,
+    options: CreateOptions,
+    host: &Host,
+) -> Result<(Plan, Vec<String>), BuildError> {
+    let (mut plan, mut warnings) = plan_config(spec, bundle, id, options)?;
+    let (cgroups, cgroup_warnings) = cgroups::plan_cgroups(spec, id, &plan.options, host, &plan.devices)?;
+    plan.cgroups = cgroups;
+    warnings.extend(cgroup_warnings);
+    Ok((plan, warnings))
+}
+
+/// The plan of what config.json alone decides.
+fn plan_config(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Result<(Plan, Vec<String>), PlanError> {
     let mut warnings = Vec::new();
     // REQUIRED by the runtime-spec (runc does not check it; the spec wins over runc here).
     if spec.oci_version.is_empty() {
@@ -144,6 +168,7 @@ pub fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Re
         domainname: spec.domainname.clone().filter(|h| !h.is_empty()),
         sysctl,
         net_devices,
+        cgroups: crate::cgroups::CgroupPlan::default(),
         process: process_plan,
         hooks,
         annotations: spec.annotations.clone(),
@@ -319,7 +344,7 @@ mod tests {
 
     /// The typed plan, as the tests read it.
     fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Result<(Plan, Vec<String>), String> {
-        super::build(spec, bundle, id, options).map_err(|e| e.to_string())
+        super::build(spec, bundle, id, options, &Host::default()).map_err(|e| e.to_string())
     }
 
     fn spec() -> Spec {
