@@ -77,6 +77,8 @@ impl From<crate::plan::BuildError> for Error {
         use crate::plan::BuildError;
         match e {
             BuildError::Plan(e) => Error::Plan(e),
+            BuildError::Seccomp(e) => Error::Seccomp(e),
+            BuildError::Lsm(e) => Error::Lsm(e),
             BuildError::Cgroup(e) => Error::Cgroup(e),
         }
     }

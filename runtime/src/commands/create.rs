@@ -140,13 +140,7 @@ fn prepare(req: &CreateRequest) -> Result<(PathBuf, Spec, Plan, plan::Host), Err
         std::fs::canonicalize(&req.bundle).map_err(|e| Error::sys(format!("bundle {}", req.bundle.display()), e))?;
     let spec = Spec::load(&bundle)?;
     let host = plan::Host::detect(req.options.systemd_cgroup)?;
-    let (mut plan, mut warnings) = plan::build(&spec, &bundle, &req.id, req.options.clone(), &host)?;
-    if let Some(profile) = spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()) {
-        let (program, seccomp_warnings) = crate::seccomp::compile(profile)?;
-        warnings.extend(seccomp_warnings);
-        plan.process.seccomp = Some(program);
-    }
-    apply_lsm_plan(&spec, &mut plan, &mut warnings)?;
+    let (plan, warnings) = plan::build(&spec, &bundle, &req.id, req.options.clone(), &host)?;
     for w in &warnings {
         logging::warn(w);
     }
@@ -322,32 +316,6 @@ fn listen_fds() -> (u32, Vec<String>) {
         Some(n) if n > 0 && pid_matches => (n, vec![format!("LISTEN_FDS={n}"), "LISTEN_PID=1".into()]),
         _ => (0, Vec::new()),
     }
-}
-
-/// The LSM labels that apply on this host: an AppArmor profile without AppArmor is refused (the
-/// container would run unconfined), as in runc; SELinux labels without SELinux are ignored with a
-/// warning; a mount label becomes `context=` in
-/// the data of the mounts that take one.
-fn apply_lsm_plan(spec: &Spec, plan: &mut Plan, warnings: &mut Vec<String>) -> Result<(), Error> {
-    let host = crate::lsm::HostLsms::detect();
-    let process = spec.process.as_ref();
-    let (labels, label_warnings) = crate::lsm::exec_labels(
-        process.and_then(|p| p.apparmor_profile.as_deref()),
-        process.and_then(|p| p.selinux_label.as_deref()),
-        host,
-        "process",
-    )?;
-    plan.process.labels = labels;
-    warnings.extend(label_warnings);
-    let mount_label = spec.linux.as_ref().and_then(|l| l.mount_label.as_deref());
-    if let Some(label) = crate::lsm::mount_label(mount_label, host, warnings) {
-        for op in &mut plan.mounts {
-            if let crate::plan::mounts::MountSource::Fs { fstype, .. } = &op.source {
-                op.data = crate::lsm::mount_data(fstype, &op.data, Some(&label));
-            }
-        }
-    }
-    Ok(())
 }
 
 fn is_permission_error(e: &cgroups::CgroupError) -> bool {

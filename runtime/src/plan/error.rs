@@ -69,6 +69,10 @@ pub enum BuildError {
     #[error(transparent)]
     Plan(#[from] PlanError),
     #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    Lsm(#[from] crate::lsm::LsmError),
+    #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
 }
 

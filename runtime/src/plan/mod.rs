@@ -6,6 +6,7 @@
 pub mod attrs;
 pub mod cgroups;
 pub mod checks;
+pub mod confine;
 pub mod error;
 pub mod host;
 pub mod mounts;
@@ -13,7 +14,7 @@ pub mod namespaces;
 pub mod netdev;
 pub mod process;
 
-use crate::spec::{ConsoleSize, Hooks, Spec};
+use crate::spec::{ConsoleSize, Hooks, Linux, Process, Spec};
 pub use error::{BuildError, PlanError, Reason};
 pub use host::Host;
 pub use mounts::{DeviceNode, MountOp, MountSource, RecursiveAttr, RootPropagation};
@@ -53,9 +54,9 @@ pub struct ProcessPlan {
     pub oom_score_adj: Option<i32>,
     pub terminal: bool,
     pub console_size: Option<ConsoleSize>,
-    /// The container's compiled seccomp filter (set by the runtime, not by the pure plan).
+    /// The container's compiled seccomp filter.
     pub seccomp: Option<crate::seccomp::Program>,
-    /// The LSM labels the process is exec'd with (set by the runtime, which knows the host's LSMs).
+    /// The LSM labels the process is exec'd with (those the host enforces).
     pub labels: crate::lsm::ExecLabels,
     /// ioPriority, scheduler, execCPUAffinity, personality, memoryPolicy.
     pub attrs: attrs::ProcessAttrs,
@@ -98,6 +99,11 @@ pub fn build(
     host: &Host,
 ) -> Result<(Plan, Vec<String>), BuildError> {
     let (mut plan, mut warnings) = plan_config(spec, bundle, id, options)?;
+    let linux = spec.linux();
+    let no_process = Process::default();
+    let process = spec.process.as_ref().unwrap_or(&no_process);
+    warnings.extend(confine::confine(&mut plan.process, process, linux.seccomp.as_ref(), host.lsms, "process")?);
+    confine::label_mounts(&mut plan.mounts, linux.mount_label.as_deref(), host.lsms, &mut warnings);
     let (cgroups, cgroup_warnings) = cgroups::plan_cgroups(spec, id, &plan.options, host, &plan.devices)?;
     plan.cgroups = cgroups;
     warnings.extend(cgroup_warnings);
@@ -274,6 +280,21 @@ pub fn process_plan(process: &crate::spec::Process) -> Result<(ProcessPlan, Vec<
         labels: Default::default(),
         attrs: attrs::plan_process(process)?,
     };
+    Ok((plan, warnings))
+}
+
+/// An exec'd process's plan: `process` (`exec --process`'s, or the container's with runc's
+/// flags), the container's personality and memory policy from `linux`, `seccomp` (the container's
+/// filter) and the LSM labels that apply on `lsms`, as at create.
+pub fn exec_process(
+    process: &Process,
+    linux: &Linux,
+    seccomp: Option<&serde_json::Value>,
+    lsms: crate::lsm::HostLsms,
+) -> Result<(ProcessPlan, Vec<String>), BuildError> {
+    let (mut plan, mut warnings) = process_plan(process)?;
+    attrs::plan_linux(linux, &mut plan.attrs)?;
+    warnings.extend(confine::confine(&mut plan, process, seccomp, lsms, "exec")?);
     Ok((plan, warnings))
 }
 
