@@ -75,7 +75,7 @@ impl Drop for Cleanup {
 
 /// Runs the create sequence. Returns once init waits at the start barrier.
 pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
-    let (bundle, spec, plan, host) = prepare(req)?;
+    let (bundle, plan, host) = prepare(req)?;
     let dir = StateDir::create(root, &req.id)?;
     crate::fault::point("after-state-dir");
     let mut cleanup = Cleanup { dir: Some(dir), cgroups: None, scope: None, child: None };
@@ -85,7 +85,7 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     cleanup.cgroups = Some(dirs.clone());
     let dir = cleanup.dir.as_ref().expect("state dir");
     // What `delete --force` needs if we die before state.json: the cgroups now, init's pid below.
-    let mut record = creating_record(&spec, &plan, req, bundle, &dirs);
+    let mut record = creating_record(&plan, req, bundle, &dirs);
     dir.save_creating(&record)?;
     crate::fault::point("after-cgroups");
     let fifo_path = state::make_exec_fifo(dir)?;
@@ -126,16 +126,17 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     dir.save_creating(&record)?;
     crate::fault::point("after-spawn");
     let net_devices = handshake(&mut runtime, &plan, req, &dirs, pid, entered, cleanup.scope.as_mut())?;
-    let state = save_created(dir, &spec, req, record)?;
+    let state = save_created(dir, &plan, req, record)?;
     if let Some(moved) = net_devices {
         moved.keep()
     }
     Ok(Created { dir: cleanup.disarm(), state, relay_end })
 }
 
-/// The bundle's absolute path, its config, the plan for this host (seccomp compiled, LSM labels
-/// applied, warnings logged, the rootfs checked) and the host it was made for.
-fn prepare(req: &CreateRequest) -> Result<(PathBuf, Spec, Plan, plan::Host), Error> {
+/// The bundle's absolute path, the plan for this host (seccomp compiled, LSM labels and cgroups
+/// planned, warnings logged, the rootfs checked) and the host it was made for. The config is
+/// read here only: everything after works from the plan.
+fn prepare(req: &CreateRequest) -> Result<(PathBuf, Plan, plan::Host), Error> {
     let bundle =
         std::fs::canonicalize(&req.bundle).map_err(|e| Error::sys(format!("bundle {}", req.bundle.display()), e))?;
     let spec = Spec::load(&bundle)?;
@@ -152,7 +153,7 @@ fn prepare(req: &CreateRequest) -> Result<(PathBuf, Spec, Plan, plan::Host), Err
         }
         Err(e) => return Err(Error::sys(format!("rootfs {}", plan.rootfs.display()), e)),
     }
-    Ok((bundle, spec, plan, host))
+    Ok((bundle, plan, host))
 }
 
 /// The container's cgroups (none with `--cgroup-manager disabled`, or rootless without a
@@ -186,16 +187,16 @@ fn make_cgroups(layout: &Layout, plan: &Plan) -> Result<(CgroupDirs, Option<Pend
 }
 
 /// The state saved while creating (init's pid is filled in once it exists).
-fn creating_record(spec: &Spec, plan: &Plan, req: &CreateRequest, bundle: PathBuf, dirs: &CgroupDirs) -> State {
+fn creating_record(plan: &Plan, req: &CreateRequest, bundle: PathBuf, dirs: &CgroupDirs) -> State {
     State {
-        oci_version: spec.oci_version.clone(),
+        oci_version: plan.record.oci_version.clone(),
         id: req.id.clone(),
         pid: 0,
         init_start_time: 0,
         bundle,
         rootfs: plan.rootfs.clone(),
         created: logging::rfc3339(std::time::SystemTime::now()),
-        annotations: spec.annotations.clone(),
+        annotations: plan.annotations.clone(),
         owner: nix::unistd::geteuid().as_raw(),
         systemd_cgroup: req.options.systemd_cgroup,
         cgroup: dirs.clone(),
@@ -272,17 +273,17 @@ fn how_init_ended(pid: i32) -> String {
 }
 
 /// Saves state.json (the container is `created`) and the pid file.
-fn save_created(dir: &StateDir, spec: &Spec, req: &CreateRequest, record: State) -> Result<State, Error> {
+fn save_created(dir: &StateDir, plan: &Plan, req: &CreateRequest, record: State) -> Result<State, Error> {
     let pid = record.pid;
     let start_time =
         state::proc_stat(pid).map(|s| s.start_time).ok_or_else(|| Error::InitDied("vanished after ready".into()))?;
     let state = State {
         init_start_time: start_time,
         created: logging::rfc3339(std::time::SystemTime::now()),
-        hooks: spec.hooks.clone(),
+        hooks: plan.record.hooks.clone(),
         ..record
     };
-    dir.save_seccomp(spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()))?;
+    dir.save_seccomp(plan.record.seccomp.as_ref())?;
     dir.save(&state)?;
     dir.remove_creating();
     crate::fault::point("after-state-json");

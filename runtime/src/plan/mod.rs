@@ -87,6 +87,18 @@ pub struct Plan {
     /// The config's annotations: part of the state every hook reads on stdin.
     pub annotations: std::collections::BTreeMap<String, String>,
     pub options: CreateOptions,
+    /// What state.json keeps of the config for later commands.
+    pub record: ConfigRecord,
+}
+
+/// The parts of config.json that state.json keeps as written, for the commands after create.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigRecord {
+    pub oci_version: String,
+    /// The hooks as written: `start` runs poststart and `delete` poststop from them.
+    pub hooks: Option<Hooks>,
+    /// `linux.seccomp`: `exec` gives its processes the container's filter.
+    pub seccomp: Option<serde_json::Value>,
 }
 
 /// Builds the plan for `host`; `Err` names the offending field. Warnings (unknown capabilities,
@@ -179,6 +191,11 @@ fn plan_config(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> 
         hooks,
         annotations: spec.annotations.clone(),
         options,
+        record: ConfigRecord {
+            oci_version: spec.oci_version.clone(),
+            hooks: spec.hooks.clone(),
+            seccomp: linux.seccomp.clone(),
+        },
     };
     Ok((plan, warnings))
 }
@@ -390,6 +407,23 @@ mod tests {
         assert_eq!(plan.rootfs, PathBuf::from("/b/rootfs"));
         assert_eq!(plan.devices.len(), 6);
         assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn the_host_and_the_record_are_part_of_the_plan() {
+        let mut s = spec();
+        s.process.as_mut().unwrap().apparmor_profile = Some("p".into());
+        s.linux.as_mut().unwrap().seccomp = Some(serde_json::json!({ "defaultAction": "SCMP_ACT_ALLOW" }));
+        s.linux.as_mut().unwrap().cgroups_path = Some("/x/y".into());
+        let refused = super::build(&s, Path::new("/b"), "c", CreateOptions::default(), &Host::default());
+        assert!(matches!(refused, Err(BuildError::Lsm(_))), "{refused:?}");
+        let apparmor = Host { lsms: crate::lsm::HostLsms { apparmor: true, selinux: false }, ..Host::default() };
+        let (plan, _) = super::build(&s, Path::new("/b"), "c", CreateOptions::default(), &apparmor).unwrap();
+        assert_eq!(plan.process.labels.apparmor_profile.as_deref(), Some("p"));
+        assert!(plan.process.seccomp.is_some());
+        assert_eq!(plan.cgroups.path, "/x/y");
+        assert_eq!(plan.record.oci_version, "1.0.2");
+        assert!(plan.record.seccomp.is_some());
     }
 
     #[test]
