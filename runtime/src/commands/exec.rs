@@ -25,6 +25,9 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, Error> {
     // The lock is released before anything waits on the container: a process exec'd into a
     // paused container stays frozen until `resume`, which needs the lock.
     drop(dir);
+    if a.process.is_none() && a.command.is_empty() {
+        return Err(Error::Usage("exec needs a command (or --process)".into()));
+    }
     let spec = Spec::load(&st.bundle)?;
     let process = build_process(&spec, a)?;
     if process.terminal && a.console_socket.is_none() && a.detach {
@@ -99,9 +102,6 @@ fn build_process(spec: &Spec, a: &ExecArgs) -> Result<Process, Error> {
             .map_err(|e| plan::PlanError::invalid(format!("process {}", file.display()), e.to_string()))?;
         plan::check_args_and_cwd(&p)?;
         return Ok(p);
-    }
-    if a.command.is_empty() {
-        return Err(Error::Usage("exec needs a command (or --process)".into()));
     }
     let mut p = spec.process.clone().unwrap_or_default();
     p.args = a.command.clone();
