@@ -236,4 +236,3 @@ fn rootful_cgroupfs_manager_oom_is_reported() {
         oom_is_reported("cgroupfs", 1);
     }
 }
-

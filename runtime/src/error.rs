@@ -27,12 +27,6 @@ pub enum Error {
     /// A message the create or exec protocol does not allow at that point.
     #[error(transparent)]
     Protocol(#[from] crate::ipc::ProtocolError),
-    /// The config is valid JSON but cannot be built (a plan error).
-    #[error("invalid config.json: {0}")]
-    Config(String),
-    // TODO(issue 19): `Config` is the plan error as text; process/create.rs and commands/exec.rs
-    // still build it (`.map_err(Error::Config)` on plan::build, seccomp::compile,
-    // lsm::exec_labels, and their own checks of the rootfs and `exec --process`): then it goes.
     /// A config field the plan refuses.
     #[error("invalid config.json: {0}")]
     Plan(#[from] PlanError),
@@ -66,8 +60,6 @@ pub enum Error {
     #[error("File config.json exists. Remove it first")]
     SpecExists,
     /// A bad command line: a flag or argument the command cannot take.
-    // TODO(issue 19): typed; process/*.rs and commands/exec.rs still use it for protocol,
-    // helper and cgroup errors (Protocol, Helper, ...).
     #[error("{0}")]
     Usage(String),
     /// Writing a command's output to stdout failed (a reader that went away: EPIPE).
@@ -78,6 +70,18 @@ pub enum Error {
     /// Init took the start byte but did not exec the program: its error, as it reported it.
     #[error("the container process failed before its program ran: {0}")]
     StartFailed(String),
+}
+
+impl From<crate::plan::BuildError> for Error {
+    fn from(e: crate::plan::BuildError) -> Error {
+        use crate::plan::BuildError;
+        match e {
+            BuildError::Plan(e) => Error::Plan(e),
+            BuildError::Seccomp(e) => Error::Seccomp(e),
+            BuildError::Lsm(e) => Error::Lsm(e),
+            BuildError::Cgroup(e) => Error::Cgroup(e),
+        }
+    }
 }
 
 impl Error {
@@ -121,7 +125,7 @@ impl std::fmt::Display for CommandError {
 mod tests {
     use super::*;
 
-    /// The typed variants print the words their `Usage(String)` and `Config(String)` had.
+    /// The typed variants print the words their former `Usage(String)` and `Config(String)` had.
     #[test]
     fn typed_errors_keep_their_one_line_messages() {
         let io = || std::io::Error::from_raw_os_error(libc::ENOENT);

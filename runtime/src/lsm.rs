@@ -34,14 +34,6 @@ pub enum LsmError {
     AppArmorDisabled { profile: String },
 }
 
-/// The LSM errors as text, for callers that still carry `Error::Config(String)`.
-// TODO(issue 19): typed; goes when process/create.rs and commands/exec.rs take `Error::Lsm`.
-impl From<LsmError> for String {
-    fn from(e: LsmError) -> String {
-        e.to_string()
-    }
-}
-
 /// The labels a process is exec'd with.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecLabels {
@@ -51,19 +43,17 @@ pub struct ExecLabels {
 
 /// The labels that apply on `host`, and warnings for those that are ignored. `what` names the
 /// process in messages ("process" or "exec").
-// TODO(issue 19): typed; generic only while process/create.rs and commands/exec.rs map the error
-// with `Error::Config(String)`: then `-> Result<_, LsmError>`.
-pub fn exec_labels<E: From<LsmError>>(
+pub fn exec_labels(
     apparmor: Option<&str>,
     selinux: Option<&str>,
     host: HostLsms,
     what: &str,
-) -> Result<(ExecLabels, Vec<String>), E> {
+) -> Result<(ExecLabels, Vec<String>), LsmError> {
     let mut warnings = Vec::new();
     let apparmor = apparmor.filter(|p| !p.is_empty());
     if let Some(profile) = apparmor {
         if !host.apparmor {
-            return Err(LsmError::AppArmorDisabled { profile: profile.to_string() }.into());
+            return Err(LsmError::AppArmorDisabled { profile: profile.to_string() });
         }
     }
     let selinux = selinux.filter(|l| !l.is_empty());
@@ -163,20 +153,11 @@ mod tests {
     const NONE: HostLsms = HostLsms { apparmor: false, selinux: false };
     const BOTH: HostLsms = HostLsms { apparmor: true, selinux: true };
 
-    fn exec_labels(
-        apparmor: Option<&str>,
-        selinux: Option<&str>,
-        host: HostLsms,
-        what: &str,
-    ) -> Result<(ExecLabels, Vec<String>), LsmError> {
-        super::exec_labels(apparmor, selinux, host, what)
-    }
-
     #[test]
     fn apparmor_without_apparmor_is_refused_and_selinux_without_selinux_is_warned_about() {
         let err = exec_labels(Some("p"), None, NONE, "process").unwrap_err();
         assert_eq!(err, LsmError::AppArmorDisabled { profile: "p".into() });
-        assert_eq!(String::from(err), "apparmor profile \"p\" is requested but AppArmor is not enabled on this host");
+        assert_eq!(err.to_string(), "apparmor profile \"p\" is requested but AppArmor is not enabled on this host");
         let (labels, warnings) = exec_labels(None, Some("system_u:system_r:container_t:s0"), NONE, "process").unwrap();
         assert_eq!(labels, ExecLabels::default());
         assert_eq!(warnings.len(), 1);

@@ -157,8 +157,8 @@ fn create_request(cli: &Cli, a: &oxrun::cli::CreateArgs, foreground: bool) -> Cr
             preserve_fds: a.preserve_fds,
             console_socket: a.console_socket.is_some(),
             foreground,
+            systemd_cgroup: cli.systemd_cgroup || cli.cgroup_manager.as_deref() == Some("systemd"),
+            no_cgroups: cli.cgroup_manager.as_deref() == Some("disabled"),
         },
-        systemd_cgroup: cli.systemd_cgroup || cli.cgroup_manager.as_deref() == Some("systemd"),
-        no_cgroups: cli.cgroup_manager.as_deref() == Some("disabled"),
     }
 }

@@ -38,14 +38,6 @@ impl SeccompError {
     }
 }
 
-/// The seccomp errors as text, for callers that still carry `Error::Config(String)`.
-// TODO(issue 19): typed; goes when process/create.rs and commands/exec.rs take `Error::Seccomp`.
-impl From<SeccompError> for String {
-    fn from(e: SeccompError) -> String {
-        e.to_string()
-    }
-}
-
 /// `linux.seccomp` as the runtime-spec defines it.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -155,13 +147,7 @@ fn parse_flags(flags: &[String]) -> Result<u32, SeccompError> {
 
 /// Compiles the spec. Unknown syscall names are skipped and returned as warnings (as runc does:
 /// a profile may name syscalls newer than this libseccomp).
-// TODO(issue 19): typed; generic only while process/create.rs and commands/exec.rs map the error
-// with `Error::Config(String)`: then `-> Result<_, SeccompError>`.
-pub fn compile<E: From<SeccompError>>(value: &serde_json::Value) -> Result<(Program, Vec<String>), E> {
-    compile_filter(value).map_err(E::from)
-}
-
-fn compile_filter(value: &serde_json::Value) -> Result<(Program, Vec<String>), SeccompError> {
+pub fn compile(value: &serde_json::Value) -> Result<(Program, Vec<String>), SeccompError> {
     let spec: SeccompSpec = serde_json::from_value(value.clone()).map_err(SeccompError::Parse)?;
     let mut warnings = Vec::new();
     let default = parse_action(&spec.default_action, spec.default_errno_ret)?;
@@ -280,10 +266,6 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn compile(value: &serde_json::Value) -> Result<(Program, Vec<String>), SeccompError> {
-        super::compile(value)
-    }
-
     fn profile(rules: serde_json::Value) -> serde_json::Value {
         json!({ "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"], "syscalls": rules })
     }
@@ -355,6 +337,6 @@ mod tests {
         assert_eq!(text(notify), "seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath");
         let parse = text(json!({ "defaultAction": 7 }));
         assert!(parse.starts_with("linux.seccomp: ") && !parse.contains('\n'), "{parse}");
-        assert_eq!(String::from(SeccompError::ArgIndex(6)), "seccomp argument index 6 is above 5");
+        assert_eq!(SeccompError::ArgIndex(6).to_string(), "seccomp argument index 6 is above 5");
     }
 }

@@ -9,6 +9,7 @@
 //! Processes enter the container's cgroup2 directory at birth (CLONE_INTO_CGROUP, see
 //! `clone_into`) and its v1 directories by a cgroup.procs write before they run user code.
 pub mod blkio;
+mod cgroup_plan;
 pub mod clone_into;
 pub mod dbus;
 pub mod dbus_conn;
@@ -26,6 +27,7 @@ pub mod systemd;
 
 pub use fs::{apply_write, create, freeze, is_frozen, kill_all, pids, thaw, write_file};
 
+pub use cgroup_plan::{CgroupPlan, Manager, ScopePlan};
 pub use dirs::CgroupDirs;
 
 use oxsys::SysError;
@@ -47,6 +49,9 @@ pub enum CgroupError {
     /// The container's cgroups lack one of a controller (`update` of it, `pause` without freezer).
     #[error("the container has no {0} cgroup")]
     NoCgroup(String),
+    /// `exec --cgroup`'s sub-cgroup, which the container must have made.
+    #[error("sub-cgroup {} does not exist", .0.display())]
+    NoSubCgroup(PathBuf),
     #[error("cgroupsPath {0:?} contains '..'")]
     PathDotDot(String),
     #[error("cgroupsPath {0:?} looks like systemd syntax (slice:prefix:name) but --systemd-cgroup is not set")]
@@ -329,14 +334,12 @@ pub fn cgroup_path(spec_path: Option<&str>, id: &str, systemd: bool) -> Result<S
 /// Translates `linux.resources` for this host. `extra_devices` (the container's own device
 /// nodes) are allowed after the spec's rules when the spec restricts devices at all.
 pub fn plan_resources(
-    layout: &Layout,
-    res: Option<&crate::spec::Resources>,
+    host: &resources::Host,
+    res: &crate::spec::Resources,
     extra_devices: &[crate::spec::DeviceRule],
 ) -> Result<resources::ResourcePlan, CgroupError> {
-    let default = crate::spec::Resources::default();
-    let res = res.unwrap_or(&default);
     let extra = if res.devices.is_empty() { &[] } else { extra_devices };
-    Ok(resources::plan(res, &layout.host(), extra)?)
+    Ok(resources::plan(res, host, extra)?)
 }
 
 /// The writes `update` makes into a live container (device rules are not updated).
@@ -470,7 +473,7 @@ mod tests {
             block_io: Some(crate::spec::BlockIo { weight: Some(100), ..Default::default() }),
             ..Default::default()
         };
-        let plan = plan_resources(&layout, Some(&res), &[]).unwrap();
+        let plan = plan_resources(&layout.host(), &res, &[]).unwrap();
         let dirs = create(&layout, "/a/b", &plan).unwrap();
         assert_eq!(fs::read_to_string(root.join("a/b/memory.max")).unwrap(), "1048576");
         // io.bfq.weight is missing here, so the io.weight alternative (converted) is written.
@@ -506,7 +509,7 @@ mod tests {
             hugepage_limits: vec![crate::spec::HugepageLimit { page_size: "2MB".into(), limit: 2 << 20 }],
             ..Default::default()
         };
-        let plan = plan_resources(&layout, Some(&res), &[]).unwrap();
+        let plan = plan_resources(&layout.host(), &res, &[]).unwrap();
         let dirs = create(&layout, "/c", &plan).unwrap();
         assert_eq!(fs::read_to_string(mem.join("c/memory.limit_in_bytes")).unwrap(), "4096");
         assert_eq!(fs::read_to_string(uni.join("c/hugetlb.2MB.max")).unwrap(), "2097152");

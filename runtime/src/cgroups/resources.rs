@@ -259,24 +259,6 @@ pub fn shares_to_weight(shares: u64) -> u64 {
     1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142
 }
 
-/// The device rules runc always allows after the spec's: the default nodes, /dev/console, ptys, tun.
-pub fn default_allowed_devices(nodes: &[crate::plan::DeviceNode]) -> Vec<DeviceRule> {
-    let rule = |kind: char, major: i64, minor: Option<i64>| DeviceRule {
-        allow: true,
-        kind: Some(kind.to_string()),
-        major: Some(major),
-        minor,
-        access: Some("rwm".into()),
-    };
-    let mut out: Vec<DeviceRule> =
-        nodes.iter().filter(|n| n.kind != 'p').map(|n| rule(n.kind, n.major as i64, Some(n.minor as i64))).collect();
-    out.push(rule('c', 5, Some(1)));
-    out.push(rule('c', 136, None));
-    out.push(rule('c', 5, Some(2)));
-    out.push(rule('c', 10, Some(200)));
-    out
-}
-
 #[cfg(test)]
 #[path = "resources_tests.rs"]
 mod tests;

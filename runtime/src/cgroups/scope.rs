@@ -15,11 +15,9 @@ use super::dbus_conn::{self, BusError, Conn};
 use super::dbus_decode::Arg;
 use super::resources::ResourcePlan;
 use super::systemd::{self, Properties, SystemdError, Value};
-use super::CgroupDirs;
 use super::{fs, CgroupError, Layout};
+use super::{CgroupDirs, CgroupPlan, ScopePlan};
 use crate::logging;
-use crate::plan::DeviceNode;
-use crate::spec::Spec;
 use std::time::{Duration, Instant};
 
 /// How long systemd gets for a job, as runc waits.
@@ -52,44 +50,35 @@ pub fn bus_from_env() -> String {
     dbus_conn::bus_address(dbus_conn::outside_uid(), |k| std::env::var(k).ok())
 }
 
-/// Everything up to the scope itself: see the module comment. `devices` are the container's
-/// device nodes (allowed after the spec's rules, as with cgroupfs); `plan` is the cgroupfs
-/// translation of the resources, written once the scope exists.
+/// Everything up to the scope itself: see the module comment. `scope` is `plan`'s systemd
+/// manager; `plan.resources` (the cgroupfs translation) is written once the scope exists.
 pub fn prepare(
     layout: &Layout,
-    spec: &Spec,
-    devices: &[DeviceNode],
-    id: &str,
-    plan: &ResourcePlan,
+    plan: &CgroupPlan,
+    scope: &ScopePlan,
 ) -> Result<(CgroupDirs, PendingScope), CgroupError> {
-    let linux = spec.linux();
-    let u = systemd::parse_path(linux.cgroups_path.as_deref().unwrap_or(""), id)?;
-    let mut res = linux.resources.clone().unwrap_or_default();
-    if !res.devices.is_empty() {
-        res.devices.extend(super::resources::default_allowed_devices(devices));
-    }
-    let proc_devices = std::fs::read_to_string("/proc/devices").unwrap_or_default();
-    // PIDs is filled in by `start`, when init exists.
-    let (properties, warnings) =
-        systemd::properties(&u, 0, &res, &spec.annotations, layout.is_v2_only(), &proc_devices)?;
-    for w in &warnings {
-        logging::warn(w);
-    }
+    let u = &scope.unit;
     let bus = bus_from_env();
     let deadline = Instant::now() + JOB_TIMEOUT;
     let mut conn = Conn::open(&bus, deadline).map_err(bus_err(&u.unit, "no connection to systemd"))?;
-    let mut path = systemd::cgroup_dir(&u).to_string_lossy().into_owned();
+    let mut path = systemd::cgroup_dir(u).to_string_lossy().into_owned();
     if dbus_conn::outside_uid() != 0 {
         // A user's systemd instance puts its slices below its own cgroup, as runc finds it.
         let base = dbus_conn::manager_cgroup(&mut conn, deadline)
             .map_err(bus_err(&u.unit, "read the manager's ControlGroup"))?;
         path = format!("{}{path}", base.trim_end_matches('/'));
     }
-    let dirs = fs::make_dirs(layout, &path, plan)?;
-    Ok((
-        dirs,
-        PendingScope { unit: u.unit, bus, path, properties, plan: plan.clone(), conn: Some(conn), started: false },
-    ))
+    let dirs = fs::make_dirs(layout, &path, &plan.resources)?;
+    let pending = PendingScope {
+        unit: u.unit.clone(),
+        bus,
+        path,
+        properties: scope.properties.clone(),
+        plan: plan.resources.clone(),
+        conn: Some(conn),
+        started: false,
+    };
+    Ok((dirs, pending))
 }
 
 impl PendingScope {

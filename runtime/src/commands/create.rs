@@ -1,6 +1,6 @@
 //! `create`: state dir, cgroups, exec fifo, the fork of init, id maps, hooks, and state.json once
 //! init reports it is ready. Any failure undoes everything done so far ([`Cleanup`]).
-use crate::cgroups::{self, resources, scope::PendingScope, Layout};
+use crate::cgroups::{self, scope::PendingScope, Layout, Manager};
 use crate::error::Error;
 use crate::ipc::{self, ChannelError, RuntimeEnd};
 use crate::logging;
@@ -24,10 +24,6 @@ pub struct CreateRequest {
     pub console_socket: Option<PathBuf>,
     pub pid_file: Option<PathBuf>,
     pub options: CreateOptions,
-    pub systemd_cgroup: bool,
-    /// `--cgroup-manager disabled` (crun's flag, passed by Podman for --cgroups=disabled): no
-    /// cgroup is created or joined; the container stays in the caller's.
-    pub no_cgroups: bool,
 }
 
 /// A container that reached `created`.
@@ -79,21 +75,17 @@ impl Drop for Cleanup {
 
 /// Runs the create sequence. Returns once init waits at the start barrier.
 pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
-    let (bundle, spec, plan) = prepare(req)?;
+    let (bundle, plan, host) = prepare(req)?;
     let dir = StateDir::create(root, &req.id)?;
     crate::fault::point("after-state-dir");
     let mut cleanup = Cleanup { dir: Some(dir), cgroups: None, scope: None, child: None };
-    let layout = Layout::detect()?;
-    let cg_path = match spec.linux().cgroups_path.as_deref().filter(|p| !p.is_empty()) {
-        None if !req.systemd_cgroup => layout.default_path(&req.id, state::is_rootless()),
-        named => cgroups::cgroup_path(named, &req.id, req.systemd_cgroup)?,
-    };
-    let (dirs, scope) = make_cgroups(&layout, &spec, &plan, req, &cg_path)?;
+    let layout = host.cgroups;
+    let (dirs, scope) = make_cgroups(&layout, &plan)?;
     cleanup.scope = scope;
     cleanup.cgroups = Some(dirs.clone());
     let dir = cleanup.dir.as_ref().expect("state dir");
     // What `delete --force` needs if we die before state.json: the cgroups now, init's pid below.
-    let mut record = creating_record(&spec, &plan, req, bundle, &dirs);
+    let mut record = creating_record(&plan, req, bundle, &dirs);
     dir.save_creating(&record)?;
     crate::fault::point("after-cgroups");
     let fifo_path = state::make_exec_fifo(dir)?;
@@ -106,7 +98,7 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
         None => None,
     };
     // Without cgroups of its own the container is shown the cgroup it runs in: ours.
-    let shown_path = if dirs.dirs.is_empty() { String::new() } else { cg_path };
+    let shown_path = if dirs.dirs.is_empty() { String::new() } else { plan.cgroups.path.clone() };
     let cgroup_mount = CgroupMount { layout, path: shown_path, own_ns: plan.namespaces.has(NsKind::Cgroup) };
     let (mut runtime, init_end) = ipc::create_channel(plan.namespaces.needs_intermediate())?;
     let ctx = InitContext {
@@ -134,60 +126,50 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     dir.save_creating(&record)?;
     crate::fault::point("after-spawn");
     let net_devices = handshake(&mut runtime, &plan, req, &dirs, pid, entered, cleanup.scope.as_mut())?;
-    let state = save_created(dir, &spec, req, record)?;
+    let state = save_created(dir, &plan, req, record)?;
     if let Some(moved) = net_devices {
         moved.keep()
     }
     Ok(Created { dir: cleanup.disarm(), state, relay_end })
 }
 
-/// The bundle's absolute path, its config and the plan for this host: seccomp compiled, LSM
-/// labels applied, warnings logged, the rootfs checked.
-fn prepare(req: &CreateRequest) -> Result<(PathBuf, Spec, Plan), Error> {
+/// The bundle's absolute path, the plan for this host (seccomp compiled, LSM labels and cgroups
+/// planned, warnings logged, the rootfs checked) and the host it was made for. The config is
+/// read here only: everything after works from the plan.
+fn prepare(req: &CreateRequest) -> Result<(PathBuf, Plan, plan::Host), Error> {
     let bundle =
         std::fs::canonicalize(&req.bundle).map_err(|e| Error::sys(format!("bundle {}", req.bundle.display()), e))?;
     let spec = Spec::load(&bundle)?;
-    let (mut plan, mut warnings) = plan::build(&spec, &bundle, &req.id, req.options.clone()).map_err(Error::Config)?;
-    if let Some(profile) = spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()) {
-        let (program, seccomp_warnings) = crate::seccomp::compile(profile).map_err(Error::Config)?;
-        warnings.extend(seccomp_warnings);
-        plan.process.seccomp = Some(program);
-    }
-    apply_lsm_plan(&spec, &mut plan, &mut warnings)?;
+    let host = plan::Host::detect(req.options.systemd_cgroup)?;
+    let (plan, warnings) = plan::build(&spec, &bundle, &req.id, req.options.clone(), &host)?;
     for w in &warnings {
         logging::warn(w);
     }
     match std::fs::metadata(&plan.rootfs) {
         Ok(m) if m.is_dir() => {}
-        Ok(_) => return Err(Error::Config(format!("rootfs {} is not a directory", plan.rootfs.display()))),
+        Ok(_) => {
+            let sentence = format!("rootfs {} is not a directory", plan.rootfs.display());
+            return Err(plan::PlanError::rule("root.path", sentence).into());
+        }
         Err(e) => return Err(Error::sys(format!("rootfs {}", plan.rootfs.display()), e)),
     }
-    Ok((bundle, spec, plan))
+    Ok((bundle, plan, host))
 }
 
 /// The container's cgroups (none with `--cgroup-manager disabled`, or rootless without a
 /// delegated cgroup), with the systemd scope being created when there is one.
-fn make_cgroups(
-    layout: &Layout,
-    spec: &Spec,
-    plan: &Plan,
-    req: &CreateRequest,
-    cg_path: &str,
-) -> Result<(CgroupDirs, Option<PendingScope>), Error> {
-    let resources = cgroup_writes(layout, plan, spec.linux().resources.as_ref())?;
-    let created = if req.no_cgroups {
-        Ok((CgroupDirs::default(), None))
-    } else if req.systemd_cgroup {
-        cgroups::scope::prepare(layout, spec, &plan.devices, &req.id, &resources)
-            .map(|(dirs, scope)| (dirs, Some(scope)))
-    } else {
-        cgroups::create(layout, cg_path, &resources).map(|dirs| (dirs, None))
+fn make_cgroups(layout: &Layout, plan: &Plan) -> Result<(CgroupDirs, Option<PendingScope>), Error> {
+    let cg = &plan.cgroups;
+    let created = match &cg.manager {
+        Manager::Disabled => Ok((CgroupDirs::default(), None)),
+        Manager::Systemd(scope) => cgroups::scope::prepare(layout, cg, scope).map(|(dirs, s)| (dirs, Some(s))),
+        Manager::Cgroupfs => cgroups::create(layout, &cg.path, &cg.resources).map(|dirs| (dirs, None)),
     };
     let (dirs, scope) = match created {
         Ok(made) => made,
         // Rootless without a delegated cgroup: run without one, as runc and crun do.
-        Err(e) if state::is_rootless() && is_permission_error(&e) => {
-            if !resources.writes.is_empty() {
+        Err(e) if cg.optional && is_permission_error(&e) => {
+            if !cg.resources.writes.is_empty() {
                 logging::warn(&format!("rootless: no writable cgroup ({e}); resource limits are not applied"));
             }
             (CgroupDirs::default(), None)
@@ -195,27 +177,28 @@ fn make_cgroups(
         Err(e) => return Err(e.into()),
     };
     logging::debug(&format!(
-        "container {}: cgroup {cg_path} in {} hierarchies, {} resource writes",
-        req.id,
+        "container {}: cgroup {} in {} hierarchies, {} resource writes",
+        plan.id,
+        cg.path,
         dirs.dirs.len(),
-        resources.writes.len()
+        cg.resources.writes.len()
     ));
     Ok((dirs, scope))
 }
 
 /// The state saved while creating (init's pid is filled in once it exists).
-fn creating_record(spec: &Spec, plan: &Plan, req: &CreateRequest, bundle: PathBuf, dirs: &CgroupDirs) -> State {
+fn creating_record(plan: &Plan, req: &CreateRequest, bundle: PathBuf, dirs: &CgroupDirs) -> State {
     State {
-        oci_version: spec.oci_version.clone(),
+        oci_version: plan.record.oci_version.clone(),
         id: req.id.clone(),
         pid: 0,
         init_start_time: 0,
         bundle,
         rootfs: plan.rootfs.clone(),
         created: logging::rfc3339(std::time::SystemTime::now()),
-        annotations: spec.annotations.clone(),
+        annotations: plan.annotations.clone(),
         owner: nix::unistd::geteuid().as_raw(),
-        systemd_cgroup: req.systemd_cgroup,
+        systemd_cgroup: req.options.systemd_cgroup,
         cgroup: dirs.clone(),
         hooks: None,
         own_pid_ns: plan.namespaces.has(NsKind::Pid),
@@ -291,17 +274,17 @@ fn how_init_ended(pid: i32) -> String {
 }
 
 /// Saves state.json (the container is `created`) and the pid file.
-fn save_created(dir: &StateDir, spec: &Spec, req: &CreateRequest, record: State) -> Result<State, Error> {
+fn save_created(dir: &StateDir, plan: &Plan, req: &CreateRequest, record: State) -> Result<State, Error> {
     let pid = record.pid;
     let start_time =
         state::proc_stat(pid).map(|s| s.start_time).ok_or_else(|| Error::InitDied("vanished after ready".into()))?;
     let state = State {
         init_start_time: start_time,
         created: logging::rfc3339(std::time::SystemTime::now()),
-        hooks: spec.hooks.clone(),
+        hooks: plan.record.hooks.clone(),
         ..record
     };
-    dir.save_seccomp(spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()))?;
+    dir.save_seccomp(plan.record.seccomp.as_ref())?;
     dir.save(&state)?;
     dir.remove_creating();
     crate::fault::point("after-state-json");
@@ -318,25 +301,11 @@ fn save_created(dir: &StateDir, spec: &Spec, req: &CreateRequest, record: State)
     Ok(state)
 }
 
-/// The resources translated for this host (v1, v2 or a hybrid mix); accepted-but-ignored fields
-/// are logged as warnings. The container's own device nodes stay allowed, as runc does.
-fn cgroup_writes(
-    layout: &Layout,
-    plan: &Plan,
-    res: Option<&crate::spec::Resources>,
-) -> Result<resources::ResourcePlan, Error> {
-    let planned = cgroups::plan_resources(layout, res, &resources::default_allowed_devices(&plan.devices))?;
-    for w in &planned.warnings {
-        logging::warn(w);
-    }
-    Ok(planned)
-}
-
 /// Opens both ends of the exec fifo for init: the read end it waits on, and a write end that keeps
 /// poll from reporting a hang-up when `start` closes its end.
 fn open_fifo(path: &Path) -> Result<(OwnedFd, OwnedFd), Error> {
     let c = std::ffi::CString::new(path.to_string_lossy().as_bytes())
-        .map_err(|_| Error::Usage("state path contains NUL".into()))?;
+        .map_err(|e| oxsys::SysError::at("open exec fifo", path, e))?;
     let read = oxsys::open(&c, libc::O_RDONLY | libc::O_NONBLOCK, 0).map_err(|e| Error::sys("open exec fifo", e))?;
     let write = oxsys::open(&c, libc::O_WRONLY | libc::O_NONBLOCK, 0).map_err(|e| Error::sys("open exec fifo", e))?;
     Ok((read, write))
@@ -349,33 +318,6 @@ fn listen_fds() -> (u32, Vec<String>) {
         Some(n) if n > 0 && pid_matches => (n, vec![format!("LISTEN_FDS={n}"), "LISTEN_PID=1".into()]),
         _ => (0, Vec::new()),
     }
-}
-
-/// The LSM labels that apply on this host: an AppArmor profile without AppArmor is refused (the
-/// container would run unconfined), as in runc; SELinux labels without SELinux are ignored with a
-/// warning; a mount label becomes `context=` in
-/// the data of the mounts that take one.
-fn apply_lsm_plan(spec: &Spec, plan: &mut Plan, warnings: &mut Vec<String>) -> Result<(), Error> {
-    let host = crate::lsm::HostLsms::detect();
-    let process = spec.process.as_ref();
-    let (labels, label_warnings) = crate::lsm::exec_labels(
-        process.and_then(|p| p.apparmor_profile.as_deref()),
-        process.and_then(|p| p.selinux_label.as_deref()),
-        host,
-        "process",
-    )
-    .map_err(Error::Config)?;
-    plan.process.labels = labels;
-    warnings.extend(label_warnings);
-    let mount_label = spec.linux.as_ref().and_then(|l| l.mount_label.as_deref());
-    if let Some(label) = crate::lsm::mount_label(mount_label, host, warnings) {
-        for op in &mut plan.mounts {
-            if let crate::plan::mounts::MountSource::Fs { fstype, .. } = &op.source {
-                op.data = crate::lsm::mount_data(fstype, &op.data, Some(&label));
-            }
-        }
-    }
-    Ok(())
 }
 
 fn is_permission_error(e: &cgroups::CgroupError) -> bool {

@@ -1,6 +1,6 @@
 //! `exec`: runc's flags, or a runtime-spec Process JSON with `--process` (what conmon passes).
 use super::run::wait_forwarding;
-use crate::cgroups::Layout;
+use crate::cgroups::{CgroupError, Layout};
 use crate::cli::ExecArgs;
 use crate::error::Error;
 use crate::logging;
@@ -25,47 +25,33 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, Error> {
     // The lock is released before anything waits on the container: a process exec'd into a
     // paused container stays frozen until `resume`, which needs the lock.
     drop(dir);
-    let process = build_process(&st.bundle, a)?;
+    if a.process.is_none() && a.command.is_empty() {
+        return Err(Error::Usage("exec needs a command (or --process)".into()));
+    }
+    let spec = Spec::load(&st.bundle)?;
+    let process = build_process(&spec, a)?;
     if process.terminal && a.console_socket.is_none() && a.detach {
         return Err(Error::Usage("a detached terminal (-t or process.terminal) needs --console-socket".into()));
     }
     if !process.terminal && a.console_socket.is_some() {
         return Err(Error::Usage("--console-socket needs a terminal (-t or process.terminal)".into()));
     }
-    let (mut process_plan, mut warnings) = plan::process_plan(&process).map_err(Error::Config)?;
-    // The container's personality and memory policy hold for its exec'd processes too.
-    if let Some(linux) = Spec::load(&st.bundle)?.linux.as_ref() {
-        plan::attrs::plan_linux(linux, &mut process_plan.attrs).map_err(Error::Config)?;
-    }
-    // As at create: an AppArmor profile without AppArmor is refused, a SELinux label without
-    // SELinux is ignored with a warning.
-    let (labels, label_warnings) = crate::lsm::exec_labels(
-        process.apparmor_profile.as_deref(),
-        process.selinux_label.as_deref(),
-        crate::lsm::HostLsms::detect(),
-        "exec",
-    )
-    .map_err(Error::Config)?;
-    process_plan.labels = labels;
-    warnings.extend(label_warnings);
     // The exec'd process gets the container's seccomp filter as create applied it (runc keeps it
     // in its state too); containers made before that was saved fall back to config.json.
-    let profile = match state::saved_seccomp(root, &a.id)? {
+    let seccomp = match state::saved_seccomp(root, &a.id)? {
         Some(saved) => saved,
-        None => Spec::load(&st.bundle)?.linux.and_then(|l| l.seccomp),
+        None => spec.linux.as_ref().and_then(|l| l.seccomp.clone()),
     };
-    if let Some(profile) = profile.as_ref() {
-        let (program, seccomp_warnings) = crate::seccomp::compile(profile).map_err(Error::Config)?;
-        warnings.extend(seccomp_warnings);
-        process_plan.seccomp = Some(program);
-    }
+    let lsms = crate::lsm::HostLsms::detect();
+    let (process_plan, warnings) = plan::exec_process(&process, &spec.linux(), seccomp.as_ref(), lsms)?;
+    drop(spec);
     for w in warnings {
         logging::warn(&w);
     }
     // A foreground terminal without a console socket is relayed through our own stdio.
     let (console, relay_end) = match &a.console_socket {
         Some(p) => (Some(crate::process::console::connect_socket(p)?), None),
-        None if process.terminal => {
+        None if process_plan.terminal => {
             let (theirs, ours) = tty::socket_pair()?;
             (Some(theirs), Some(ours))
         }
@@ -109,24 +95,15 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32, Error> {
 
 /// The Process to run: `--process FILE` as given, or the container's own process with runc's
 /// command-line overrides.
-fn build_process(bundle: &Path, a: &ExecArgs) -> Result<Process, Error> {
+fn build_process(spec: &Spec, a: &ExecArgs) -> Result<Process, Error> {
     if let Some(file) = &a.process {
         let bytes = std::fs::read(file).map_err(|e| Error::sys(format!("read process {}", file.display()), e))?;
-        let p: Process =
-            serde_json::from_slice(&bytes).map_err(|e| Error::Config(format!("process {}: {e}", file.display())))?;
-        if p.args.is_empty() {
-            return Err(Error::Config("process args must not be empty".into()));
-        }
-        if !p.cwd.starts_with('/') {
-            return Err(Error::Config(format!("process cwd {:?} must be an absolute path", p.cwd)));
-        }
+        let p: Process = serde_json::from_slice(&bytes)
+            .map_err(|e| plan::PlanError::invalid(format!("process {}", file.display()), e.to_string()))?;
+        plan::check_args_and_cwd(&p)?;
         return Ok(p);
     }
-    if a.command.is_empty() {
-        return Err(Error::Usage("exec needs a command (or --process)".into()));
-    }
-    let spec = Spec::load(bundle)?;
-    let mut p = spec.process.unwrap_or_default();
+    let mut p = spec.process.clone().unwrap_or_default();
     p.args = a.command.clone();
     // --env overrides what process.env sets (in place, as runc's last-wins environment does).
     for var in &a.env {
@@ -196,7 +173,7 @@ fn sub_cgroups(dirs: &CgroupDirs, flags: &[String]) -> Result<CgroupDirs, Error>
         if let Some((_, path)) = sub {
             let joined = dir.join(path);
             if !joined.is_dir() {
-                return Err(Error::Usage(format!("sub-cgroup {} does not exist", joined.display())));
+                return Err(CgroupError::NoSubCgroup(joined).into());
             }
             *dir = joined;
         }

@@ -130,7 +130,7 @@ mod tests {
         }
         let profile = serde_json::json!({ "defaultAction": "SCMP_ACT_ALLOW", "architectures": s["archs"], "flags": s["supportedFlags"],
             "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_ERRNO" }] });
-        assert!(crate::seccomp::compile::<crate::seccomp::SeccompError>(&profile).is_ok());
+        assert!(crate::seccomp::compile(&profile).is_ok());
     }
 
     #[test]
@@ -143,7 +143,7 @@ mod tests {
                 memory_policy: Some(crate::spec::MemoryPolicy { mode: mode.into(), nodes, flags }),
                 ..Default::default()
             };
-            crate::plan::attrs::plan_linux::<crate::plan::PlanError>(&linux, &mut Default::default())
+            crate::plan::attrs::plan_linux(&linux, &mut Default::default())
         };
         assert_eq!(m["modes"].as_array().unwrap().len(), 7);
         for mode in m["modes"].as_array().unwrap() {
@@ -168,7 +168,7 @@ mod tests {
             linux: Some(linux),
             ..Default::default()
         };
-        crate::plan::build::<crate::plan::PlanError>(&spec, std::path::Path::new("/b"), "c", Default::default())
+        crate::plan::build(&spec, std::path::Path::new("/b"), "c", Default::default(), &Default::default())
             .map_err(|e| e.to_string())
     }
 

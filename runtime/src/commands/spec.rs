@@ -82,7 +82,7 @@ mod tests {
         let v = default_spec(false, 0, 0);
         let spec: crate::spec::Spec = serde_json::from_value(v).unwrap();
         let opts = crate::plan::CreateOptions { console_socket: true, ..Default::default() };
-        let (plan, warnings) = crate::plan::build::<crate::plan::PlanError>(&spec, Path::new("/b"), "c", opts).unwrap();
+        let (plan, warnings) = crate::plan::build(&spec, Path::new("/b"), "c", opts, &Default::default()).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
         assert!(plan.namespaces.is_new(crate::plan::NsKind::Network));
     }

@@ -14,8 +14,9 @@ pub fn receive_master(ours: &OwnedFd) -> Result<OwnedFd, Error> {
     let mut buf = [0u8; 256];
     let (_, fds) = oxsys::monitor_io::recv_with_fds(ours.as_fd(), &mut buf)
         .map_err(|e| Error::sys("receive pty master", nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
-    // TODO(issue 19): typed; an `Error::Protocol` once the protocol's error type has landed.
-    fds.into_iter().next().ok_or_else(|| Error::Usage("the exec'd process sent no pty master".into()))
+    let no_master =
+        || crate::ipc::ProtocolError { peer: "the container process", expected: vec!["a pty master"], got: "no fd" };
+    fds.into_iter().next().ok_or_else(|| no_master().into())
 }
 
 /// The running relay; [`Relay::finish`] drains the output and restores the terminal.

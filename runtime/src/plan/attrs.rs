@@ -67,9 +67,7 @@ pub fn plan_process(p: &Process) -> Result<ProcessAttrs, PlanError> {
 }
 
 /// Adds the `linux` attributes (personality, memoryPolicy) to `attrs`.
-// TODO(issue 19): typed; generic only while commands/exec.rs maps the error with
-// `Error::Config(String)`: then `-> Result<(), PlanError>`.
-pub fn plan_linux<E: From<PlanError>>(linux: &Linux, attrs: &mut ProcessAttrs) -> Result<(), E> {
+pub fn plan_linux(linux: &Linux, attrs: &mut ProcessAttrs) -> Result<(), PlanError> {
     attrs.personality = linux.personality.as_ref().map(plan_personality).transpose()?;
     attrs.memory_policy = linux.memory_policy.as_ref().map(plan_memory_policy).transpose()?;
     Ok(())
@@ -422,7 +420,7 @@ mod tests {
             "memoryPolicy": { "mode": "MPOL_INTERLEAVE", "nodes": "2-3", "flags": ["MPOL_F_STATIC_NODES"] }
         }))
         .unwrap();
-        plan_linux::<PlanError>(&linux, &mut attrs).unwrap();
+        plan_linux(&linux, &mut attrs).unwrap();
         assert_eq!(attrs.personality, Some(8));
         assert_eq!(
             attrs.memory_policy,

@@ -63,12 +63,17 @@ impl fmt::Display for PlanError {
 
 impl std::error::Error for PlanError {}
 
-/// The plan's errors as text, for callers that still carry `Error::Config(String)`.
-// TODO(issue 19): typed; goes when process/create.rs and commands/exec.rs take `Error::Plan`.
-impl From<PlanError> for String {
-    fn from(e: PlanError) -> String {
-        e.to_string()
-    }
+/// Why `plan::build` failed: a field the plan refuses, or one the host cannot take.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    Lsm(#[from] crate::lsm::LsmError),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
 }
 
 #[cfg(test)]
@@ -104,6 +109,6 @@ mod tests {
         let e = PlanError::invalid_in(format!("linux.netDevices.{}.name", "eth0"))("too long".into());
         assert_eq!(e.field, "linux.netDevices.eth0.name");
         assert_eq!(e.reason, Reason::Invalid("too long".into()));
-        assert_eq!(String::from(e), "linux.netDevices.eth0.name: too long");
+        assert_eq!(e.to_string(), "linux.netDevices.eth0.name: too long");
     }
 }

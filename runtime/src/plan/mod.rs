@@ -4,15 +4,19 @@
 //! the plan as a copy of the parent's memory (it is forked after the plan is built), so the config
 //! is parsed exactly once.
 pub mod attrs;
+pub mod cgroups;
 pub mod checks;
+pub mod confine;
 pub mod error;
+pub mod host;
 pub mod mounts;
 pub mod namespaces;
 pub mod netdev;
 pub mod process;
 
-use crate::spec::{ConsoleSize, Hooks, Spec};
-pub use error::{PlanError, Reason};
+use crate::spec::{ConsoleSize, Hooks, Linux, Process, Spec};
+pub use error::{BuildError, PlanError, Reason};
+pub use host::Host;
 pub use mounts::{DeviceNode, MountOp, MountSource, RecursiveAttr, RootPropagation};
 pub use namespaces::{NamespacePlan, NsKind};
 pub use process::{CapPlan, RlimitOp};
@@ -27,6 +31,11 @@ pub struct CreateOptions {
     pub console_socket: bool,
     /// `run` in the foreground: the caller's stdio is the container's, no console socket needed.
     pub foreground: bool,
+    /// --systemd-cgroup (or `--cgroup-manager systemd`): systemd makes the cgroups, a scope.
+    pub systemd_cgroup: bool,
+    /// `--cgroup-manager disabled` (crun's flag, passed by Podman for --cgroups=disabled): no
+    /// cgroup is created or joined; the container stays in the caller's.
+    pub no_cgroups: bool,
 }
 
 /// What init does as the container's process.
@@ -45,9 +54,9 @@ pub struct ProcessPlan {
     pub oom_score_adj: Option<i32>,
     pub terminal: bool,
     pub console_size: Option<ConsoleSize>,
-    /// The container's compiled seccomp filter (set by the runtime, not by the pure plan).
+    /// The container's compiled seccomp filter.
     pub seccomp: Option<crate::seccomp::Program>,
-    /// The LSM labels the process is exec'd with (set by the runtime, which knows the host's LSMs).
+    /// The LSM labels the process is exec'd with (those the host enforces).
     pub labels: crate::lsm::ExecLabels,
     /// ioPriority, scheduler, execCPUAffinity, personality, memoryPolicy.
     pub attrs: attrs::ProcessAttrs,
@@ -72,27 +81,49 @@ pub struct Plan {
     pub sysctl: Vec<(String, String)>,
     /// `linux.netDevices`: host network devices the runtime moves into the container's netns.
     pub net_devices: Option<netdev::NetDevicePlan>,
+    pub cgroups: crate::cgroups::CgroupPlan,
     pub process: ProcessPlan,
     pub hooks: Hooks,
     /// The config's annotations: part of the state every hook reads on stdin.
     pub annotations: std::collections::BTreeMap<String, String>,
     pub options: CreateOptions,
+    /// What state.json keeps of the config for later commands.
+    pub record: ConfigRecord,
 }
 
-/// Builds the plan; `Err` names the offending field. Warnings (unknown capabilities) are returned
-/// beside the plan.
-// TODO(issue 19): typed; generic only while process/create.rs maps the error with
-// `Error::Config(String)`: then `-> Result<_, PlanError>`.
-pub fn build<E: From<PlanError>>(
+/// The parts of config.json that state.json keeps as written, for the commands after create.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigRecord {
+    pub oci_version: String,
+    /// The hooks as written: `start` runs poststart and `delete` poststop from them.
+    pub hooks: Option<Hooks>,
+    /// `linux.seccomp`: `exec` gives its processes the container's filter.
+    pub seccomp: Option<serde_json::Value>,
+}
+
+/// Builds the plan for `host`; `Err` names the offending field. Warnings (unknown capabilities,
+/// resources without effect here) are returned beside the plan.
+pub fn build(
     spec: &Spec,
     bundle: &Path,
     id: &str,
     options: CreateOptions,
-) -> Result<(Plan, Vec<String>), E> {
-    plan(spec, bundle, id, options).map_err(E::from)
+    host: &Host,
+) -> Result<(Plan, Vec<String>), BuildError> {
+    let (mut plan, mut warnings) = plan_config(spec, bundle, id, options)?;
+    let linux = spec.linux();
+    let no_process = Process::default();
+    let process = spec.process.as_ref().unwrap_or(&no_process);
+    warnings.extend(confine::confine(&mut plan.process, process, linux.seccomp.as_ref(), host.lsms, "process")?);
+    confine::label_mounts(&mut plan.mounts, linux.mount_label.as_deref(), host.lsms, &mut warnings);
+    let (cgroups, cgroup_warnings) = cgroups::plan_cgroups(spec, id, &plan.options, host, &plan.devices)?;
+    plan.cgroups = cgroups;
+    warnings.extend(cgroup_warnings);
+    Ok((plan, warnings))
 }
 
-fn plan(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Result<(Plan, Vec<String>), PlanError> {
+/// The plan of what config.json alone decides.
+fn plan_config(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Result<(Plan, Vec<String>), PlanError> {
     let mut warnings = Vec::new();
     // REQUIRED by the runtime-spec (runc does not check it; the spec wins over runc here).
     if spec.oci_version.is_empty() {
@@ -101,12 +132,7 @@ fn plan(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Result<
     warnings.extend(checks::check_oci_version(&spec.oci_version)?);
     warnings.extend(checks::check_intel_rdt(spec.linux.as_ref().and_then(|l| l.intel_rdt.as_ref()))?);
     let process = spec.process.as_ref().ok_or_else(|| PlanError::new("process", Reason::Required))?;
-    if process.args.is_empty() {
-        return Err(PlanError::new("process.args", Reason::Empty));
-    }
-    if !process.cwd.starts_with('/') {
-        return Err(PlanError::new("process.cwd", Reason::NotAbsolute(process.cwd.clone())));
-    }
+    check_args_and_cwd(process)?;
     let rootfs = spec.rootfs_path(bundle).map_err(|_| PlanError::new("root.path", Reason::Required))?;
     let linux = spec.linux();
     let namespaces = NamespacePlan::from_spec(&linux)?;
@@ -124,8 +150,8 @@ fn plan(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Result<
         .iter()
         .map(|(k, v)| plan_sysctl(k, &namespaces).map(|path| (path, v.clone())))
         .collect::<Result<Vec<_>, _>>()?;
-    let (mut process_plan, cap_warnings) = plan_process(process)?;
-    attrs::plan_linux::<PlanError>(&linux, &mut process_plan.attrs)?;
+    let (mut process_plan, cap_warnings) = process_plan(process)?;
+    attrs::plan_linux(&linux, &mut process_plan.attrs)?;
     warnings.extend(cap_warnings);
     for p in linux.masked_paths.iter().chain(&linux.readonly_paths) {
         if !p.starts_with('/') || p.split('/').any(|c| c == "..") {
@@ -160,10 +186,16 @@ fn plan(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Result<
         domainname: spec.domainname.clone().filter(|h| !h.is_empty()),
         sysctl,
         net_devices,
+        cgroups: crate::cgroups::CgroupPlan::default(),
         process: process_plan,
         hooks,
         annotations: spec.annotations.clone(),
         options,
+        record: ConfigRecord {
+            oci_version: spec.oci_version.clone(),
+            hooks: spec.hooks.clone(),
+            seccomp: linux.seccomp.clone(),
+        },
     };
     Ok((plan, warnings))
 }
@@ -228,15 +260,21 @@ fn check_hooks(hooks: &crate::spec::Hooks) -> Result<(), PlanError> {
     Ok(())
 }
 
-/// Turns a runtime-spec Process into what init (or an exec'd process) applies; warnings name
-/// unknown capabilities.
-// TODO(issue 19): typed; generic only while commands/exec.rs maps the error with
-// `Error::Config(String)`: then `-> Result<_, PlanError>`.
-pub fn process_plan<E: From<PlanError>>(process: &crate::spec::Process) -> Result<(ProcessPlan, Vec<String>), E> {
-    plan_process(process).map_err(E::from)
+/// The runtime-spec's MUSTs on every Process (config.json's, or `exec --process`'s): args not
+/// empty, an absolute cwd.
+pub fn check_args_and_cwd(process: &crate::spec::Process) -> Result<(), PlanError> {
+    if process.args.is_empty() {
+        return Err(PlanError::new("process.args", Reason::Empty));
+    }
+    if !process.cwd.starts_with('/') {
+        return Err(PlanError::new("process.cwd", Reason::NotAbsolute(process.cwd.clone())));
+    }
+    Ok(())
 }
 
-fn plan_process(process: &crate::spec::Process) -> Result<(ProcessPlan, Vec<String>), PlanError> {
+/// Turns a runtime-spec Process into what init (or an exec'd process) applies; warnings name
+/// unknown capabilities.
+pub fn process_plan(process: &crate::spec::Process) -> Result<(ProcessPlan, Vec<String>), PlanError> {
     let supported = caps::runtime::thread_all_supported();
     let caps = CapPlan::from_spec(process.capabilities.as_ref(), &supported);
     let warnings =
@@ -259,6 +297,21 @@ fn plan_process(process: &crate::spec::Process) -> Result<(ProcessPlan, Vec<Stri
         labels: Default::default(),
         attrs: attrs::plan_process(process)?,
     };
+    Ok((plan, warnings))
+}
+
+/// An exec'd process's plan: `process` (`exec --process`'s, or the container's with runc's
+/// flags), the container's personality and memory policy from `linux`, `seccomp` (the container's
+/// filter) and the LSM labels that apply on `lsms`, as at create.
+pub fn exec_process(
+    process: &Process,
+    linux: &Linux,
+    seccomp: Option<&serde_json::Value>,
+    lsms: crate::lsm::HostLsms,
+) -> Result<(ProcessPlan, Vec<String>), BuildError> {
+    let (mut plan, mut warnings) = process_plan(process)?;
+    attrs::plan_linux(linux, &mut plan.attrs)?;
+    warnings.extend(confine::confine(&mut plan, process, seccomp, lsms, "exec")?);
     Ok((plan, warnings))
 }
 
@@ -329,7 +382,7 @@ mod tests {
 
     /// The typed plan, as the tests read it.
     fn build(spec: &Spec, bundle: &Path, id: &str, options: CreateOptions) -> Result<(Plan, Vec<String>), String> {
-        super::build::<PlanError>(spec, bundle, id, options).map_err(|e| e.to_string())
+        super::build(spec, bundle, id, options, &Host::default()).map_err(|e| e.to_string())
     }
 
     fn spec() -> Spec {
@@ -354,6 +407,23 @@ mod tests {
         assert_eq!(plan.rootfs, PathBuf::from("/b/rootfs"));
         assert_eq!(plan.devices.len(), 6);
         assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn the_host_and_the_record_are_part_of_the_plan() {
+        let mut s = spec();
+        s.process.as_mut().unwrap().apparmor_profile = Some("p".into());
+        s.linux.as_mut().unwrap().seccomp = Some(serde_json::json!({ "defaultAction": "SCMP_ACT_ALLOW" }));
+        s.linux.as_mut().unwrap().cgroups_path = Some("/x/y".into());
+        let refused = super::build(&s, Path::new("/b"), "c", CreateOptions::default(), &Host::default());
+        assert!(matches!(refused, Err(BuildError::Lsm(_))), "{refused:?}");
+        let apparmor = Host { lsms: crate::lsm::HostLsms { apparmor: true, selinux: false }, ..Host::default() };
+        let (plan, _) = super::build(&s, Path::new("/b"), "c", CreateOptions::default(), &apparmor).unwrap();
+        assert_eq!(plan.process.labels.apparmor_profile.as_deref(), Some("p"));
+        assert!(plan.process.seccomp.is_some());
+        assert_eq!(plan.cgroups.path, "/x/y");
+        assert_eq!(plan.record.oci_version, "1.0.2");
+        assert!(plan.record.seccomp.is_some());
     }
 
     #[test]

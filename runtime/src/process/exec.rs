@@ -152,7 +152,7 @@ fn process(mut ch: ExecEnd, req: &ExecRequest<'_>) -> ! {
     let err = match result {
         Ok(exec) => match init::exec_now(&exec) {
             Ok(never) => match never {},
-            Err(msg) => InitError::msg("exec", msg),
+            Err(e) => InitError::msg("exec", e.to_string()),
         },
         Err(e) => e,
     };

@@ -38,7 +38,7 @@ pub fn write_id_maps(pid: i32, plan: &Plan) -> Result<(), Error> {
         let out = cmd.output().map_err(|e| Error::sys(format!("run {helper} (package uidmap) for {file}"), e))?;
         if !out.status.success() {
             let msg = String::from_utf8_lossy(&out.stderr).trim().replace('\n', " ");
-            return Err(Error::Usage(format!("{helper} {pid} failed: {msg}")));
+            return Err(Error::Helper { program: helper.into(), reason: format!("pid {pid}: {}: {msg}", out.status) });
         }
     }
     Ok(())

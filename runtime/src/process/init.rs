@@ -11,6 +11,26 @@ use std::path::Path;
 
 type Result<T> = std::result::Result<T, InitError>;
 
+/// Why init did not exec the program once released: written to the exec fifo, where `start` reads
+/// it as its own failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("wait for start: {0}")]
+    Wait(nix::Error),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+}
+
+/// execve failed.
+#[derive(Debug, thiserror::Error)]
+#[error("exec {path:?}: {source}")]
+pub struct ExecError {
+    pub path: CString,
+    pub source: nix::Error,
+}
+
 /// Everything init holds besides the plan.
 pub struct InitContext<'a> {
     pub plan: &'a Plan,
@@ -42,7 +62,7 @@ pub fn run(mut ctx: InitContext<'_>) -> ! {
                 Err(e) => {
                     // `start` waits on the fifo and reports this as its own failure; only if
                     // the fifo cannot take it is it written to the container's stderr.
-                    if nix::unistd::write(ctx.fifo.1.as_fd(), e.as_bytes()).is_err() {
+                    if nix::unistd::write(ctx.fifo.1.as_fd(), e.to_string().as_bytes()).is_err() {
                         eprintln!("oxrun: container {}: {e}", ctx.plan.id);
                     }
                     oxsys::exit_now(127);
@@ -348,27 +368,26 @@ fn is_executable(p: &Path) -> bool {
 
 /// Blocks until `start` writes the exec fifo, runs startContainer hooks and execs (the fds the
 /// program must not get were marked close-on-exec before the seccomp filter was loaded).
-fn wait_and_exec(ctx: &InitContext<'_>, exec: Exec) -> std::result::Result<std::convert::Infallible, String> {
+fn wait_and_exec(ctx: &InitContext<'_>, exec: Exec) -> std::result::Result<std::convert::Infallible, StartError> {
     let (read, _write) = &ctx.fifo;
     let mut byte = [0u8; 1];
     loop {
         let mut fds = [nix::poll::PollFd::new(read.as_fd(), nix::poll::PollFlags::POLLIN)];
         match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
             Ok(_) | Err(nix::Error::EINTR) => {}
-            Err(e) => return Err(format!("wait for start: {e}")),
+            Err(e) => return Err(StartError::Wait(e)),
         }
         match nix::unistd::read(read.as_raw_fd(), &mut byte) {
             Ok(1) => break,
             Ok(_) | Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => continue,
-            Err(e) => return Err(format!("wait for start: {e}")),
+            Err(e) => return Err(StartError::Wait(e)),
         }
     }
     if !ctx.plan.hooks.start_container.is_empty() {
         let state = hook_state(ctx.plan, HOOK_STATUS_CREATE, ctx.host_pid);
-        crate::hooks::run_all_forked("startContainer", &ctx.plan.hooks.start_container, &state)
-            .map_err(|e| e.to_string())?;
+        crate::hooks::run_all_forked("startContainer", &ctx.plan.hooks.start_container, &state)?;
     }
-    exec_now(&exec)
+    Ok(exec_now(&exec)?)
 }
 
 /// Clears close-on-exec on the preserved fds 3..3+n, which belong to the program, not to us.
@@ -389,7 +408,7 @@ pub fn mark_fds_cloexec(preserved_fds: u32) -> Result<()> {
 
 /// Execs; returns only on failure. The fds the program must not get were marked close-on-exec by
 /// `mark_fds_cloexec` before the seccomp filter was loaded.
-pub fn exec_now(exec: &Exec) -> std::result::Result<std::convert::Infallible, String> {
-    let err = nix::unistd::execve(&exec.path, &exec.argv, &exec.envp).unwrap_err();
-    Err(format!("exec {:?}: {err}", exec.path))
+pub fn exec_now(exec: &Exec) -> std::result::Result<std::convert::Infallible, ExecError> {
+    let source = nix::unistd::execve(&exec.path, &exec.argv, &exec.envp).unwrap_err();
+    Err(ExecError { path: exec.path.clone(), source })
 }
