@@ -259,16 +259,27 @@ impl StateDir {
     }
 
     /// Keeps the seccomp profile create applied (`null` for none): exec applies the same one,
-    /// as runc does, whatever config.json says by then.
+    /// as runc does, whatever config.json says by then. Written in place, before state.json: no
+    /// reader looks for it before state.json exists, so it needs no rename (on ext4 each rename
+    /// cost ~45 µs of a ~8 ms `run`).
     pub fn save_seccomp(&self, profile: Option<&serde_json::Value>) -> Result<(), StateError> {
         let bytes = serde_json::to_vec(&profile).expect("profile serializes");
-        write_atomic(&self.path.join(SECCOMP_FILE), &bytes, 0o600)
+        let path = self.path.join(SECCOMP_FILE);
+        write_new(&path, &bytes, 0o600, true).map_err(|e| SysError::at("write", &path, e).into())
     }
 
-    /// Records a create in progress (see [`CREATING_FILE`]), atomically.
+    /// Records a create in progress (see [`CREATING_FILE`]). The first record is written in
+    /// place (a create killed before it is complete leaves what no record leaves: the directory,
+    /// which `delete` removes); the second replaces it atomically, so the first stays readable
+    /// until the second is whole.
     pub fn save_creating(&self, state: &State) -> Result<(), StateError> {
         let bytes = serde_json::to_vec(state).expect("state serializes");
-        write_atomic(&self.path.join(CREATING_FILE), &bytes, 0o600)
+        let path = self.path.join(CREATING_FILE);
+        match write_new(&path, &bytes, 0o600, false) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => write_atomic(&path, &bytes, 0o600),
+            Err(e) => Err(SysError::at("write", &path, e).into()),
+        }
     }
 
     /// The record of a create that never wrote state.json; `NotFound` when there is none.
@@ -316,6 +327,19 @@ fn lock_dir(path: &Path) -> Result<Flock<fs::File>, StateError> {
         .map_err(SysError::on("open state directory", path))?;
     Flock::lock(file, FlockArg::LockExclusive)
         .map_err(|(_, errno)| SysError::on("lock state directory", path)(errno).into())
+}
+
+/// Writes `bytes` to a new file at `path` (EEXIST if there is one, unless `replace`), with no
+/// temporary file: for files nobody reads before they are complete.
+fn write_new(path: &Path, bytes: &[u8], mode: u32, replace: bool) -> std::io::Result<()> {
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).mode(mode).custom_flags(libc::O_CLOEXEC);
+    if replace {
+        opts.create(true).truncate(true);
+    } else {
+        opts.create_new(true);
+    }
+    opts.open(path)?.write_all(bytes)
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename.

@@ -252,10 +252,11 @@ pub fn kill_all(dirs: &CgroupDirs) {
     }
 }
 
-/// Kills what is left, then removes the container's directories, sub-cgroups first. Every
-/// hierarchy is tried; the first failure is returned, naming the cgroup.
+/// Removes the container's directories, sub-cgroups first, once `kill_all` emptied them (both
+/// callers, `cgroups::remove` and `remove_systemd`, call it first: a second scan here found
+/// nothing and cost a read of cgroup.procs and a listing per hierarchy). Every hierarchy is
+/// tried; the first failure is returned, naming the cgroup.
 pub fn remove(dirs: &CgroupDirs) -> Result<(), CgroupError> {
-    kill_all(dirs);
     let mut first_err = None;
     for d in dirs.dirs.iter().rev() {
         if let Err(e) = remove_tree(d) {
@@ -322,6 +323,13 @@ fn is_hugetlb_limit(value: &str) -> bool {
 }
 
 fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
+    // Most cgroups have no sub-cgroup: one rmdir removes them, with no listing. The kernel
+    // refuses (EBUSY) a cgroup with children or processes, and then the walk below runs.
+    match fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),

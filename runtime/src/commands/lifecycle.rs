@@ -5,7 +5,7 @@ use crate::logging;
 use crate::state::{self, State, StateDir, StateError, Status};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `start`: releases init from the start barrier, then runs poststart hooks; the first that fails
 /// stops the container and fails `start`.
@@ -207,15 +207,10 @@ pub fn kill_and_wait(st: &State) -> Result<(), Error> {
     Ok(())
 }
 
-/// Removes the cgroups (killing stragglers), runs poststop hooks, removes the state directory.
+/// Removes the cgroups (killing stragglers: both removals start with `cgroups::kill_all`, which
+/// thaws, kills and waits until the cgroups are empty), runs poststop hooks, removes the state
+/// directory.
 pub fn destroy(dir: StateDir, st: &State) -> Result<(), Error> {
-    let stragglers = cgroups::pids(&st.cgroup);
-    for pid in &stragglers {
-        let _ = oxsys::kill(*pid, libc::SIGKILL);
-    }
-    if !stragglers.is_empty() {
-        wait_cgroup_empty(st);
-    }
     let removed =
         if st.systemd_cgroup { cgroups::remove_systemd(&st.cgroup) } else { cgroups::remove(&st.cgroup, None) };
     unmount_host_mounts(st);
@@ -253,12 +248,5 @@ fn unmount_host_mounts(st: &State) {
         if let Err(e) = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH) {
             logging::warn(&format!("unmount {}: {e}", m.display()));
         }
-    }
-}
-
-fn wait_cgroup_empty(st: &State) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !cgroups::pids(&st.cgroup).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
