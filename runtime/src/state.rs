@@ -265,21 +265,15 @@ impl StateDir {
     pub fn save_seccomp(&self, profile: Option<&serde_json::Value>) -> Result<(), StateError> {
         let bytes = serde_json::to_vec(&profile).expect("profile serializes");
         let path = self.path.join(SECCOMP_FILE);
-        write_new(&path, &bytes, 0o600, true).map_err(|e| SysError::at("write", &path, e).into())
+        write_in_place(&path, &bytes, 0o600).map_err(|e| SysError::at("write", &path, e).into())
     }
 
-    /// Records a create in progress (see [`CREATING_FILE`]). The first record is written in
-    /// place (a create killed before it is complete leaves what no record leaves: the directory,
-    /// which `delete` removes); the second replaces it atomically, so the first stays readable
-    /// until the second is whole.
+    /// Records a create in progress (see [`CREATING_FILE`]), atomically: the first record is
+    /// written once the cgroups exist, and `delete --force` of a create killed at any moment
+    /// must find them in a whole record (a file cut short would leave them behind).
     pub fn save_creating(&self, state: &State) -> Result<(), StateError> {
         let bytes = serde_json::to_vec(state).expect("state serializes");
-        let path = self.path.join(CREATING_FILE);
-        match write_new(&path, &bytes, 0o600, false) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => write_atomic(&path, &bytes, 0o600),
-            Err(e) => Err(SysError::at("write", &path, e).into()),
-        }
+        write_atomic(&self.path.join(CREATING_FILE), &bytes, 0o600)
     }
 
     /// The record of a create that never wrote state.json; `NotFound` when there is none.
@@ -329,16 +323,11 @@ fn lock_dir(path: &Path) -> Result<Flock<fs::File>, StateError> {
         .map_err(|(_, errno)| SysError::on("lock state directory", path)(errno).into())
 }
 
-/// Writes `bytes` to a new file at `path` (EEXIST if there is one, unless `replace`), with no
-/// temporary file: for files nobody reads before they are complete.
-fn write_new(path: &Path, bytes: &[u8], mode: u32, replace: bool) -> std::io::Result<()> {
+/// Writes `bytes` to `path` in place, with no temporary file: for files nobody reads before
+/// they are complete.
+fn write_in_place(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     let mut opts = fs::OpenOptions::new();
-    opts.write(true).mode(mode).custom_flags(libc::O_CLOEXEC);
-    if replace {
-        opts.create(true).truncate(true);
-    } else {
-        opts.create_new(true);
-    }
+    opts.write(true).create(true).truncate(true).mode(mode).custom_flags(libc::O_CLOEXEC);
     opts.open(path)?.write_all(bytes)
 }
 
