@@ -23,12 +23,15 @@ build:
 deps:
 	./scripts/deps.sh
 
-# rustfmt (rustfmt.toml) and clippy over every crate and target, warnings as errors (CI runs it
-# before make test).
+# rustfmt (rustfmt.toml) and clippy over every crate and target, warnings as errors, also for fuzz/
+# (its own workspace: a planner signature change once broke only its build) (CI runs it before
+# make test).
 lint:
 	$(CARGO) fmt --all --check
 	python3 scripts/module-graph.py
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+	cd fuzz && $(CARGO) fmt --all --check
+	CARGO_TARGET_DIR=$(FUZZ_TARGET) $(CARGO) clippy --release --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
 
 demo: deps build
 	./scripts/demo.sh $(OXRUN)

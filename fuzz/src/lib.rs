@@ -9,7 +9,12 @@ use std::path::Path;
 pub fn config_plan(data: &[u8]) {
     let Ok(spec) = serde_json::from_slice::<oxrun::spec::Spec>(data) else { return };
     let bundle = Path::new("/nonexistent-fuzz-bundle");
-    let _ = oxrun::plan::build(&spec, bundle, "fuzz", oxrun::plan::CreateOptions::default());
+    // Planned for two made-up hosts (the planner reads nothing of the real one): the default
+    // and a pure cgroup v2 host.
+    let v2 = oxrun::plan::Host { resources: oxrun::cgroups::resources::Host::v2(), ..Default::default() };
+    for host in [oxrun::plan::Host::default(), v2] {
+        let _ = oxrun::plan::build(&spec, bundle, "fuzz", oxrun::plan::CreateOptions::default(), &host);
+    }
 }
 
 /// The monitor's command line (NUL-separated arguments): options or an error, never a panic.

@@ -28,7 +28,8 @@ fn seed() -> u64 {
 
 fn corpus(target: &str) -> Vec<Vec<u8>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(target);
-    let mut v: Vec<Vec<u8>> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| std::fs::read(e.path()).unwrap()).collect();
+    let mut v: Vec<Vec<u8>> =
+        std::fs::read_dir(&dir).unwrap().flatten().map(|e| std::fs::read(e.path()).unwrap()).collect();
     v.sort();
     v
 }
@@ -59,7 +60,7 @@ fn mutate_bytes(rng: &mut Rng, mut d: Vec<u8>) -> Vec<u8> {
                 let at = rng.below(d.len() + 1);
                 d.splice(at..at, piece);
             }
-            4 => d.extend(std::iter::repeat(b"x\n1 0 0 "[rng.below(8)]).take(rng.below(300))),
+            4 => d.extend(std::iter::repeat_n(b"x\n1 0 0 "[rng.below(8)], rng.below(300))),
             _ => {
                 let len = d.len();
                 if len > 0 {
@@ -104,7 +105,7 @@ fn mutate_json(rng: &mut Rng, v: &mut Value) {
             let i = rng.below(a.len());
             if rng.below(6) == 0 {
                 let dup = a[i].clone();
-                a.extend(std::iter::repeat(dup).take(rng.below(100)));
+                a.extend(std::iter::repeat_n(dup, rng.below(100)));
                 return;
             }
             mutate_json(rng, &mut a[i]);
@@ -157,11 +158,18 @@ fn k8s_file() {
 }
 
 /// Every saved crash input is a regression test (fuzz/regressions/<target>/*).
+/// A fuzz target: its name (the regressions folder) and its property.
+type Target = (&'static str, fn(&[u8]));
+
 #[test]
 fn regressions() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("regressions");
-    let targets: [(&str, fn(&[u8])); 4] =
-        [("config_plan", oxrun_fuzz::config_plan), ("monitor_cli", oxrun_fuzz::monitor_cli), ("ctl_fifo", oxrun_fuzz::ctl_fifo), ("k8s_file", oxrun_fuzz::k8s_file)];
+    let targets: [Target; 4] = [
+        ("config_plan", oxrun_fuzz::config_plan),
+        ("monitor_cli", oxrun_fuzz::monitor_cli),
+        ("ctl_fifo", oxrun_fuzz::ctl_fifo),
+        ("k8s_file", oxrun_fuzz::k8s_file),
+    ];
     for (t, f) in targets {
         for e in std::fs::read_dir(dir.join(t)).into_iter().flatten().flatten() {
             f(&std::fs::read(e.path()).unwrap());
