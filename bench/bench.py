@@ -22,6 +22,7 @@ import re
 import shutil
 import statistics
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -194,7 +195,48 @@ def undo_host(moved):
                 os.rmdir(target)
             except OSError as e:
                 warn(f"could not remove {target} (made by this run): {e}")
+        settle_hierarchy(os.path.basename(target))
         note(f"host preparation undone: umount {target}")
+
+
+def hierarchy_of(controller):
+    """(hierarchy id, number of cgroups) /proc/cgroups gives `controller` (id 0: cgroup2), or None."""
+    with open("/proc/cgroups") as f:
+        for line in f:
+            parts = line.split()
+            if parts and parts[0] == controller:
+                return int(parts[1]), int(parts[2])
+    return None
+
+
+def wait_for(cond, seconds):
+    deadline = time.monotonic() + seconds
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def settle_hierarchy(controller):
+    """Waits for `controller` to return to cgroup2 after its v1 hierarchy was unmounted. The
+    kernel keeps a hierarchy that still had child cgroups at unmount (cgroups just removed may
+    still be dying then), hidden and holding the controller, even once they are gone (seen here:
+    hugetlb left so after a bench run). Once only its root is left, mounting it again and
+    unmounting it lets it go; the release itself takes a moment."""
+    back = lambda: (hierarchy_of(controller) or (0, 0))[0] == 0
+    if wait_for(back, 2):
+        return
+    wait_for(lambda: (hierarchy_of(controller) or (0, 1))[1] <= 1, 10)
+    tmp = tempfile.mkdtemp(prefix="oxrun-bench-cg-")
+    try:
+        if sh(["mount", "-t", "cgroup", "-o", controller, "cgroup", tmp], check=False).returncode == 0:
+            sh(["umount", tmp], check=False)
+    finally:
+        os.rmdir(tmp)
+    if not wait_for(back, 10):
+        warn(f"{controller} is still in a v1 hierarchy (/proc/cgroups {hierarchy_of(controller)}): "
+             "mount it once more and unmount it to free it")
 
 
 def build_bundles():
