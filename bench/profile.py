@@ -166,7 +166,14 @@ def cgroup_join_cost(rounds=15):
 def main():
     os.makedirs(bench.OUT, exist_ok=True)
     os.makedirs(bench.STATE_ROOT, exist_ok=True)
-    bench.prepare_host()
+    moved = bench.prepare_host()
+    try:
+        profile()
+    finally:
+        bench.undo_host(moved)
+
+
+def profile():
     bundles = bench.build_bundles()
     b = bundles["true"]
     say(f"# profile of `run` /bin/true — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load "

@@ -170,6 +170,31 @@ pub struct HostCgroups {
     /// Podman makes it and never removes it, so the Podman suite's runs are tidied against this.
     #[serde(default)]
     pub podman_parents: Vec<PathBuf>,
+    /// Controllers bound to a v1 hierarchy that is mounted nowhere here: the kernel keeps an
+    /// unmounted hierarchy that still has child cgroups, hidden and holding its controllers
+    /// (a test that mounts one in a private namespace and leaves a cgroup in it does this).
+    #[serde(default)]
+    pub hidden_v1: Vec<String>,
+}
+
+/// Controllers whose v1 hierarchy (/proc/cgroups) is not mounted in this mount namespace.
+fn hidden_v1_controllers() -> Vec<String> {
+    let mounted: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(" - ").map(|(_, tail)| tail.split_whitespace().collect::<Vec<_>>()))
+        .filter(|f| f.first() == Some(&"cgroup"))
+        .flat_map(|f| f.get(2).map(|o| o.split(',').map(str::to_string).collect::<Vec<_>>()).unwrap_or_default())
+        .collect();
+    std::fs::read_to_string("/proc/cgroups")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 2 && f[1] != "0" && !mounted.iter().any(|m| m == f[0])).then(|| f[0].to_string())
+        })
+        .collect()
 }
 
 impl HostCgroups {
@@ -191,7 +216,7 @@ impl HostCgroups {
             }
         }
         let podman_parents = cgroup_roots().into_iter().map(|r| r.join(PODMAN_PARENT)).filter(|p| p.is_dir()).collect();
-        HostCgroups { subtree_control, parents, podman_parents }
+        HostCgroups { subtree_control, parents, podman_parents, hidden_v1: hidden_v1_controllers() }
     }
 
     /// Removes the Podman parent cgroups made since this snapshot (empty ones; a tree with a
@@ -215,6 +240,11 @@ impl HostCgroups {
         }
         for p in now.podman_parents.iter().filter(|p| !self.podman_parents.contains(p)) {
             out.push(format!("Podman's cgroup {} was made and is still there", p.display()));
+        }
+        for c in now.hidden_v1.iter().filter(|c| !self.hidden_v1.contains(c)) {
+            out.push(format!(
+                "controller {c} is held by a v1 hierarchy mounted nowhere (unmounted with a cgroup left in it)"
+            ));
         }
         for p in self.parents.iter().filter(|p| !now.parents.contains(p)) {
             out.push(format!("cgroup {} was there and is gone", p.display()));

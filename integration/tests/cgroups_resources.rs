@@ -387,7 +387,27 @@ if [ -z "$d" ]; then
   made=$d
   mount -t cgroup -o net_cls,net_prio cgroup "$d"
 fi
-trap '"$BIN" --root "$ROOT" delete --force "$ID" >/dev/null 2>&1 || true; [ -z "$made" ] || { umount "$made"; rmdir "$made"; }' EXIT
+# A hierarchy mounted here must be released at the end: the parent cgroups the runtime made
+# for cgroupsPath (it leaves parents, as runc does) would otherwise keep it alive, hidden and
+# holding net_cls and net_prio, once unmounted.
+release() {
+  p=$(dirname "$REL")
+  while [ "$p" != . ] && [ "$p" != / ] && rmdir "$d/$p" 2>/dev/null; do p=$(dirname "$p"); done
+  umount "$made" && rmdir "$made"
+  # A cgroup still dying at umount keeps the hierarchy even once gone; mounting it again and
+  # unmounting it then lets it go.
+  for i in $(seq 60); do
+    [ "$(awk '$1 == "net_cls" { print $2 }' /proc/cgroups)" = 0 ] && return 0
+    if [ "$i" = 30 ]; then
+      m=$(mktemp -d /tmp/oxrun-netcls.XXXXXX)
+      mount -t cgroup -o net_cls,net_prio cgroup "$m" && umount "$m"
+      rmdir "$m"
+    fi
+    sleep 0.1
+  done
+  echo "left: a hidden net_cls hierarchy: $(grep net_ /proc/cgroups | tr '\n' ' ')"
+}
+trap '"$BIN" --root "$ROOT" delete --force "$ID" >/dev/null 2>&1 || true; [ -z "$made" ] || release' EXIT
 "$BIN" --root "$ROOT" create --bundle "$BUNDLE" "$ID"
 echo "classid=$(cat "$d/$REL/net_cls.classid")"
 sed 's/^/prio:/' "$d/$REL/net_prio.ifpriomap"
@@ -407,6 +427,7 @@ if [ -e "$d/$REL" ]; then echo "left: $d/$REL"; else echo removed; fi
     assert!(out.stdout.contains("classid=1048577"), "{out}");
     assert!(out.stdout.lines().any(|l| l.trim() == "prio:lo 7"), "ifpriomap: {out}");
     assert!(out.stdout.lines().any(|l| l == "removed"), "the net_cls cgroup is removed at delete: {out}");
+    assert!(!out.stdout.contains("left: a hidden"), "the hierarchy mounted for the test is released: {out}");
     rt.assert_clean(&id, &b);
 }
 
