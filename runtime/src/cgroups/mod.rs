@@ -272,17 +272,19 @@ fn unescape(s: &str) -> String {
 }
 
 /// Moves a process into the container's cgroups, except `entered`, the cgroup2 directory it was
-/// born in (CLONE_INTO_CGROUP). For a systemd scope being created, this is where the scope is
-/// started (runc's Apply): systemd moves the pid, cgroupfs does the rest.
+/// born in (CLONE_INTO_CGROUP), and those it joined itself (`clone_into::SelfJoin`). For a
+/// systemd scope being created, this is where the scope is started (runc's Apply): systemd
+/// moves the pid, cgroupfs does the rest.
 pub fn join(
     dirs: &CgroupDirs,
     pid: i32,
     entered: Option<&Path>,
+    joined_by_itself: &[PathBuf],
     scope: Option<&mut scope::PendingScope>,
 ) -> Result<(), CgroupError> {
     match scope {
         Some(s) => s.start(pid),
-        None => clone_into::join_rest(dirs, pid, entered),
+        None => clone_into::join_rest(dirs, pid, entered, joined_by_itself),
     }
 }
 

@@ -101,6 +101,12 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     let shown_path = if dirs.dirs.is_empty() { String::new() } else { plan.cgroups.path.clone() };
     let cgroup_mount = CgroupMount { layout, path: shown_path, own_ns: plan.namespaces.has(NsKind::Cgroup) };
     let (mut runtime, init_end) = ipc::create_channel(plan.namespaces.needs_intermediate())?;
+    // A systemd scope being started is joined by systemd (see cgroups::join).
+    let self_joins = match cleanup.scope {
+        None => cgroups::clone_into::open_self_joins(&dirs, None),
+        Some(_) => Vec::new(),
+    };
+    let joined_by_itself: Vec<PathBuf> = self_joins.iter().map(|j| j.dir.clone()).collect();
     let ctx = InitContext {
         plan: &plan,
         channel: init_end,
@@ -112,6 +118,7 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
         seccomp_listener,
         host_pid: 0,
         idmapped: idmap::prepare_idmapped_mounts(&plan)?,
+        self_joins,
     };
     let cgroup2 = cgroups::clone_into::cgroup2_dir(&dirs);
     let (pid, entered) = spawn::spawn_init(ctx, &mut runtime, dir.lock_fd(), cgroup2.as_ref())?;
@@ -125,7 +132,8 @@ pub fn create(root: &Path, req: &CreateRequest) -> Result<Created, Error> {
     record.init_start_time = state::proc_stat(pid).map(|s| s.start_time).unwrap_or(0);
     dir.save_creating(&record)?;
     crate::fault::point("after-spawn");
-    let net_devices = handshake(&mut runtime, &plan, req, &dirs, pid, entered, cleanup.scope.as_mut())?;
+    let joining = Joining { dirs: &dirs, entered, by_itself: &joined_by_itself };
+    let net_devices = handshake(&mut runtime, &plan, req, &joining, pid, cleanup.scope.as_mut())?;
     let state = save_created(dir, &plan, req, record)?;
     if let Some(moved) = net_devices {
         moved.keep()
@@ -221,15 +229,22 @@ fn console_ends(req: &CreateRequest, plan: &Plan) -> Result<(Option<OwnedFd>, Op
     })
 }
 
+/// The container's cgroup directories and which of them init is already in: the cgroup2 one it
+/// was born in, and the v1 ones it moves itself into.
+struct Joining<'a> {
+    dirs: &'a CgroupDirs,
+    entered: Option<&'a Path>,
+    by_itself: &'a [PathBuf],
+}
+
 /// From init's birth to its ready report: id maps, network devices, the cgroup join, and the
 /// create hooks when init asks for them. Returns the moved network devices.
 fn handshake(
     runtime: &mut RuntimeEnd,
     plan: &Plan,
     req: &CreateRequest,
-    dirs: &CgroupDirs,
+    joining: &Joining<'_>,
     pid: i32,
-    entered: Option<&Path>,
     scope: Option<&mut PendingScope>,
 ) -> Result<Option<MovedDevices>, Error> {
     if plan.namespaces.is_new(NsKind::User) {
@@ -237,12 +252,12 @@ fn handshake(
     }
     crate::fault::point("after-id-maps");
     let net_devices = crate::netdev::move_devices(plan.net_devices.as_ref(), &req.id, pid)?;
-    // Init sets up its mounts while we move it into its cgroups: the first write to a v1
-    // cgroup.procs waits for an RCU grace period, the largest single cost of a start.
+    // Init sets up its mounts while we move it into the cgroups it did not join itself (a
+    // cgroup.procs write may wait for an RCU grace period: see clone_into::SelfJoin).
     let joined = (|| -> Result<(), Error> {
         runtime.send_continue()?;
         crate::fault::point("after-continue");
-        cgroups::join(dirs, pid, entered, scope)?;
+        cgroups::join(joining.dirs, pid, joining.entered, joining.by_itself, scope)?;
         crate::fault::point("after-cgroup-join");
         runtime.send_cgroups_joined()?;
         Ok(())

@@ -2,13 +2,15 @@
 //!
 //! The runtime forks a helper that joins the container's namespaces (user first) from
 //! /proc/<init>/ns/*, and forks the process itself, which is then inside the container's pid
-//! namespace. The runtime puts it into the container's cgroups before it runs anything. Both
-//! forks are non-dumpable, so the container cannot ptrace or read them while they hold its
-//! namespaces; exec resets that for the user's program.
+//! namespace. It moves itself into the container's v1 cgroups, and the runtime puts it into the
+//! rest (it is born in the cgroup2 one), before it runs anything. Both forks are non-dumpable, so
+//! the container cannot ptrace or read them while they hold its namespaces; exec resets that for
+//! the user's program.
 use super::init::{self, Exec};
 use crate::error::Error;
 use crate::ipc::{self, ExecEnd, InitError, RuntimeEnd};
 use crate::plan::{NsKind, ProcessPlan};
+use crate::cgroups::clone_into::SelfJoin;
 use crate::state::CgroupDirs;
 use nix::sched::{setns, CloneFlags};
 use nix::sys::wait::waitpid;
@@ -63,20 +65,24 @@ pub fn spawn(req: ExecRequest<'_>) -> Result<i32, Error> {
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| Error::sys("set child subreaper", e))?;
     // Born in the container's cgroup2 directory (if any), the helper passes it on to the process.
     let cgroup2 = crate::cgroups::clone_into::cgroup2_dir(req.cgroup);
+    // The process moves itself into the v1 cgroups (see clone_into::SelfJoin); we do the rest.
+    let self_joins = crate::cgroups::clone_into::open_self_joins(req.cgroup, None);
+    let joined_by_itself: Vec<std::path::PathBuf> = self_joins.iter().map(|j| j.dir.clone()).collect();
     let initial_affinity = super::attrs::InitialAffinity::enter(&req.process.attrs)?;
     let (helper, entered) = match super::spawn::clone_into(0, cgroup2.as_ref())? {
         (oxsys::Forked::Child, _) => {
             drop(cgroup2);
-            helper(&namespaces, process_end, &req)
+            helper(&namespaces, process_end, &req, self_joins)
         }
         (oxsys::Forked::Parent(pid), entered) => (pid, entered),
     };
+    drop(self_joins);
     drop(initial_affinity);
     drop(process_end);
     let reply = runtime.wait_pid::<Error>();
     let _ = waitpid(Pid::from_raw(helper), None);
     let pid = reply?;
-    if let Err(e) = crate::cgroups::join(req.cgroup, pid, entered, None) {
+    if let Err(e) = crate::cgroups::join(req.cgroup, pid, entered, &joined_by_itself, None) {
         let _ = oxsys::kill(pid, libc::SIGKILL);
         return Err(e.into());
     }
@@ -97,7 +103,7 @@ fn wait_exec(runtime: &mut RuntimeEnd, pid: i32) -> Result<i32, Error> {
     })
 }
 
-fn helper(namespaces: &[(NsKind, OwnedFd)], ch: ExecEnd, req: &ExecRequest<'_>) -> ! {
+fn helper(namespaces: &[(NsKind, OwnedFd)], ch: ExecEnd, req: &ExecRequest<'_>, self_joins: Vec<SelfJoin>) -> ! {
     let fail = |e: InitError| -> ! {
         let _ = ch.send_failed(e);
         oxsys::exit_now(1)
@@ -118,7 +124,7 @@ fn helper(namespaces: &[(NsKind, OwnedFd)], ch: ExecEnd, req: &ExecRequest<'_>) 
         }
     }
     match oxsys::clone3(0, None) {
-        Ok(oxsys::Forked::Child) => process(ch, req),
+        Ok(oxsys::Forked::Child) => process(ch, req, self_joins),
         Ok(oxsys::Forked::Parent(pid)) => {
             let _ = ch.send_pid(pid);
             oxsys::exit_now(0)
@@ -127,8 +133,10 @@ fn helper(namespaces: &[(NsKind, OwnedFd)], ch: ExecEnd, req: &ExecRequest<'_>) 
     }
 }
 
-fn process(mut ch: ExecEnd, req: &ExecRequest<'_>) -> ! {
+fn process(mut ch: ExecEnd, req: &ExecRequest<'_>, self_joins: Vec<SelfJoin>) -> ! {
     let result = (|| -> Result<Exec, InitError> {
+        crate::cgroups::clone_into::join_self(self_joins)
+            .map_err(|(dir, e)| InitError::sys(format!("join cgroup {}", dir.display()), e))?;
         let listener_state = ch.wait_continue()?;
         nix::unistd::setsid().map_err(|e| InitError::sys("setsid", e))?;
         super::attrs::apply_final_affinity(&req.process.attrs)?;

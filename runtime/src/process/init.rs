@@ -50,6 +50,8 @@ pub struct InitContext<'a> {
     pub host_pid: i32,
     /// Per entry of plan.mounts: a detached, idmapped tree made by the runtime, or None.
     pub idmapped: Vec<Option<OwnedFd>>,
+    /// The v1 cgroups init moves itself into, first thing (the runtime joins it to the rest).
+    pub self_joins: Vec<crate::cgroups::clone_into::SelfJoin>,
 }
 
 /// Runs init to the end: never returns. Any failure is sent to the runtime before exiting.
@@ -84,6 +86,8 @@ pub struct Exec {
 
 fn setup(ctx: &mut InitContext<'_>) -> Result<Exec> {
     let plan = ctx.plan;
+    crate::cgroups::clone_into::join_self(std::mem::take(&mut ctx.self_joins))
+        .map_err(|(dir, e)| InitError::sys(format!("join cgroup {}", dir.display()), e))?;
     ctx.channel.wait_continue()?;
     // Until exec, nothing in the container may ptrace us or open our /proc files (fds, exe).
     nix::sys::prctl::set_dumpable(false).map_err(|e| InitError::sys("set non-dumpable", e))?;
