@@ -51,7 +51,7 @@ PREFIX = f"oxb{os.getpid()}"
 
 # Iteration counts: (default, quick).
 N = {
-    "s2e_runs": (200, 4), "lc_runs": (100, 2), "exec_runs": (150, 3),
+    "s2e_runs": (200, 4), "lc_runs": (100, 2), "exec_runs": (150, 3), "idle_runs": (60, 2),
     "par_containers": (100, 8), "par_rounds": (5, 1),
     "podman_runs": (40, 2), "mem_rounds": (5, 1),
     "log_rounds": (int(os.environ.get("BENCH_LOG_ROUNDS", "4")), 1),
@@ -340,11 +340,21 @@ def q(*parts):
 # Benchmarks
 
 
-def bench_start_to_exit(ctx):
+# Before each run of the -idle variants: a host that starts a container now and then, not
+# hundreds back to back. The kernel's lock for moving a process into a v1 cgroup (cgroup.procs)
+# then waits for an RCU grace period; in a tight loop it stays warm and costs nothing.
+IDLE = "sleep 0.1"
+
+
+def bench_start_to_exit(ctx, bench="start-to-exit", prep=None, runs="s2e_runs"):
     cmds = []
     for rt, binpath in ctx["runtimes"]:
-        cmds.append((rt, q(*rtcmd(rt, binpath, "run", "-b", ctx["bundles"]["true"], f"{PREFIX}-s2e-{rt}")), None))
-    hyperfine_interleaved("start-to-exit", cmds, n("s2e_runs"))
+        cmds.append((rt, q(*rtcmd(rt, binpath, "run", "-b", ctx["bundles"]["true"], f"{PREFIX}-s2e-{rt}")), prep))
+    hyperfine_interleaved(bench, cmds, n(runs))
+
+
+def bench_start_to_exit_idle(ctx):
+    bench_start_to_exit(ctx, "start-to-exit-idle", IDLE, "idle_runs")
 
 
 def bench_lifecycle(ctx):
@@ -364,7 +374,7 @@ def bench_lifecycle(ctx):
             sh(rtcmd(rt, binpath, "delete", "-f", f"{PREFIX}-lc-{rt}"), check=False)
 
 
-def bench_exec(ctx):
+def bench_exec(ctx, bench="exec", prep=None, runs="exec_runs"):
     cmds = []
     started = []
     for rt, binpath in ctx["runtimes"]:
@@ -373,16 +383,20 @@ def bench_exec(ctx):
         crc, cerr = run_quiet(rtcmd(rt, binpath, "create", "-b", ctx["bundles"]["sleep"], cid))
         src, serr = run_quiet(rtcmd(rt, binpath, "start", cid)) if crc == 0 else (1, "")
         if crc != 0 or src != 0:
-            skip("exec", rt, f"could not start a container: {(cerr + serr)[-200:]}")
+            skip(bench, rt, f"could not start a container: {(cerr + serr)[-200:]}")
             sh(rtcmd(rt, binpath, "delete", "-f", cid), check=False)
             continue
         started.append((rt, binpath, cid))
-        cmds.append((rt, q(*rtcmd(rt, binpath, "exec", cid, "/bin/true")), None))
+        cmds.append((rt, q(*rtcmd(rt, binpath, "exec", cid, "/bin/true")), prep))
     try:
-        hyperfine_interleaved("exec", cmds, n("exec_runs"))
+        hyperfine_interleaved(bench, cmds, n(runs))
     finally:
         for rt, binpath, cid in started:
             sh(rtcmd(rt, binpath, "delete", "-f", cid), check=False)
+
+
+def bench_exec_idle(ctx):
+    bench_exec(ctx, "exec-idle", IDLE, "idle_runs")
 
 
 def bench_parallel(ctx):
@@ -851,6 +865,8 @@ BENCHES = [
     ("start-to-exit", bench_start_to_exit, False),
     ("lifecycle", bench_lifecycle, False),
     ("exec", bench_exec, False),
+    ("start-to-exit-idle", bench_start_to_exit_idle, False),
+    ("exec-idle", bench_exec_idle, False),
     ("parallel", bench_parallel, False),
     ("podman-run", bench_podman_run, True),
     ("monitor-rss", bench_monitor_rss, True),
@@ -865,6 +881,8 @@ TARGETS = {
     "lifecycle-start": ("≤ crun", "crun", 1.0, False),
     "lifecycle-delete": ("≤ crun", "crun", 1.0, False),
     "exec": ("≤ 0.8 × crun", "crun", 0.8, False),
+    "start-to-exit-idle": ("oxrun ≤ 0.8 × crun", "crun", 0.8, False),
+    "exec-idle": ("≤ 0.8 × crun", "crun", 0.8, False),
     "parallel": ("throughput ≥ crun", "crun", 1.0, True),
     "podman-run": ("≤ crun+conmon", "crun+conmon", 1.0, False),
     "monitor-rss": ("oxmon ≤ 0.5 × conmon", "crun+conmon", 0.5, False),
@@ -878,6 +896,9 @@ DESCRIPTIONS = {
     "lifecycle-start": "`RT start` of a created container",
     "lifecycle-delete": "`RT delete` of a stopped container",
     "exec": "`RT exec ID /bin/true` into a running container",
+    "start-to-exit-idle": "start-to-exit, each run after 100 ms idle (a host starting containers now and then: "
+                          "the cgroup v1 move lock waits for an RCU grace period when cold)",
+    "exec-idle": "exec, each run after 100 ms idle",
     "parallel": f"{n('par_containers')} containers created, started and deleted by 4 workers (containers/s)",
     "podman-run": "`podman run --rm IMG true` (runtime+monitor)",
     "monitor-rss": "VmRSS of the monitor holding a sleeping container under Podman",
@@ -888,7 +909,7 @@ DESCRIPTIONS = {
     "create-peak-rss": "peak RSS (ru_maxrss) of `RT create` and the children it waited for",
 }
 OX = {"start-to-exit": "oxrun", "lifecycle-create": "oxrun", "lifecycle-start": "oxrun", "lifecycle-delete": "oxrun",
-      "exec": "oxrun", "parallel": "oxrun", "podman-run": "oxrun+oxmon", "monitor-rss": "oxrun+oxmon",
+      "exec": "oxrun", "start-to-exit-idle": "oxrun", "exec-idle": "oxrun", "parallel": "oxrun", "podman-run": "oxrun+oxmon", "monitor-rss": "oxrun+oxmon",
       "log-throughput": "oxrun+oxmon", "log-throughput-1024m": "oxrun+oxmon", "create-peak-rss": "oxrun"}
 RUNC_REF = {"podman-run": "runc+conmon", "monitor-rss": "runc+conmon"}
 
