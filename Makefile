@@ -119,12 +119,15 @@ bench: deps build
 	printf '\n## Start and exec against the host mount table (issue 20): 0, 1,000 and 5,000 extra mounts\n\n' >> bench/results.md
 	cat bench/out/mounts.md >> bench/results.md
 	printf '\n![start time against host mounts](chart-mounts.svg)\n' >> bench/results.md
+	$(RELEASE_DIR)/host_cgroups check $(HOST_CGROUPS_SNAPSHOT)
 
 # A few iterations of every benchmark (< 1 min), no timing assertions; writes bench/out/ only.
 bench-smoke: deps build
+	$(RELEASE_DIR)/host_cgroups save $(HOST_CGROUPS_SNAPSHOT)
 	BENCH_QUICK=1 OXRUN_BIN=$(OXRUN) OXMON_BIN=$(OXMON) ./bench/run.sh
 	BENCH_QUICK=1 OXRUN_BIN=$(OXRUN) ./bench/cri_scale.sh -o bench/out/cri_scale_quick.md
 	BENCH_QUICK=1 OXRUN_BIN=$(OXRUN) python3 bench/mounts.py -o bench/out/mounts_quick.md
+	$(RELEASE_DIR)/host_cgroups check $(HOST_CGROUPS_SNAPSHOT)
 
 # Issue 16: a Debian 12 VM (systemd as PID 1, pure cgroup v2) built from Debian packages by
 # mmdebstrap, cached under /var/cache/oxrun-vm keyed by a hash of vm/'s recipe; booted under QEMU
