@@ -22,11 +22,12 @@ impl Cgroup2Dir {
     }
 }
 
-/// The first of `dirs` that is on a cgroup2 filesystem (checked with fstatfs, not guessed from
+/// The last of `dirs` that is on a cgroup2 filesystem (checked with fstatfs, not guessed from
 /// the path), or None (v1 only, no cgroups, or it cannot be opened: then joining by writing
-/// cgroup.procs still works).
+/// cgroup.procs still works). From the end: a hybrid host mounts its cgroup2 hierarchy after the
+/// v1 ones (mountinfo order), so this opens one or two directories instead of all of them.
 pub fn cgroup2_dir(dirs: &CgroupDirs) -> Option<Cgroup2Dir> {
-    dirs.dirs.iter().find_map(|path| {
+    dirs.dirs.iter().rev().find_map(|path| {
         let fd: OwnedFd = std::fs::File::open(path).ok()?.into();
         let fs = nix::sys::statfs::fstatfs(fd.as_fd()).ok()?;
         (fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC).then(|| Cgroup2Dir { path: path.clone(), fd })

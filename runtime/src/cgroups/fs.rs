@@ -252,6 +252,22 @@ pub fn kill_all(dirs: &CgroupDirs) {
     }
 }
 
+/// Removes each of the container's directories that has no process and no sub-cgroup (one rmdir
+/// each, which the kernel refuses otherwise); true when none is left. A scan for processes first
+/// (`kill_all`) costs a read of cgroup.procs and a listing per hierarchy, for nothing when the
+/// container has exited.
+pub fn remove_if_empty(dirs: &CgroupDirs) -> bool {
+    let mut all_gone = true;
+    for d in dirs.dirs.iter().rev() {
+        match fs::remove_dir(d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => all_gone = false,
+        }
+    }
+    all_gone
+}
+
 /// Removes the container's directories, sub-cgroups first, once `kill_all` emptied them (both
 /// callers, `cgroups::remove` and `remove_systemd`, call it first: a second scan here found
 /// nothing and cost a read of cgroup.procs and a listing per hierarchy). Every hierarchy is

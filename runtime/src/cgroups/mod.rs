@@ -291,8 +291,11 @@ pub fn join(
 /// Kills what is left and removes the cgroups; a systemd scope being created is stopped first
 /// (a create that failed after StartTransientUnit).
 pub fn remove(dirs: &CgroupDirs, scope: Option<&mut scope::PendingScope>) -> Result<(), CgroupError> {
-    // Processes first: systemd's stop job would SIGTERM them and wait.
-    fs::kill_all(dirs);
+    // Processes first: systemd's stop job would SIGTERM them and wait. Without a scope, cgroups
+    // that are already empty (the usual case: the container exited) just go.
+    if scope.is_some() || !fs::remove_if_empty(dirs) {
+        fs::kill_all(dirs);
+    }
     let stopped = scope.map_or(Ok(()), |s| s.stop_if_started());
     let removed = fs::remove(dirs);
     stopped?;
