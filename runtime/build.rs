@@ -2,9 +2,9 @@
 //! target (the library, tests) alone.
 //!
 //! Why: `create`, `run` and `exec` execute oxrun twice (the second time from the read-only view
-//! of its binary, CVE-2019-5736, see oxsys::exe_guard), and each start of a dynamically linked
-//! oxrun opens, maps and relocates libseccomp, libgcc_s and libc (about 40 system calls and the
-//! symbol binding). Linked statically there is no dynamic loader at all (issue 20).
+//! of its binary, CVE-2019-5736, see runtime/src/exe_guard.rs), and each start of a dynamically
+//! linked oxrun opens, maps and relocates libseccomp, libgcc_s and libc (about 40 system calls and
+//! the symbol binding). Linked statically there is no dynamic loader at all (issue 20).
 //!
 //! How: as monitor/build.rs. Stable Cargo has no per-binary `-C target-feature=+crt-static`, so
 //! rustc still asks for the shared libraries (`-lseccomp`, `-lgcc_s`, `-lc`, ...). `-static-pie`
