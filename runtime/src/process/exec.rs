@@ -7,10 +7,10 @@
 //! the container cannot ptrace or read them while they hold its namespaces; exec resets that for
 //! the user's program.
 use super::init::{self, Exec};
+use crate::cgroups::clone_into::SelfJoin;
 use crate::error::Error;
 use crate::ipc::{self, ExecEnd, InitError, RuntimeEnd};
 use crate::plan::{NsKind, ProcessPlan};
-use crate::cgroups::clone_into::SelfJoin;
 use crate::state::CgroupDirs;
 use nix::sched::{setns, CloneFlags};
 use nix::sys::wait::waitpid;
