@@ -24,7 +24,7 @@ fn sha_of(path: &std::path::Path) -> Vec<u8> {
 
 /// CVE-2019-5736: a process running the runtime's code inside the container (init before start)
 /// must not lead to a writable handle on the host binary, even after it stopped running it.
-/// Checked: with `ensure_protected_exe` (sys/src/exe_guard.rs) returning at once, this test fails
+/// Checked: with `ensure_protected_exe` (runtime/src/exe_guard.rs) returning at once, this test fails
 /// with "the runtime's binary was reopened for writing through init's exe".
 #[test]
 fn runtime_binary_cannot_be_reopened_for_writing_through_init_exe() {

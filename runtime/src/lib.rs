@@ -8,6 +8,7 @@ pub mod cgroups;
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod exe_guard;
 pub mod fault;
 pub mod hooks;
 pub mod ipc;

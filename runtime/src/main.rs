@@ -29,7 +29,7 @@ fn main() {
     // Commands that start container processes first make sure those processes run from a
     // binary the container cannot overwrite (CVE-2019-5736); this may re-exec us once.
     if matches!(command, Command::Create(_) | Command::Run(_) | Command::Exec(_)) {
-        if let Err(e) = oxsys::exe_guard::ensure_protected_exe() {
+        if let Err(e) = oxrun::exe_guard::ensure_protected_exe() {
             logging::error(&format!("cannot protect the runtime binary from the container (CVE-2019-5736): {e}"));
             std::process::exit(1);
         }

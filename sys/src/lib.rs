@@ -7,9 +7,7 @@
 
 pub mod bpf;
 pub mod error;
-
-pub mod exe_guard;
-
+pub mod fsmount;
 pub mod monitor_io;
 pub mod mount_attr;
 pub mod netlink;
