@@ -268,3 +268,41 @@ pub struct SpecArgs {
     #[arg(long)]
     pub rootless: bool,
 }
+
+/// Global options that take their value as the next argument.
+const GLOBAL_VALUE_OPTIONS: [&str; 4] = ["--root", "--log", "--log-format", "--cgroup-manager"];
+
+/// Whether `argv` names `create`, `run` or `exec`, by a scan of the words before clap parses
+/// them: those commands re-execute oxrun from a read-only view of its binary (CVE-2019-5736),
+/// and doing it first spares the first process building and running the whole parser. A guess
+/// only: `main` checks the parsed command again.
+pub fn starts_container_processes(argv: &[String]) -> bool {
+    let mut words = argv.iter().skip(1);
+    while let Some(w) = words.next() {
+        if GLOBAL_VALUE_OPTIONS.contains(&w.as_str()) {
+            words.next();
+        } else if !w.starts_with('-') {
+            return matches!(w.as_str(), "create" | "run" | "exec");
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::starts_container_processes;
+
+    fn argv(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn the_command_word_is_found_past_global_options() {
+        assert!(starts_container_processes(&argv("oxrun run -b b id")));
+        assert!(starts_container_processes(&argv("oxrun --root /r --log /l --debug create id")));
+        assert!(starts_container_processes(&argv("oxrun --log-format=json exec id true")));
+        assert!(!starts_container_processes(&argv("oxrun --root run state id")));
+        assert!(!starts_container_processes(&argv("oxrun delete run")));
+        assert!(!starts_container_processes(&argv("oxrun --version")));
+    }
+}

@@ -10,6 +10,10 @@ use std::path::PathBuf;
 
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
+    if oxrun::cli::starts_container_processes(&argv) {
+        // Errors are reported below, once `--log` is known (the second attempt fails the same way).
+        let _ = oxrun::exe_guard::ensure_protected_exe();
+    }
     let cli = match Cli::try_parse_from(&argv) {
         Ok(cli) => cli,
         Err(e) => std::process::exit(usage_error(&argv, e)),
