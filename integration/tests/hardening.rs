@@ -481,3 +481,37 @@ fn sysctl_write_is_not_redirected_by_an_overmount() {
     assert_eq!(std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(), host_hostname, "host hostname changed");
     rt.assert_clean(&id, &b);
 }
+
+/// CVE-2019-5736, when no protected view can be made: `create` refuses with one line naming the
+/// step and the binary, and leaves nothing. As `nobody`, with a copy of the binary that user may
+/// execute but not read, the bind and overlay views are refused (not root) and the sealed copy
+/// cannot read the file.
+#[test]
+fn unprotectable_binary_fails_with_one_line_naming_the_step() {
+    if integration::is_runc() {
+        integration::util::note("SKIP unprotectable_binary_fails_with_one_line_naming_the_step: oxrun's guard only");
+        return;
+    }
+    let rt = Runtime::new();
+    let dir = rt.scratch().join(unique("unreadable"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join("oxrun");
+    std::fs::copy(rt.bin(), &bin).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o711)).unwrap();
+    for d in [dir.as_path(), rt.scratch()] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let state = dir.join("state");
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&bin).arg("--root").arg(&state);
+    cmd.args(["create", "--bundle", "/nonexistent", "x"]);
+    let out = rt.exec(cmd);
+    assert_eq!(out.status.code(), Some(1), "{out}");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {out}");
+    assert!(lines[0].contains("CVE-2019-5736") && lines[0].contains("copy into a sealed memfd"), "{out}");
+    assert!(lines[0].contains(&bin.display().to_string()), "names the binary: {out}");
+    assert!(!state.exists(), "nothing left behind: {out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

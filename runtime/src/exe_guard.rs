@@ -11,6 +11,7 @@
 //! This is the runtime's policy (where views live, how they are named and shared, which to try
 //! first); the one syscall family nix lacks (fsopen/fsconfig/fsmount) is `oxsys::fsmount`.
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+use oxsys::SysError;
 use std::ffi::{CString, OsStr};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -41,21 +42,23 @@ fn is_read_only_to_everyone(fd: BorrowedFd<'_>) -> bool {
 
 /// Re-executes the current program from a read-only view of its binary unless it already runs
 /// from one. Returns only if no protection could be set up (the caller decides what to do).
-pub fn ensure_protected_exe() -> io::Result<()> {
+/// The error names the step that failed last (the sealed copy, once the views failed) and the
+/// binary.
+pub fn ensure_protected_exe() -> Result<(), SysError> {
     if std::env::var_os(GUARD_ENV).is_some() || exe_is_protected() {
         return Ok(());
     }
-    let exe = std::fs::read_link("/proc/self/exe")?;
+    let exe = std::fs::read_link("/proc/self/exe").map_err(SysError::on("read link", Path::new("/proc/self/exe")))?;
     let fd = match persistent_ro_view(&exe).or_else(|_| overlay_view(&exe)) {
         Ok(fd) => fd,
-        Err(_) => sealed_copy(&exe)?,
+        Err(_) => sealed_copy(&exe).map_err(SysError::on("copy into a sealed memfd", &exe))?,
     };
     let args: Vec<CString> = std::env::args_os().map(|a| CString::new(a.as_bytes()).unwrap_or_default()).collect();
     let mut env: Vec<CString> = std::env::vars_os().map(|(k, v)| env_entry(&k, &v)).collect();
     env.push(CString::new(format!("{GUARD_ENV}=1")).expect("no nul"));
     // On success execveat does not return.
     let Err(e) = nix::unistd::execveat(Some(fd.as_raw_fd()), c"", &args, &env, nix::fcntl::AtFlags::AT_EMPTY_PATH);
-    Err(io::Error::from(e))
+    Err(SysError::at("re-execute from the read-only view of", exe, e))
 }
 
 /// One `KEY=value` entry of an environment for exec (empty if either part holds a NUL byte).
