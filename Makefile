@@ -8,7 +8,12 @@ TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))
 RELEASE_DIR := $(TARGET_DIR)/release
 SYSCONFDIR ?= /etc
 PODMAN_DROPIN_DIR := $(SYSCONFDIR)/containers/containers.conf.d
-OXRUN := $(RELEASE_DIR)/oxrun
+# oxrun is built for musl (static-pie) when the Rust target is installed (scripts/deps.sh adds it):
+# glibc's start-up costs a fifth of a millisecond per start in a VM, and oxrun starts twice per
+# `run` (runtime/build.rs says why). Without the target, the glibc build from `cargo build`.
+MUSL_TARGET := x86_64-unknown-linux-musl
+HAVE_MUSL := $(wildcard $(shell rustc --print sysroot 2>/dev/null)/lib/rustlib/$(MUSL_TARGET)/lib)
+OXRUN := $(if $(HAVE_MUSL),$(TARGET_DIR)/$(MUSL_TARGET)/release/oxrun,$(RELEASE_DIR)/oxrun)
 OXMON := $(RELEASE_DIR)/oxmon
 # Debian packages the demo, the tests and the benchmarks use: listed in scripts/deps.sh.
 
@@ -18,6 +23,11 @@ all: build
 
 build:
 	$(CARGO) build --release --workspace --bins
+ifneq ($(HAVE_MUSL),)
+	$(CARGO) build --release -p oxrun --bin oxrun --target $(MUSL_TARGET)
+else
+	@echo "note: Rust target $(MUSL_TARGET) not installed (rustup target add $(MUSL_TARGET)): oxrun is the glibc build"
+endif
 
 # Installs what the demo and the tests need (Debian 12), skipping apt when everything is present.
 deps:
@@ -91,7 +101,7 @@ test-podman: build
 
 # Binaries, plus the Podman drop-in (default runtime oxrun, conmon_path oxmon) with paths for PREFIX.
 install: build
-	install -D -m 0755 $(RELEASE_DIR)/oxrun $(DESTDIR)$(PREFIX)/bin/oxrun
+	install -D -m 0755 $(OXRUN) $(DESTDIR)$(PREFIX)/bin/oxrun
 	install -D -m 0755 $(RELEASE_DIR)/oxmon $(DESTDIR)$(PREFIX)/bin/oxmon
 	install -d -m 0755 $(DESTDIR)$(PODMAN_DROPIN_DIR)
 	sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' contrib/containers.conf.d/50-oxrun.conf > $(DESTDIR)$(PODMAN_DROPIN_DIR)/50-oxrun.conf
@@ -137,4 +147,4 @@ vm:
 	./vm/build.sh
 
 test-vm: build
-	CARGO=$(CARGO) ./vm/test-vm.sh
+	CARGO=$(CARGO) VM_OXRUN_BIN=$${VM_OXRUN_BIN:-$(OXRUN)} ./vm/test-vm.sh

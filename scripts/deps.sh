@@ -12,6 +12,14 @@ with_recommends=(busybox-static libseccomp-dev pkg-config runc crun conmon podma
 # tests use (tini, which `docker run --init` needs, is a dependency).
 without_recommends=(docker.io)
 
+# oxrun's musl build (Makefile, runtime/build.rs) needs the Rust target from rustup's server; a
+# machine that cannot reach it builds oxrun for glibc instead (make build says so).
+musl=x86_64-unknown-linux-musl
+if command -v rustup >/dev/null && ! rustup target list --installed 2>/dev/null | grep -qx "$musl"; then
+  timeout 300 rustup target add "$musl" >/dev/null 2>&1 ||
+    echo "deps: cannot add the Rust target $musl (rustup): oxrun will be the glibc build" >&2
+fi
+
 missing() { for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done; }
 mapfile -t need_a < <(missing "${with_recommends[@]}")
 mapfile -t need_b < <(missing "${without_recommends[@]}")

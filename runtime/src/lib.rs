@@ -7,6 +7,7 @@
 pub mod cgroups;
 pub mod cli;
 pub mod commands;
+pub mod errno_text;
 pub mod error;
 pub mod exe_guard;
 pub mod fault;

@@ -33,8 +33,8 @@ pub fn init(path: Option<&Path>, json: bool, debug: bool) {
             .custom_flags(libc::O_CLOEXEC)
             .open(p)
             .map_err(|e| {
-                let line =
-                    format_line("error", &format!("open log file {}: {e}", p.display()), SystemTime::now(), json);
+                let msg = format!("open log file {}: {e}", p.display());
+                let line = format_line("error", &crate::errno_text::glibc_wording(&msg), SystemTime::now(), json);
                 let _ = std::io::stderr().lock().write_all(line.as_bytes());
             })
             .ok()
@@ -49,18 +49,21 @@ fn logger() -> Option<&'static Logger> {
 /// Logs an error: one line to the log file and the message on stderr, or, without a log file,
 /// one log line with `level=error` on stderr.
 pub fn error(msg: &str) {
+    let msg = &crate::errno_text::glibc_wording(msg);
     write_file("error", msg);
     write_stderr("error", msg, &format!("oxrun: {msg}\n"));
 }
 
 /// Logs a warning: to the log file when one is set, and to stderr.
 pub fn warn(msg: &str) {
+    let msg = &crate::errno_text::glibc_wording(msg);
     write_file("warning", msg);
     write_stderr("warning", msg, &format!("oxrun: warning: {msg}\n"));
 }
 
 /// Logs a debug line when `--debug` is set (to stderr without a log file).
 pub fn debug(msg: &str) {
+    let msg = &crate::errno_text::glibc_wording(msg);
     if logger().is_some_and(|l| l.debug) && !write_file("debug", msg) {
         write_stderr("debug", msg, "");
     }

@@ -54,7 +54,8 @@ pub fn default_signal(signal: i32) {
 
 /// UTC offset in seconds of local time at the Unix time `secs` (`tm_gmtoff`); 0 if unknown.
 pub fn local_gmtoff(secs: i64) -> i64 {
-    let t: libc::time_t = secs as libc::time_t;
+    // time_t is i64 on x86_64 (glibc and musl; libc names the musl alias deprecated).
+    let t: i64 = secs;
     // SAFETY: an all-zero `tm` is a valid value of this plain C struct (the pointer field
     // tm_zone may be null); localtime_r overwrites it.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
