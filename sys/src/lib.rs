@@ -5,6 +5,7 @@
 //! Every `unsafe` block states why it holds.
 #![allow(unsafe_code)]
 
+pub mod arena_alloc;
 pub mod bpf;
 pub mod error;
 pub mod fsmount;
