@@ -9,8 +9,8 @@ RELEASE_DIR := $(TARGET_DIR)/release
 SYSCONFDIR ?= /etc
 PODMAN_DROPIN_DIR := $(SYSCONFDIR)/containers/containers.conf.d
 # oxrun is built for musl (static-pie) when the Rust target is installed (scripts/deps.sh adds it):
-# glibc's start-up costs a fifth of a millisecond per start in a VM, and oxrun starts twice per
-# `run` (runtime/build.rs says why). Without the target, the glibc build from `cargo build`.
+# glibc's start-up costs about 0.3 ms per start in a VM, and oxrun starts twice per `run`
+# (runtime/build.rs says why). Without the target, the glibc build from `cargo build`.
 MUSL_TARGET := x86_64-unknown-linux-musl
 HAVE_MUSL := $(wildcard $(shell rustc --print sysroot 2>/dev/null)/lib/rustlib/$(MUSL_TARGET)/lib)
 OXRUN := $(if $(HAVE_MUSL),$(TARGET_DIR)/$(MUSL_TARGET)/release/oxrun,$(RELEASE_DIR)/oxrun)

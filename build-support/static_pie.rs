@@ -12,6 +12,9 @@
 /// glibc's libraries rustc asks for on every binary (libgcc_s is answered separately).
 const GLIBC_LIBS: [&str; 6] = ["c", "m", "rt", "pthread", "dl", "util"];
 
+/// Where Debian keeps the static archives (libc6-dev, libseccomp-dev).
+const LIB_DIRS: [&str; 3] = ["/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64"];
+
 fn find_file(dirs: &[&str], name: &str) -> Option<std::path::PathBuf> {
     dirs.iter().map(|d| std::path::Path::new(d).join(name)).find(|p| p.exists())
 }
@@ -28,7 +31,6 @@ fn link_static_pie(bin: &str, opt_out_env: &str, extra_libs: &[&str]) {
     if target != "x86_64-unknown-linux-gnu" || target != host || std::env::var_os(opt_out_env).is_some() {
         return;
     }
-    let libdirs = ["/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64"];
     let gccdirs: Vec<String> = std::fs::read_dir("/usr/lib/gcc/x86_64-linux-gnu")
         .map(|rd| rd.filter_map(|e| Some(e.ok()?.path().to_str()?.to_string())).collect())
         .unwrap_or_default();
@@ -37,7 +39,7 @@ fn link_static_pie(bin: &str, opt_out_env: &str, extra_libs: &[&str]) {
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).expect("create OUT_DIR/static-libs");
     for lib in GLIBC_LIBS.iter().chain(extra_libs) {
-        let Some(a) = find_file(&libdirs, &format!("lib{lib}.a")) else { return };
+        let Some(a) = find_file(&LIB_DIRS, &format!("lib{lib}.a")) else { return };
         std::os::unix::fs::symlink(a, out.join(format!("lib{lib}.a"))).expect("symlink static lib");
     }
     let (Some(eh), Some(gcc)) = (find_file(&gccdirs, "libgcc_eh.a"), find_file(&gccdirs, "libgcc.a")) else {

@@ -40,10 +40,7 @@ fn link_musl_seccomp(bin: &str) {
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("musl-libs");
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).expect("create OUT_DIR/musl-libs");
-    let archive = ["/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64"]
-        .iter()
-        .map(|d| std::path::Path::new(d).join("libseccomp.a"))
-        .find(|p| p.exists())
+    let archive = find_file(&LIB_DIRS, "libseccomp.a")
         .expect("libseccomp.a (libseccomp-dev) is needed for the musl build of oxrun");
     std::os::unix::fs::symlink(&archive, out.join("libseccomp.a")).expect("symlink libseccomp.a");
     let shim = out.join("fortify_shim.o");
