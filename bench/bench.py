@@ -13,7 +13,7 @@ Environment:
   BENCH_RESULTS, BENCH_CHART  output paths (default bench/results.md, bench/chart.svg; quick: bench/out/)
   BENCH_LOG_MIB=512,1024      log throughput volumes (MiB per run; default 512,1024, quick 8)
   BENCH_LOG_DIR               where log-throughput writes its k8s-file logs (default /dev/shm: memory, no disk)
-  BENCH_LOG_ROUNDS            log-throughput rounds per volume (default 4; each round runs every stack once)
+  BENCH_LOG_ROUNDS            log-throughput rounds per volume (default 8; each round runs every stack once)
 """
 import json
 import os
@@ -54,7 +54,7 @@ N = {
     "s2e_runs": (200, 4), "lc_runs": (100, 2), "exec_runs": (150, 3), "idle_runs": (60, 2),
     "par_containers": (100, 8), "par_rounds": (5, 1),
     "podman_runs": (40, 2), "mem_rounds": (5, 1),
-    "log_rounds": (int(os.environ.get("BENCH_LOG_ROUNDS", "4")), 1),
+    "log_rounds": (int(os.environ.get("BENCH_LOG_ROUNDS", "8")), 1),
     "rss_runs": (10, 2),
 }
 
