@@ -129,14 +129,23 @@ phase() {
 	if [ "$fails" != 0 ]; then echo "containerd_scale: $fails of $N failed in $name:" >&2; tail -5 "$W/errors.log" >&2; fi
 	echo "$(awk "BEGIN{print $t1 - $t0}") $fails"
 }
-export SOCK NS IMG
+export SOCK NS IMG W
 start_one() { ctr --address "$SOCK" --namespace "$NS" run -d --null-io --runc-binary "$BIN" --runc-root "$RROOT" "$IMG" "c$1" sleep 100000; }
+# The exec'd shell exits 7, so the exit code shows the process ran and its status came back
+# through the runtime and the shim. Exit 7 without the output is counted apart: ctr's client
+# cancels the exec's IO copy when it deletes the process right after the exit event
+# (containerd's process.Delete: io.Cancel before io.Wait; containerd PR #14120), which can drop
+# output that was already written; runc and oxrun alike.
 exec_one() {
 	local out rc
-	out=$(ctr --address "$SOCK" --namespace "$NS" task exec --exec-id e "c$1" sh -c 'echo ok-$$')
+	out=$(ctr --address "$SOCK" --namespace "$NS" task exec --exec-id e "c$1" sh -c 'echo ok-$$; exit 7')
 	rc=$?
-	[ $rc = 0 ] && [ "${out#ok-}" != "$out" ] && return 0
-	echo "exec c$1: exit $rc, output [$out]" >&2
+	[ $rc = 7 ] && [ "${out#ok-}" != "$out" ] && return 0
+	if [ $rc = 7 ] && [ -z "$out" ]; then
+		echo "exec c$1: exit 7, output lost by ctr" >>"$W/lost.log"
+		return 0
+	fi
+	echo "exec c$1: exit $rc (want 7), output [$out]" >&2
 	return 1
 }
 stop_one() {
@@ -179,23 +188,27 @@ for BIN in "${order[@]}"; do
 	export BIN RROOT=$W/runc-$(basename "$BIN")-$round
 	mkdir -p "$RROOT"
 	: >"$W/errors.log"
+	: >"$W/lost.log"
 	name=$(basename "$BIN")
 	echo "== $name ($BIN)" >&2
 	read -r ts fs < <(phase start start_one)
 	running=$(ctr_ task ls | grep -c RUNNING || true)
 	read -r te fe < <(phase exec exec_one)
+	lost=$(wc -l <"$W/lost.log")
+	lost_note=""
+	[ "$lost" != 0 ] && lost_note=" (+$lost exec output lost by ctr)"
 	read -r tx fx < <(phase stop+remove stop_one)
 	left=$(leftovers)
-	# Leftovers fail the run for any binary; failures only for the binaries under test (the
-	# reference, runc, once lost an exec's output under containerd: reported in the table).
+	# Leftovers fail the run for any binary; failures only for the binaries under test (runc is
+	# the reference: its failures are reported in the table). Outputs lost by ctr are no failure.
 	if [ "$left" != " none" ]; then
 		status=1
 	elif [ "$BIN" != /usr/sbin/runc ] && { [ "$((fs + fe + fx))" != 0 ] || [ "$running" != "$N" ]; }; then
 		status=1
 	fi
 	printf '   start %s ms/ctr, exec %s ms/ctr, stop+remove %s ms/ctr, running after start: %s/%s, failures: %s, leftovers:%s\n' \
-		"$(ms "$ts")" "$(ms "$te")" "$(ms "$tx")" "$running" "$N" "$((fs + fe + fx))" "$left" >&2
-	rows+=("| $name | $(( (round - 1) / ${#bins[@]} + 1 )) | $N | $(ms "$ts") | $(ms "$te") | $(ms "$tx") | $(ms "$(awk "BEGIN{print $ts + $te + $tx}")") | $running/$N | $((fs + fe + fx)) |$left |")
+		"$(ms "$ts")" "$(ms "$te")" "$(ms "$tx")" "$running" "$N" "$((fs + fe + fx))$lost_note" "$left" >&2
+	rows+=("| $name | $(( (round - 1) / ${#bins[@]} + 1 )) | $N | $(ms "$ts") | $(ms "$te") | $(ms "$tx") | $(ms "$(awk "BEGIN{print $ts + $te + $tx}")") | $running/$N | $((fs + fe + fx))$lost_note |$left |")
 done
 {
 	echo "### containerd $(containerd --version | awk '{print $3}') runc shim, $N containers, $PAR at a time ($(nproc) CPUs, kernel $(uname -r))"

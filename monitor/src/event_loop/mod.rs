@@ -23,10 +23,10 @@ mod phases;
 pub use phases::{Exit, RuntimeFailure, Served};
 
 /// oxmon's read size for container output: a whole output pipe
-/// ([`crate::io::stdio::OUTPUT_PIPE_SIZE`]) per read, so a busy container costs one read and two
-/// writevs (IOV_MAX) per MiB instead of per 8 KiB. The buffer's pages are touched only as far as
-/// reads fill it. Attach frames are still at most STDIO_BUF_SIZE bytes and log records at most
-/// that many line bytes.
+/// ([`crate::io::stdio::OUTPUT_PIPE_SIZE`]) per read, so a busy container costs one read per MiB
+/// and one writev per 512 records (IOV_MAX iovecs), instead of both per 8 KiB as in conmon. The
+/// buffer's pages are touched only as far as reads fill it. Attach frames are still at most
+/// STDIO_BUF_SIZE bytes and log records at most that many line bytes.
 pub const READ_BUF_SIZE: usize = 1024 * 1024;
 /// Reads of one output stream per poll wakeup while each fills the buffer (the writer is ahead):
 /// saves the poll between them, and still returns to the loop after at most 2 MiB for signals,
