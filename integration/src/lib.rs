@@ -33,6 +33,7 @@ pub mod oci_layout;
 pub mod podman;
 pub mod runtime;
 pub mod systemd_standin;
+pub mod test_user;
 pub mod under_test;
 pub mod util;
 

@@ -1,5 +1,6 @@
 //! User namespaces and rootless operation: id maps seen from the host, an unprivileged user
 //! running `spec --rootless` bundles, and several ranges through newuidmap/newgidmap.
+use integration::test_user::{TestUser, UserSpec};
 use integration::{unique, Bundle, Runtime};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -17,31 +18,12 @@ fn sub_start(file: &str) -> u32 {
         .expect("the user has a subordinate range")
 }
 
-fn ids(user: &str) -> (u32, u32) {
-    let out = Command::new("id").arg("-u").arg(user).output().unwrap();
-    let uid = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-    let out = Command::new("id").arg("-g").arg(user).output().unwrap();
-    (uid, String::from_utf8_lossy(&out.stdout).trim().parse().unwrap())
-}
-
-/// Creates the unprivileged test user (once), its runtime dir and subordinate ids.
-fn test_user() -> (u32, u32, PathBuf) {
-    if Command::new("id").arg(USER).output().map(|o| !o.status.success()).unwrap_or(true) {
-        let ok = Command::new("useradd").args(["-M", "-s", "/bin/sh", USER]).status().unwrap();
-        assert!(ok.success() || Command::new("id").arg(USER).status().unwrap().success(), "useradd {USER}");
-    }
-    let (uid, gid) = ids(USER);
-    for file in ["/etc/subuid", "/etc/subgid"] {
-        let text = std::fs::read_to_string(file).unwrap_or_default();
-        if !text.lines().any(|l| l.starts_with(&format!("{USER}:"))) {
-            let mut f = std::fs::OpenOptions::new().append(true).create(true).open(file).unwrap();
-            std::io::Write::write_all(&mut f, format!("{USER}:{SUB_START}:65536\n").as_bytes()).unwrap();
-        }
-    }
-    let xdg = PathBuf::from(format!("/run/user/{uid}"));
-    std::fs::create_dir_all(&xdg).unwrap();
-    nix::unistd::chown(&xdg, Some(nix::unistd::Uid::from_raw(uid)), Some(nix::unistd::Gid::from_raw(gid))).unwrap();
-    (uid, gid, xdg)
+/// The unprivileged test user (held for the test; removed after the last test if this run made
+/// it) and its runtime dir.
+fn test_user() -> (TestUser, PathBuf) {
+    let user = TestUser::acquire(UserSpec { name: USER, home: false, sub_start: SUB_START });
+    let xdg = user.runtime_dir();
+    (user, xdg)
 }
 
 /// `setpriv` to the test user, with only XDG_RUNTIME_DIR and PATH set.
@@ -97,7 +79,8 @@ fn user_namespace_maps_container_root_to_a_host_uid() {
 #[test]
 fn rootless_run_by_an_unprivileged_user() {
     let rt = Runtime::new();
-    let (uid, gid, xdg) = test_user();
+    let (user, xdg) = test_user();
+    let (uid, gid) = (user.uid, user.gid);
     let b = rootless_bundle(
         &rt,
         uid,
@@ -121,7 +104,8 @@ fn rootless_run_by_an_unprivileged_user() {
 #[test]
 fn rootless_state_lives_in_the_users_runtime_dir_and_lifecycle_works() {
     let rt = Runtime::new();
-    let (uid, gid, xdg) = test_user();
+    let (user, xdg) = test_user();
+    let (uid, gid) = (user.uid, user.gid);
     let b = rootless_bundle(&rt, uid, gid, &xdg, &["sleep", "30"]);
     let id = unique("rootless-lc");
     let user = |args: &[&str]| {
@@ -149,7 +133,8 @@ fn rootless_with_several_ranges_uses_newuidmap() {
         return;
     }
     let rt = Runtime::new();
-    let (uid, gid, xdg) = test_user();
+    let (user, xdg) = test_user();
+    let (uid, gid) = (user.uid, user.gid);
     let mut b = rootless_bundle(&rt, uid, gid, &xdg, &["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map"]);
     b.edit(|c| {
         c["linux"]["uidMappings"] = json!([{ "containerID": 0, "hostID": uid, "size": 1 }, { "containerID": 1, "hostID": sub_start("/etc/subuid"), "size": 65536 }]);
@@ -188,4 +173,58 @@ fn idmapped_bind_mount_shows_the_mapped_owner() {
     let meta = std::fs::metadata(src.path().join("f")).unwrap();
     assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 0, "the host file keeps its owner");
     rt.assert_clean(&id, &b);
+}
+
+/// A user the tests create is removed again with all it left (users are host state: issue
+/// guide, "the host is left as found"): its processes, home, runtime dir and subordinate ids.
+#[test]
+fn a_test_user_made_by_the_tests_is_removed_again() {
+    let name = "oxrun-usertest";
+    if integration::test_user::exists(name) {
+        integration::util::note(&format!("SKIP a_test_user_made_by_the_tests_is_removed_again: user {name} exists already (an interrupted earlier run; remove it with userdel -r {name})"));
+        return;
+    }
+    let user = TestUser::acquire(UserSpec { name, home: true, sub_start: 500000 });
+    let home = integration::podman::home_of(name);
+    assert!(home != "/" && Path::new(&home).is_dir(), "useradd -m made the home {home}");
+    for file in ["/etc/subuid", "/etc/subgid"] {
+        assert_eq!(integration::test_user::subid_lines(file, name).len(), 1, "{file}");
+    }
+    let xdg = user.runtime_dir();
+    let shm = Path::new("/dev/shm/oxrun-usertest-lock");
+    std::fs::write(shm, "").unwrap();
+    nix::unistd::chown(shm, Some(nix::unistd::Uid::from_raw(user.uid)), None).unwrap();
+    let mut sleeper = Command::new("setpriv")
+        .args(["--reuid", &user.uid.to_string(), "--regid", &user.gid.to_string(), "--clear-groups", "sleep", "1000"])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !integration::test_user::pids_of(user.uid).contains(&(sleeper.id() as i32)) {
+        assert!(std::time::Instant::now() < deadline, "setpriv did not switch to uid {}", user.uid);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    drop(user);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = sleeper.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = sleeper.kill();
+            panic!("the user's process was not killed when the user was removed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "the user's process was killed: {status}"
+    );
+    assert!(!integration::test_user::exists(name), "the user is gone");
+    assert!(!Path::new(&home).exists(), "its home {home} is gone");
+    assert!(!xdg.exists(), "its runtime dir {} is gone", xdg.display());
+    assert!(!shm.exists(), "its file in /dev/shm (as rootless Podman's lock) is gone");
+    for file in ["/etc/subuid", "/etc/subgid"] {
+        assert!(integration::test_user::subid_lines(file, name).is_empty(), "{file} still names {name}");
+    }
 }

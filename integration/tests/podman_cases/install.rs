@@ -51,7 +51,7 @@ pub fn make_install_and_dropin(pair: &str) {
     assert!(!conf.contains(&stage.display().to_string()), "DESTDIR leaked into the drop-in: {conf}");
 
     // Podman reads it: point the drop-in at the staged binaries and give it to the test user.
-    crate::rootless::ensure_user();
+    let _user = crate::rootless::hold_user();
     let user = crate::rootless::USER;
     let home = home_of(user);
     let dropin_dir = Path::new(&home).join(".config/containers/containers.conf.d");

@@ -2,35 +2,18 @@
 //! up here) on the pair.
 
 use integration::podman::{Options, Pair, Podman, IMAGE};
-use integration::util::{exec, CMD_TIMEOUT};
-use std::process::Command;
+use integration::test_user::{TestUser, UserSpec};
 
 pub const USER: &str = "oxpodman";
 
-/// Creates the user and its /etc/subuid and /etc/subgid ranges when missing.
-pub fn ensure_user() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut c = Command::new("id");
-    c.arg("-u").arg(USER);
-    if !exec(c, dir.path(), CMD_TIMEOUT).ok() {
-        let mut c = Command::new("useradd");
-        c.args(["-m", "-s", "/bin/sh", USER]);
-        let out = exec(c, dir.path(), CMD_TIMEOUT);
-        // A concurrent test run may have created it meanwhile.
-        assert!(out.ok() || out.stderr.contains("already exists"), "useradd: {out}");
-    }
-    for f in ["/etc/subuid", "/etc/subgid"] {
-        let text = std::fs::read_to_string(f).unwrap_or_default();
-        if !text.lines().any(|l| l.starts_with(&format!("{USER}:"))) {
-            use std::io::Write;
-            let mut fh = std::fs::OpenOptions::new().append(true).create(true).open(f).expect("open subid file");
-            writeln!(fh, "{USER}:400000:65536").expect("append subid range");
-        }
-    }
+/// Holds the test user for a test: created (with a home and subordinate ids) when missing, and
+/// removed again after the last test of this run that holds it if this run created it.
+pub fn hold_user() -> TestUser {
+    TestUser::acquire(UserSpec { name: USER, home: true, sub_start: 400000 })
 }
 
 pub fn rootless_run_and_exec(pair: &str) {
-    ensure_user();
+    let _user = hold_user();
     let pm = Podman::with(Pair::get(pair), Options { rootless: Some(USER.to_string()), ..Default::default() });
     let out = pm.run(&["run", "--rm", "--network", "none", IMAGE, "sh", "-c", "id -u; cat /proc/self/uid_map"]);
     assert!(out.ok(), "[{pair}] rootless `podman run` failed: {out}");
