@@ -170,6 +170,11 @@ pub struct HostCgroups {
     /// Podman makes it and never removes it, so the Podman suite's runs are tidied against this.
     #[serde(default)]
     pub podman_parents: Vec<PathBuf>,
+    /// The cgroups directly under those parents (pods, monitors): Podman leaves a pod's cgroup in
+    /// the hierarchies it does not manage (name=systemd, the cgroup2 one), so a run on a host
+    /// that already had `libpod_parent` is tidied against this.
+    #[serde(default)]
+    pub podman_children: Vec<PathBuf>,
     /// Controllers bound to a v1 hierarchy that is mounted nowhere here: the kernel keeps an
     /// unmounted hierarchy that still has child cgroups, hidden and holding its controllers
     /// (a test that mounts one in a private namespace and leaves a cgroup in it does this).
@@ -215,15 +220,24 @@ impl HostCgroups {
                 parents.push(root.join(parent));
             }
         }
-        let podman_parents = cgroup_roots().into_iter().map(|r| r.join(PODMAN_PARENT)).filter(|p| p.is_dir()).collect();
-        HostCgroups { subtree_control, parents, podman_parents, hidden_v1: hidden_v1_controllers() }
+        let podman_parents: Vec<PathBuf> =
+            cgroup_roots().into_iter().map(|r| r.join(PODMAN_PARENT)).filter(|p| p.is_dir()).collect();
+        let podman_children = podman_parents.iter().flat_map(|p| child_cgroups(p)).collect();
+        HostCgroups { subtree_control, parents, podman_parents, podman_children, hidden_v1: hidden_v1_controllers() }
     }
 
     /// Removes the Podman parent cgroups made since this snapshot (empty ones; a tree with a
     /// process left in it stays, and `differences` reports it). Returns one line per removal.
     pub fn tidy_podman(&self) -> Vec<String> {
         let mut out = Vec::new();
-        for p in HostCgroups::snapshot().podman_parents.iter().filter(|p| !self.podman_parents.contains(p)) {
+        let now = HostCgroups::snapshot();
+        let new_children = now.podman_children.iter().filter(|c| !self.podman_children.contains(c));
+        let new_parents = now.podman_parents.iter().filter(|p| !self.podman_parents.contains(p));
+        // A new child of a new parent goes with its parent.
+        for p in new_children
+            .filter(|c| c.parent().is_some_and(|p| self.podman_parents.iter().any(|q| q == p)))
+            .chain(new_parents)
+        {
             remove_cgroup_tree(p);
             if !p.exists() {
                 out.push(format!("removed {} (made by Podman during the run)", p.display()));
@@ -300,6 +314,12 @@ pub fn kill_cgroup_tree(dir: &Path) {
 }
 
 /// Removes a cgroup tree empty of processes, deepest first.
+/// The cgroup directories directly under `dir`.
+fn child_cgroups(dir: &Path) -> Vec<PathBuf> {
+    let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    entries.filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect()
+}
+
 pub fn remove_cgroup_tree(dir: &Path) {
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
